@@ -1,0 +1,1 @@
+"""Blog: posts, comments, members with email verification, email outbox and comment moderation."""

@@ -1,0 +1,1 @@
+"""Staff dashboard: live task pages, the moderation queue, schedules, reports and workers."""

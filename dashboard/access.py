@@ -1,0 +1,25 @@
+"""Who may see what. One helper per object, shared by pages and websocket consumers."""
+
+from __future__ import annotations
+
+from django.http import Http404
+
+from dashboard.live.state import TaskView
+from dashboard.live.store import launched_by_id, load_view
+
+
+def can_view_all_tasks(user) -> bool:
+    return bool(user and user.is_active and user.is_staff)
+
+
+def get_task_for_user(user, task_id: str) -> TaskView:
+    """The task's view if `user` may see it: staff see every task, a member only the ones they
+    launched. Anything else is a 404, so a member cannot even learn that a task id exists."""
+    if not (user and user.is_authenticated and user.is_active):
+        raise Http404("No such task.")
+    if not can_view_all_tasks(user) and launched_by_id(task_id) != user.pk:
+        raise Http404("No such task.")
+    view = load_view(task_id)
+    if view is None:
+        raise Http404("No such task.")
+    return view

@@ -1,0 +1,108 @@
+"""Websocket consumers for live task pages (/ws/tasks/ and /ws/tasks/<id>/).
+
+Each consumer authorises in connect() before joining any group, then sends a snapshot read from
+the database, so a page that (re)connects after a network drop or a Redis restart shows the truth.
+
+Pushed messages are pre-rendered HTML (rendered once by the publisher, never per watcher). When a
+connection cannot keep up, intermediate updates of the same task are coalesced per connection:
+the newest state replaces an unsent older one; final states are never dropped because nothing
+newer follows them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from dashboard.access import can_view_all_tasks, get_task_for_user
+from dashboard.live.fragments import TASKS_GROUP, render_outcome, render_status, task_group
+
+# Close codes for refused connections (4000-4999 are for applications); a refusal before accept()
+# also makes daphne answer the handshake with HTTP 403.
+CLOSE_FORBIDDEN = 4403
+
+
+class LiveConsumer(AsyncWebsocketConsumer):
+    """Joins groups after `authorize()`, sends `snapshot()` first, then coalesced updates."""
+
+    groups_to_join: list[str] = []
+
+    async def connect(self) -> None:
+        self._pending: dict[str, dict] = {}
+        self._sender: asyncio.Task | None = None
+        self._staff = can_view_all_tasks(self.scope.get("user"))
+        try:
+            await self.authorize()
+        except (PermissionDenied, Http404):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        for group in self.groups_to_join:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        await self.send(text_data=await self.snapshot())
+
+    async def disconnect(self, code: int) -> None:
+        if self._sender is not None:
+            self._sender.cancel()
+        for group in self.groups_to_join:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None) -> None:
+        """Clients only listen; anything they send is ignored."""
+
+    async def authorize(self) -> None:
+        raise NotImplementedError
+
+    async def snapshot(self) -> str:
+        raise NotImplementedError
+
+    async def task_update(self, event: dict) -> None:
+        self._pending.pop(event["task_id"], None)  # re-insert at the end: keep arrival order
+        self._pending[event["task_id"]] = event
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_pending())
+
+    async def _send_pending(self) -> None:
+        while self._pending:
+            task_id = next(iter(self._pending))
+            event = self._pending.pop(task_id)
+            html = event.get("html_staff") if self._staff and "html_staff" in event else event["html"]
+            await self.send(text_data=html)
+
+
+class TaskConsumer(LiveConsumer):
+    """One task: staff, or the member who launched it."""
+
+    async def authorize(self) -> None:
+        self.task_id = self.scope["url_route"]["kwargs"]["task_id"]
+        self.groups_to_join = [task_group(self.task_id)]
+        await database_sync_to_async(get_task_for_user)(self.scope.get("user"), self.task_id)
+
+    async def snapshot(self) -> str:
+        return await database_sync_to_async(self._render_snapshot)()
+
+    def _render_snapshot(self) -> str:
+        view = get_task_for_user(self.scope.get("user"), self.task_id)
+        html = render_status(view)
+        if view.is_final:
+            html += render_outcome(view, staff=self._staff)
+        return html
+
+
+class TaskListConsumer(LiveConsumer):
+    """The task list: staff only."""
+
+    groups_to_join = [TASKS_GROUP]
+
+    async def authorize(self) -> None:
+        if not self._staff:
+            raise PermissionDenied
+
+    async def snapshot(self) -> str:
+        from dashboard.views import render_task_rows_snapshot
+
+        return await database_sync_to_async(render_task_rows_snapshot)()

@@ -1,0 +1,37 @@
+"""Dashboard forms."""
+
+from django import forms
+from django.conf import settings
+
+
+class DemoJobForm(forms.Form):
+    steps = forms.IntegerField(min_value=1, initial=20, help_text="How many steps the job reports.")
+    delay_ms = forms.IntegerField(min_value=0, initial=250, label="Delay per step (ms)")
+    fail_at_step = forms.IntegerField(
+        min_value=1, required=False, label="Fail at step", help_text="Optional: raise an error at this step."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["steps"].max_value = settings.DEMO_JOB_MAX_STEPS
+        self.fields["steps"].widget.attrs["max"] = settings.DEMO_JOB_MAX_STEPS
+        self.fields["delay_ms"].widget.attrs["max"] = settings.DEMO_JOB_MAX_DELAY_MS
+
+    def clean_steps(self) -> int:
+        steps = self.cleaned_data["steps"]
+        if steps > settings.DEMO_JOB_MAX_STEPS:
+            raise forms.ValidationError(f"At most {settings.DEMO_JOB_MAX_STEPS} steps.")
+        return steps
+
+    def clean_delay_ms(self) -> int:
+        delay = self.cleaned_data["delay_ms"]
+        if delay > settings.DEMO_JOB_MAX_DELAY_MS:
+            raise forms.ValidationError(f"At most {settings.DEMO_JOB_MAX_DELAY_MS} ms per step.")
+        return delay
+
+    def clean(self):
+        data = super().clean()
+        fail_at, steps = data.get("fail_at_step"), data.get("steps")
+        if fail_at and steps and fail_at > steps:
+            self.add_error("fail_at_step", "Must be within the number of steps.")
+        return data

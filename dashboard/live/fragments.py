@@ -1,0 +1,50 @@
+"""Render the HTML fragments that task pages show and websockets push.
+
+One source of truth: the pushed fragments are the same template partials that render the pages,
+so a live update and a reload always look alike. Each update is rendered once here, in the process
+that produced it, never once per watcher.
+"""
+
+from __future__ import annotations
+
+from django.template.loader import render_to_string
+
+from .state import TaskView
+
+DETAIL = "dashboard/task_detail.html"
+LIST = "dashboard/task_list.html"
+
+
+def task_group(task_id: str) -> str:
+    return f"task.{task_id}"
+
+
+TASKS_GROUP = "tasks"
+
+
+def render_status(view: TaskView) -> str:
+    return render_to_string(f"{DETAIL}#status", {"task": view})
+
+
+def render_outcome(view: TaskView, *, staff: bool) -> str:
+    return render_to_string(f"{DETAIL}#outcome", {"task": view, "show_traceback": staff})
+
+
+def render_row(view: TaskView, *, insert: bool = False) -> str:
+    return render_to_string(f"{LIST}#row-message" if insert else f"{LIST}#row", {"task": view})
+
+
+def task_messages(view: TaskView, *, queued: bool = False) -> list[tuple[str, dict]]:
+    """The (group, message) pairs that tell every watcher about `view`."""
+    status = render_status(view)
+    detail = {"type": "task.update", "task_id": view.task_id, "final": view.is_final, "html": status}
+    if view.is_final:
+        detail["html"] = status + render_outcome(view, staff=False)
+        detail["html_staff"] = status + render_outcome(view, staff=True)
+    row = {
+        "type": "task.update",
+        "task_id": view.task_id,
+        "final": view.is_final,
+        "html": render_row(view, insert=queued),
+    }
+    return [(task_group(view.task_id), detail), (TASKS_GROUP, row)]

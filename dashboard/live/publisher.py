@@ -1,0 +1,98 @@
+"""Publish channel-layer group messages from synchronous code (Celery tasks, sync views).
+
+Why not `async_to_sync(layer.group_send)` per message: it costs several milliseconds per call (a
+new event loop hop each time) and blocks the task while Redis answers. Instead each process runs
+one background thread with its own event loop that sends whatever is pending.
+
+Messages carry a key (one task's updates to one group share a key). While a message waits, a newer
+one with the same key replaces it: every message is a full snapshot, so watchers need only the
+latest, and a burst of reports can never build a backlog. Order between keys is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections import Counter
+from collections.abc import Hashable
+
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+
+class Publisher:
+    def __init__(self) -> None:
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, Hashable], dict] = {}
+        self._idle = threading.Event()
+        self._idle.set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self.stats: Counter[str] = Counter()
+
+    def publish(self, group: str, message: dict, *, key: Hashable = None) -> None:
+        """Queue `message` for `group`; returns at once. A pending message with the same key is replaced."""
+        self._ensure_started()
+        slot = (group, key if key is not None else group)
+        with self._lock:
+            if slot in self._pending:
+                self.stats["coalesced"] += 1
+            self._pending[slot] = message
+            self.stats["queued"] += 1
+            self._idle.clear()
+        self._loop.call_soon_threadsafe(self._wake.set)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything queued so far has been handed to the channel layer."""
+        if self._pid != os.getpid():
+            return True
+        return self._idle.wait(timeout)
+
+    def _ensure_started(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            # A forked child (Celery prefork) inherits no running thread: start afresh.
+            self._pending = {}
+            self._idle = threading.Event()
+            self._idle.set()
+            self._loop = asyncio.new_event_loop()
+            self._wake = asyncio.Event()
+            started = threading.Event()
+            thread = threading.Thread(target=self._run, args=(started,), name="live-publisher", daemon=True)
+            thread.start()
+            started.wait()
+            self._pid = os.getpid()
+
+    def _run(self, started: threading.Event) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.call_soon(started.set)
+        self._loop.run_until_complete(self._drain())
+
+    async def _drain(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while True:
+                with self._lock:
+                    if not self._pending:
+                        self._idle.set()
+                        break
+                    batch, self._pending = self._pending, {}
+                for (group, _key), message in batch.items():
+                    try:
+                        await layer.group_send(group, message)
+                        self.stats["sent"] += 1
+                    except Exception:  # Redis down: the database row stays the truth.
+                        self.stats["errors"] += 1
+                        logger.warning("could not publish to %s", group, exc_info=True)
+
+
+publisher = Publisher()

@@ -1,0 +1,76 @@
+"""Celery signal handlers that keep task rows and live pages in step.
+
+- before_task_publish (in the process that queues a task): the PENDING row and who launched it
+  exist before the message reaches the broker, and list pages are told about the new task. It runs
+  before publishing so a fast worker's "started" can never be overtaken by our "queued".
+- task_revoked (in the worker): tell watchers at once.
+Started, progress, retry, success and failure are published by LiveTask itself (tasks.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from celery import states
+from celery.signals import before_task_publish, task_revoked
+
+from .publisher import publisher
+from .store import load_view, record_queued
+
+logger = logging.getLogger(__name__)
+
+
+@before_task_publish.connect
+def _task_queued(sender=None, headers=None, body=None, **kwargs) -> None:
+    headers = headers or {}
+    task_id = headers.get("id")
+    if not task_id:
+        return
+    try:
+        view = _run_sync(
+            record_queued,
+            task_id=task_id,
+            task_name=headers.get("task") or sender or "",
+            argsrepr=headers.get("argsrepr"),
+            kwargsrepr=headers.get("kwargsrepr"),
+            periodic_task_name=headers.get("periodic_task_name"),
+            launched_by=headers.get("launched_by"),
+        )
+    except Exception:
+        # The task is still sent: a missing PENDING row must not lose the work itself.
+        logger.exception("could not record queued task %s", task_id)
+        return
+    if view is not None:
+        publish_view(view, queued=True)
+        publisher.flush(timeout=2.0)
+
+
+@task_revoked.connect
+def _task_revoked(request=None, terminated=None, signum=None, expired=None, **kwargs) -> None:
+    task_id = getattr(request, "id", None)
+    if task_id:
+        view = load_view(task_id)
+        if view is not None and view.state == states.REVOKED:
+            publish_view(view)
+
+
+_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="task-queued")
+
+
+def _run_sync(function, **kwargs):
+    """Run a database call; from async code (an async view queueing a task) in a thread, since the
+    ORM refuses to run inside an event loop. The publish itself blocks the caller either way."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return function(**kwargs)
+    return _executor.submit(function, **kwargs).result(timeout=30)
+
+
+def publish_view(view, *, queued: bool = False) -> None:
+    from .fragments import task_messages
+
+    for group, message in task_messages(view, queued=queued):
+        publisher.publish(group, message, key=("task", view.task_id))

@@ -1,0 +1,126 @@
+"""TaskView: one task's state as pages and pushed fragments show it.
+
+Built from the stored row (django-celery-results' TaskResult plus our TaskLaunch) for pages and
+snapshots, or updated in memory by progress reports, so that a progress push costs no query.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from celery import states
+
+FINAL_STATES = frozenset(states.READY_STATES)  # SUCCESS, FAILURE, REVOKED
+
+STATE_LABELS = {
+    states.PENDING: "Queued",
+    states.RECEIVED: "Received",
+    states.STARTED: "Running",
+    "PROGRESS": "Running",
+    states.RETRY: "Waiting to retry",
+    states.SUCCESS: "Succeeded",
+    states.FAILURE: "Failed",
+    states.REVOKED: "Revoked",
+}
+
+
+@dataclass(frozen=True)
+class TaskView:
+    task_id: str
+    name: str
+    state: str
+    current: int | None = None
+    total: int | None = None
+    message: str = ""
+    result: str = ""
+    error: str = ""
+    traceback: str = ""
+    launched_by: str = ""
+    created: datetime | None = None
+    started: datetime | None = None
+    done: datetime | None = None
+
+    @property
+    def label(self) -> str:
+        return STATE_LABELS.get(self.state, self.state.title())
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    @property
+    def percent(self) -> int | None:
+        if self.state == states.SUCCESS:
+            return 100
+        if not self.total or self.current is None:
+            return None
+        return max(0, min(100, int(self.current * 100 / self.total)))
+
+    @property
+    def runtime(self) -> float | None:
+        if self.started and self.done and self.is_final:
+            return (self.done - self.started).total_seconds()
+        return None
+
+    @property
+    def state_class(self) -> str:
+        return {
+            states.SUCCESS: "ok",
+            states.FAILURE: "bad",
+            states.REVOKED: "bad",
+            states.RETRY: "warn",
+        }.get(self.state, "busy" if self.state in (states.STARTED, "PROGRESS") else "idle")
+
+    def with_progress(self, current: int, total: int, message: str) -> TaskView:
+        return replace(self, state="PROGRESS", current=current, total=total, message=message)
+
+    @classmethod
+    def from_row(cls, row, launch=None) -> TaskView:
+        """Build from a TaskResult (or None for a task id with no row yet)."""
+        launched_by = ""
+        if launch is not None and launch.launched_by_id:
+            launched_by = launch.launched_by.get_username()
+        payload = _decode(row.result)
+        current = total = None
+        message = result = error = ""
+        if row.status == "PROGRESS" and isinstance(payload, dict):
+            current, total = payload.get("current"), payload.get("total")
+            message = str(payload.get("message") or "")
+        elif row.status in (states.FAILURE, states.RETRY) and isinstance(payload, dict):
+            error = f"{payload.get('exc_type', 'Error')}: {_exc_message(payload.get('exc_message'))}"
+        elif row.status == states.REVOKED:
+            error = "Revoked: the task was cancelled before it finished."
+        elif row.status == states.SUCCESS and payload is not None:
+            result = json.dumps(payload, indent=2, sort_keys=True) if not isinstance(payload, str) else payload
+        return cls(
+            task_id=row.task_id,
+            name=row.task_name or "",
+            state=row.status,
+            current=current,
+            total=total,
+            message=message,
+            result=result,
+            error=error,
+            traceback=row.traceback or "",
+            launched_by=launched_by,
+            created=row.date_created,
+            started=row.date_started,
+            done=row.date_done,
+        )
+
+
+def _decode(raw: str | None):
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (TypeError, ValueError):
+        return raw
+
+
+def _exc_message(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value or "")

@@ -1,0 +1,84 @@
+"""LiveTask: the base class of every Celery task in the project (site_config/celery.py task_cls).
+
+Any task reports progress with one call, and every state change reaches watchers without the task
+doing anything:
+
+    @shared_task(bind=True)
+    def rebuild_index_task(self, batch_id):
+        for i, item in enumerate(items, 1):
+            ...
+            self.report_progress(i, len(items), f"indexed {item}")
+
+Each report that passes the throttle is stored (the TaskResult row shows state PROGRESS with
+{"current", "total", "message"}) and pushed over the channel layer to the task's page and the task
+list. Started, retry, success, failure and revoked are pushed from the hooks below, in one place.
+
+To record who started a task, queue it with `delay_for(user, ...)` / `delay_for_on_commit(user, ...)`.
+"""
+
+from __future__ import annotations
+
+from celery.contrib.django.task import DjangoTask
+from django.conf import settings
+
+from .publisher import publisher
+from .signals import publish_view
+from .store import load_view
+from .throttle import ProgressThrottle
+
+
+class LiveTask(DjangoTask):
+    #: Tasks that must not be run again with the same arguments set this to False (dashboard retry).
+    retryable = True
+
+    # --- queueing with the launching user ---
+
+    def delay_for(self, user, *args, **kwargs):
+        return self.apply_async(args, kwargs, headers=_launch_headers(user))
+
+    def delay_for_on_commit(self, user, *args, **kwargs) -> str:
+        """Queue after the current transaction commits; returns the task id at once."""
+        from celery import uuid
+
+        task_id = uuid()
+        self.apply_async_on_commit(args, kwargs, task_id=task_id, headers=_launch_headers(user))
+        return task_id
+
+    # --- progress ---
+
+    def report_progress(self, current: int, total: int, message: str = "") -> bool:
+        """Report `current` of `total` done. Cheap to call often; returns True when it went out."""
+        request = self.request
+        throttle = getattr(request, "_live_throttle", None)
+        if throttle is None:
+            throttle = request._live_throttle = ProgressThrottle(settings.PROGRESS_MIN_INTERVAL_MS / 1000)
+        if not throttle.should_send(current, total, message):
+            return False
+        meta = {"current": current, "total": total, "message": message}
+        if not request.called_directly and request.id:
+            self.update_state(state="PROGRESS", meta=meta)
+            view = getattr(request, "_live_view", None) or load_view(request.id)
+            if view is not None:
+                request._live_view = view = view.with_progress(current, total, message)
+                publish_view(view)
+        return True
+
+    # --- state changes, published from one place ---
+
+    def before_start(self, task_id, args, kwargs):
+        view = load_view(task_id)  # STARTED is stored by Celery (task_track_started) just before this
+        if view is not None:
+            self.request._live_view = view
+            publish_view(view)
+
+    def after_return(self, status, retval, task_id, args, kwargs, einfo):
+        # Called after the result backend stored the outcome (SUCCESS, FAILURE or RETRY).
+        view = load_view(task_id)
+        if view is not None:
+            publish_view(view)
+            publisher.flush(timeout=5.0)
+
+
+def _launch_headers(user) -> dict:
+    user_id = getattr(user, "pk", user)
+    return {"launched_by": user_id} if user_id else {}

