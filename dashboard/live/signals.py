@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from celery import states
 from celery.signals import before_task_publish, task_revoked
 
-from .publisher import publisher
+from site_config.publisher import publisher
 from .store import load_view, record_queued
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from celery.contrib.django.task import DjangoTask
 from django.conf import settings
 
-from .publisher import publisher
+from site_config.publisher import publisher
 from .signals import publish_view
 from .store import load_view
 from .throttle import ProgressThrottle

@@ -1,5 +1,7 @@
 """Publish channel-layer group messages from synchronous code (Celery tasks, sync views).
 
+Shared machinery: any app may use it (`from site_config.publisher import publisher`).
+
 Why not `async_to_sync(layer.group_send)` per message: it costs several milliseconds per call (a
 new event loop hop each time) and blocks the task while Redis answers. Instead each process runs
 one background thread with its own event loop that sends whatever is pending.
