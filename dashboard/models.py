@@ -20,3 +20,59 @@ class TaskLaunch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_id} by {self.launched_by_id or 'system'}"
+
+
+class DailyReport(models.Model):
+    """One day's figures, written by the daily report job (re-running it for a day updates the row).
+
+    The headline counts are columns so the 30-day chart and the list read them without parsing;
+    the breakdowns (comments by outcome, tasks per state with runtimes, top failing task names) are
+    kept whole in `details`.
+    """
+
+    day = models.DateField(unique=True)
+    new_members = models.PositiveIntegerField(default=0)
+    verified_members = models.PositiveIntegerField(default=0)
+    comments_total = models.PositiveIntegerField(default=0)
+    posts_published = models.PositiveIntegerField(default=0)
+    emails_sent = models.PositiveIntegerField(default=0)
+    emails_failed = models.PositiveIntegerField(default=0)
+    tasks_total = models.PositiveIntegerField(default=0)
+    tasks_failed = models.PositiveIntegerField(default=0)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"Report for {self.day:%Y-%m-%d}"
+
+
+class ScheduleChange(models.Model):
+    """Audit trail of every change made to a periodic task from the dashboard (who, when, what)."""
+
+    class Action(models.TextChoices):
+        ENABLED = "enabled", "enabled"
+        DISABLED = "disabled", "disabled"
+        SCHEDULE = "schedule", "changed schedule"
+        RUN_NOW = "run_now", "ran now"
+
+    # The name is kept as text as well, so the trail outlives a deleted periodic task.
+    periodic_task = models.ForeignKey(
+        "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    periodic_task_name = models.CharField(max_length=200)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    summary = models.TextField(blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.periodic_task_name}: {self.get_action_display()} by {self.changed_by_id or 'system'}"
