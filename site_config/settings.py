@@ -283,3 +283,27 @@ LOGGING = {
         "daphne": {"level": "INFO"},
     },
 }
+
+
+# --- weather (weather/client.py; README "Weather") ---
+
+# Full endpoint URLs; tests, bench/ and `make run` point them at weather.fake_open_meteo.
+WEATHER_GEOCODING_URL = env_str("WEATHER_GEOCODING_URL", "https://geocoding-api.open-meteo.com/v1/search")
+WEATHER_FORECAST_URL = env_str("WEATHER_FORECAST_URL", "https://api.open-meteo.com/v1/forecast")
+WEATHER_MAX_CITIES = env_int("WEATHER_MAX_CITIES", 10, minimum=1)
+WEATHER_CONNECT_TIMEOUT_SECONDS = env_int("WEATHER_CONNECT_TIMEOUT_SECONDS", 3, minimum=1)
+WEATHER_TIMEOUT_SECONDS = env_int("WEATHER_TIMEOUT_SECONDS", 8, minimum=1)  # one upstream attempt, in total
+WEATHER_RETRIES = env_int("WEATHER_RETRIES", 2, minimum=0)  # extra attempts on timeout / 5xx / 429
+WEATHER_RETRY_BACKOFF_MS = env_int("WEATHER_RETRY_BACKOFF_MS", 250, minimum=0)  # doubled per attempt, full jitter
+WEATHER_RETRY_AFTER_MAX_SECONDS = env_int("WEATHER_RETRY_AFTER_MAX_SECONDS", 5, minimum=0)  # longer: give up
+# Upstream requests in flight at once in one web process, whoever asked (visitors share the cap).
+WEATHER_MAX_CONCURRENT_UPSTREAM = env_int("WEATHER_MAX_CONCURRENT_UPSTREAM", 100, minimum=1)
+WEATHER_MAX_RESPONSE_BYTES = env_int("WEATHER_MAX_RESPONSE_BYTES", 512 * 1024, minimum=1024)
+WEATHER_CACHE_ENABLED = env_bool("WEATHER_CACHE_ENABLED", True)
+WEATHER_GEOCODING_CACHE_SECONDS = env_int("WEATHER_GEOCODING_CACHE_SECONDS", 7 * 24 * 3600, minimum=0)
+WEATHER_FORECAST_CACHE_SECONDS = env_int("WEATHER_FORECAST_CACHE_SECONDS", 600, minimum=0)
+# How long an expired answer is kept to be served, marked stale, when the upstream fails.
+WEATHER_STALE_KEEP_SECONDS = env_int("WEATHER_STALE_KEEP_SECONDS", 24 * 3600, minimum=0)
+# Per client address: at most this many city lookups per window (0 turns the limit off).
+WEATHER_RATE_LIMIT = env_int("WEATHER_RATE_LIMIT", 60, minimum=0)
+WEATHER_RATE_WINDOW_SECONDS = env_int("WEATHER_RATE_WINDOW_SECONDS", 60, minimum=1)
