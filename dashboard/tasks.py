@@ -1,8 +1,14 @@
-"""Dashboard tasks: the demo job that shows live progress to newcomers."""
+"""Dashboard tasks: the demo job that shows live progress to newcomers, the daily report and the
+task-result clean-up (both scheduled in settings.PERIODIC_TASKS)."""
 
 import time
+from datetime import date, timedelta
 
 from celery import shared_task
+from django.conf import settings
+
+from dashboard.maintenance import task_results_cleanup
+from dashboard.reports import daily_report_build, yesterday
 
 
 class DemoJobError(RuntimeError):
@@ -31,3 +37,20 @@ def progress_loop_task(self, iterations: int) -> dict:
         if self.report_progress(i, iterations, "looping"):
             sent += 1
     return {"iterations": iterations, "reports_sent": sent, "checksum": total}
+
+
+@shared_task(bind=True)
+def daily_report_task(self, day: str | None = None) -> dict:
+    """Build the report for `day` (ISO date; default yesterday in the site time zone)."""
+    report = daily_report_build(day=date.fromisoformat(day) if day else yesterday())
+    return {"day": report.day.isoformat(), "report_id": report.pk, "tasks_total": report.tasks_total}
+
+
+@shared_task(bind=True)
+def cleanup_task_results_task(self, max_age_days: int | None = None) -> dict:
+    """Delete task results older than max_age_days (default settings.TASK_RESULT_MAX_AGE_DAYS)."""
+    return task_results_cleanup(
+        older_than=timedelta(days=max_age_days or settings.TASK_RESULT_MAX_AGE_DAYS),
+        batch_size=settings.TASK_RESULT_CLEANUP_BATCH_SIZE,
+        on_batch=lambda done, total: self.report_progress(done, total, f"batch {done} of {total}"),
+    )

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from . import views
+from . import report_views, schedule_views, views
 
 app_name = "dashboard"
 
@@ -11,4 +11,10 @@ urlpatterns = [
     path("tasks/", views.task_list, name="task_list"),
     path("tasks/demo/", views.demo_job_start, name="demo_job_start"),
     re_path(r"^tasks/(?P<task_id>[\w.-]{1,255})/$", views.task_detail, name="task_detail"),
+    path("schedules/", schedule_views.schedule_list, name="schedule_list"),
+    path("schedules/<int:pk>/", schedule_views.schedule_detail, name="schedule_detail"),
+    path("schedules/<int:pk>/enabled/", schedule_views.schedule_enable, name="schedule_enable"),
+    path("schedules/<int:pk>/run/", schedule_views.schedule_run, name="schedule_run"),
+    path("reports/", report_views.report_list, name="report_list"),
+    path("reports/<str:day>/", report_views.report_detail, name="report_detail"),
 ]

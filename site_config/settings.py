@@ -307,3 +307,16 @@ WEATHER_STALE_KEEP_SECONDS = env_int("WEATHER_STALE_KEEP_SECONDS", 24 * 3600, mi
 # Per client address: at most this many city lookups per window (0 turns the limit off).
 WEATHER_RATE_LIMIT = env_int("WEATHER_RATE_LIMIT", 60, minimum=0)
 WEATHER_RATE_WINDOW_SECONDS = env_int("WEATHER_RATE_WINDOW_SECONDS", 60, minimum=1)
+
+
+# --- scheduled jobs (dashboard/schedules.py, dashboard/reports.py, dashboard/maintenance.py) ---
+
+PERIODIC_TASKS["daily-report"] = {"task": "dashboard.tasks.daily_report_task", "crontab": "5 0 * * *"}
+PERIODIC_TASKS["clean-up-task-results"] = {"task": "dashboard.tasks.cleanup_task_results_task", "crontab": "45 3 * * *"}
+# Task results (and who launched them) older than this are deleted by the clean-up, in batches of
+# this many primary keys, each batch its own short transaction so the site stays usable meanwhile.
+TASK_RESULT_MAX_AGE_DAYS = env_int("TASK_RESULT_MAX_AGE_DAYS", 30, minimum=1)
+TASK_RESULT_CLEANUP_BATCH_SIZE = env_int("TASK_RESULT_CLEANUP_BATCH_SIZE", 5000, minimum=1)
+# Flower (`python -m site_config.flower`, Procfile): "user:password[,user2:password2]"; required
+# unless DEBUG is on.
+FLOWER_BASIC_AUTH = env_str("FLOWER_BASIC_AUTH", "")

@@ -1,0 +1,102 @@
+"""Schedules pages (staff only): every periodic task, its next and last run; enable, disable,
+change the schedule, run now. Business logic lives in dashboard.schedules."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_celery_beat.models import PeriodicTask
+from django_htmx.http import HttpResponseClientRedirect
+
+from dashboard.models import ScheduleChange
+from dashboard.schedule_forms import ScheduleForm
+from dashboard.schedules import (
+    UnknownTask,
+    schedule_row,
+    schedule_rows,
+    schedule_run_now,
+    schedule_set_enabled,
+    schedule_update,
+)
+
+CHANGES_SHOWN = 50
+
+
+def _redirect(request, url: str):
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@staff_member_required
+@vary_on_headers("HX-Request")
+def schedule_list(request):
+    context = {
+        "rows": schedule_rows(),
+        "changes": ScheduleChange.objects.select_related("changed_by")[:10],
+        "time_zone": settings.TIME_ZONE,
+    }
+    template = "dashboard/schedule_list.html#schedule-table" if request.htmx else "dashboard/schedule_list.html"
+    return render(request, template, context)
+
+
+@staff_member_required
+@vary_on_headers("HX-Request")
+def schedule_detail(request, pk: int):
+    periodic_task = get_object_or_404(PeriodicTask.objects.select_related("crontab", "interval"), pk=pk)
+    if request.method == "POST":
+        form = ScheduleForm(request.POST)
+        if form.is_valid():
+            changed = schedule_update(
+                periodic_task_id=pk,
+                user=request.user,
+                crontab=form.cleaned_data["crontab"] if form.cleaned_data["kind"] == "crontab" else None,
+                every_seconds=form.every_seconds(),
+            )
+            messages.success(request, "Schedule changed." if changed else "The schedule was already that.")
+            return _redirect(request, reverse("dashboard:schedule_detail", args=[pk]))
+        status = 200 if request.htmx else 400  # htmx swaps only 2xx answers: the form comes back with its errors
+    else:
+        form = ScheduleForm.for_task(periodic_task)
+        status = 200
+    context = {
+        "pt": periodic_task,
+        "row": schedule_row(periodic_task),
+        "form": form,
+        "changes": ScheduleChange.objects.select_related("changed_by").filter(periodic_task=periodic_task)[:CHANGES_SHOWN],
+    }
+    template = "dashboard/schedule_detail.html#schedule-form" if request.htmx and request.method == "POST" else "dashboard/schedule_detail.html"
+    return render(request, template, context, status=status)
+
+
+@staff_member_required
+@require_POST
+def schedule_enable(request, pk: int):
+    """POST enabled=1 or enabled=0. HTMX gets the updated row back; a plain form the list page."""
+    periodic_task = get_object_or_404(PeriodicTask, pk=pk)
+    enabled = request.POST.get("enabled") == "1"
+    if schedule_set_enabled(periodic_task_id=pk, enabled=enabled, user=request.user):
+        messages.success(request, f"{periodic_task.name} {'enabled' if enabled else 'disabled'}.")
+    if request.htmx:
+        periodic_task.refresh_from_db()
+        return render(request, "dashboard/schedule_list.html#schedule-row", {"row": schedule_row(periodic_task)})
+    if request.POST.get("next") == "detail":
+        return redirect("dashboard:schedule_detail", pk=pk)
+    return redirect("dashboard:schedule_list")
+
+
+@staff_member_required
+@require_POST
+def schedule_run(request, pk: int):
+    """Queue one run now and open its live task page."""
+    periodic_task = get_object_or_404(PeriodicTask, pk=pk)
+    try:
+        task_id = schedule_run_now(periodic_task_id=periodic_task.pk, user=request.user)
+    except UnknownTask as error:
+        messages.error(request, str(error))
+        return _redirect(request, reverse("dashboard:schedule_list"))
+    messages.success(request, f"{periodic_task.name} queued.")
+    return _redirect(request, reverse("dashboard:task_detail", args=[task_id]))

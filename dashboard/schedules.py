@@ -1,0 +1,319 @@
+"""Periodic tasks (django-celery-beat): the default schedules from settings, schedules in words,
+next-run times, and the changes staff make from the dashboard.
+
+Beat runs with the DatabaseScheduler, so the PeriodicTask rows are the truth. Every change here is
+saved through the model, whose save() bumps PeriodicTasks.changed: the running beat notices on its
+next tick and reloads its schedule, no restart needed. Every change is kept in a ScheduleChange row.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from celery import current_app
+from cron_descriptor import ExpressionDescriptor
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+from django_celery_results.models import TaskResult
+
+from dashboard.live.state import TaskView
+from dashboard.models import ScheduleChange
+
+DAY_NAMES = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+ENTRY_KEYS = {"task", "crontab", "every_seconds", "kwargs", "args", "enabled", "description"}
+
+
+# --- default schedules from settings.PERIODIC_TASKS ---
+
+
+def periodic_tasks_sync(*, declared: dict[str, dict] | None = None) -> list[str]:
+    """Create each declared schedule that is missing from the database; returns the names created.
+
+    A schedule that exists is left exactly as it is, so a staff member's edit (or disabling it)
+    survives every deploy. Renaming a key in settings therefore creates a new schedule.
+    """
+    declared = settings.PERIODIC_TASKS if declared is None else declared
+    existing = set(PeriodicTask.objects.filter(name__in=list(declared)).values_list("name", flat=True))
+    created = []
+    for name, entry in declared.items():
+        _check_entry(name, entry)
+        if name in existing:
+            continue
+        with transaction.atomic():
+            crontab, interval = _schedule_rows(crontab=entry.get("crontab"), every_seconds=entry.get("every_seconds"))
+            _, was_created = PeriodicTask.objects.get_or_create(
+                name=name,
+                defaults={
+                    "task": entry["task"],
+                    "crontab": crontab,
+                    "interval": interval,
+                    "args": json.dumps(entry.get("args", [])),
+                    "kwargs": json.dumps(entry.get("kwargs", {})),
+                    "enabled": entry.get("enabled", True),
+                    "description": entry.get("description", ""),
+                },
+            )
+        if was_created:
+            created.append(name)
+    return created
+
+
+def _check_entry(name: str, entry: dict) -> None:
+    unknown = set(entry) - ENTRY_KEYS
+    if unknown or "task" not in entry or ("crontab" in entry) == ("every_seconds" in entry):
+        raise ImproperlyConfigured(
+            f"PERIODIC_TASKS[{name!r}] needs 'task' and exactly one of 'crontab' or 'every_seconds'"
+            + (f"; unknown keys: {sorted(unknown)}" if unknown else "")
+        )
+    if "crontab" in entry and len(entry["crontab"].split()) != 5:
+        raise ImproperlyConfigured(f"PERIODIC_TASKS[{name!r}]['crontab'] must have 5 fields, like '5 0 * * *'.")
+
+
+def _schedule_rows(*, crontab: str | None, every_seconds: int | None):
+    """The CrontabSchedule or IntervalSchedule row for a schedule (shared rows, reused)."""
+    if crontab:
+        minute, hour, day_of_month, month_of_year, day_of_week = crontab.split()
+        row, _ = CrontabSchedule.objects.get_or_create(
+            minute=minute,
+            hour=hour,
+            day_of_month=day_of_month,
+            month_of_year=month_of_year,
+            day_of_week=day_of_week,
+            timezone=settings.TIME_ZONE,
+        )
+        return row, None
+    every, period = _interval_parts(int(every_seconds))
+    row, _ = IntervalSchedule.objects.get_or_create(every=every, period=period)
+    return None, row
+
+
+def _interval_parts(seconds: int) -> tuple[int, str]:
+    """Store 600 seconds as "10 minutes", so the admin shows what a person would write."""
+    for size, period in ((86400, IntervalSchedule.DAYS), (3600, IntervalSchedule.HOURS), (60, IntervalSchedule.MINUTES)):
+        if seconds >= size and seconds % size == 0:
+            return seconds // size, period
+    return seconds, IntervalSchedule.SECONDS
+
+
+# --- schedules in words ---
+
+
+def crontab_expression(crontab: CrontabSchedule) -> str:
+    return " ".join([crontab.minute, crontab.hour, crontab.day_of_month, crontab.month_of_year, crontab.day_of_week])
+
+
+def describe_crontab(crontab: CrontabSchedule) -> str:
+    """"every day at 00:05 Europe/Berlin", "every Monday at 09:00 UTC", "every 15 minutes"..."""
+    minute, hour, dom, month, dow = crontab.minute, crontab.hour, crontab.day_of_month, crontab.month_of_year, crontab.day_of_week
+    zone = str(crontab.timezone)
+    calendar_free = dom == "*" and month == "*"
+    if minute.isdigit() and hour.isdigit() and calendar_free:
+        at = f"{int(hour):02d}:{int(minute):02d} {zone}"
+        if dow == "*":
+            return f"every day at {at}"
+        if dow.isdigit() and 0 <= int(dow) <= 7:
+            return f"every {DAY_NAMES[int(dow) % 7]} at {at}"
+    if calendar_free and dow == "*" and hour == "*":
+        if minute == "*":
+            return "every minute"
+        if minute.startswith("*/") and minute[2:].isdigit():
+            return f"every {int(minute[2:])} minutes"
+        if minute.isdigit():
+            return f"every hour at minute {int(minute)}"
+    try:
+        words = ExpressionDescriptor(crontab_expression(crontab), use_24hour_time_format=True).get_description()
+    except Exception:  # cron_descriptor rejects some expressions celery accepts
+        words = f"cron {crontab_expression(crontab)}"
+    return f"{words[:1].lower()}{words[1:]} ({zone})"
+
+
+def describe_interval(interval: IntervalSchedule) -> str:
+    """"every second", "every 10 minutes"."""
+    unit = interval.period.rstrip("s")
+    return f"every {unit}" if interval.every == 1 else f"every {interval.every} {interval.period}"
+
+
+def describe_schedule(periodic_task: PeriodicTask) -> str:
+    if periodic_task.crontab_id:
+        return describe_crontab(periodic_task.crontab)
+    if periodic_task.interval_id:
+        return describe_interval(periodic_task.interval)
+    return str(periodic_task.schedule)  # solar and clocked schedules, set up in the admin
+
+
+# --- next run ---
+
+
+def next_run_at(periodic_task: PeriodicTask, *, now: datetime | None = None) -> datetime | None:
+    """When beat will next send this task (UTC), or None when it will not (disabled, one-off done).
+
+    Uses the schedule's own arithmetic (celery's, as beat does), so a crontab at 02:30 Europe/Berlin
+    runs once on the spring-forward day (at 03:30 CEST, the first moment after the gap) and once on
+    the fall-back day (the first 02:30), and never twice.
+    """
+    if not periodic_task.enabled or (periodic_task.one_off and periodic_task.total_run_count):
+        return None
+    now = (now or timezone.now()).astimezone(UTC)
+    # What beat itself uses (ModelEntry): the last run, else the moment the schedule last changed.
+    last = periodic_task.last_run_at or periodic_task.date_changed or now
+    try:
+        schedule = periodic_task.schedule
+    except Exception:
+        return None
+    if periodic_task.interval_id:
+        every = schedule.run_every
+        upcoming = last.astimezone(UTC) + every
+        if upcoming < now:
+            # Beat writes last_run_at back every few minutes only: roll on to the next slot after now.
+            upcoming += every * math.ceil((now - upcoming) / every)
+        return upcoming
+    return schedule_next_run(schedule, last_run_at=last, now=now)
+
+
+def schedule_next_run(schedule, *, last_run_at: datetime, now: datetime) -> datetime | None:
+    """The next time a celery schedule (crontab: django-celery-beat's TzAwareCrontab) fires after
+    `last_run_at`, as seen at `now`; an overdue schedule fires at its next slot after `now`."""
+    tz = getattr(schedule, "tz", UTC)
+    schedule.nowfun = lambda: now.astimezone(tz)
+    try:
+        remaining = schedule.remaining_estimate(last_run_at.astimezone(tz))
+        if remaining < timedelta(0):
+            remaining = schedule.remaining_estimate(now.astimezone(tz))
+    except Exception:
+        return None
+    # Add to a UTC time: aware arithmetic in a local zone is wall-clock arithmetic and would be an
+    # hour out across a daylight-saving change.
+    return now.astimezone(UTC) + max(remaining, timedelta(0))
+
+
+# --- the dashboard's list ---
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    periodic_task: PeriodicTask
+    schedule_words: str
+    next_run: datetime | None
+    last_run: TaskView | None
+    run_count: int
+
+
+def schedule_rows(*, now: datetime | None = None) -> list[ScheduleRow]:
+    tasks = list(PeriodicTask.objects.select_related("crontab", "interval", "solar", "clocked").order_by("name"))
+    counts = _run_counts([pt.name for pt in tasks])
+    return [_row(pt, now=now, counts=counts) for pt in tasks]
+
+
+def schedule_row(periodic_task: PeriodicTask) -> ScheduleRow:
+    return _row(periodic_task, now=None, counts=_run_counts([periodic_task.name]))
+
+
+def _run_counts(names: list[str]) -> dict[str, int]:
+    # Runs are counted from the stored results (beat's own total_run_count is written back only
+    # every few minutes, and "run now" does not touch it).
+    rows = TaskResult.objects.filter(periodic_task_name__in=names).values("periodic_task_name").annotate(n=Count("id"))
+    return {row["periodic_task_name"]: row["n"] for row in rows}
+
+
+def _row(pt: PeriodicTask, *, now, counts) -> ScheduleRow:
+    last = TaskResult.objects.filter(periodic_task_name=pt.name).order_by("-date_created", "-id").first()
+    return ScheduleRow(
+        periodic_task=pt,
+        schedule_words=describe_schedule(pt),
+        next_run=next_run_at(pt, now=now),
+        last_run=TaskView.from_row(last) if last else None,
+        run_count=counts.get(pt.name, 0),
+    )
+
+
+# --- changes from the dashboard, each one recorded ---
+
+
+def schedule_set_enabled(*, periodic_task_id: int, enabled: bool, user) -> bool:
+    """Enable or disable; returns False when it already was (nothing recorded twice)."""
+    with transaction.atomic():
+        pt = PeriodicTask.objects.select_for_update().filter(pk=periodic_task_id).first()
+        if pt is None or pt.enabled == enabled:
+            return False
+        pt.enabled = enabled
+        pt.save()  # bumps PeriodicTasks.changed: the running beat reloads
+        ScheduleChange.objects.create(
+            periodic_task=pt,
+            periodic_task_name=pt.name,
+            action=ScheduleChange.Action.ENABLED if enabled else ScheduleChange.Action.DISABLED,
+            summary="enabled" if enabled else "disabled",
+            changed_by=user,
+        )
+    return True
+
+
+def schedule_update(*, periodic_task_id: int, user, crontab: str | None = None, every_seconds: int | None = None) -> bool:
+    """Give a periodic task a new crontab ("m h dom mon dow", site time zone) or interval.
+
+    Returns False when the schedule is unchanged.
+    """
+    with transaction.atomic():
+        pt = PeriodicTask.objects.select_for_update().select_related("crontab", "interval").get(pk=periodic_task_id)
+        before = describe_schedule(pt)
+        new_crontab, new_interval = _schedule_rows(crontab=crontab, every_seconds=every_seconds)
+        if (new_crontab and new_crontab.pk == pt.crontab_id) or (new_interval and new_interval.pk == pt.interval_id):
+            return False
+        pt.crontab, pt.interval, pt.solar, pt.clocked = new_crontab, new_interval, None, None
+        pt.save()
+        ScheduleChange.objects.create(
+            periodic_task=pt,
+            periodic_task_name=pt.name,
+            action=ScheduleChange.Action.SCHEDULE,
+            summary=f"{before} → {describe_schedule(pt)}",
+            changed_by=user,
+        )
+    return True
+
+
+class UnknownTask(LookupError):
+    """The periodic task names a Celery task this site does not have."""
+
+
+def schedule_run_now(*, periodic_task_id: int, user) -> str:
+    """Queue one run of the periodic task now, outside its schedule; returns the task id.
+
+    The run carries the periodic task's name, so it shows as that schedule's last run.
+    """
+    pt = PeriodicTask.objects.get(pk=periodic_task_id)
+    task = current_app.tasks.get(pt.task)
+    if task is None:
+        # A web process has imported only the task modules its views use; load every app's tasks.py.
+        current_app.loader.import_default_modules()
+        task = current_app.tasks.get(pt.task)
+    if task is None:
+        raise UnknownTask(f"No task named {pt.task!r} is registered.")
+    # The same routing beat would use (ModelEntry): queue, exchange, routing key, priority.
+    routing = {key: getattr(pt, key) for key in ("queue", "exchange", "routing_key", "priority") if getattr(pt, key) is not None}
+    result = task.apply_async(
+        json.loads(pt.args or "[]"),
+        json.loads(pt.kwargs or "{}"),
+        headers={"launched_by": user.pk, "periodic_task_name": pt.name},
+        **routing,
+    )
+    ScheduleChange.objects.create(
+        periodic_task=pt,
+        periodic_task_name=pt.name,
+        action=ScheduleChange.Action.RUN_NOW,
+        summary=f"queued task {result.id}",
+        changed_by=user,
+    )
+    return result.id
+
+
+def sync_after_migrate(sender, **kwargs) -> None:
+    """post_migrate handler (dashboard/apps.py): the release step and `make run` migrate at start."""
+    created = periodic_tasks_sync()
+    if created and kwargs.get("verbosity", 1) >= 1:
+        print(f"  Created periodic tasks: {', '.join(created)}")
