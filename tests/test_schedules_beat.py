@@ -1,0 +1,78 @@
+"""A real Celery beat (DatabaseScheduler) and a real worker: schedules fire, and dashboard changes
+reach the running beat without a restart."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from celery import states
+from django.urls import reverse
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_celery_results.models import TaskResult
+
+from tests.conftest import BIN, Process, child_env
+from tests.livetools import wait_for
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture
+def beat(live_worker):
+    process = Process(
+        "beat",
+        [str(BIN / "celery"), "--app", "site_config", "beat", "--loglevel", "INFO", "--pidfile=",
+         "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler", "--max-interval", "1"],
+        child_env(),
+    )
+    process.wait_for_log("beat: Starting...")
+    yield process
+    process.stop()
+
+
+def _every_second(name: str, *, enabled: bool = True) -> PeriodicTask:
+    interval, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
+    return PeriodicTask.objects.create(
+        name=name, task="dashboard.tasks.demo_job_task", interval=interval, enabled=enabled,
+        kwargs=json.dumps({"steps": 1, "delay_ms": 0}),
+    )
+
+
+def _runs(name: str) -> int:
+    return TaskResult.objects.filter(periodic_task_name=name).count()
+
+
+def test_schedule_every_second_fires_and_disabling_it_stops_it_without_restarting_beat(beat, client, alice):
+    pt = _every_second("tick")
+    # Fires, runs on the worker, and the result is stored against the schedule's name.
+    wait_for(lambda: TaskResult.objects.filter(periodic_task_name="tick", status=states.SUCCESS).count() >= 2, timeout=30)
+    row = TaskResult.objects.filter(periodic_task_name="tick", status=states.SUCCESS).first()
+    assert json.loads(row.result) == {"steps": 1}
+
+    client.force_login(alice)
+    response = client.post(reverse("dashboard:schedule_enable", args=[pt.pk]), {"enabled": "0"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    beat.wait_for_log("DatabaseScheduler: Schedule changed.", timeout=15)
+    time.sleep(1.5)  # a send already in flight when we disabled it may still land
+    settled = _runs("tick")
+    time.sleep(4)
+    assert _runs("tick") == settled, "the disabled schedule kept firing"
+    assert beat.popen.poll() is None  # the same beat process, never restarted
+
+    # Enabled again from the dashboard, it fires again, still without a restart.
+    client.post(reverse("dashboard:schedule_enable", args=[pt.pk]), {"enabled": "1"})
+    wait_for(lambda: _runs("tick") > settled, timeout=20)
+
+
+def test_run_now_queues_exactly_one_run_and_opens_its_live_page(live_worker, client, alice):
+    pt = _every_second("manual-only", enabled=False)  # beat would never send it
+    client.force_login(alice)
+    response = client.post(reverse("dashboard:schedule_run", args=[pt.pk]))
+    task_id = response["Location"].rstrip("/").rsplit("/", 1)[-1]
+    assert response["Location"] == reverse("dashboard:task_detail", args=[task_id])
+    wait_for(lambda: TaskResult.objects.filter(task_id=task_id, status=states.SUCCESS).exists(), timeout=30)
+    time.sleep(1)
+    assert list(TaskResult.objects.filter(periodic_task_name="manual-only").values_list("task_id", flat=True)) == [task_id]
+    page = client.get(response["Location"])
+    assert page.status_code == 200 and "Succeeded" in page.content.decode()
