@@ -106,3 +106,22 @@ class TaskListConsumer(LiveConsumer):
         from dashboard.views import render_task_rows_snapshot
 
         return await database_sync_to_async(render_task_rows_snapshot)()
+
+
+class ModerationConsumer(LiveConsumer):
+    """The moderation queue (/ws/moderation/): staff only. Snapshot: the held queue's first page."""
+
+    groups_to_join = ["moderation"]
+
+    async def authorize(self) -> None:
+        if not self._staff:
+            raise PermissionDenied
+
+    async def snapshot(self) -> str:
+        from dashboard.moderation_views import render_rows_snapshot
+
+        return await database_sync_to_async(render_rows_snapshot)()
+
+    async def moderation_update(self, event: dict) -> None:
+        # A row to append (newly held) or rows to remove (decided), rendered once by the sender.
+        await self.send(text_data=event["html"])

@@ -3,6 +3,7 @@
 from django.urls import path, re_path
 
 from . import report_views, schedule_views, views
+from . import moderation_views, outbox_views
 
 app_name = "dashboard"
 
@@ -17,4 +18,9 @@ urlpatterns = [
     path("schedules/<int:pk>/run/", schedule_views.schedule_run, name="schedule_run"),
     path("reports/", report_views.report_list, name="report_list"),
     path("reports/<str:day>/", report_views.report_detail, name="report_detail"),
+    path("moderation/", moderation_views.moderation_queue, name="moderation_queue"),
+    path("moderation/bulk/", moderation_views.moderation_bulk, name="moderation_bulk"),
+    path("moderation/<int:pk>/decide/", moderation_views.moderation_decide, name="moderation_decide"),
+    path("outbox/", outbox_views.outbox, name="outbox"),
+    path("outbox/<int:pk>/retry/", outbox_views.outbox_retry, name="outbox_retry"),
 ]

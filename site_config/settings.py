@@ -285,6 +285,60 @@ LOGGING = {
 }
 
 
+# --- blog ---
+
+# Absolute base of links in emails written outside a request (e.g. "your comment was approved").
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# Email. With EMAIL_HOST set, mail goes out over SMTP; without it, the embedded default writes it to
+# files under var/mail and staff read every message on the dashboard's Outbox page (the outbox rows
+# are the record either way). EMAIL_BACKEND overrides both.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.filebased.EmailBackend",
+)
+EMAIL_FILE_PATH = VAR_DIR / "mail"
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Live Django <noreply@localhost>")
+# Sending: attempts in all (first + retries), exponential back-off base and cap in seconds.
+EMAIL_SEND_MAX_ATTEMPTS = env_int("EMAIL_SEND_MAX_ATTEMPTS", 6, minimum=1)
+EMAIL_RETRY_BACKOFF_SECONDS = env_int("EMAIL_RETRY_BACKOFF_SECONDS", 2, minimum=1)
+EMAIL_RETRY_BACKOFF_MAX_SECONDS = env_int("EMAIL_RETRY_BACKOFF_MAX_SECONDS", 600, minimum=1)
+# The sweep re-queues rows left "queued" longer than the longest back-off (else it would cut a retry
+# short), and rows stuck "sending" (a worker died mid-send) after this long.
+EMAIL_SWEEP_QUEUED_AFTER_SECONDS = env_int("EMAIL_SWEEP_QUEUED_AFTER_SECONDS", 900, minimum=1)
+EMAIL_SWEEP_SENDING_AFTER_SECONDS = env_int("EMAIL_SWEEP_SENDING_AFTER_SECONDS", 600, minimum=1)
+
+# Members.
+VERIFICATION_LINK_MAX_AGE_SECONDS = env_int("VERIFICATION_LINK_MAX_AGE_SECONDS", 3 * 24 * 3600, minimum=60)
+VERIFICATION_RESEND_COOLDOWN_SECONDS = env_int("VERIFICATION_RESEND_COOLDOWN_SECONDS", 60, minimum=1)
+MEMBER_PURGE_UNVERIFIED_DAYS = env_int("MEMBER_PURGE_UNVERIFIED_DAYS", 7, minimum=1)
+
+# Comments and automatic moderation (blog/moderation.py): a score below the hold threshold is
+# approved, at or above the spam threshold it is spam, in between it waits for staff.
+COMMENT_RATE_LIMIT_PER_MINUTE = env_int("COMMENT_RATE_LIMIT_PER_MINUTE", 3, minimum=1)
+COMMENT_MAX_LENGTH = env_int("COMMENT_MAX_LENGTH", 5000, minimum=1)
+MODERATION_HOLD_THRESHOLD = float(env_int("MODERATION_HOLD_THRESHOLD", 2))
+MODERATION_SPAM_THRESHOLD = float(env_int("MODERATION_SPAM_THRESHOLD", 5))
+MODERATION_BLOCKLIST = env_list(
+    "MODERATION_BLOCKLIST", ["viagra", "casino", "crypto giveaway", "free money", "payday loan", "replica watches"]
+)
+BLOG_POSTS_PER_PAGE = env_int("BLOG_POSTS_PER_PAGE", 10, minimum=1)
+MODERATION_QUEUE_PER_PAGE = env_int("MODERATION_QUEUE_PER_PAGE", 50, minimum=1)
+
+PERIODIC_TASKS["purge-unverified-members"] = {
+    "task": "blog.tasks.purge_unverified_members_task",
+    "crontab": "30 3 * * *",
+}
+PERIODIC_TASKS["requeue-unsent-emails"] = {"task": "blog.tasks.email_sweep_task", "every_seconds": 300}
+
+
 # --- weather (weather/client.py; README "Weather") ---
 
 # Full endpoint URLs; tests, bench/ and `make run` point them at weather.fake_open_meteo.

@@ -6,7 +6,9 @@ from django.views.generic import TemplateView
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("accounts/", include("blog.account_urls")),  # sign-up, verification, outbox password reset
     path("accounts/", include("django.contrib.auth.urls")),
+    path("blog/", include("blog.urls")),
     path("admin/", admin.site.urls),
     path("dashboard/", include("dashboard.urls")),
     path("weather/", include("weather.urls")),

@@ -1,0 +1,19 @@
+"""Member URLs (under /accounts/, placed before django.contrib.auth.urls so they take precedence)."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
+from .forms import OutboxPasswordResetForm
+
+urlpatterns = [
+    path("signup/", views.signup, name="signup"),
+    path("verify/resend/", views.verify_email_resend, name="verify_email_resend"),
+    path("verify/<str:token>/", views.verify_email, name="verify_email"),
+    # Same URL and name as Django's, with a form whose email goes through the outbox.
+    path(
+        "password_reset/",
+        auth_views.PasswordResetView.as_view(form_class=OutboxPasswordResetForm),
+        name="password_reset",
+    ),
+]

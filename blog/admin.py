@@ -1,0 +1,54 @@
+"""Admin: staff write posts here; comments, emails and decisions are listed for reference."""
+
+from django.contrib import admin
+from django.utils import timezone
+
+from blog.models import Comment, ModerationDecision, OutboundEmail, Post, Profile
+
+
+@admin.register(Post)
+class PostAdmin(admin.ModelAdmin):
+    list_display = ("title", "author", "status", "published_at")
+    list_filter = ("status",)
+    search_fields = ("title", "body")
+    prepopulated_fields = {"slug": ("title",)}
+    readonly_fields = ("created_at",)
+    date_hierarchy = "published_at"
+
+    def get_changeform_initial_data(self, request):
+        return {"author": request.user.pk}
+
+    def save_model(self, request, obj, form, change):
+        if obj.status == Post.Status.PUBLISHED and obj.published_at is None:
+            obj.published_at = timezone.now()
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Comment)
+class CommentAdmin(admin.ModelAdmin):
+    list_display = ("pk", "post", "author", "status", "score", "created_at")
+    list_filter = ("status",)
+    search_fields = ("body",)
+    raw_id_fields = ("post", "author", "moderated_by")
+    # Status changes go through the moderation queue, so every decision is audited.
+    readonly_fields = ("status", "created_at", "moderated_at", "moderated_by", "score", "reasons")
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    list_display = ("user", "email_verified_at")
+    raw_id_fields = ("user",)
+
+
+@admin.register(OutboundEmail)
+class OutboundEmailAdmin(admin.ModelAdmin):
+    list_display = ("pk", "to", "kind", "subject", "status", "attempts", "created_at", "sent_at")
+    list_filter = ("status", "kind")
+    search_fields = ("to", "subject")
+
+
+@admin.register(ModerationDecision)
+class ModerationDecisionAdmin(admin.ModelAdmin):
+    list_display = ("comment", "moderator", "previous_status", "new_status", "created_at")
+    list_filter = ("new_status",)
+    raw_id_fields = ("comment", "moderator")

@@ -1,0 +1,134 @@
+"""Public blog pages (posts, comments) and member pages (sign-up, email verification)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from blog import services
+from blog.forms import CommentForm, SignupForm
+from blog.models import Comment, Post
+
+AWAITING = [Comment.Status.PENDING, Comment.Status.HELD, Comment.Status.SPAM]
+
+
+def _base_url(request) -> str:
+    return request.build_absolute_uri("/").rstrip("/")
+
+
+def _published():
+    return Post.objects.filter(status=Post.Status.PUBLISHED).select_related("author")
+
+
+def post_list(request):
+    posts = _published().order_by("-published_at", "-id")
+    page = Paginator(posts, settings.BLOG_POSTS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "blog/post_list.html", {"page": page})
+
+
+def _visible_comments(post, user):
+    """Approved comments for everyone; a member also sees their own that wait for moderation
+    (spam included, shown as waiting, so a spammer learns nothing)."""
+    visible = Q(status=Comment.Status.APPROVED)
+    if user.is_authenticated:
+        visible |= Q(author=user, status__in=AWAITING)
+    return post.comments.filter(visible).select_related("author").order_by("created_at", "id")
+
+
+def _detail_context(request, post, form=None):
+    return {
+        "post": post,
+        "comments": _visible_comments(post, request.user),
+        "form": form or CommentForm(),
+        "can_comment": services.member_is_verified(user=request.user),
+    }
+
+
+def post_detail(request, slug: str):
+    post = get_object_or_404(_published(), slug=slug)
+    return render(request, "blog/post_detail.html", _detail_context(request, post))
+
+
+@login_required
+@require_POST
+@vary_on_headers("HX-Request")
+def comment_create(request, slug: str):
+    """HTMX: answers the form partial (errors in place, or a fresh form plus the new comment);
+    without JS: redirects to the post, or re-renders the page with the errors."""
+    post = get_object_or_404(_published(), slug=slug)
+    form = CommentForm(request.POST)
+    comment = None
+    status = 200
+    if form.is_valid():
+        try:
+            comment = services.comment_create(post=post, author=request.user, body=form.cleaned_data["body"])
+        except services.CommentRateLimited as error:
+            form.add_error(None, str(error))
+            status = 429
+        except services.CommentNotAllowed as error:
+            form.add_error(None, str(error))
+            status = 403
+    else:
+        status = 400
+    if request.htmx:
+        context = _detail_context(request, post, form=CommentForm() if comment else form)
+        context["new_comment"] = comment
+        # htmx swaps 200 answers only; the error is in the fragment itself.
+        return render(request, "blog/post_detail.html#comment-form-response", context)
+    if comment is not None:
+        messages.success(request, "Thanks! Your comment is awaiting moderation.")
+        return redirect(f"{post.get_absolute_url()}#comment-{comment.pk}")
+    return render(request, "blog/post_detail.html", _detail_context(request, post, form=form), status=status)
+
+
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect("blog:post_list")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = services.member_signup(
+            username=form.cleaned_data["username"],
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+            base_url=_base_url(request),
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return render(request, "blog/signup_done.html", {"email": user.email})
+    return render(request, "blog/signup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+VERIFY_STATUS = {
+    services.VerifyOutcome.VERIFIED: 200,
+    services.VerifyOutcome.ALREADY_USED: 410,
+    services.VerifyOutcome.EXPIRED: 400,
+    services.VerifyOutcome.INVALID: 400,
+}
+
+
+def verify_email(request, token: str):
+    outcome, user = services.member_verify(token=token)
+    context = {"outcome": outcome.value, "verified_user": user}
+    return render(request, "blog/verify_result.html", context, status=VERIFY_STATUS[outcome])
+
+
+@login_required
+@require_POST
+def verify_email_resend(request):
+    if services.member_is_verified(user=request.user):
+        messages.info(request, "Your email address is already confirmed.")
+    elif services.verification_resend(user=request.user, base_url=_base_url(request)):
+        messages.success(request, f"A new confirmation link is on its way to {request.user.email}.")
+    else:
+        wait = settings.VERIFICATION_RESEND_COOLDOWN_SECONDS
+        messages.error(request, f"A link was sent less than {wait} seconds ago. Please wait before asking again.")
+    next_url = request.POST.get("next") or ""
+    if not next_url.startswith("/") or next_url.startswith("//"):
+        next_url = "/blog/"
+    return redirect(next_url)

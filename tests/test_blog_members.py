@@ -1,0 +1,163 @@
+"""Sign-up, email verification links, resend rate limit, password reset through the outbox, purge."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import signing
+from django.utils import timezone
+
+from blog import services
+from blog.models import Comment, OutboundEmail, Post, Profile
+from tests.blog_helpers import _fresh_rate_limits, make_post, verify  # noqa: F401
+from tests.conftest import PASSWORD, make_user
+
+User = get_user_model()
+pytestmark = pytest.mark.django_db
+LINK = re.compile(r"http://testserver(/accounts/verify/[^/\s]+/)")
+
+
+def _signup(client, username="dora", email="dora@example.com"):
+    return client.post("/accounts/signup/", {
+        "username": username, "email": email, "password1": PASSWORD, "password2": PASSWORD,
+    })
+
+
+def _link_in_latest_email(to="dora@example.com") -> str:
+    email = OutboundEmail.objects.filter(to=to, kind="verification").latest("created_at")
+    return LINK.search(email.body).group(1)
+
+
+def test_signup_creates_unverified_member_and_queues_verification_email(client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = _signup(client)
+    assert response.status_code == 200
+    assert "Check your email" in response.content.decode()
+    user = User.objects.get(username="dora")
+    assert user.profile.email_verified_at is None
+    email = OutboundEmail.objects.get(to="dora@example.com")
+    assert email.kind == "verification" and email.status == "queued"
+    assert len(callbacks) == 1, "the send task is queued after commit"
+    assert not services.member_is_verified(user=user)
+
+
+def test_signup_enforces_django_password_validators_and_unique_email(client, bob):
+    response = client.post("/accounts/signup/", {
+        "username": "eve", "email": "bob@example.com", "password1": "123", "password2": "123",
+    })
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "An account with this email address already exists." in page
+    assert "This password is too short" in page
+    assert not User.objects.filter(username="eve").exists()
+    assert not OutboundEmail.objects.exists()
+
+
+def test_valid_link_verifies_once_then_reports_already_used(client):
+    _signup(client)
+    link = _link_in_latest_email()
+    first = client.get(link)
+    assert first.status_code == 200 and "Email confirmed" in first.content.decode()
+    assert Profile.objects.get(user__username="dora").email_verified_at is not None
+    again = client.get(link)
+    assert again.status_code == 410
+    assert "This link was already used" in again.content.decode()
+
+
+def test_expired_link_gets_a_clear_page(client, settings):
+    _signup(client)
+    link = _link_in_latest_email()
+    settings.VERIFICATION_LINK_MAX_AGE_SECONDS = -1
+    response = client.get(link)
+    assert response.status_code == 400
+    assert "This link has expired" in response.content.decode()
+    assert Profile.objects.get(user__username="dora").email_verified_at is None
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda token: token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
+    lambda token: "garbage",
+    lambda token: signing.TimestampSigner(salt="other").sign_object({"user": 1, "email": "x@example.com"}),
+])
+def test_tampered_link_gets_a_clear_page(client, mangle):
+    _signup(client)
+    token = _link_in_latest_email().split("/")[-2]
+    response = client.get(f"/accounts/verify/{mangle(token)}/")
+    assert response.status_code == 400
+    assert "This link is not valid" in response.content.decode()
+    assert Profile.objects.get(user__username="dora").email_verified_at is None
+
+
+def test_link_stops_working_when_the_email_address_changes(client):
+    _signup(client)
+    link = _link_in_latest_email()
+    User.objects.filter(username="dora").update(email="new@example.com")
+    assert client.get(link).status_code == 400
+
+
+def test_resend_is_rate_limited(client):
+    _signup(client)
+    assert OutboundEmail.objects.count() == 1
+    first = client.post("/accounts/verify/resend/", {"next": "/blog/"}, follow=True)
+    assert "A new confirmation link is on its way" in first.content.decode()
+    second = client.post("/accounts/verify/resend/", {"next": "/blog/"}, follow=True)
+    assert "Please wait before asking again" in second.content.decode()
+    assert OutboundEmail.objects.filter(kind="verification").count() == 2
+
+
+def test_password_reset_email_goes_through_the_outbox(client, bob, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post("/accounts/password_reset/", {"email": "bob@example.com"})
+    assert response.status_code == 302
+    email = OutboundEmail.objects.get(kind="password_reset")
+    assert email.to == "bob@example.com" and "/accounts/reset/" in email.body
+    assert len(callbacks) == 1
+    from django.core import mail
+    assert mail.outbox == [], "nothing is sent inside the request"
+
+
+# --- purge of members who never verified (issue 5's job, owned here) ---
+
+def _member(username, *, days_ago, verified=False, staff=False):
+    user = make_user(username, staff=staff)
+    User.objects.filter(pk=user.pk).update(date_joined=timezone.now() - days_ago)
+    Profile.objects.create(user=user, email_verified_at=timezone.now() if verified else None)
+    return user
+
+
+def test_purge_removes_only_old_unverified_members_without_content(db, alice):
+    old = _member("old", days_ago=timedelta(days=7, minutes=1))
+    young = _member("young", days_ago=timedelta(days=6, hours=23, minutes=59))
+    verified = _member("verified", days_ago=timedelta(days=30), verified=True)
+    staff = _member("staffer", days_ago=timedelta(days=30), staff=True)
+    with_comment = _member("commenter", days_ago=timedelta(days=30))
+    with_post = _member("poster", days_ago=timedelta(days=30))
+    post = make_post(with_post)
+    Comment.objects.create(post=post, author=with_comment, body="hi")
+    no_profile = make_user("legacy")
+    User.objects.filter(pk=no_profile.pk).update(date_joined=timezone.now() - timedelta(days=30))
+
+    assert services.member_purge_unverified(older_than_days=7) == 1
+
+    remaining = set(User.objects.values_list("username", flat=True))
+    assert "old" not in remaining
+    assert {"young", "verified", "staffer", "commenter", "poster", "legacy", "alice"} <= remaining
+    assert Post.objects.filter(pk=post.pk).exists()
+
+
+def test_purge_task_uses_the_setting_and_returns_the_count(db, settings):
+    from blog.tasks import purge_unverified_members_task
+
+    settings.MEMBER_PURGE_UNVERIFIED_DAYS = 3
+    _member("gone", days_ago=timedelta(days=3, seconds=5))
+    _member("stays", days_ago=timedelta(days=2))
+    assert purge_unverified_members_task.apply().get() == 1
+    assert list(User.objects.values_list("username", flat=True)) == ["stays"]
+
+
+def test_default_schedules_are_declared(settings):
+    assert settings.PERIODIC_TASKS["purge-unverified-members"]["task"] == "blog.tasks.purge_unverified_members_task"
+    assert settings.PERIODIC_TASKS["requeue-unsent-emails"] == {"task": "blog.tasks.email_sweep_task", "every_seconds": 300}
