@@ -19,7 +19,8 @@ Control endpoints (used by tests and the benchmark; never part of the real API):
   Faults: `500`, `429` (with Retry-After), `malformed` (invalid JSON), `not_found` (no `results`),
   `hang` (never answers), `oversized` (a multi-megabyte body), `error400` (Open-Meteo's error JSON).
   `endpoint` is `geocoding`, `forecast` or `any`; `times` limits a fault to the first N matching requests.
-- `GET /_stats` -> `{"geocoding": {"tokyo": 1}, "forecast": {"tokyo": 1}, "log": [[t, endpoint, city], ...]}`.
+- `GET /_stats` -> `{"geocoding": {"tokyo": 1}, "forecast": {"tokyo": 1}, "log": [[t, endpoint, city], ...],
+  "max_in_flight": 3}` (the most requests it was answering at once).
 - `POST /_reset` clears rules, latency and stats.
 
 Run: `python -m weather.fake_open_meteo --port 8765 [--latency-ms 300]`.
@@ -131,6 +132,8 @@ class FakeOpenMeteo:
         self.city_at: dict[tuple[float, float], str] = {}
         self.counts: dict[str, dict[str, int]] = {"geocoding": {}, "forecast": {}}
         self.log: list[tuple[float, str, str]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     def _record(self, endpoint: str, city: str) -> None:
         self.counts[endpoint][city] = self.counts[endpoint].get(city, 0) + 1
@@ -149,6 +152,14 @@ class FakeOpenMeteo:
 
     async def _answer(self, endpoint: str, city: str, build) -> web.StreamResponse:
         self._record(endpoint, city)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._answer_now(endpoint, city, build)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer_now(self, endpoint: str, city: str, build) -> web.StreamResponse:
         rule = self._rule_for(endpoint, city) or {}
         delay = rule.get("delay_ms", self.latency_ms) / 1000
         if delay:
@@ -208,7 +219,7 @@ class FakeOpenMeteo:
         return web.json_response({"ok": True})
 
     async def stats(self, request: web.Request) -> web.Response:
-        return web.json_response({**self.counts, "log": self.log})
+        return web.json_response({**self.counts, "log": self.log, "max_in_flight": self.max_in_flight})
 
     async def reset_view(self, request: web.Request) -> web.Response:
         self.reset()
