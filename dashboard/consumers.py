@@ -3,15 +3,13 @@
 Each consumer authorises in connect() before joining any group, then sends a snapshot read from
 the database, so a page that (re)connects after a network drop or a Redis restart shows the truth.
 
-Pushed messages are pre-rendered HTML (rendered once by the publisher, never per watcher). When a
-connection cannot keep up, intermediate updates of the same task are coalesced per connection:
-the newest state replaces an unsent older one; final states are never dropped because nothing
-newer follows them.
+Pushed messages are pre-rendered HTML (rendered once by the publisher, never per watcher). When the
+process cannot keep up, intermediate updates of the same task are coalesced (site_config.fanout):
+the newest state replaces an unsent older one; a final state is never dropped, as nothing newer
+follows it.
 """
 
 from __future__ import annotations
-
-import asyncio
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -20,6 +18,7 @@ from django.http import Http404
 
 from dashboard.access import can_view_all_tasks, get_task_for_user
 from dashboard.live.fragments import TASKS_GROUP, render_outcome, render_status, task_group
+from site_config.fanout import fanout
 
 # Close codes for refused connections (4000-4999 are for applications); a refusal before accept()
 # also makes daphne answer the handshake with HTTP 403.
@@ -27,29 +26,43 @@ CLOSE_FORBIDDEN = 4403
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
-    """Joins groups after `authorize()`, sends `snapshot()` first, then coalesced updates."""
+    """Joins groups after `authorize()`, sends `snapshot()` first, then pushed updates.
+
+    Group messages reach consumers through the process-local fan-out (site_config.fanout), which
+    subscribes once per group per process and coalesces a task's intermediate updates when the
+    process is behind. `deliver()` calls the handler named by the message type (`task.update` ->
+    `task_update`), as Channels would. Messages that arrive while the snapshot is being sent are
+    held and sent right after it (latest per key).
+    """
 
     groups_to_join: list[str] = []
 
     async def connect(self) -> None:
-        self._pending: dict[str, dict] = {}
-        self._sender: asyncio.Task | None = None
+        self._ready = False
+        self._held: dict = {}
+        self._joined: list[str] = []
         self._staff = can_view_all_tasks(self.scope.get("user"))
         try:
             await self.authorize()
         except (PermissionDenied, Http404):
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        hub = fanout()
         for group in self.groups_to_join:
-            await self.channel_layer.group_add(group, self.channel_name)
+            await hub.join(group, self)
+            self._joined.append(group)
         await self.accept()
         await self.send(text_data=await self.snapshot())
+        self._ready = True
+        held, self._held = self._held, {}
+        for message in held.values():
+            await self._dispatch_update(message)
 
     async def disconnect(self, code: int) -> None:
-        if self._sender is not None:
-            self._sender.cancel()
-        for group in self.groups_to_join:
-            await self.channel_layer.group_discard(group, self.channel_name)
+        self._ready = False
+        hub = fanout()
+        for group in getattr(self, "_joined", ()):
+            await hub.leave(group, self)
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         """Clients only listen; anything they send is ignored."""
@@ -60,18 +73,20 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def snapshot(self) -> str:
         raise NotImplementedError
 
-    async def task_update(self, event: dict) -> None:
-        self._pending.pop(event["task_id"], None)  # re-insert at the end: keep arrival order
-        self._pending[event["task_id"]] = event
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send_pending())
+    async def deliver(self, message: dict) -> None:
+        if not self._ready:
+            self._held[message.get("key") or id(message)] = message
+            return
+        await self._dispatch_update(message)
 
-    async def _send_pending(self) -> None:
-        while self._pending:
-            task_id = next(iter(self._pending))
-            event = self._pending.pop(task_id)
-            html = event.get("html_staff") if self._staff and "html_staff" in event else event["html"]
-            await self.send(text_data=html)
+    async def _dispatch_update(self, message: dict) -> None:
+        handler = getattr(self, message["type"].replace(".", "_"), None)
+        if handler is not None:
+            await handler(message)
+
+    async def task_update(self, event: dict) -> None:
+        html = event.get("html_staff") if self._staff and "html_staff" in event else event["html"]
+        await self.send(text_data=html)
 
 
 class TaskConsumer(LiveConsumer):

@@ -6,14 +6,15 @@ Why not `async_to_sync(layer.group_send)` per message: it costs several millisec
 new event loop hop each time) and blocks the task while Redis answers. Instead each process runs
 one background thread with its own event loop that sends whatever is pending.
 
-Messages carry a key (one task's updates to one group share a key). While a message waits, a newer
-one with the same key replaces it: every message is a full snapshot, so watchers need only the
+Messages may carry a key (one task's updates to one group share a key). While a message waits, a
+newer one with the same key replaces it: every message is a full snapshot, so watchers need only the
 latest, and a burst of reports can never build a backlog. Order between keys is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import threading
@@ -35,11 +36,15 @@ class Publisher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self.stats: Counter[str] = Counter()
+        self._unique = itertools.count()
 
     def publish(self, group: str, message: dict, *, key: Hashable = None) -> None:
-        """Queue `message` for `group`; returns at once. A pending message with the same key is replaced."""
+        """Queue `message` for `group`; returns at once. A pending message with the same key is
+        replaced; messages without a key are all delivered, in order."""
         self._ensure_started()
-        slot = (group, key if key is not None else group)
+        slot = (group, key if key is not None else ("unique", next(self._unique)))
+        # The receiving side (site_config.fanout) routes by group and coalesces by key.
+        message = {**message, "group": group, "key": repr(key) if key is not None else None}
         with self._lock:
             if slot in self._pending:
                 self.stats["coalesced"] += 1

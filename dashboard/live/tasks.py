@@ -18,6 +18,8 @@ To record who started a task, queue it with `delay_for(user, ...)` / `delay_for_
 
 from __future__ import annotations
 
+import threading
+
 from celery.contrib.django.task import DjangoTask
 from django.conf import settings
 
@@ -25,6 +27,11 @@ from site_config.publisher import publisher
 from .signals import publish_view
 from .store import load_view
 from .throttle import ProgressThrottle
+
+
+# Progress state of the task execution running in this thread (one at a time per thread in every
+# Celery pool), kept off the request object so the hot path of report_progress is two lookups.
+_execution = threading.local()
 
 
 class LiveTask(DjangoTask):
@@ -48,31 +55,41 @@ class LiveTask(DjangoTask):
 
     def report_progress(self, current: int, total: int, message: str = "") -> bool:
         """Report `current` of `total` done. Cheap to call often; returns True when it went out."""
-        request = self.request
-        throttle = getattr(request, "_live_throttle", None)
+        throttle = getattr(_execution, "throttle", None)
         if throttle is None:
-            throttle = request._live_throttle = ProgressThrottle(settings.PROGRESS_MIN_INTERVAL_MS / 1000)
+            throttle = self.progress_begin()
         if not throttle.should_send(current, total, message):
             return False
-        meta = {"current": current, "total": total, "message": message}
+        request = self.request
         if not request.called_directly and request.id:
-            self.update_state(state="PROGRESS", meta=meta)
-            view = getattr(request, "_live_view", None) or load_view(request.id)
+            self.update_state(state="PROGRESS", meta={"current": current, "total": total, "message": message})
+            view = getattr(_execution, "view", None)
+            if view is None or view.task_id != request.id:
+                view = load_view(request.id)
             if view is not None:
-                request._live_view = view = view.with_progress(current, total, message)
+                _execution.view = view = view.with_progress(current, total, message)
                 publish_view(view)
         return True
+
+    def progress_begin(self) -> ProgressThrottle:
+        """Start a fresh throttle for the execution running in this thread (called by before_start;
+        call it yourself when driving report_progress outside a worker)."""
+        _execution.throttle = ProgressThrottle(settings.PROGRESS_MIN_INTERVAL_MS / 1000)
+        _execution.view = None
+        return _execution.throttle
 
     # --- state changes, published from one place ---
 
     def before_start(self, task_id, args, kwargs):
+        self.progress_begin()
         view = load_view(task_id)  # STARTED is stored by Celery (task_track_started) just before this
         if view is not None:
-            self.request._live_view = view
+            _execution.view = view
             publish_view(view)
 
     def after_return(self, status, retval, task_id, args, kwargs, einfo):
         # Called after the result backend stored the outcome (SUCCESS, FAILURE or RETRY).
+        _execution.throttle = _execution.view = None
         view = load_view(task_id)
         if view is not None:
             publish_view(view)

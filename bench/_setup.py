@@ -1,0 +1,63 @@
+"""Shared set-up for benchmarks: a private Redis, a temporary database, Django configured.
+
+Import this module first in a benchmark script (before anything from Django):
+it sets REDIS_URL / DATABASE_URL / DJANGO_VAR_DIR for this process and its children.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+from site_config.local_redis import PrivateRedis, free_port  # noqa: E402
+
+WORKDIR = Path(tempfile.mkdtemp(prefix="site-bench-"))
+REDIS = PrivateRedis(WORKDIR / "redis").start()
+os.environ["REDIS_URL"] = REDIS.url
+os.environ["DJANGO_VAR_DIR"] = str(WORKDIR / "var")
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{WORKDIR / 'var' / 'bench.sqlite3'}")
+os.environ["DJANGO_DEBUG"] = "0"
+os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
+os.environ["DJANGO_SETTINGS_MODULE"] = "site_config.settings"
+BIN = Path(sys.executable).parent
+
+
+def _cleanup() -> None:
+    REDIS.stop()
+    shutil.rmtree(WORKDIR, ignore_errors=True)
+
+
+atexit.register(_cleanup)
+
+
+def migrate() -> None:
+    subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), "migrate", "--noinput", "-v", "0"], check=True,
+                   cwd=BASE_DIR)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+__all__ = ["BASE_DIR", "BIN", "REDIS", "WORKDIR", "cpu_seconds", "free_port", "migrate", "percentile"]

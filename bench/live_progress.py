@@ -1,0 +1,319 @@
+"""Benchmark: latency from report_progress() to websocket clients, fan-out, and throttling cost.
+
+    .venv/bin/python bench/live_progress.py            # all scenarios (about 3 minutes)
+    .venv/bin/python bench/live_progress.py --quick    # shorter runs
+
+Scenarios (issue 3):
+  1. one task reporting at 10 Hz watched by N = 1, 100, 1000 clients on its task page;
+  2. 100 tasks reporting at 10 Hz at once, each watched by its own client, plus 20 list clients;
+  3. a 100,000-report loop with progress on versus off (run-time ratio).
+
+A driver (this process) stands in for workers: it creates real task rows and calls the real
+reporting API (LiveTask.report_progress inside a pushed request context), which stores each report
+and publishes it through site_config.publisher -> channels-redis -> one real daphne process. Each
+report's message carries its wall-clock send time, so clients (separate processes) measure the
+latency of every message they receive. The throttle is set to 50 ms so every 10 Hz report goes out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+if __name__ == "__main__" and "--clients" not in sys.argv:
+    os.environ["PROGRESS_MIN_INTERVAL_MS"] = "50"
+    import _setup  # noqa: F401  (private Redis, temporary database)
+
+STAMP = re.compile(r"t=(\d+\.\d+) seq=(\d+)")
+STATE = re.compile(r'data-state="(\w+)"')
+
+
+# ---------------------------------------------------------------- clients (a separate process)
+
+async def _client(url: str, headers: dict, results: dict, finals_needed: int, deadline: float, ready) -> None:
+    import websockets
+
+    latencies, received, finals = results["latencies"], results, 0
+    async with websockets.connect(url, additional_headers=headers, open_timeout=60, max_queue=None) as ws:
+        await ws.recv()  # snapshot
+        ready()
+        while finals < finals_needed and time.time() < deadline:
+            try:
+                message = await asyncio.wait_for(ws.recv(), timeout=max(0.1, deadline - time.time()))
+            except TimeoutError:
+                break
+            now = time.time()
+            received["messages"] += 1
+            for match in STAMP.finditer(message):
+                latencies.append((now - float(match.group(1))) * 1000)
+            if "SUCCESS" in (STATE.findall(message) or []):
+                finals += 1
+        received["finals"] += finals
+
+
+async def _run_clients(args) -> None:
+    spec = json.loads(args.clients)
+    results = {"latencies": [], "messages": 0, "finals": 0, "connected": 0}
+    headers = {"Cookie": spec["cookie"], "Origin": spec["origin"]}
+    deadline = time.time() + spec["max_seconds"]
+    connected = 0
+
+    def ready():
+        nonlocal connected
+        connected += 1
+        if connected == len(spec["paths"]):
+            print("READY", flush=True)
+
+    jobs = []
+    for path, finals_needed in spec["paths"]:
+        jobs.append(asyncio.create_task(_client(spec["ws_url"] + path, headers, results, finals_needed, deadline,
+                                                ready)))
+        if len(jobs) % 25 == 0:  # connect in waves: each handshake reads the session from the database
+            while connected < len(jobs):
+                await asyncio.sleep(0.01)
+    await asyncio.gather(*jobs, return_exceptions=False)
+    results["connected"] = connected
+    print("RESULT " + json.dumps(results), flush=True)
+
+
+# ---------------------------------------------------------------- driver (this process)
+
+def _django():
+    import django
+
+    django.setup()
+
+
+def _start_daphne():
+    from _setup import BIN, BASE_DIR, free_port
+
+    port = free_port()
+    log = open(os.path.join(os.environ["DJANGO_VAR_DIR"], "daphne.log"), "ab")
+    proc = subprocess.Popen([str(BIN / "daphne"), "--bind", "127.0.0.1", "--port", str(port),
+                             "site_config.asgi:application"], cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT)
+    from site_config.local_redis import redis_answers  # noqa: F401
+
+    import socket
+
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return proc, port
+
+
+def _staff_cookie() -> str:
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+
+    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True})
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return f"sessionid={session.session_key}"
+
+
+def _new_task_ids(count: int) -> list[str]:
+    from celery import uuid
+
+    from dashboard.live.store import record_queued
+
+    ids = []
+    for _ in range(count):
+        task_id = uuid()
+        record_queued(task_id=task_id, task_name="bench.progress", argsrepr="()", kwargsrepr="{}",
+                      periodic_task_name=None, launched_by=None)
+        ids.append(task_id)
+    return ids
+
+
+def _start_clients(port: int, cookie: str, paths: list[tuple[str, int]], max_seconds: float, procs: int):
+    chunks = [paths[i::procs] for i in range(procs)]
+    clients = []
+    for chunk in chunks:
+        if not chunk:
+            continue
+        spec = {"ws_url": f"ws://127.0.0.1:{port}", "origin": f"http://127.0.0.1:{port}", "cookie": cookie,
+                "paths": chunk, "max_seconds": max_seconds}
+        clients.append(subprocess.Popen([sys.executable, __file__, "--clients", json.dumps(spec)],
+                                        stdout=subprocess.PIPE, text=True))
+    for client in clients:
+        line = client.stdout.readline()
+        if not line.startswith("READY"):
+            raise RuntimeError(f"client process failed: {line!r}")
+    return clients
+
+
+def _collect(clients) -> dict:
+    total = {"latencies": [], "messages": 0, "finals": 0, "connected": 0}
+    for client in clients:
+        out, _ = client.communicate(timeout=600)
+        for line in out.splitlines():
+            if line.startswith("RESULT "):
+                part = json.loads(line[7:])
+                for key in ("messages", "finals", "connected"):
+                    total[key] += part[key]
+                total["latencies"].extend(part["latencies"])
+    return total
+
+
+def _drive(task_ids: list[str], hz: float, seconds: float) -> int:
+    """Report progress for every task at `hz` for `seconds`, via the real API; returns reports sent."""
+    from dashboard.tasks import demo_job_task
+
+    task = demo_job_task._get_current_object()  # any LiveTask; we push a request for each id
+    from site_config.publisher import publisher
+
+    steps = int(hz * seconds)
+    sent = 0
+    start = time.monotonic()
+    for step in range(1, steps + 1):
+        target = start + step / hz
+        delay = target - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        for task_id in task_ids:
+            task.push_request(id=task_id, called_directly=False)
+            task.progress_begin()  # one driver thread plays many executions: a throttle for each call
+            try:
+                if task.report_progress(step, steps, f"t={time.time():.6f} seq={step}"):
+                    sent += 1
+            finally:
+                task.pop_request()
+    # Final state, stored and published like the worker does after a task returns.
+    from celery import states
+    from django_celery_results.models import TaskResult
+
+    from dashboard.live.signals import publish_view
+    from dashboard.live.store import load_view
+
+    for task_id in task_ids:
+        TaskResult.objects.filter(task_id=task_id).update(status=states.SUCCESS, result='{"ok": true}')
+        publish_view(load_view(task_id))
+    publisher.flush(30)
+    return sent
+
+
+def _row(name: str, watchers: int, expected: int, result: dict, cpu: dict, seconds: float) -> dict:
+    from _setup import percentile
+
+    lat = result["latencies"]
+    return {
+        "scenario": name, "watchers": watchers, "expected": expected, "delivered": len(lat),
+        "coalesced": expected - len(lat), "finals": result["finals"],
+        "p50": percentile(lat, 50), "p95": percentile(lat, 95), "p99": percentile(lat, 99), "max": max(lat or [0]),
+        "cpu_daphne": cpu["daphne"] / seconds, "cpu_driver": cpu["driver"] / seconds,
+        "cpu_clients": cpu["clients"] / seconds,
+        "p99_first_10s": percentile(result.get("early", []), 99), "p99_last_10s": percentile(result.get("late", []), 99),
+    }
+
+
+def _scenario(name, port, cookie, daphne_pid, task_count, watchers_per_task, list_watchers, hz, seconds, procs):
+    from _setup import cpu_seconds
+
+    task_ids = _new_task_ids(task_count)
+    paths = [(f"/ws/tasks/{tid}/", 1) for tid in task_ids for _ in range(watchers_per_task)]
+    paths += [("/ws/tasks/", task_count)] * list_watchers
+    clients = _start_clients(port, cookie, paths, seconds + 60, procs)
+    before = {"daphne": cpu_seconds(daphne_pid), "driver": time.process_time(),
+              "clients": sum(cpu_seconds(c.pid) for c in clients)}
+    started = time.monotonic()
+    sent = _drive(task_ids, hz, seconds)
+    elapsed = time.monotonic() - started
+    after_clients = sum(cpu_seconds(c.pid) for c in clients)
+    after = {"daphne": cpu_seconds(daphne_pid), "driver": time.process_time()}
+    result = _collect(clients)
+    cpu = {"daphne": after["daphne"] - before["daphne"], "driver": after["driver"] - before["driver"],
+           "clients": after_clients - before["clients"]}
+    per_task_expected = sent // max(1, task_count)
+    expected = per_task_expected * task_count * watchers_per_task + sent * list_watchers
+    return _row(name, len(paths), expected, result, cpu, elapsed)
+
+
+def _loop_ratio(iterations: int) -> dict:
+    """Scenario 3: the same loop with report_progress on and off (median of 5 runs each), at the
+    production default throttle (PROGRESS_MIN_INTERVAL_MS=200)."""
+    from django.conf import settings
+
+    from dashboard.tasks import progress_loop_task
+
+    settings.PROGRESS_MIN_INTERVAL_MS = 200
+    task = progress_loop_task._get_current_object()  # inside a task, `self` is the real object, not a proxy
+
+    def run(report: bool) -> float:
+        task_id = _new_task_ids(1)[0]
+        task.push_request(id=task_id, called_directly=False)
+        task.progress_begin()
+        try:
+            start = time.perf_counter()
+            total = 0
+            for i in range(1, iterations + 1):
+                total += len(json.dumps({"id": i, "name": f"row {i}", "tags": list(range(i % 20))}))  # ~10 us of work
+                if report:
+                    task.report_progress(i, iterations, "looping")
+            return time.perf_counter() - start
+        finally:
+            task.pop_request()
+
+    off = sorted(run(False) for _ in range(5))[2]
+    on = sorted(run(True) for _ in range(5))[2]
+    return {"iterations": iterations, "off_s": off, "on_s": on, "ratio": on / off,
+            "overhead_ns_per_call": (on - off) / iterations * 1e9}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.clients:
+        asyncio.run(_run_clients(args))
+        return
+    from _setup import migrate
+
+    migrate()
+    _django()
+    daphne, port = _start_daphne()
+    try:
+        cookie = _staff_cookie()
+        seconds = 5 if args.quick else 10
+        rows = []
+        for watchers in (1, 100, 1000):
+            run_for = seconds if watchers < 1000 else (10 if args.quick else 60)
+            rows.append(_scenario(f"1: one task at 10 Hz, {watchers} watchers", port, cookie, daphne.pid,
+                                  1, watchers, 0, 10, run_for, 1 if watchers < 1000 else 2))
+            print(json.dumps(rows[-1]), flush=True)
+        rows.append(_scenario("2: 100 tasks at 10 Hz, 1 watcher each + 20 list", port, cookie, daphne.pid,
+                              100, 1, 20, 10, seconds, 1))
+        print(json.dumps(rows[-1]), flush=True)
+        loop = _loop_ratio(100_000)
+        print(json.dumps(loop), flush=True)
+        _print_table(rows, loop)
+    finally:
+        daphne.terminate()
+
+
+def _print_table(rows, loop) -> None:
+    print("\n| scenario | watchers | expected | delivered | coalesced | finals | p50 ms | p95 ms | p99 ms | max ms "
+          "| CPU daphne | CPU driver | CPU clients |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['scenario']} | {r['watchers']} | {r['expected']} | {r['delivered']} | {r['coalesced']} "
+              f"| {r['finals']} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | {r['max']:.1f} "
+              f"| {r['cpu_daphne']:.0%} | {r['cpu_driver']:.0%} | {r['cpu_clients']:.0%} |")
+    print(f"\n3: {loop['iterations']:,}-report loop: off {loop['off_s']*1000:.1f} ms, on {loop['on_s']*1000:.1f} ms, "
+          f"ratio {loop['ratio']:.3f}, {loop['overhead_ns_per_call']:.0f} ns per report_progress call")
+
+
+if __name__ == "__main__":
+    main()
