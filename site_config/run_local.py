@@ -38,6 +38,22 @@ def main() -> int:
         private = PrivateRedis(BASE_DIR / "var" / "redis").start()
         env["REDIS_URL"] = private.url
         print(f"Started a private Redis for this session at {private.url} (stopped on exit).")
+    # --- weather: without WEATHER_GEOCODING_URL / WEATHER_FORECAST_URL, serve the embedded fake
+    # Open-Meteo (weather/fake_open_meteo.py) on a free port, so the demo works offline; stopped on exit.
+    fake_weather = None
+    if not (env.get("WEATHER_GEOCODING_URL") or env.get("WEATHER_FORECAST_URL")):
+        from site_config.local_redis import free_port  # noqa: PLC0415
+
+        weather_port = free_port()
+        fake_weather = subprocess.Popen(
+            [sys.executable, "-m", "weather.fake_open_meteo", "--port", str(weather_port), "--latency-ms", "400"],
+            cwd=BASE_DIR,
+        )
+        env["WEATHER_GEOCODING_URL"] = f"http://127.0.0.1:{weather_port}/v1/search"
+        env["WEATHER_FORECAST_URL"] = f"http://127.0.0.1:{weather_port}/v1/forecast"
+        print(f"Weather: a local fake Open-Meteo on port {weather_port} (set WEATHER_GEOCODING_URL and "
+              "WEATHER_FORECAST_URL to use the real one).")
+    # --- end weather ---
     try:
         manage = [sys.executable, str(BASE_DIR / "manage.py")]
         subprocess.run([*manage, "migrate", "--noinput", "-v", "1"], env=env, check=True, cwd=BASE_DIR)
@@ -58,6 +74,9 @@ def main() -> int:
     except KeyboardInterrupt:
         return 130
     finally:
+        if fake_weather:  # weather: the embedded fake Open-Meteo started above
+            fake_weather.terminate()
+            fake_weather.wait(timeout=10)
         if private:
             private.stop()
 
