@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_celery_results.models import TaskResult
+from kombu.exceptions import OperationalError
 
 from dashboard.access import get_task_for_user
 from dashboard.forms import DemoJobForm
@@ -66,6 +67,11 @@ def demo_job_start(request):
     if not form.is_valid():
         return render(request, "dashboard/home.html", {"form": form}, status=400)
     data = form.cleaned_data
-    task_id = demo_job_task.delay_for_on_commit(request.user, data["steps"], data["delay_ms"], data["fail_at_step"])
+    try:
+        task_id = demo_job_task.delay_for_on_commit(request.user, data["steps"], data["delay_ms"], data["fail_at_step"])
+    except OperationalError:
+        messages.error(request, "The task queue (Redis) cannot be reached, so the job was not started. "
+                                "It is recorded as failed in the task list; try again once Redis is back.")
+        return render(request, "dashboard/home.html", {"form": form}, status=503)
     messages.success(request, "Demo job queued.")
     return redirect("dashboard:task_detail", task_id=task_id)

@@ -133,3 +133,18 @@ def _worker_child_pid(task_id: str) -> int | None:
             if task["id"] == task_id:
                 return task.get("worker_pid")
     return None
+
+
+def test_queueing_with_the_broker_down_records_the_task_as_failed_with_the_reason(transactional_db, alice):
+    from kombu.exceptions import OperationalError
+
+    from site_config.celery import app
+    from site_config.local_redis import free_port
+
+    dead_broker = app.connection_for_write(f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(OperationalError):
+        demo_job_task.apply_async((3, 0), connection=dead_broker, headers={"launched_by": alice.pk},
+                                  retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.1})
+    row = TaskResult.objects.get(task_name="dashboard.tasks.demo_job_task")
+    assert row.status == states.FAILURE
+    assert "could not reach the broker" in row.traceback

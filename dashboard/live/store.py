@@ -60,3 +60,12 @@ def load_view(task_id: str) -> TaskView | None:
 
 def launched_by_id(task_id: str) -> int | None:
     return TaskLaunch.objects.filter(task_id=task_id).values_list("launched_by_id", flat=True).first()
+
+
+def mark_unqueued(task_id: str, reason: str) -> TaskView | None:
+    """A task whose message never reached the broker: its PENDING row becomes FAILURE with `reason`."""
+    result = json.dumps({"exc_type": "BrokerUnavailable", "exc_message": [reason], "exc_module": "builtins"})
+    updated = TaskResult.objects.filter(task_id=task_id, status=states.PENDING).update(
+        status=states.FAILURE, result=result, traceback=reason
+    )
+    return load_view(task_id) if updated else None

@@ -25,7 +25,7 @@ from django.conf import settings
 
 from site_config.publisher import publisher
 from .signals import publish_view
-from .store import load_view
+from .store import load_view, mark_unqueued
 from .throttle import ProgressThrottle
 
 
@@ -37,6 +37,24 @@ _execution = threading.local()
 class LiveTask(DjangoTask):
     #: Tasks that must not be run again with the same arguments set this to False (dashboard retry).
     retryable = True
+
+    # --- queueing ---
+
+    def apply_async(self, args=None, kwargs=None, task_id=None, **options):
+        """Queue as usual; if the broker cannot be reached, the PENDING row written before publishing
+        is marked FAILURE with the reason (and pushed), so the task is never silently "queued"
+        forever. The error is re-raised for the caller to report."""
+        from celery import uuid
+        from kombu.exceptions import OperationalError
+
+        task_id = task_id or uuid()
+        try:
+            return super().apply_async(args, kwargs, task_id=task_id, **options)
+        except OperationalError as error:
+            view = mark_unqueued(task_id, f"could not reach the broker: {error}")
+            if view is not None:
+                publish_view(view)
+            raise
 
     # --- queueing with the launching user ---
 
