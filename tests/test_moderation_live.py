@@ -1,0 +1,90 @@
+"""Comments through the real worker, the live moderation queue over real websockets, and Chromium."""
+
+from __future__ import annotations
+
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from blog import services
+from blog.models import Comment, OutboundEmail
+from tests.blog_helpers import _fresh_rate_limits, make_post, verify  # noqa: F401
+from tests.conftest import browser_login, session_cookie
+from tests.livetools import wait_for, ws_connect
+
+pytestmark = pytest.mark.live
+HELD_TEXT = "Compare https://one.example and https://two.example please"
+
+
+def _status(pk):
+    return Comment.objects.get(pk=pk).status
+
+
+def test_worker_scores_each_comment_and_mails_the_post_author(live_worker, alice, bob):
+    post = make_post(alice)
+    verify(bob)
+    approved = services.comment_create(post=post, author=bob, body="Thanks, very clear.")
+    held = services.comment_create(post=post, author=bob, body=HELD_TEXT)
+    spam = services.comment_create(post=post, author=bob, body="FREE MONEY CASINO https://x.example")
+    assert {approved.status, held.status, spam.status} == {"pending"}
+    wait_for(lambda: [_status(c.pk) for c in (approved, held, spam)] == ["approved", "held", "spam"], timeout=30)
+    assert "2 links" in Comment.objects.get(pk=held.pk).reasons
+    wait_for(lambda: OutboundEmail.objects.filter(kind="comment_approved", status="sent").count() == 1, timeout=30)
+
+
+def test_member_cannot_open_the_moderation_socket(daphne_server, bob):
+    with pytest.raises(InvalidStatus) as refused:
+        ws_connect(daphne_server, "/ws/moderation/", session_cookie(bob))
+    assert refused.value.response.status_code == 403
+    with pytest.raises(InvalidStatus):
+        ws_connect(daphne_server, "/ws/moderation/")
+
+
+def test_open_queues_get_new_held_comments_and_lose_decided_ones(live_worker, daphne_server, alice, bob):
+    post = make_post(alice)
+    verify(bob)
+    with ws_connect(daphne_server, "/ws/moderation/", session_cookie(alice)) as ws:
+        snapshot = ws.recv(timeout=10)
+        assert 'id="moderation-rows"' in snapshot
+        comment = services.comment_create(post=post, author=bob, body=HELD_TEXT)
+        added = ws.recv(timeout=20)
+        assert f'id="comment-row-{comment.pk}"' in added and 'hx-swap-oob="beforeend:#moderation-rows"' in added
+        services.comment_decide(comment_id=comment.pk, moderator=alice, new_status="approved", expected_status="held")
+        removed = ws.recv(timeout=10)
+        assert f'id="comment-row-{comment.pk}" hx-swap-oob="delete"' in removed
+
+
+@pytest.mark.browser
+def test_moderator_with_open_queue_sees_held_comment_appear_and_approves_it(
+        live_worker, daphne_server, browser, page, alice, bob):
+    post = make_post(alice, title="Live moderation")
+    verify(bob)
+    base = daphne_server.url
+    browser_login(page, base, "alice")
+    page.goto(f"{base}/dashboard/moderation/")
+    page.locator("#moderation-queue.connected").wait_for()
+
+    member_context = browser.new_context()
+    member = member_context.new_page()
+    member.set_default_timeout(15_000)
+    try:
+        browser_login(member, base, "bob")
+        member.goto(f"{base}{post.get_absolute_url()}")
+        member.get_by_label("Your comment").fill(HELD_TEXT)
+        member.get_by_role("button", name="Post comment").click()
+        member.get_by_text("Your comment is awaiting moderation").wait_for()
+        comment = Comment.objects.get(post=post)
+
+        row = page.locator(f"#comment-row-{comment.pk}")
+        row.wait_for()  # appeared without a reload
+        assert "2 links" in row.inner_text()
+        page.screenshot(path=str(daphne_server.log_path.parent / "moderation-queue.png"), full_page=True)
+        row.get_by_role("button", name="Approve").click()
+        row.wait_for(state="detached")
+        assert _status(comment.pk) == "approved"
+
+        member.reload()
+        shown = member.locator(f"#comment-{comment.pk}")
+        assert HELD_TEXT in shown.inner_text()
+        assert "awaiting moderation" not in shown.inner_text()
+    finally:
+        member_context.close()

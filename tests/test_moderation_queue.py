@@ -1,0 +1,127 @@
+"""Staff moderation queue: access, filters, decisions (single, bulk, concurrent), audit, query count."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from blog import services
+from blog.models import Comment, ModerationDecision, OutboundEmail
+from tests.blog_helpers import make_comment, make_post
+
+pytestmark = pytest.mark.django_db
+QUEUE = "/dashboard/moderation/"
+
+
+@pytest.fixture
+def held(alice, bob):
+    post = make_post(alice)
+    return [make_comment(post, bob, body=f"held {n}", age=timedelta(minutes=10 - n)) for n in range(3)]
+
+
+@pytest.mark.parametrize(("method", "url"), [
+    ("get", QUEUE), ("post", "/dashboard/moderation/bulk/"), ("post", "/dashboard/moderation/1/decide/"),
+    ("get", "/dashboard/outbox/"), ("post", "/dashboard/outbox/1/retry/"),
+])
+def test_members_and_anonymous_cannot_reach_moderation_pages_or_posts(client, bob, held, method, url):
+    response = getattr(client, method)(url, {"action": "approve", "selected": [held[0].pk]})
+    assert response.status_code == 302 and "/login/" in response["Location"]
+    client.force_login(bob)
+    response = getattr(client, method)(url, {"action": "approve", "selected": [held[0].pk]})
+    assert response.status_code == 302 and "/login/" in response["Location"]
+    assert Comment.objects.filter(status="held").count() == 3
+
+
+def test_queue_lists_held_comments_oldest_first_with_score_and_reasons(client, alice, held):
+    client.force_login(alice)
+    html = client.get(QUEUE).content.decode()
+    assert html.index("held 0") < html.index("held 1") < html.index("held 2")
+    assert "1 link" in html and "2.5" in html
+    assert 'ws-connect="/ws/moderation/"' in html
+
+
+def test_queue_filters_by_status_and_post(client, alice, bob, held):
+    other = make_post(alice, slug="other", title="Other post")
+    make_comment(other, bob, body="spam on other", status="spam")
+    client.force_login(alice)
+    assert "spam on other" not in client.get(QUEUE).content.decode()
+    spam = client.get(QUEUE, {"status": "spam"}).content.decode()
+    assert "spam on other" in spam and "held 0" not in spam
+    by_post = client.get(QUEUE, {"post": other.pk}).content.decode()
+    assert "held 0" not in by_post
+
+
+def test_htmx_decision_removes_the_row_and_records_who_and_when(client, alice, held):
+    client.force_login(alice)
+    response = client.post(f"/dashboard/moderation/{held[0].pk}/decide/",
+                           {"action": "approve", "status": "held"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and response.content == b""
+    comment = Comment.objects.get(pk=held[0].pk)
+    assert (comment.status, comment.moderated_by, comment.moderated_at is not None) == ("approved", alice, True)
+    decision = ModerationDecision.objects.get(comment=comment)
+    assert (decision.moderator, decision.previous_status, decision.new_status) == (alice, "held", "approved")
+    # The post author (alice) wrote the post, bob commented: alice is told.
+    assert OutboundEmail.objects.get(kind="comment_approved").to == "alice@example.com"
+
+
+def test_second_moderator_loses_and_sees_who_decided(client, alice, held, django_user_model):
+    carol = django_user_model.objects.create_user("carol", "carol@example.com", "x", is_staff=True)
+    first = services.comment_decide(comment_id=held[0].pk, moderator=alice, new_status="rejected", expected_status="held")
+    assert first is not None
+    client.force_login(carol)
+    response = client.post(f"/dashboard/moderation/{held[0].pk}/decide/",
+                           {"action": "approve", "status": "held"}, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert "Already rejected by alice" in html
+    assert Comment.objects.get(pk=held[0].pk).status == "rejected"
+    assert ModerationDecision.objects.filter(comment=held[0]).count() == 1
+    plain = client.post(f"/dashboard/moderation/{held[0].pk}/decide/", {"action": "spam", "status": "held"}, follow=True)
+    assert "was already rejected by alice" in plain.content.decode()
+
+
+def test_exactly_one_of_two_decisions_on_the_same_comment_wins(alice, held, django_user_model):
+    carol = django_user_model.objects.create_user("carol", is_staff=True)
+    results = [
+        services.comment_decide(comment_id=held[1].pk, moderator=alice, new_status="approved", expected_status="held"),
+        services.comment_decide(comment_id=held[1].pk, moderator=carol, new_status="spam", expected_status="held"),
+    ]
+    assert [r.won for r in results] == [True, False]
+    assert results[1].comment.moderated_by == alice and results[1].comment.status == "approved"
+
+
+def test_bulk_approve_reports_what_was_already_decided(client, alice, held):
+    services.comment_decide(comment_id=held[2].pk, moderator=alice, new_status="spam", expected_status="held")
+    client.force_login(alice)
+    response = client.post("/dashboard/moderation/bulk/",
+                           {"action": "approve", "status": "held", "selected": [c.pk for c in held]}, follow=True)
+    html = response.content.decode()
+    assert "2 comments approved. 1 had already been decided by someone else." in html
+    assert sorted(Comment.objects.values_list("status", flat=True)) == ["approved", "approved", "spam"]
+    assert ModerationDecision.objects.filter(new_status="approved").count() == 2
+
+
+def test_queue_page_query_count_does_not_grow_with_page_size(client, alice, bob, settings):
+    post = make_post(alice)
+    client.force_login(alice)
+    counts = []
+    for size in (5, 40):
+        Comment.objects.all().delete()
+        Comment.objects.bulk_create(Comment(post=post, author=bob, body=f"c{n}", status="held", reasons=["x"])
+                                    for n in range(size))
+        settings.MODERATION_QUEUE_PER_PAGE = size
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(QUEUE).status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
+
+
+def test_outbox_shows_status_reason_and_a_clickable_body(client, alice):
+    OutboundEmail.objects.create(to="x@example.com", subject="Confirm", body="Click http://testserver/accounts/verify/abc/",
+                                 kind="verification", status="failed", last_error="SMTPServerDisconnected: gone")
+    client.force_login(alice)
+    html = client.get("/dashboard/outbox/").content.decode()
+    assert "Failed: SMTPServerDisconnected: gone" in html
+    assert '<a href="http://testserver/accounts/verify/abc/"' in html
