@@ -9,17 +9,70 @@ from django.db import models
 
 
 class TaskLaunch(models.Model):
+    """How a task was queued: by whom, to which queue, with which arguments, as part of what.
+
+    Written for every task when it is published (dashboard.live.signals); the real args/kwargs are
+    kept as JSON so that a dashboard retry sends exactly the same call (TaskResult keeps only reprs).
+    """
+
     task_id = models.CharField(max_length=255, unique=True)
     launched_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="task_launches"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    queue = models.CharField(max_length=200, blank=True, default="")
+    args = models.JSONField(null=True, blank=True)
+    kwargs = models.JSONField(null=True, blank=True)
+    parent_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    root_id = models.CharField(max_length=255, blank=True, default="")
+    group_id = models.CharField(max_length=255, blank=True, default="")
+    retry_of = models.CharField(max_length=255, blank=True, default="", db_index=True)
 
     class Meta:
-        indexes = [models.Index(fields=["launched_by", "-created_at"], name="launch_user_created_idx")]
+        indexes = [
+            models.Index(fields=["launched_by", "-created_at"], name="launch_user_created_idx"),
+            models.Index(fields=["queue", "-created_at"], name="launch_queue_created_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.task_id} by {self.launched_by_id or 'system'}"
+
+
+class TaskEvent(models.Model):
+    """One step of a task's timeline: queued, received, started, retry, succeeded, failed, revoked."""
+
+    task_id = models.CharField(max_length=255)
+    kind = models.CharField(max_length=20)
+    at = models.DateTimeField()
+    detail = models.TextField(blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["task_id", "at"], name="taskevent_task_at_idx")]
+        ordering = ["at", "id"]
+
+
+class TaskAction(models.Model):
+    """Audit of what a person did to a task from the dashboard (retry, revoke, terminate).
+
+    A bulk action writes one row per task, sharing `batch`.
+    """
+
+    class Kind(models.TextChoices):
+        RETRY = "retry", "Retry"
+        REVOKE = "revoke", "Revoke"
+        TERMINATE = "terminate", "Terminate"
+
+    batch = models.UUIDField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    task_id = models.CharField(max_length=255, db_index=True)
+    new_task_id = models.CharField(max_length=255, blank=True, default="")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    note = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("act_on_tasks", "Can retry, revoke and terminate tasks from the dashboard")]
 
 
 class DailyReport(models.Model):
