@@ -78,11 +78,12 @@ def schedule_enable(request, pk: int):
     """POST enabled=1 or enabled=0. HTMX gets the updated row back; a plain form the list page."""
     periodic_task = get_object_or_404(PeriodicTask, pk=pk)
     enabled = request.POST.get("enabled") == "1"
-    if schedule_set_enabled(periodic_task_id=pk, enabled=enabled, user=request.user):
-        messages.success(request, f"{periodic_task.name} {'enabled' if enabled else 'disabled'}.")
-    if request.htmx:
+    changed = schedule_set_enabled(periodic_task_id=pk, enabled=enabled, user=request.user)
+    if request.htmx:  # the swapped row says it; a flash message would only show up on the next page
         periodic_task.refresh_from_db()
         return render(request, "dashboard/schedule_list.html#schedule-row", {"row": schedule_row(periodic_task)})
+    if changed:
+        messages.success(request, f"{periodic_task.name} {'enabled' if enabled else 'disabled'}.")
     if request.POST.get("next") == "detail":
         return redirect("dashboard:schedule_detail", pk=pk)
     return redirect("dashboard:schedule_list")
