@@ -18,6 +18,7 @@ from django.http import Http404
 
 from dashboard.access import can_view_all_tasks, get_task_for_user
 from dashboard.live.fragments import TASKS_GROUP, render_outcome, render_status, task_group
+from dashboard.task_views import render_new_tasks_bar, task_matches_filter, task_rows_snapshot
 from site_config.fanout import fanout
 
 # Close codes for refused connections (4000-4999 are for applications); a refusal before accept()
@@ -109,18 +110,35 @@ class TaskConsumer(LiveConsumer):
 
 
 class TaskListConsumer(LiveConsumer):
-    """The task list: staff only."""
+    """The task list (staff only), filtered like the page it serves (the same query string).
+
+    Rows on the page change in place. A task that newly matches the filter (queued, or reaching a
+    final state the filter asks for) is not inserted, so nothing moves under the reader: it counts
+    toward a "N new tasks" bar that reloads the first page when clicked.
+    """
 
     groups_to_join = [TASKS_GROUP]
 
     async def authorize(self) -> None:
         if not self._staff:
             raise PermissionDenied
+        self.query = self.scope.get("query_string", b"").decode("latin-1")[:2000]
+        self._shown: set[str] = set()
+        self._new: set[str] = set()
 
     async def snapshot(self) -> str:
-        from dashboard.views import render_task_rows_snapshot
+        html, shown = await database_sync_to_async(task_rows_snapshot)(self.query)
+        self._shown = set(shown)
+        return html
 
-        return await database_sync_to_async(render_task_rows_snapshot)()
+    async def task_update(self, event: dict) -> None:
+        task_id = event["task_id"]
+        if task_id in self._shown:
+            await self.send(text_data=event["html"])
+        elif (event.get("new") or event.get("final")) and task_id not in self._new:
+            if await database_sync_to_async(task_matches_filter)(self.query, task_id):
+                self._new.add(task_id)
+                await self.send(text_data=render_new_tasks_bar(len(self._new), self.query))
 
 
 class ModerationConsumer(LiveConsumer):

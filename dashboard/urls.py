@@ -2,16 +2,23 @@
 
 from django.urls import path, re_path
 
-from . import report_views, schedule_views, views
+from . import report_views, schedule_views, task_views, views
 from . import moderation_views, outbox_views
 
 app_name = "dashboard"
+TASK_ID = r"(?P<task_id>[\w.-]{1,255})"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("tasks/", views.task_list, name="task_list"),
+    path("tasks/", task_views.task_list, name="task_list"),
     path("tasks/demo/", views.demo_job_start, name="demo_job_start"),
-    re_path(r"^tasks/(?P<task_id>[\w.-]{1,255})/$", views.task_detail, name="task_detail"),
+    path("tasks/bulk/", task_views.tasks_bulk, name="tasks_bulk"),
+    path("tasks/counts/", task_views.task_counts, name="task_counts"),
+    re_path(rf"^tasks/{TASK_ID}/$", task_views.task_detail, name="task_detail"),
+    re_path(rf"^tasks/{TASK_ID}/retry/$", task_views.task_retry_view, name="task_retry"),
+    re_path(rf"^tasks/{TASK_ID}/revoke/$", task_views.task_revoke_view, name="task_revoke"),
+    re_path(rf"^tasks/{TASK_ID}/terminate/$", task_views.task_revoke_view, {"terminate": True},
+            name="task_terminate"),
     path("schedules/", schedule_views.schedule_list, name="schedule_list"),
     path("schedules/<int:pk>/", schedule_views.schedule_detail, name="schedule_detail"),
     path("schedules/<int:pk>/enabled/", schedule_views.schedule_enable, name="schedule_enable"),

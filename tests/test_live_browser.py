@@ -29,14 +29,20 @@ def test_staff_watches_demo_job_reach_100_percent_without_reload(page, live_work
     assert page.evaluate("window.__sameDocument === true")
 
 
-def test_task_list_shows_a_new_task_live(page, live_worker, daphne_server, alice):
+def test_task_list_announces_new_tasks_and_updates_rows_live(page, live_worker, daphne_server, alice):
     from dashboard.tasks import demo_job_task
 
     browser_login(page, daphne_server.url, "alice")
     page.goto(f"{daphne_server.url}/dashboard/tasks/")
     expect(page.locator("#task-table.connected")).to_be_visible()
-    result = demo_job_task.delay_for(alice, 5, 100)
+    result = demo_job_task.delay_for(alice, 20, 150)
+    # New rows don't push the list around: a bar says how many arrived.
+    bar = page.get_by_role("link", name="1 new task: show")
+    expect(bar).to_be_visible()
+    expect(page.locator(f"#task-row-{result.id}")).to_have_count(0)
+    bar.click()
     row = page.locator(f"#task-row-{result.id}")
     expect(row).to_be_visible()
-    expect(row.locator(".badge")).to_have_text("Succeeded", timeout=20_000)
     expect(row).to_contain_text("alice")
+    # Once shown, the row changes in place until the task finishes.
+    expect(row.locator(".badge")).to_have_text("Succeeded", timeout=20_000)

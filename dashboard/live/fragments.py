@@ -30,8 +30,8 @@ def render_outcome(view: TaskView, *, staff: bool) -> str:
     return render_to_string(f"{DETAIL}#outcome", {"task": view, "show_traceback": staff})
 
 
-def render_row(view: TaskView, *, insert: bool = False) -> str:
-    return render_to_string(f"{LIST}#row-message" if insert else f"{LIST}#row", {"task": view})
+def render_row(view: TaskView) -> str:
+    return render_to_string(f"{LIST}#row", {"task": view})
 
 
 def task_messages(view: TaskView, *, queued: bool = False) -> list[tuple[str, dict]]:
@@ -41,10 +41,13 @@ def task_messages(view: TaskView, *, queued: bool = False) -> list[tuple[str, di
     if view.is_final:
         detail["html"] = status + render_outcome(view, staff=False)
         detail["html_staff"] = status + render_outcome(view, staff=True)
+    # List watchers decide per connection what a new task means for their filter (a "new tasks"
+    # bar); rows already on their page are replaced in place by id.
     row = {
         "type": "task.update",
         "task_id": view.task_id,
         "final": view.is_final,
-        "html": render_row(view, insert=queued),
+        "new": queued,
+        "html": render_row(view),
     }
     return [(task_group(view.task_id), detail), (TASKS_GROUP, row)]

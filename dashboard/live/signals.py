@@ -3,6 +3,7 @@
 - before_task_publish (in the process that queues a task): the PENDING row and who launched it
   exist before the message reaches the broker, and list pages are told about the new task. It runs
   before publishing so a fast worker's "started" can never be overtaken by our "queued".
+- task_received (worker main process): the "received" step of the timeline.
 - task_revoked (in the worker): tell watchers at once.
 Started, progress, retry, success and failure are published by LiveTask itself (tasks.py).
 """
@@ -14,20 +15,21 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from celery import states
-from celery.signals import before_task_publish, task_revoked
+from celery.signals import before_task_publish, task_received, task_revoked
 
 from site_config.publisher import publisher
-from .store import load_view, record_queued
+from .store import load_view, record_event, record_queued
 
 logger = logging.getLogger(__name__)
 
 
 @before_task_publish.connect
-def _task_queued(sender=None, headers=None, body=None, **kwargs) -> None:
+def _task_queued(sender=None, headers=None, body=None, routing_key=None, **kwargs) -> None:
     headers = headers or {}
     task_id = headers.get("id")
     if not task_id:
         return
+    args, task_kwargs = (body[0], body[1]) if isinstance(body, (list, tuple)) and len(body) >= 2 else (None, None)
     try:
         view = _run_sync(
             record_queued,
@@ -37,6 +39,13 @@ def _task_queued(sender=None, headers=None, body=None, **kwargs) -> None:
             kwargsrepr=headers.get("kwargsrepr"),
             periodic_task_name=headers.get("periodic_task_name"),
             launched_by=headers.get("launched_by"),
+            queue=routing_key or "",
+            args=args,
+            kwargs=task_kwargs,
+            parent_id=headers.get("parent_id"),
+            root_id=headers.get("root_id"),
+            group_id=headers.get("group"),
+            retry_of=headers.get("retry_of"),
         )
     except Exception:
         # The task is still sent: a missing PENDING row must not lose the work itself.
@@ -47,10 +56,22 @@ def _task_queued(sender=None, headers=None, body=None, **kwargs) -> None:
         publisher.flush(timeout=2.0)
 
 
+@task_received.connect
+def _task_received(request=None, **kwargs) -> None:
+    task_id = getattr(request, "id", None)
+    if task_id:
+        try:
+            record_event(task_id, "received", f"by {getattr(request, 'hostname', '') or 'a worker'}")
+        except Exception:  # the timeline is a nicety; never let it stop the worker consuming
+            logger.warning("could not record received event for %s", task_id, exc_info=True)
+
+
 @task_revoked.connect
 def _task_revoked(request=None, terminated=None, signum=None, expired=None, **kwargs) -> None:
     task_id = getattr(request, "id", None)
     if task_id:
+        detail = "terminated" if terminated else ("expired" if expired else "revoked before it ran")
+        record_event(task_id, "revoked", detail)
         view = load_view(task_id)
         if view is not None and view.state == states.REVOKED:
             publish_view(view)

@@ -6,9 +6,10 @@ import json
 
 from celery import states
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django_celery_results.models import TaskResult
 
-from dashboard.models import TaskLaunch
+from dashboard.models import TaskAction, TaskEvent, TaskLaunch
 
 from .state import TaskView
 
@@ -21,10 +22,17 @@ def record_queued(
     kwargsrepr: str | None,
     periodic_task_name: str | None,
     launched_by: int | None,
+    queue: str = "",
+    args=None,
+    kwargs=None,
+    parent_id: str | None = None,
+    root_id: str | None = None,
+    group_id: str | None = None,
+    retry_of: str | None = None,
 ) -> TaskView | None:
-    """Create the PENDING row (and who launched it) unless the task already has one.
-
-    Returns the new row's view, or None when the row existed (a retry re-queues the same id).
+    """Create the PENDING row, how it was launched, and its "queued" event, unless the task already
+    has a row. Returns the new row's view, or None when the row existed (Celery's own retry re-queues
+    the same id: that is a timeline event, not a new task).
     """
     launch = None
     try:
@@ -41,13 +49,41 @@ def record_queued(
                     "content_encoding": "utf-8",
                 },
             )
-            if created and launched_by:
-                launch = TaskLaunch.objects.create(task_id=task_id, launched_by_id=launched_by)
+            if created:
+                launch = TaskLaunch.objects.create(
+                    task_id=task_id,
+                    launched_by_id=launched_by or None,
+                    queue=queue or "",
+                    args=_jsonable(args),
+                    kwargs=_jsonable(kwargs),
+                    parent_id=parent_id if parent_id and parent_id != task_id else "",
+                    root_id=root_id if root_id and root_id != task_id else "",
+                    group_id=group_id or "",
+                    retry_of=retry_of or "",
+                )
+                TaskEvent.objects.create(task_id=task_id, kind="queued", at=row.date_created,
+                                         detail=f"queue {queue}" if queue else "")
     except IntegrityError:  # a worker stored the row between our read and write
         return None
     if not created:
         return None
     return TaskView.from_row(row, launch)
+
+
+def record_event(task_id: str, kind: str, detail: str = "") -> None:
+    TaskEvent.objects.create(task_id=task_id, kind=kind, at=timezone.now(), detail=detail[:2000])
+
+
+def was_revoked_from_dashboard(task_id: str) -> bool:
+    return TaskAction.objects.filter(task_id=task_id, kind__in=["revoke", "terminate"]).exists()
+
+
+def _jsonable(value):
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return None
+    return value
 
 
 def load_view(task_id: str) -> TaskView | None:

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import threading
 
+from celery import states
 from celery.contrib.django.task import DjangoTask
+from celery.exceptions import Ignore
+from django_celery_results.models import TaskResult
 from django.conf import settings
 
 from site_config.publisher import publisher
 from .signals import publish_view
-from .store import load_view, mark_unqueued
+from .store import load_view, mark_unqueued, record_event, was_revoked_from_dashboard
 from .throttle import ProgressThrottle
 
 
@@ -99,7 +102,13 @@ class LiveTask(DjangoTask):
     # --- state changes, published from one place ---
 
     def before_start(self, task_id, args, kwargs):
+        if was_revoked_from_dashboard(task_id):
+            # Revoked while no worker was listening (revokes live in workers' memory): never run it,
+            # and put back the REVOKED state that Celery's STARTED just overwrote.
+            TaskResult.objects.filter(task_id=task_id).update(status=states.REVOKED)
+            raise Ignore()
         self.progress_begin()
+        record_event(task_id, "started", f"on {self.request.hostname or 'a worker'}")
         view = load_view(task_id)  # STARTED is stored by Celery (task_track_started) just before this
         if view is not None:
             _execution.view = view
@@ -108,10 +117,23 @@ class LiveTask(DjangoTask):
     def after_return(self, status, retval, task_id, args, kwargs, einfo):
         # Called after the result backend stored the outcome (SUCCESS, FAILURE or RETRY).
         _execution.throttle = _execution.view = None
+        record_event(task_id, *_outcome_event(status, retval, einfo))
         view = load_view(task_id)
         if view is not None:
             publish_view(view)
             publisher.flush(timeout=5.0)
+
+
+def _outcome_event(status, retval, einfo) -> tuple[str, str]:
+    if status == states.RETRY:
+        exc = getattr(einfo, "exception", None) if einfo else None
+        reason = getattr(exc, "exc", None) or getattr(exc, "message", None) or exc
+        when = getattr(exc, "when", None)
+        countdown = f"; next try in {when} s" if isinstance(when, (int, float)) else (f"; next try at {when}" if when else "")
+        return "retry", f"{reason!r}{countdown}"
+    if status == states.FAILURE:
+        return "failed", f"{type(retval).__name__}: {retval}"
+    return ("succeeded", "") if status == states.SUCCESS else (status.lower(), "")
 
 
 def _launch_headers(user) -> dict:

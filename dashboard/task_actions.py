@@ -1,0 +1,94 @@
+"""Acting on tasks from the dashboard: retry, revoke, terminate (one or many), always audited.
+
+Views call these after checking the `dashboard.act_on_tasks` permission; every call writes one
+TaskAction row per task (sharing a batch id), which the task page shows.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from celery import current_app, states
+from django.db import transaction
+from django_celery_results.models import TaskResult
+
+from dashboard.live.signals import publish_view
+from dashboard.live.store import load_view, record_event
+from dashboard.models import TaskAction, TaskLaunch
+
+RETRYABLE_STATES = (states.FAILURE, states.REVOKED)
+REVOCABLE_STATES = (states.PENDING, states.RECEIVED, states.RETRY)
+RUNNING_STATES = (states.STARTED, "PROGRESS")
+
+
+class TaskActionRefused(Exception):
+    """The action cannot be done to this task; the message says why, for the person who asked."""
+
+
+def task_retry(*, user, task_id: str, batch: uuid.UUID | None = None) -> str:
+    """Send the same task with the same arguments as a new task linked to the original."""
+    row = TaskResult.objects.filter(task_id=task_id).first()
+    if row is None:
+        raise TaskActionRefused("No such task.")
+    if row.status not in RETRYABLE_STATES:
+        raise TaskActionRefused(f"Only failed or revoked tasks can be retried; this one is {row.status.lower()}.")
+    task = current_app.tasks.get(row.task_name or "")
+    if task is None:
+        raise TaskActionRefused(f"The task {row.task_name!r} is not known to this site any more.")
+    if not getattr(task, "retryable", True):
+        raise TaskActionRefused(f"{row.task_name} declares itself not safe to run again, so it cannot be retried.")
+    launch = TaskLaunch.objects.filter(task_id=task_id).first()
+    if launch is None or launch.args is None:
+        raise TaskActionRefused("The original arguments were not recorded, so the task cannot be sent again.")
+    new = task.apply_async(
+        launch.args,
+        launch.kwargs or {},
+        queue=launch.queue or None,
+        headers={"launched_by": user.pk, "retry_of": task_id},
+    )
+    TaskAction.objects.create(batch=batch or uuid.uuid4(), kind=TaskAction.Kind.RETRY, task_id=task_id,
+                              new_task_id=new.id, user=user)
+    record_event(task_id, "retried", f"as {new.id} by {user.get_username()}")
+    return new.id
+
+
+def task_revoke(*, user, task_id: str, terminate: bool = False, batch: uuid.UUID | None = None) -> None:
+    """Revoke a queued task (it will never run) or terminate a running one.
+
+    The row shows REVOKED at once, before any worker confirms; LiveTask.before_start refuses to run
+    a task revoked here even if the worker never heard the broadcast.
+    """
+    allowed = RUNNING_STATES if terminate else REVOCABLE_STATES
+    with transaction.atomic():
+        updated = TaskResult.objects.filter(task_id=task_id, status__in=allowed).update(status=states.REVOKED)
+        if not updated:
+            row = TaskResult.objects.filter(task_id=task_id).first()
+            if row is None:
+                raise TaskActionRefused("No such task.")
+            verb = "terminated: it is not running" if terminate else "revoked: it is no longer queued"
+            raise TaskActionRefused(f"This task cannot be {verb} (it is {row.status.lower()}).")
+        kind = TaskAction.Kind.TERMINATE if terminate else TaskAction.Kind.REVOKE
+        TaskAction.objects.create(batch=batch or uuid.uuid4(), kind=kind, task_id=task_id, user=user)
+        record_event(task_id, kind, f"by {user.get_username()}")
+    current_app.control.revoke(task_id, terminate=terminate, signal="SIGTERM")
+    view = load_view(task_id)
+    if view is not None:
+        publish_view(view)
+
+
+def tasks_act_in_bulk(*, user, action: str, task_ids: list[str]) -> dict:
+    """Retry or revoke many tasks; returns {"done": [...], "refused": {task_id: reason}}."""
+    batch = uuid.uuid4()
+    done, refused = [], {}
+    for task_id in task_ids:
+        try:
+            if action == "retry":
+                task_retry(user=user, task_id=task_id, batch=batch)
+            elif action == "revoke":
+                task_revoke(user=user, task_id=task_id, batch=batch)
+            else:
+                raise TaskActionRefused(f"Unknown action {action!r}.")
+            done.append(task_id)
+        except TaskActionRefused as refusal:
+            refused[task_id] = str(refusal)
+    return {"done": done, "refused": refused, "batch": batch}
