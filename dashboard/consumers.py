@@ -158,3 +158,59 @@ class ModerationConsumer(LiveConsumer):
     async def moderation_update(self, event: dict) -> None:
         # A row to append (newly held) or rows to remove (decided), rendered once by the sender.
         await self.send(text_data=event["html"])
+
+
+class PolledConsumer(LiveConsumer):
+    """Staff only; the snapshot and the updates come from one process-local poller (site_config.poller)
+    that runs while anyone watches, so the expensive part runs once per interval, not per watcher."""
+
+    poller_name = ""
+    poll_interval = 5.0
+
+    @staticmethod
+    def produce_once() -> str:
+        """The fragment for every watcher (sync; runs in a thread, never on the event loop)."""
+        raise NotImplementedError
+
+    def _poller(self):
+        from site_config.poller import poller
+
+        return poller(self.poller_name, type(self).produce_once, interval=self.poll_interval)
+
+    async def authorize(self) -> None:
+        if not self._staff:
+            raise PermissionDenied
+
+    async def snapshot(self) -> str:
+        hub = self._poller()
+        await hub.watch(self)
+        self._watching = hub
+        return await hub.current()
+
+    async def disconnect(self, code: int) -> None:
+        hub = getattr(self, "_watching", None)
+        if hub is not None:
+            await hub.unwatch(self)
+        await super().disconnect(code)
+
+    async def poll_update(self, event: dict) -> None:
+        await self.send(text_data=event["html"])
+
+
+class WorkersConsumer(PolledConsumer):
+    """/ws/workers/: the workers and queues fragment, re-asked every WORKERS_POLL_INTERVAL."""
+
+    poller_name = "workers"
+
+    @property
+    def poll_interval(self) -> float:
+        from dashboard.workers import POLL_INTERVAL
+
+        return POLL_INTERVAL
+
+    @staticmethod
+    def produce_once() -> str:
+        from dashboard.workers_views import render_workers_fragment
+
+        return render_workers_fragment()
+

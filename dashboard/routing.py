@@ -7,5 +7,6 @@ from . import consumers
 websocket_urlpatterns = [
     path("ws/tasks/", consumers.TaskListConsumer.as_asgi()),
     path("ws/moderation/", consumers.ModerationConsumer.as_asgi()),
+    path("ws/workers/", consumers.WorkersConsumer.as_asgi()),
     re_path(r"^ws/tasks/(?P<task_id>[\w.-]{1,255})/$", consumers.TaskConsumer.as_asgi()),
 ]

@@ -4,6 +4,7 @@ from django.urls import path, re_path
 
 from . import report_views, schedule_views, task_views, views
 from . import moderation_views, outbox_views
+from . import workers_views
 
 app_name = "dashboard"
 TASK_ID = r"(?P<task_id>[\w.-]{1,255})"
@@ -30,4 +31,5 @@ urlpatterns = [
     path("moderation/<int:pk>/decide/", moderation_views.moderation_decide, name="moderation_decide"),
     path("outbox/", outbox_views.outbox, name="outbox"),
     path("outbox/<int:pk>/retry/", outbox_views.outbox_retry, name="outbox_retry"),
+    path("workers/", workers_views.workers_page, name="workers"),
 ]
