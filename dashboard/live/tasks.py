@@ -106,6 +106,7 @@ class LiveTask(DjangoTask):
             # Revoked while no worker was listening (revokes live in workers' memory): never run it,
             # and put back the REVOKED state that Celery's STARTED just overwrote.
             TaskResult.objects.filter(task_id=task_id).update(status=states.REVOKED)
+            record_event(task_id, "ignored", "revoked from the dashboard before it started: not run")
             raise Ignore()
         self.progress_begin()
         record_event(task_id, "started", f"on {self.request.hostname or 'a worker'}")

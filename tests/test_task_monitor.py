@@ -1,0 +1,215 @@
+"""Task monitor: filters and keyset pages, and permission-checked, audited actions on real tasks."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+
+import pytest
+from celery import states
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+from django_celery_results.models import TaskResult
+from playwright.sync_api import expect
+
+from dashboard.models import TaskAction, TaskEvent, TaskLaunch
+from dashboard.task_actions import TaskActionRefused, task_retry, task_revoke
+from dashboard.task_filters import tasks_page
+from dashboard.tasks import demo_job_task
+from tests.conftest import PASSWORD, browser_login, make_user, start_worker
+from tests.livetools import wait_for
+
+
+@pytest.fixture
+def olivia(db):
+    """A staff operator allowed to act on tasks."""
+    user = make_user("olivia", staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="act_on_tasks"))
+    return user
+
+
+def _final(task_id: str, timeout: float = 30):
+    return wait_for(lambda: TaskResult.objects.filter(task_id=task_id, status__in=states.READY_STATES).first(),
+                    timeout=timeout)
+
+
+# --- acting on real tasks -------------------------------------------------------------------------
+
+@pytest.mark.live
+def test_retry_sends_the_same_call_as_a_new_linked_task_that_runs(live_worker, olivia):
+    original = demo_job_task.delay_for(olivia, 3, 10, 2)
+    assert _final(original.id).status == states.FAILURE
+    new_id = task_retry(user=olivia, task_id=original.id)
+    assert new_id != original.id
+    launch = TaskLaunch.objects.get(task_id=new_id)
+    assert launch.retry_of == original.id
+    assert launch.args == [3, 10, 2] and launch.launched_by == olivia
+    assert _final(new_id).status == states.FAILURE  # it ran again, with the same arguments
+    assert TaskEvent.objects.filter(task_id=new_id, kind="started").exists()
+    action = TaskAction.objects.get(task_id=original.id)
+    assert (action.kind, action.new_task_id, action.user) == ("retry", new_id, olivia)
+
+
+@pytest.mark.live
+def test_a_running_or_successful_task_cannot_be_retried(live_worker, olivia):
+    done = demo_job_task.delay_for(olivia, 1, 0)
+    _final(done.id)
+    with pytest.raises(TaskActionRefused, match="Only failed or revoked"):
+        task_retry(user=olivia, task_id=done.id)
+    assert not TaskAction.objects.exists()
+
+
+@pytest.mark.live
+def test_revoked_queued_task_never_runs_even_on_a_worker_that_missed_the_revoke(live_worker, olivia):
+    parked = demo_job_task.apply_async((5, 10), queue="parked", headers={"launched_by": olivia.pk})
+    task_revoke(user=olivia, task_id=parked.id)
+    assert TaskResult.objects.get(task_id=parked.id).status == states.REVOKED  # at once
+    late_worker = start_worker("parked-worker", "--queues", "parked")
+    try:
+        wait_for(lambda: TaskEvent.objects.filter(task_id=parked.id, kind="received").exists(), timeout=30)
+        wait_for(lambda: TaskEvent.objects.filter(task_id=parked.id, kind="ignored").exists(), timeout=30)
+    finally:
+        late_worker.stop()
+    row = TaskResult.objects.get(task_id=parked.id)
+    assert row.status == states.REVOKED
+    assert not TaskEvent.objects.filter(task_id=parked.id, kind__in=["started", "succeeded"]).exists()
+    assert TaskAction.objects.get(task_id=parked.id).kind == "revoke"
+
+
+@pytest.mark.live
+def test_terminate_stops_a_running_task_and_it_stays_revoked(live_worker, olivia):
+    running = demo_job_task.delay_for(olivia, 60, 100)
+    wait_for(lambda: TaskResult.objects.filter(task_id=running.id, status="PROGRESS").exists())
+    task_revoke(user=olivia, task_id=running.id, terminate=True)
+    assert TaskResult.objects.get(task_id=running.id).status == states.REVOKED
+    wait_for(lambda: TaskEvent.objects.filter(task_id=running.id, kind="revoked", detail="terminated").exists())
+    row = TaskResult.objects.get(task_id=running.id)
+    assert row.status == states.REVOKED
+    assert not TaskEvent.objects.filter(task_id=running.id, kind="succeeded").exists()
+
+
+# --- permissions --------------------------------------------------------------------------------
+
+def test_staff_without_the_permission_can_look_but_not_act(client, transactional_db, alice, olivia):
+    parked = demo_job_task.apply_async((2, 0), queue="parked")
+    client.force_login(alice)
+    page = client.get(f"/dashboard/tasks/{parked.id}/")
+    assert page.status_code == 200
+    assert "Revoke…" not in page.content.decode()
+    for url in (f"/dashboard/tasks/{parked.id}/revoke/", f"/dashboard/tasks/{parked.id}/retry/",
+                "/dashboard/tasks/bulk/?action=revoke"):
+        assert client.post(url).status_code == 403
+    assert TaskResult.objects.get(task_id=parked.id).status == states.PENDING
+    assert not TaskAction.objects.exists()
+    client.force_login(olivia)
+    assert "Revoke…" in client.get(f"/dashboard/tasks/{parked.id}/").content.decode()
+    confirm = client.get(f"/dashboard/tasks/{parked.id}/revoke/")
+    assert "cancels the task before it runs" in confirm.content.decode()
+    assert client.post(f"/dashboard/tasks/{parked.id}/revoke/").status_code == 302
+    assert TaskResult.objects.get(task_id=parked.id).status == states.REVOKED
+
+
+def test_members_and_anonymous_cannot_reach_the_task_list_or_actions(client, transactional_db, bob):
+    assert client.get("/dashboard/tasks/").status_code == 302
+    client.force_login(bob)
+    assert client.get("/dashboard/tasks/").status_code == 302
+    assert client.post("/dashboard/tasks/bulk/", {"action": "retry"}).status_code == 302
+
+
+def test_bulk_revoke_counts_confirms_then_revokes_only_matching_queued_tasks(client, transactional_db, olivia):
+    parked = [demo_job_task.apply_async((1, 0), queue="parked") for _ in range(3)]
+    client.force_login(olivia)
+    confirm = client.get("/dashboard/tasks/bulk/", {"action": "revoke", "state": "PENDING"})
+    assert "Revoke 3 tasks?" in confirm.content.decode()
+    assert all(TaskResult.objects.get(task_id=t.id).status == states.PENDING for t in parked)
+    done = client.post("/dashboard/tasks/bulk/", {"action": "revoke", "state": "PENDING", "confirm": "yes"})
+    assert done.status_code == 302
+    assert all(TaskResult.objects.get(task_id=t.id).status == states.REVOKED for t in parked)
+    assert TaskAction.objects.filter(kind="revoke").values("batch").distinct().count() == 1
+
+
+# --- filters and keyset pagination --------------------------------------------------------------
+
+def _rows(count: int, *, start, name="app.tasks.a_task", status=states.SUCCESS, step=timedelta(seconds=1)):
+    rows = TaskResult.objects.bulk_create(
+        [TaskResult(task_id=str(uuid.uuid4()), task_name=name, status=status) for _ in range(count)]
+    )
+    for i, row in enumerate(rows):  # date_created is auto_now_add: set it afterwards
+        TaskResult.objects.filter(pk=row.pk).update(date_created=start + i * step)
+    return [r.task_id for r in rows]
+
+
+def _walk(data: dict, size: int, on_page=None) -> list[str]:
+    seen, cursor = [], None
+    while True:
+        rows, cursor = tasks_page({**data, "cursor": cursor}, size=size)
+        seen += [r.task_id for r in rows]
+        if on_page:
+            on_page()
+        if not cursor:
+            return seen
+        cursor = tuple(cursor.rsplit("~", 1))
+        cursor = (cursor[0], int(cursor[1]))
+
+
+def test_keyset_pages_return_exactly_the_matching_rows_while_new_rows_arrive(db):
+    base = timezone.now() - timedelta(days=1)
+    wanted = _rows(30, start=base, name="app.tasks.wanted", status=states.FAILURE)
+    _rows(30, start=base + timedelta(milliseconds=500), name="app.tasks.wanted", status=states.SUCCESS)
+    _rows(20, start=base, name="app.tasks.other", status=states.FAILURE)
+    # Rows with equal timestamps must not be skipped or repeated at page boundaries.
+    ties = _rows(7, start=base + timedelta(hours=1), name="app.tasks.wanted", status=states.FAILURE,
+                 step=timedelta(0))
+    arrivals = iter(range(100))
+
+    def new_rows_arrive():
+        _rows(2, start=timezone.now() + timedelta(seconds=next(arrivals)), name="app.tasks.wanted",
+              status=states.FAILURE)
+
+    seen = _walk({"state": states.FAILURE, "name": "app.tasks.wanted"}, size=4, on_page=new_rows_arrive)
+    expected = list(reversed(wanted))
+    assert len(seen) == len(set(seen)) == 37
+    assert set(seen) == set(wanted) | set(ties)
+    assert [t for t in seen if t in set(wanted)] == expected
+
+
+def test_filters_in_the_url_combine_and_bad_values_get_a_clear_400(client, db, alice):
+    base = timezone.now() - timedelta(hours=2)
+    _rows(3, start=base, name="app.tasks.alpha", status=states.FAILURE)
+    _rows(2, start=base, name="app.tasks.alpha", status=states.SUCCESS)
+    _rows(4, start=base, name="app.tasks.beta", status=states.FAILURE)
+    client.force_login(alice)
+    page = client.get("/dashboard/tasks/", {"state": "FAILURE", "name": "app.tasks.alpha"}).content.decode()
+    assert page.count('id="task-row-') == 3
+    assert re.search(r'data-state="FAILURE"[^>]*>Failure <strong>3</strong>', page)
+    assert re.search(r'data-state="SUCCESS"[^>]*>Success <strong>2</strong>', page)
+    bad = client.get("/dashboard/tasks/", {"date_from": "yesterday-ish"})
+    assert bad.status_code == 400 and "Enter a valid date/time" in bad.content.decode()
+    damaged = client.get("/dashboard/tasks/", {"cursor": "not-a-cursor"})
+    assert damaged.status_code == 400 and "page link is damaged" in damaged.content.decode()
+
+
+# --- in the browser -----------------------------------------------------------------------------
+
+@pytest.mark.browser
+@pytest.mark.live
+def test_operator_filters_opens_a_failed_task_retries_it_and_watches_the_new_one_finish(
+        page, live_worker, daphne_server, olivia):
+    failed = demo_job_task.delay_for(olivia, 3, 10, 3)
+    _final(failed.id)
+    demo_job_task.delay_for(olivia, 1, 0)
+    browser_login(page, daphne_server.url, "olivia")
+    page.goto(f"{daphne_server.url}/dashboard/tasks/")
+    page.get_by_label("State", exact=True).select_option("FAILURE")
+    page.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"state=FAILURE"))
+    expect(page.locator("#task-rows tr")).to_have_count(1)
+    page.locator(f"#task-row-{failed.id} a").click()
+    expect(page.locator(".task-status .badge")).to_have_text("Failed")
+    page.get_by_role("button", name="Retry with the same arguments").click()
+    expect(page).not_to_have_url(re.compile(failed.id))
+    expect(page.get_by_text("Retry of")).to_be_visible()
+    expect(page.locator(".task-status .badge")).to_have_text("Failed", timeout=20_000)
+    expect(page.locator(".task-status .error")).to_contain_text("demo job failed at step 3")
+    assert PASSWORD  # logged in with the shared test password
