@@ -214,3 +214,20 @@ class WorkersConsumer(PolledConsumer):
 
         return render_workers_fragment()
 
+
+class HomeChartsConsumer(PolledConsumer):
+    """/ws/dashboard/charts/: the home page's task charts, re-rendered at most every ~10 s."""
+
+    poller_name = "home-charts"
+
+    @property
+    def poll_interval(self) -> float:
+        from dashboard.monitor_charts import CHARTS_INTERVAL
+
+        return CHARTS_INTERVAL
+
+    @staticmethod
+    def produce_once() -> str:
+        from dashboard.monitor_charts import render_home_charts
+
+        return render_home_charts()

@@ -14,7 +14,9 @@ from dashboard.tasks import demo_job_task
 
 @staff_member_required
 def home(request):
-    return render(request, "dashboard/home.html", {"form": DemoJobForm()})
+    from dashboard.monitor_charts import charts_context
+
+    return render(request, "dashboard/home.html", {"form": DemoJobForm(), "charts": charts_context()})
 
 
 @staff_member_required
