@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.test import AsyncClient
@@ -53,13 +54,18 @@ def weather_daphne(fake_open_meteo, django_db_setup):
 
 
 def run(coroutine_function):
-    """Run an async test body in a fresh loop, closing the weather client's session at the end."""
+    """Run an async test body in a fresh loop, closing the weather client's session at the end.
+
+    The loop runs in its own thread: once a browser test has run, Playwright's sync API keeps an
+    event loop running in the test thread, where asyncio.run() refuses to start.
+    """
     async def main():
         try:
             return await coroutine_function()
         finally:
             await client_close()
-    return asyncio.run(main())
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        return executor.submit(asyncio.run, main()).result()
 
 
 def get(path: str, data: dict | None = None):
