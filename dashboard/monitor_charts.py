@@ -4,14 +4,16 @@ Figures come from django-celery-results' TaskResult and are computed in the data
 time windows, so they stay fast on a table of 1,000,000 rows or more:
 
 - tasks per minute (last hour) and per hour (last 7 days) by outcome: one `GROUP BY` on
-  `Trunc(date_done)` and status over an index range on `date_done` (indexed). The 7-day figure's
-  closed hours are cached per hour (they no longer change); only the current hour is counted
-  afresh, from the per-minute rows already fetched, so a refresh scans at most one hour of rows.
-- runtime (date_done - date_started) and queue wait (date_started - date_created) p50/p95 for the
-  most frequent task names of the last 24 hours: one `GROUP BY task_name` over that day, then per
-  name the newest RUNTIME_SAMPLE finished rows (LIMIT), percentiles in Python. At most
-  TOP_NAMES x RUNTIME_SAMPLE rows are read, whatever the table size.
-- top failing task names of the last 24 hours: `GROUP BY task_name` on FAILURE rows of that day.
+  `Trunc(date_done)` and status over an index range on `date_done`. A closed hour no longer
+  changes, so each is cached for 8 days in the shared cache; the current hour is summed from the
+  per-minute rows already fetched. A refresh therefore reads about one hour of rows; only the very
+  first one reads the whole week (2 s on SQLite with 1,000,000 rows, 233,000 in that week).
+- per task name over the last 24 hours: one `GROUP BY name, status` on the `date_done` range gives
+  the most frequent and the most failing names; runtime (date_done - date_started) and queue wait
+  (date_started - date_created) p50/p95 come from ONE bounded sample, the newest RUNTIME_SAMPLE
+  successes (`ORDER BY date_done DESC LIMIT`), percentiles in Python.
+  Measured on SQLite, 1,000,000 rows over 30 days: a whole refresh takes 0.36 s (in a thread,
+  at most once per CHARTS_INTERVAL per process), of which ~0.2 s the group and ~0.15 s the sample.
 
 "Retried" counts rows whose latest state is RETRY: django-celery-results keeps one row per task,
 which later becomes SUCCESS or FAILURE, so a retry is visible while the task waits for its next try.
@@ -29,8 +31,8 @@ from datetime import datetime, timedelta
 from celery import states
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count
-from django.db.models.functions import TruncHour, TruncMinute
+from django.db.models import Count, Value
+from django.db.models.functions import Coalesce, TruncHour, TruncMinute
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import escape
@@ -42,7 +44,7 @@ from dashboard.reports import percentile
 CHARTS_INTERVAL = getattr(settings, "HOME_CHARTS_INTERVAL", 10.0)
 FIGURES_KEY = "dashboard:monitor:figures"
 TOP_NAMES = 8
-RUNTIME_SAMPLE = 2000
+RUNTIME_SAMPLE = 20_000
 TOP_FAILING = 5
 
 OUTCOMES = [
@@ -85,17 +87,13 @@ def monitor_figures_compute(*, now: datetime, cache_closed_hours: bool = False) 
     per_hour[hour_now] = dict(current)
     hours = [hour_start + timedelta(hours=i) for i in range(24 * 7)]
 
-    day_ago = now - timedelta(hours=24)
+    timings, top_failing = _day_figures(now - timedelta(hours=24))
     return {
         "computed_at": timezone.now(),
         "per_minute": [(minute, per_minute.get(minute, {})) for minute in minutes],
         "per_hour": [(hour, per_hour.get(hour, {})) for hour in hours],
-        "timings": _timings(day_ago),
-        "top_failing": [
-            {"task_name": row["task_name"] or "(unnamed)", "count": row["n"]}
-            for row in TaskResult.objects.filter(status=states.FAILURE, date_done__gte=day_ago)
-            .order_by().values("task_name").annotate(n=Count("id")).order_by("-n", "task_name")[:TOP_FAILING]
-        ],
+        "timings": timings,
+        "top_failing": top_failing,
     }
 
 
@@ -103,61 +101,88 @@ def _outcome_counts(trunc, start: datetime, end: datetime) -> dict[datetime, dic
     rows = (
         TaskResult.objects.filter(date_done__gte=start, date_done__lt=end, status__in=OUTCOME_STATES)
         .order_by()
-        .annotate(bucket=trunc("date_done"))
-        .values("bucket", "status")
+        .annotate(bucket=trunc("date_done"), state=Coalesce("status", Value("")))  # see _day_figures
+        .values("bucket", "state")
         .annotate(n=Count("id"))
     )
     counts: dict[datetime, dict[str, int]] = defaultdict(dict)
     for row in rows:
-        counts[timezone.localtime(row["bucket"])][row["status"]] = row["n"]
+        counts[timezone.localtime(row["bucket"])][row["state"]] = row["n"]
     return counts
 
 
 def _closed_hours(start: datetime, end: datetime, *, use_cache: bool) -> dict[datetime, dict[str, int]]:
-    """Counts per hour in [start, end): closed hours, cached until the hour is over."""
-    key = f"dashboard:monitor:hours:{start.isoformat()}:{end.isoformat()}"
-    counts = cache.get(key) if use_cache else None
-    if counts is None:
-        counts = dict(_outcome_counts(TruncHour, start, end))
+    """Counts per hour in [start, end). A closed hour no longer changes, so each is cached on its
+    own (8 days): after the first fill, a new hour costs one query over one hour of rows."""
+    hours = []
+    moment = start
+    while moment < end:
+        hours.append(moment)
+        moment += timedelta(hours=1)
+    keys = {hour: f"dashboard:monitor:hour:{hour.isoformat()}" for hour in hours}
+    cached = cache.get_many(list(keys.values())) if use_cache else {}
+    counts = {hour: cached[keys[hour]] for hour in hours if keys[hour] in cached}
+    missing = [hour for hour in hours if hour not in counts]
+    if missing:
+        found = _outcome_counts(TruncHour, missing[0], missing[-1] + timedelta(hours=1))
+        fresh = {hour: dict(found.get(hour, {})) for hour in missing}
+        counts.update(fresh)
         if use_cache:
-            cache.set(key, counts, timeout=3600)
-    return dict(counts)
+            cache.set_many({keys[hour]: value for hour, value in fresh.items()}, timeout=8 * 24 * 3600)
+    return counts
 
 
-def _timings(since: datetime) -> dict:
-    """Runtime and queue wait p50/p95 per frequent task name (and over all of them) since `since`."""
-    names = list(
-        TaskResult.objects.filter(status=states.SUCCESS, date_done__gte=since)
-        .order_by().values("task_name").annotate(n=Count("id")).order_by("-n", "task_name")[:TOP_NAMES]
+def _day_figures(since: datetime) -> tuple[dict, list[dict]]:
+    """Timings of the most frequent task names, and the most failing names, since `since`."""
+    # Grouping on expressions keeps SQLite's planner on the date_done range: grouping on the bare
+    # columns made it walk the whole table through the task-name or status index (2-3 s at 1M rows).
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    rows = (
+        TaskResult.objects.filter(date_done__gte=since)
+        .order_by()
+        .annotate(name=Coalesce("task_name", Value("")), state=Coalesce("status", Value("")))
+        .values("name", "state")
+        .annotate(n=Count("id"))
     )
-    rows, all_waits = [], []
-    for entry in names:
-        sample = (
-            TaskResult.objects.filter(status=states.SUCCESS, date_done__gte=since, task_name=entry["task_name"])
-            .order_by("-date_done").values_list("date_created", "date_started", "date_done")[:RUNTIME_SAMPLE]
-        )
-        runtimes, waits = [], []
-        for created, started, done in sample:
-            if started and done and done >= started:
-                runtimes.append((done - started).total_seconds())
-            if created and started and started >= created:
-                waits.append((started - created).total_seconds())
-        all_waits.extend(waits)
-        rows.append({
-            "task_name": entry["task_name"] or "(unnamed)",
-            "count": entry["n"],
-            "sampled": len(runtimes),
-            "p50": percentile(runtimes, 50),
-            "p95": percentile(runtimes, 95),
-            "wait_p50": percentile(waits, 50),
-            "wait_p95": percentile(waits, 95),
-        })
-    return {
-        "by_name": rows,
+    for row in rows:
+        counts[row["name"]][row["state"]] = row["n"]
+    ranked = sorted((-c.get(states.SUCCESS, 0), name) for name, c in counts.items() if c.get(states.SUCCESS))
+    frequent = [name for _, name in ranked[:TOP_NAMES]]
+    failing = sorted((-c[states.FAILURE], name) for name, c in counts.items() if c.get(states.FAILURE))
+    top_failing = [{"task_name": name or "(unnamed)", "count": -n} for n, name in failing[:TOP_FAILING]]
+
+    # One bounded sample: the newest RUNTIME_SAMPLE successes (date_done index, read backwards).
+    runtimes: dict[str, list[float]] = defaultdict(list)
+    waits: dict[str, list[float]] = defaultdict(list)
+    sample = (
+        TaskResult.objects.filter(status=states.SUCCESS, date_done__gte=since)
+        .order_by("-date_done").values_list("task_name", "date_created", "date_started", "date_done")[:RUNTIME_SAMPLE]
+    )
+    for name, created, started, done in sample:
+        name = name or ""
+        if started and done and done >= started:
+            runtimes[name].append((done - started).total_seconds())
+        if created and started and started >= created:
+            waits[name].append((started - created).total_seconds())
+    all_waits = [wait for name in frequent for wait in waits[name]]
+    timings = {
+        "by_name": [
+            {
+                "task_name": name or "(unnamed)",
+                "count": counts[name][states.SUCCESS],
+                "sampled": len(runtimes[name]),
+                "p50": percentile(runtimes[name], 50),
+                "p95": percentile(runtimes[name], 95),
+                "wait_p50": percentile(waits[name], 50),
+                "wait_p95": percentile(waits[name], 95),
+            }
+            for name in frequent
+        ],
         "wait_p50": percentile(all_waits, 50),
         "wait_p95": percentile(all_waits, 95),
         "wait_count": len(all_waits),
     }
+    return timings, top_failing
 
 
 # --- rendering ---
