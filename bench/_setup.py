@@ -29,6 +29,7 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
 os.environ["DJANGO_SETTINGS_MODULE"] = "site_config.settings"
+os.environ["DJANGO_STATIC_ROOT"] = str(WORKDIR / "static")
 BIN = Path(sys.executable).parent
 
 
@@ -41,8 +42,9 @@ atexit.register(_cleanup)
 
 
 def migrate() -> None:
-    subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), "migrate", "--noinput", "-v", "0"], check=True,
-                   cwd=BASE_DIR)
+    """Migrate the temporary database and collect static files (production settings need them)."""
+    for command in (["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"]):
+        subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *command], check=True, cwd=BASE_DIR)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -3,24 +3,33 @@
 All filters live in the URL (GET), so a filtered list is linkable and the back button works. Pages
 are fetched by cursor (the last row's sort value and id), never OFFSET, so page 500 costs what page 1
 costs: with the composite indexes from migration 0003, each single-column filter plus the default
-order is one index range scan. Sorting by runtime orders by a computed value (a scan of the matching
-rows) and the free-text search is a substring scan; both are measured in docs/benchmarks.md.
+order is one index range scan. The queue and "started by" filters (kept in TaskLaunch) fetch the few
+matching ids when there are few, or probe rows while walking that order when there are many
+(`_launch_filter`), so they too stop after one page of matches.
+
+Two things cannot use an index on a table of millions (TaskResult belongs to django-celery-results,
+so it has no runtime column, and counting is proportional to what is counted): the state counts and
+the runtime sort therefore cover the chosen date range, or the last 24 hours when none is chosen, and
+the page says so. The free-text search is a substring scan, stopped after one page of matches.
+Figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from celery import states
 from django import forms
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q
+from django.contrib.auth import get_user_model
+from django.db.models import Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
 from dashboard.models import TaskLaunch
 
 PAGE_SIZE = 25
+DEFAULT_WINDOW = timedelta(hours=24)
 STATE_CHOICES = [("", "Any state")] + [
     (s, s.title()) for s in (states.PENDING, states.STARTED, "PROGRESS", states.RETRY, states.SUCCESS, states.FAILURE,
                              states.REVOKED)
@@ -80,10 +89,10 @@ def filtered_tasks(data: dict, *, include_state: bool = True):
     if data.get("date_to"):
         qs = qs.filter(date_created__lte=data["date_to"])
     if data.get("queue"):
-        qs = qs.filter(task_id__in=TaskLaunch.objects.filter(queue=data["queue"]).values("task_id"))
+        qs = _launch_filter(qs, queue=data["queue"])
     if data.get("launched_by"):
-        qs = qs.filter(task_id__in=TaskLaunch.objects.filter(
-            launched_by__username=data["launched_by"]).values("task_id"))
+        user_id = get_user_model().objects.filter(username=data["launched_by"]).values_list("pk", flat=True).first()
+        qs = _launch_filter(qs, launched_by_id=user_id) if user_id else qs.none()
     if data.get("q"):
         term = data["q"].strip()
         if UUID_LIKE.match(term):
@@ -93,13 +102,26 @@ def filtered_tasks(data: dict, *, include_state: bool = True):
     return qs
 
 
+SPARSE_LAUNCHES = 5000
+
+
+def _launch_filter(qs, **lookup):
+    """Filter by a TaskLaunch column. Few matching launches (an index-only count says how many):
+    fetch their ids and sort just those. Many: probe each row while walking the list's order, which
+    stops after a page of matches. Either way a page costs milliseconds, not a scan of the table."""
+    launches = TaskLaunch.objects.filter(**lookup)
+    if launches.count() <= SPARSE_LAUNCHES:
+        return qs.filter(task_id__in=launches.values("task_id"))
+    return qs.filter(Exists(launches.filter(task_id=OuterRef("task_id"))))
+
+
 def tasks_page(data: dict, size: int = PAGE_SIZE) -> tuple[list[TaskResult], str | None]:
     """One page of rows in the chosen order after the cursor, and the cursor of the next page."""
     sort = data.get("sort") or "received"
     field = SORTS[sort]
     qs = filtered_tasks(data)
     if sort == "runtime":
-        qs = qs.filter(status__in=states.READY_STATES, date_started__isnull=False).annotate(
+        qs = _within_window(qs, data).filter(status__in=states.READY_STATES, date_started__isnull=False).annotate(
             runtime=ExpressionWrapper(F("date_done") - F("date_started"), output_field=DurationField()))
     elif sort == "started":
         qs = qs.filter(date_started__isnull=False)
@@ -119,11 +141,40 @@ def tasks_page(data: dict, size: int = PAGE_SIZE) -> tuple[list[TaskResult], str
 
 
 def state_counts(data: dict) -> list[tuple[str, int]]:
-    """Counts per state for the current filter (ignoring the state filter itself)."""
-    counts = dict(
-        filtered_tasks(data, include_state=False).order_by().values_list("status").annotate(n=Count("id"))
-    )
+    """Counts per state for the current filter (ignoring the state filter itself), within the
+    chosen date range or the last 24 hours."""
+    qs = _within_window(filtered_tasks(data, include_state=False), data)
+    counts = dict(qs.order_by().values_list("status").annotate(n=Count("id")))
     return [(state, counts.get(state, 0)) for state, _label in STATE_CHOICES[1:]]
+
+
+COUNTS_CACHE_SECONDS = 10
+
+
+def state_counts_cached(data: dict, *, compute: bool = True) -> list[tuple[str, int]] | None:
+    """state_counts() through the shared cache for a few seconds, so that many open list pages
+    refreshing their chips cost one count per filter. With compute=False, only what is cached."""
+    import hashlib
+
+    from django.core.cache import cache
+
+    relevant = {k: str(v) for k, v in sorted(data.items()) if k not in ("cursor", "sort", "state") and v}
+    key = "task-counts:" + hashlib.sha1(repr(relevant).encode()).hexdigest()
+    counts = cache.get(key)
+    if counts is None and compute:
+        counts = state_counts(data)
+        cache.set(key, counts, COUNTS_CACHE_SECONDS)
+    return counts
+
+
+def window_label(data: dict) -> str:
+    return "in the chosen dates" if data.get("date_from") or data.get("date_to") else "in the last 24 hours"
+
+
+def _within_window(qs, data: dict):
+    if data.get("date_from") or data.get("date_to"):
+        return qs
+    return qs.filter(date_created__gte=timezone.now() - DEFAULT_WINDOW)
 
 
 def _cursor_value(value) -> str:
@@ -133,8 +184,6 @@ def _cursor_value(value) -> str:
 
 
 def _parse_cursor_value(sort: str, raw: str):
-    from datetime import timedelta
-
     try:
         if sort == "runtime":
             return timedelta(seconds=float(raw))

@@ -27,7 +27,14 @@ from dashboard.access import get_task_for_user
 from dashboard.live.state import TaskView
 from dashboard.models import TaskAction, TaskEvent, TaskLaunch
 from dashboard.task_actions import TaskActionRefused, task_retry, task_revoke, tasks_act_in_bulk
-from dashboard.task_filters import PAGE_SIZE, TaskFilterForm, filtered_tasks, state_counts, tasks_page
+from dashboard.task_filters import (
+    PAGE_SIZE,
+    TaskFilterForm,
+    filtered_tasks,
+    state_counts_cached,
+    tasks_page,
+    window_label,
+)
 
 BULK_LIMIT = 1000
 ACT_PERMISSION = "dashboard.act_on_tasks"
@@ -79,7 +86,7 @@ def task_list(request):
     if form.is_valid():
         data = form.cleaned_data
         rows, next_cursor = tasks_page(data)
-        counts = state_counts(data)
+        counts = state_counts_cached(data, compute=False)  # None: the chips load themselves
     else:
         data, rows, next_cursor, counts = {}, [], None, []
     params = request.GET.copy()
@@ -97,6 +104,7 @@ def task_list(request):
         "ws_query": base_query,
         "can_act": _can_act(request.user),
         "page_size": PAGE_SIZE,
+        "window": window_label(data),
     }
     template = "dashboard/task_list.html#task-table" if request.htmx else "dashboard/task_list.html"
     status = 200 if form.is_valid() else 400
@@ -205,9 +213,11 @@ def tasks_bulk(request):
 def task_counts(request):
     """The state chips alone, for the list page's periodic refresh."""
     form = TaskFilterForm(request.GET)
-    counts = state_counts(form.cleaned_data) if form.is_valid() else []
+    valid = form.is_valid()
+    counts = state_counts_cached(form.cleaned_data) if valid else []
     params = request.GET.copy()
     params.pop("cursor", None)
     return render(request, "dashboard/task_list.html#chips", {
         "counts": counts, "base_query": params.urlencode(), "current_state": request.GET.get("state", ""),
+        "window": window_label(form.cleaned_data if valid else {}),
     })

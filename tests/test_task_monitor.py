@@ -179,11 +179,18 @@ def test_filters_in_the_url_combine_and_bad_values_get_a_clear_400(client, db, a
     _rows(3, start=base, name="app.tasks.alpha", status=states.FAILURE)
     _rows(2, start=base, name="app.tasks.alpha", status=states.SUCCESS)
     _rows(4, start=base, name="app.tasks.beta", status=states.FAILURE)
+    _rows(5, start=base - timedelta(days=3), name="app.tasks.alpha", status=states.FAILURE)
     client.force_login(alice)
     page = client.get("/dashboard/tasks/", {"state": "FAILURE", "name": "app.tasks.alpha"}).content.decode()
-    assert page.count('id="task-row-') == 3
-    assert re.search(r'data-state="FAILURE"[^>]*>Failure <strong>3</strong>', page)
-    assert re.search(r'data-state="SUCCESS"[^>]*>Success <strong>2</strong>', page)
+    assert page.count('id="task-row-') == 8
+    # State chips: counted for the other filters, in the last 24 hours unless dates are chosen.
+    chips = client.get("/dashboard/tasks/counts/", {"state": "FAILURE", "name": "app.tasks.alpha"}).content.decode()
+    assert re.search(r'data-state="FAILURE"[^>]*>Failure <strong>3</strong>', chips)
+    assert re.search(r'data-state="SUCCESS"[^>]*>Success <strong>2</strong>', chips)
+    assert "in the last 24 hours" in chips
+    since = (timezone.now() - timedelta(days=4)).strftime("%Y-%m-%dT%H:%M")
+    chips = client.get("/dashboard/tasks/counts/", {"name": "app.tasks.alpha", "date_from": since}).content.decode()
+    assert re.search(r'data-state="FAILURE"[^>]*>Failure <strong>8</strong>', chips)
     bad = client.get("/dashboard/tasks/", {"date_from": "yesterday-ish"})
     assert bad.status_code == 400 and "Enter a valid date/time" in bad.content.decode()
     damaged = client.get("/dashboard/tasks/", {"cursor": "not-a-cursor"})
