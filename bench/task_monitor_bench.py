@@ -3,6 +3,7 @@
     .venv/bin/python bench/task_monitor_bench.py                 # SQLite in a temp folder
     ROWS=100000 .venv/bin/python bench/task_monitor_bench.py     # smaller
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_tasks .venv/bin/python bench/task_monitor_bench.py
+    (a DATABASE_URL whose database already holds ROWS task rows is reused, not filled again)
 
 Creates ROWS TaskResult rows with a realistic mix (20 task names, mostly successes, some failures,
 retries and revocations, 4 workers, 3 queues, 10% from schedules, 20% launched by one of 50 people,
@@ -58,7 +59,7 @@ def populate(rows: int) -> None:
                                 rng.choice(WORKERS) if began else None, "application/json", "utf-8", result,
                                 created, began, done))
                 launches.append((task_id, users[i % 50].pk if i % 5 == 0 else None, created, rng.choice(QUEUES),
-                                 "[%d]" % i, "{}", "", "", "", ""))
+                                 "[%d]" % i, "{}"))
             with transaction.atomic():
                 cursor.executemany(
                     "INSERT INTO django_celery_results_taskresult (task_id, periodic_task_name, task_name, task_args,"
@@ -66,7 +67,7 @@ def populate(rows: int) -> None:
                     " date_started, date_done) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", results)
                 cursor.executemany(
                     "INSERT INTO dashboard_tasklaunch (task_id, launched_by_id, created_at, queue, args, kwargs,"
-                    " parent_id, root_id, group_id, retry_of) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    " parent_id, root_id, group_id, retry_of) VALUES (%s, %s, %s, %s, %s, %s, NULL, NULL, NULL, NULL)",
                     launches)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -136,8 +137,12 @@ def main() -> None:
     from django.utils import timezone
     from django_celery_results.models import TaskResult
 
-    populate(ROWS)
-    staff = get_user_model().objects.create_user("operator", is_staff=True)
+    existing = TaskResult.objects.count()
+    if existing >= ROWS:  # DATABASE_URL names a database filled by an earlier run: reuse it
+        print(f"reusing {existing:,} task rows", flush=True)
+    else:
+        populate(ROWS)
+    staff, _ = get_user_model().objects.get_or_create(username="operator", defaults={"is_staff": True})
     client = Client(HTTP_HOST="127.0.0.1", secure=True)  # production settings: HTTPS only
     client.force_login(staff)
     week_ago = timezone.localtime(timezone.now() - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M")

@@ -130,7 +130,8 @@ def tasks_page(data: dict, size: int = PAGE_SIZE) -> tuple[list[TaskResult], str
     cursor = data.get("cursor")
     if cursor:
         value = _parse_cursor_value(sort, cursor[0])
-        qs = qs.filter(Q(**{f"{field}__lt": value}) | Q(**{field: value, "id__lt": cursor[1]}))
+        # "<= value" first gives the database an upper bound to seek to; the OR settles ties by id.
+        qs = qs.filter(Q(**{f"{field}__lte": value}) & (Q(**{f"{field}__lt": value}) | Q(id__lt=cursor[1])))
     rows = list(qs.order_by(f"-{field}", "-id")[: size + 1])
     next_cursor = None
     if len(rows) > size:

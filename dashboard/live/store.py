@@ -56,10 +56,10 @@ def record_queued(
                     queue=queue or "",
                     args=_jsonable(args),
                     kwargs=_jsonable(kwargs),
-                    parent_id=parent_id if parent_id and parent_id != task_id else "",
-                    root_id=root_id if root_id and root_id != task_id else "",
-                    group_id=group_id or "",
-                    retry_of=retry_of or "",
+                    parent_id=parent_id if parent_id and parent_id != task_id else None,
+                    root_id=root_id if root_id and root_id != task_id else None,
+                    group_id=group_id or None,
+                    retry_of=retry_of or None,
                 )
                 TaskEvent.objects.create(task_id=task_id, kind="queued", at=row.date_created,
                                          detail=f"queue {queue}" if queue else "")
