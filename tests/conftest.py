@@ -57,12 +57,16 @@ class Process:
         self.name = name
         self.log_path = WORKDIR / f"{name}.log"
         self._log = open(self.log_path, "ab")
+        self._log_start = self._log.tell()  # a restarted process appends: wait for *its* lines
         self.popen = subprocess.Popen(
             args, env=env, cwd=BASE_DIR, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        """What this process has written so far."""
+        with open(self.log_path, "rb") as log:
+            log.seek(self._log_start)
+            return log.read().decode(errors="replace")
 
     def wait_for_log(self, text: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

@@ -26,15 +26,29 @@ os.environ["DJANGO_VAR_DIR"] = str(_workdir / "var")
 os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_workdir / 'var' / 'test.sqlite3'}"
 os.environ["DJANGO_DEBUG"] = "1"
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+os.environ["DJANGO_STATIC_ROOT"] = str(_workdir / "static")
+(_workdir / "static").mkdir()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_config.settings")
 
 WORKDIR = _workdir
 REDIS = _redis
 
 
+_keep_workdir = False
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """On failure, keep the folder with the worker's, daphne's and Redis's logs, and say where."""
+    global _keep_workdir
+    if exitstatus not in (0, 5):
+        _keep_workdir = True
+        terminalreporter.write_line(f"Logs of the processes the tests started: {_workdir}")
+
+
 def _cleanup() -> None:
     _redis.stop()
-    shutil.rmtree(_workdir, ignore_errors=True)
+    if not _keep_workdir:
+        shutil.rmtree(_workdir, ignore_errors=True)
 
 
 atexit.register(_cleanup)

@@ -1,0 +1,38 @@
+"""Run every benchmark in bench/ one after another and print their figures (`make bench`).
+
+Each script can also be run alone; see its docstring for its options (ROWS=..., --quick, ...).
+Set QUICK=1 for shorter runs (fewer rows, shorter durations): the figures in docs/benchmarks.md
+come from the full runs.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+QUICK = os.environ.get("QUICK") == "1"
+
+RUNS = [
+    ("live progress (issue 3)", ["live_progress.py", *(["--quick"] if QUICK else [])], {}),
+    ("task monitor (issue 7)", ["task_monitor_bench.py"], {"ROWS": "100000"} if QUICK else {}),
+    ("task-result clean-up (issue 5)", ["cleanup_bench.py"], {"ROWS": "100000"} if QUICK else {}),
+    ("moderation queue (issue 4)", ["moderation_bench.py"], {}),
+    ("weather streaming (issue 6)", ["weather_bench.py"], {}),
+]
+
+
+def main() -> int:
+    failed = []
+    for title, args, env in RUNS:
+        print(f"\n==== {title}: {' '.join(args)} ====", flush=True)
+        result = subprocess.run([sys.executable, *args], cwd=HERE, env={**os.environ, **env})
+        if result.returncode:
+            failed.append(title)
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
