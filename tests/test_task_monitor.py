@@ -220,3 +220,21 @@ def test_operator_filters_opens_a_failed_task_retries_it_and_watches_the_new_one
     expect(page.locator(".task-status .badge")).to_have_text("Failed", timeout=20_000)
     expect(page.locator(".task-status .error")).to_contain_text("demo job failed at step 3")
     assert PASSWORD  # logged in with the shared test password
+
+
+def test_search_finds_a_task_by_id_at_any_age_and_by_text_within_the_window(client, db, alice):
+    recent = TaskResult.objects.create(task_id=str(uuid.uuid4()), task_name="app.tasks.s", status="SUCCESS",
+                                       task_args='"(\'needle-recent\',)"')
+    old = TaskResult.objects.create(task_id=str(uuid.uuid4()), task_name="app.tasks.s", status="SUCCESS",
+                                    task_args='"(\'needle-old\',)"')
+    TaskResult.objects.filter(pk=old.pk).update(date_created=timezone.now() - timedelta(days=10))
+    client.force_login(alice)
+
+    def found(**params) -> set[str]:
+        page = client.get("/dashboard/tasks/", params).content.decode()
+        return set(re.findall(r'id="task-row-([\w-]+)"', page))
+
+    assert found(q=old.task_id[:13]) == {old.task_id}
+    assert found(q="needle") == {recent.task_id}
+    since = (timezone.now() - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")
+    assert found(q="needle", date_from=since) == {recent.task_id, old.task_id}
