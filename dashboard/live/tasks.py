@@ -19,6 +19,7 @@ To record who started a task, queue it with `delay_for(user, ...)` / `delay_for_
 from __future__ import annotations
 
 import threading
+from time import monotonic
 
 from celery import states
 from celery.contrib.django.task import DjangoTask
@@ -79,6 +80,8 @@ class LiveTask(DjangoTask):
         throttle = getattr(_execution, "throttle", None)
         if throttle is None:
             throttle = self.progress_begin()
+        elif monotonic() < throttle.next_at and not 0 < total <= current:
+            return False  # the hot path, inlined: too soon and not the final report
         if not throttle.should_send(current, total, message):
             return False
         request = self.request

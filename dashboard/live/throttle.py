@@ -12,11 +12,11 @@ from time import monotonic
 
 
 class ProgressThrottle:
-    __slots__ = ("interval", "_next_at", "_last_percent", "_last_message", "suppressed")
+    __slots__ = ("interval", "next_at", "_last_percent", "_last_message", "suppressed")
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
-        self._next_at = float("-inf")
+        self.next_at = float("-inf")
         self._last_percent = -1
         self._last_message = None
         self.suppressed = 0
@@ -25,14 +25,14 @@ class ProgressThrottle:
         if now is None:
             now = monotonic()
         final = 0 < total <= current
-        if now < self._next_at and not final:  # the hot path: too soon, and not the final report
+        if now < self.next_at and not final:  # the hot path: too soon, and not the final report
             self.suppressed += 1
             return False
         percent = current * 100 // total if total > 0 else current
         if not final and percent == self._last_percent and message == self._last_message:
             self.suppressed += 1
             return False
-        self._next_at = now + self.interval
+        self.next_at = now + self.interval
         self._last_percent = percent
         self._last_message = message
         return True
