@@ -109,11 +109,11 @@ SPARSE_LAUNCHES = 5000
 
 
 def _launch_filter(qs, **lookup):
-    """Filter by a TaskLaunch column. Few matching launches (an index-only count says how many):
+    """Filter by a TaskLaunch column. Few matching launches (a count capped at the threshold says so):
     fetch their ids and sort just those. Many: probe each row while walking the list's order, which
     stops after a page of matches. Either way a page costs milliseconds, not a scan of the table."""
     launches = TaskLaunch.objects.filter(**lookup)
-    if launches.count() <= SPARSE_LAUNCHES:
+    if launches[: SPARSE_LAUNCHES + 1].count() <= SPARSE_LAUNCHES:  # counts at most 5,001 index entries
         return qs.filter(task_id__in=launches.values("task_id"))
     return qs.filter(Exists(launches.filter(task_id=OuterRef("task_id"))))
 
