@@ -141,25 +141,6 @@ class TaskListConsumer(LiveConsumer):
                 await self.send(text_data=render_new_tasks_bar(len(self._new), self.query))
 
 
-class ModerationConsumer(LiveConsumer):
-    """The moderation queue (/ws/moderation/): staff only. Snapshot: the held queue's first page."""
-
-    groups_to_join = ["moderation"]
-
-    async def authorize(self) -> None:
-        if not self._staff:
-            raise PermissionDenied
-
-    async def snapshot(self) -> str:
-        from dashboard.moderation_views import render_rows_snapshot
-
-        return await database_sync_to_async(render_rows_snapshot)()
-
-    async def moderation_update(self, event: dict) -> None:
-        # A row to append (newly held) or rows to remove (decided), rendered once by the sender.
-        await self.send(text_data=event["html"])
-
-
 class PolledConsumer(LiveConsumer):
     """Staff only; the snapshot and the updates come from one process-local poller (site_config.poller)
     that runs while anyone watches, so the expensive part runs once per interval, not per watcher."""
@@ -231,3 +212,22 @@ class HomeChartsConsumer(PolledConsumer):
         from dashboard.monitor_charts import render_home_charts
 
         return render_home_charts()
+
+
+class ModerationConsumer(LiveConsumer):
+    """The moderation queue (/ws/moderation/): staff only. Snapshot: the held queue's first page."""
+
+    groups_to_join = ["moderation"]
+
+    async def authorize(self) -> None:
+        if not self._staff:
+            raise PermissionDenied
+
+    async def snapshot(self) -> str:
+        from dashboard.moderation_views import render_rows_snapshot
+
+        return await database_sync_to_async(render_rows_snapshot)()
+
+    async def moderation_update(self, event: dict) -> None:
+        # A row to append (newly held) or rows to remove (decided), rendered once by the sender.
+        await self.send(text_data=event["html"])

@@ -46,7 +46,8 @@ UUID_LIKE = re.compile(r"^[0-9a-fA-F-]{8,36}$")
 
 class TaskFilterForm(forms.Form):
     state = forms.ChoiceField(choices=STATE_CHOICES, required=False)
-    name = forms.CharField(required=False, max_length=255, label="Task name")
+    name = forms.CharField(required=False, max_length=255, label="Task name",
+                           widget=forms.TextInput(attrs={"list": "task-names", "autocomplete": "off"}))
     worker = forms.CharField(required=False, max_length=255)
     queue = forms.CharField(required=False, max_length=200)
     launched_by = forms.CharField(required=False, max_length=150, label="Started by")
@@ -73,6 +74,13 @@ class TaskFilterForm(forms.Form):
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             self.add_error("date_to", "Must be after “From”.")
         return data
+
+
+def known_task_names() -> list[str]:
+    """Names of the tasks this site defines (for the name filter's suggestions)."""
+    from celery import current_app
+
+    return sorted(name for name in current_app.tasks if not name.startswith("celery."))
 
 
 def filtered_tasks(data: dict, *, include_state: bool = True):

@@ -31,6 +31,7 @@ from dashboard.task_filters import (
     PAGE_SIZE,
     TaskFilterForm,
     filtered_tasks,
+    known_task_names,
     state_counts_cached,
     tasks_page,
     window_label,
@@ -105,6 +106,7 @@ def task_list(request):
         "can_act": _can_act(request.user),
         "page_size": PAGE_SIZE,
         "window": window_label(data),
+        "task_names": known_task_names(),
     }
     template = "dashboard/task_list.html#task-table" if request.htmx else "dashboard/task_list.html"
     status = 200 if form.is_valid() else 400

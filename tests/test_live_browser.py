@@ -26,6 +26,8 @@ def test_staff_watches_demo_job_reach_100_percent_without_reload(page, live_work
     expect(page.locator(".task-status .badge")).to_have_text("Succeeded")
     expect(page.locator(".percent-value")).to_have_text("100%")
     expect(page.locator(".task-outcome pre.result")).to_contain_text('"steps": 12')
+    # The staff panels (timeline, actions) refresh themselves once the task has finished.
+    expect(page.locator('.timeline li[data-kind="succeeded"]')).to_be_visible()
     assert page.evaluate("window.__sameDocument === true")
 
 

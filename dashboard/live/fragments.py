@@ -26,8 +26,11 @@ def render_status(view: TaskView) -> str:
     return render_to_string(f"{DETAIL}#status", {"task": view})
 
 
-def render_outcome(view: TaskView, *, staff: bool) -> str:
-    return render_to_string(f"{DETAIL}#outcome", {"task": view, "show_traceback": staff})
+def render_outcome(view: TaskView, *, staff: bool, refresh_staff_panels: bool = False) -> str:
+    """The result/error section; pushed at the end with `refresh_staff_panels`, which makes a staff
+    page fetch its timeline and actions once more (they change when the task finishes)."""
+    return render_to_string(f"{DETAIL}#outcome", {"task": view, "show_traceback": staff,
+                                                  "refresh_staff_panels": refresh_staff_panels})
 
 
 def render_row(view: TaskView) -> str:
@@ -40,7 +43,7 @@ def task_messages(view: TaskView, *, queued: bool = False) -> list[tuple[str, di
     detail = {"type": "task.update", "task_id": view.task_id, "final": view.is_final, "html": status}
     if view.is_final:
         detail["html"] = status + render_outcome(view, staff=False)
-        detail["html_staff"] = status + render_outcome(view, staff=True)
+        detail["html_staff"] = status + render_outcome(view, staff=True, refresh_staff_panels=True)
     # List watchers decide per connection what a new task means for their filter (a "new tasks"
     # bar); rows already on their page are replaced in place by id.
     row = {
