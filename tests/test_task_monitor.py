@@ -17,7 +17,7 @@ from dashboard.models import TaskAction, TaskEvent, TaskLaunch
 from dashboard.task_actions import TaskActionRefused, task_retry, task_revoke
 from dashboard.task_filters import tasks_page
 from dashboard.tasks import demo_job_task
-from tests.conftest import PASSWORD, browser_login, make_user, start_worker
+from tests.conftest import browser_login, make_user, start_worker
 from tests.livetools import wait_for
 
 
@@ -219,7 +219,6 @@ def test_operator_filters_opens_a_failed_task_retries_it_and_watches_the_new_one
     expect(page.get_by_text("Retry of")).to_be_visible()
     expect(page.locator(".task-status .badge")).to_have_text("Failed", timeout=20_000)
     expect(page.locator(".task-status .error")).to_contain_text("demo job failed at step 3")
-    assert PASSWORD  # logged in with the shared test password
 
 
 def test_search_finds_a_task_by_id_at_any_age_and_by_text_within_the_window(client, db, alice):
