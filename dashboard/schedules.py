@@ -260,7 +260,9 @@ def schedule_update(*, periodic_task_id: int, user, crontab: str | None = None, 
     Returns False when the schedule is unchanged.
     """
     with transaction.atomic():
-        pt = PeriodicTask.objects.select_for_update().select_related("crontab", "interval").get(pk=periodic_task_id)
+        pt = PeriodicTask.objects.select_for_update(of=("self",)).select_related("crontab", "interval").get(
+            pk=periodic_task_id
+        )
         before = describe_schedule(pt)
         new_crontab, new_interval = _schedule_rows(crontab=crontab, every_seconds=every_seconds)
         if (new_crontab and new_crontab.pk == pt.crontab_id) or (new_interval and new_interval.pk == pt.interval_id):
