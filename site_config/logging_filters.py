@@ -11,9 +11,12 @@ from celery._state import get_current_task
 
 class TaskContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        task = get_current_task()
-        request = getattr(task, "request", None) if task else None
-        task_id = getattr(request, "id", None) if request else None
+        try:
+            task = get_current_task()
+            request = getattr(task, "request", None) if task else None
+            task_id = getattr(request, "id", None) if request else None
+        except Exception:  # e.g. during interpreter shutdown: a log line must never fail for this
+            task, task_id = None, None
         record.task_id = task_id or "-"
         record.task_name = (task.name if task_id else None) or "-"
         return True
