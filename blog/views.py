@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -129,6 +130,7 @@ def verify_email_resend(request):
         wait = settings.VERIFICATION_RESEND_COOLDOWN_SECONDS
         messages.error(request, f"A link was sent less than {wait} seconds ago. Please wait before asking again.")
     next_url = request.POST.get("next") or ""
-    if not next_url.startswith("/") or next_url.startswith("//"):
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
         next_url = "/blog/"
     return redirect(next_url)

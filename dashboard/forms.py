@@ -31,7 +31,12 @@ class DemoJobForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        fail_at, steps = data.get("fail_at_step"), data.get("steps")
+        fail_at, steps, delay = data.get("fail_at_step"), data.get("steps"), data.get("delay_ms")
         if fail_at and steps and fail_at > steps:
             self.add_error("fail_at_step", "Must be within the number of steps.")
+        # The job is acknowledged late: one running longer than the broker's visibility timeout
+        # would be delivered a second time while still running.
+        limit = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] // 2
+        if steps and delay is not None and steps * delay / 1000 > limit:
+            self.add_error(None, f"That job would run {steps * delay // 1000} s; keep it under {limit} s.")
         return data

@@ -49,6 +49,8 @@ def queue_queryset(*, status: str = LIVE_STATUS, post_id: int | None = None):
         qs = qs.filter(post_id=post_id)
     return qs
 
+MAX_ID = 2**63  # larger ids overflow the database's integer: treat them as bad input
+
 
 def _filters(request) -> tuple[str, int | None]:
     data = request.POST if request.method == "POST" else request.GET
@@ -58,6 +60,8 @@ def _filters(request) -> tuple[str, int | None]:
     try:
         post_id = int(data.get("post") or 0) or None
     except ValueError:
+        post_id = None
+    if post_id is not None and not 0 < post_id < MAX_ID:
         post_id = None
     return status, post_id
 
@@ -141,6 +145,8 @@ def moderation_bulk(request):
     try:
         ids = sorted({int(pk) for pk in request.POST.getlist("selected")})
     except ValueError:
+        return HttpResponse("Bad selection.", status=400)
+    if any(not 0 < pk < MAX_ID for pk in ids):
         return HttpResponse("Bad selection.", status=400)
     if new_status is None:
         return HttpResponse("Unknown action.", status=400)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -25,6 +26,16 @@ from dashboard.schedules import (
 )
 
 CHANGES_SHOWN = 50
+
+
+SCHEDULE_PERMISSION = "django_celery_beat.change_periodictask"
+
+
+def _require_change(request) -> None:
+    """Looking is for staff; changing or running a schedule needs django-celery-beat's own
+    "change periodic task" permission (superusers have it; grant it in the admin)."""
+    if not request.user.has_perm(SCHEDULE_PERMISSION):
+        raise PermissionDenied("You may look at schedules but not change or run them.")
 
 
 def _redirect(request, url: str):
@@ -48,6 +59,7 @@ def schedule_list(request):
 def schedule_detail(request, pk: int):
     periodic_task = get_object_or_404(PeriodicTask.objects.select_related("crontab", "interval"), pk=pk)
     if request.method == "POST":
+        _require_change(request)
         form = ScheduleForm(request.POST)
         if form.is_valid():
             changed = schedule_update(
@@ -76,6 +88,7 @@ def schedule_detail(request, pk: int):
 @require_POST
 def schedule_enable(request, pk: int):
     """POST enabled=1 or enabled=0. HTMX gets the updated row back; a plain form the list page."""
+    _require_change(request)
     periodic_task = get_object_or_404(PeriodicTask, pk=pk)
     enabled = request.POST.get("enabled") == "1"
     changed = schedule_set_enabled(periodic_task_id=pk, enabled=enabled, user=request.user)
@@ -93,6 +106,7 @@ def schedule_enable(request, pk: int):
 @require_POST
 def schedule_run(request, pk: int):
     """Queue one run now and open its live task page."""
+    _require_change(request)
     periodic_task = get_object_or_404(PeriodicTask, pk=pk)
     try:
         task_id = schedule_run_now(periodic_task_id=periodic_task.pk, user=request.user)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 
 from celery import current_app, states
+from celery import uuid as celery_uuid
 from django.db import transaction
 from django_celery_results.models import TaskResult
 
@@ -26,30 +27,41 @@ class TaskActionRefused(Exception):
 
 
 def task_retry(*, user, task_id: str, batch: uuid.UUID | None = None) -> str:
-    """Send the same task with the same arguments as a new task linked to the original."""
-    row = TaskResult.objects.filter(task_id=task_id).first()
-    if row is None:
-        raise TaskActionRefused("No such task.")
-    if row.status not in RETRYABLE_STATES:
-        raise TaskActionRefused(f"Only failed or revoked tasks can be retried; this one is {row.status.lower()}.")
-    task = current_app.tasks.get(row.task_name or "")
-    if task is None:
-        raise TaskActionRefused(f"The task {row.task_name!r} is not known to this site any more.")
-    if not getattr(task, "retryable", True):
-        raise TaskActionRefused(f"{row.task_name} declares itself not safe to run again, so it cannot be retried.")
-    launch = TaskLaunch.objects.filter(task_id=task_id).first()
-    if launch is None or launch.args is None:
-        raise TaskActionRefused("The original arguments were not recorded, so the task cannot be sent again.")
-    new = task.apply_async(
-        launch.args,
-        launch.kwargs or {},
-        queue=launch.queue or None,
-        headers={"launched_by": user.pk, "retry_of": task_id},
-    )
-    TaskAction.objects.create(batch=batch or uuid.uuid4(), kind=TaskAction.Kind.RETRY, task_id=task_id,
-                              new_task_id=new.id, user=user)
-    record_event(task_id, "retried", f"as {new.id} by {user.get_username()}")
-    return new.id
+    """Send the same task with the same arguments as a new task linked to the original.
+
+    A task is retried once: a double click, two operators or a repeated bulk retry get a refusal
+    naming the retry that exists (retry that one if it failed too). The claim is the TaskAction row,
+    written under a lock on the original's row before anything is sent.
+    """
+    with transaction.atomic():
+        row = TaskResult.objects.select_for_update().filter(task_id=task_id).first()
+        if row is None:
+            raise TaskActionRefused("No such task.")
+        if row.status not in RETRYABLE_STATES:
+            raise TaskActionRefused(f"Only failed or revoked tasks can be retried; this one is {row.status.lower()}.")
+        previous = TaskAction.objects.filter(task_id=task_id, kind=TaskAction.Kind.RETRY).first()
+        if previous is not None:
+            raise TaskActionRefused(
+                f"Already retried as {previous.new_task_id} by "
+                f"{previous.user.get_username() if previous.user else 'a deleted user'}; retry that one if it failed too."
+            )
+        task = current_app.tasks.get(row.task_name or "")
+        if task is None:
+            raise TaskActionRefused(f"The task {row.task_name!r} is not known to this site any more.")
+        if not getattr(task, "retryable", True):
+            raise TaskActionRefused(f"{row.task_name} declares itself not safe to run again, so it cannot be retried.")
+        launch = TaskLaunch.objects.filter(task_id=task_id).first()
+        if launch is None or launch.args is None:
+            raise TaskActionRefused("The original arguments were not recorded, so the task cannot be sent again.")
+        new_id = celery_uuid()
+        TaskAction.objects.create(batch=batch or uuid.uuid4(), kind=TaskAction.Kind.RETRY, task_id=task_id,
+                                  new_task_id=new_id, user=user)
+        record_event(task_id, "retried", f"as {new_id} by {user.get_username()}")
+    # Sent after the claim is committed. If the broker is down, the new task's row says so (FAILURE
+    # with the reason) and can itself be retried.
+    task.apply_async(launch.args, launch.kwargs or {}, task_id=new_id, queue=launch.queue or None,
+                     headers={"launched_by": user.pk, "retry_of": task_id})
+    return new_id
 
 
 def task_revoke(*, user, task_id: str, terminate: bool = False, batch: uuid.UUID | None = None) -> None:

@@ -30,6 +30,7 @@ from django_celery_results.models import TaskResult
 from dashboard.models import TaskLaunch
 
 PAGE_SIZE = 25
+DAMAGED_CURSOR = "This page link is damaged; start again from the first page."
 DEFAULT_WINDOW = timedelta(hours=24)
 STATE_CHOICES = [("", "Any state")] + [
     (s, s.title()) for s in (states.PENDING, states.STARTED, "PROGRESS", states.RETRY, states.SUCCESS, states.FAILURE,
@@ -65,12 +66,21 @@ class TaskFilterForm(forms.Form):
             return None
         try:
             value, pk = raw.rsplit("~", 1)
-            return value, int(pk)
+            pk = int(pk)
         except ValueError:
-            raise forms.ValidationError("This page link is damaged; start again from the first page.") from None
+            raise forms.ValidationError(DAMAGED_CURSOR) from None
+        if not 0 < pk < 2**63:
+            raise forms.ValidationError(DAMAGED_CURSOR)
+        return value, pk
 
     def clean(self):
         data = super().clean()
+        cursor = data.get("cursor")
+        if cursor:  # the value's type depends on the sort: check it here, not when querying
+            try:
+                data["cursor"] = (_parse_cursor_value(data.get("sort") or "received", cursor[0]), cursor[1])
+            except forms.ValidationError as error:
+                self.add_error("cursor", error)
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             self.add_error("date_to", "Must be after “From”.")
         return data
@@ -140,7 +150,7 @@ def tasks_page(data: dict, size: int = PAGE_SIZE) -> tuple[list[TaskResult], str
         qs = qs.filter(status__in=states.READY_STATES)
     cursor = data.get("cursor")
     if cursor:
-        value = _parse_cursor_value(sort, cursor[0])
+        value = cursor[0]
         # "<= value" first gives the database an upper bound to seek to; the OR settles ties by id.
         qs = qs.filter(Q(**{f"{field}__lte": value}) & (Q(**{f"{field}__lt": value}) | Q(id__lt=cursor[1])))
     rows = list(qs.order_by(f"-{field}", "-id")[: size + 1])
@@ -201,5 +211,5 @@ def _parse_cursor_value(sort: str, raw: str):
             return timedelta(seconds=float(raw))
         value = datetime.fromisoformat(raw)
         return value if timezone.is_aware(value) else timezone.make_aware(value)
-    except ValueError:
-        raise forms.ValidationError("This page link is damaged; start again from the first page.") from None
+    except (ValueError, OverflowError):
+        raise forms.ValidationError(DAMAGED_CURSOR) from None

@@ -133,7 +133,8 @@ def task_detail(request, task_id: str):
             children=TaskLaunch.objects.filter(parent_id=task_id).values_list("task_id", flat=True)[:100],
             queue_wait=(row.date_started - row.date_created).total_seconds() if row.date_started else None,
             can_act=_can_act(request.user),
-            can_retry=row.status in (states.FAILURE, states.REVOKED),
+            can_retry=row.status in (states.FAILURE, states.REVOKED)
+            and not TaskAction.objects.filter(task_id=task_id, kind=TaskAction.Kind.RETRY).exists(),
             can_revoke=row.status in (states.PENDING, states.RECEIVED, states.RETRY),
             can_terminate=row.status in (states.STARTED, "PROGRESS"),
         )
@@ -197,6 +198,8 @@ def tasks_bulk(request):
         return render(request, "dashboard/task_list.html", {"form": form, "tasks": []}, status=400)
     eligible = (states.FAILURE, states.REVOKED) if action == "retry" else (states.PENDING, states.RETRY)
     qs = filtered_tasks(form.cleaned_data).filter(status__in=eligible)
+    if action == "retry":  # each task is retried once; its retry is what to retry next
+        qs = qs.exclude(task_id__in=TaskAction.objects.filter(kind=TaskAction.Kind.RETRY).values("task_id"))
     count = qs.count()
     params = source.copy()
     for key in ("csrfmiddlewaretoken", "confirm", "action", "cursor"):

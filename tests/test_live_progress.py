@@ -148,3 +148,11 @@ def test_queueing_with_the_broker_down_records_the_task_as_failed_with_the_reaso
     row = TaskResult.objects.get(task_name="dashboard.tasks.demo_job_task")
     assert row.status == states.FAILURE
     assert "could not reach the broker" in row.traceback
+
+
+def test_demo_job_form_refuses_a_job_longer_than_the_broker_would_wait_for(client, transactional_db, alice):
+    client.force_login(alice)
+    response = client.post("/dashboard/tasks/demo/", {"steps": 1000, "delay_ms": 5000})
+    assert response.status_code == 400
+    assert "keep it under 1800 s" in response.content.decode()
+    assert not TaskResult.objects.exists()

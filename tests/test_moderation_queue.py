@@ -119,9 +119,20 @@ def test_queue_page_query_count_does_not_grow_with_page_size(client, alice, bob,
 
 
 def test_outbox_shows_status_reason_and_a_clickable_body(client, alice):
-    OutboundEmail.objects.create(to="x@example.com", subject="Confirm", body="Click http://testserver/accounts/verify/abc/",
-                                 kind="verification", status="failed", last_error="SMTPServerDisconnected: gone")
+    OutboundEmail.objects.create(to="x@example.com", subject="Hello", body="Read http://testserver/blog/first/",
+                                 kind="comment_approved", status="failed", last_error="SMTPServerDisconnected: gone")
     client.force_login(alice)
     html = client.get("/dashboard/outbox/").content.decode()
     assert "Failed: SMTPServerDisconnected: gone" in html
-    assert '<a href="http://testserver/accounts/verify/abc/"' in html
+    assert '<a href="http://testserver/blog/first/"' in html
+
+
+def test_account_links_in_the_outbox_are_for_superusers_only(client, alice):
+    OutboundEmail.objects.create(to="root@example.com", subject="Reset", kind="password_reset",
+                                 body="Reset: http://testserver/accounts/reset/MQ/secret-token/")
+    client.force_login(alice)  # staff, not superuser: could otherwise take over the superuser's account
+    html = client.get("/dashboard/outbox/").content.decode()
+    assert "secret-token" not in html and "only superusers can read it" in html
+    alice.is_superuser = True
+    alice.save()
+    assert "secret-token" in client.get("/dashboard/outbox/").content.decode()

@@ -28,6 +28,18 @@ from dashboard.schedules import (
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
+@pytest.fixture
+def alice(db):
+    """Staff with django-celery-beat's "change periodic task" permission (needed to change schedules)."""
+    from django.contrib.auth.models import Permission
+
+    from tests.conftest import make_user
+
+    user = make_user("alice", staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="change_periodictask"))
+    return user
+
+
 def _periodic(name="every-ten", *, task="dashboard.tasks.demo_job_task", **schedule):
     if "crontab" in schedule:
         m, h, dom, mon, dow = schedule.pop("crontab").split()
@@ -263,3 +275,20 @@ def test_run_now_of_an_unknown_task_says_so(db, client, alice):
     client.force_login(alice)
     response = client.post(reverse("dashboard:schedule_run", args=[pt.pk]), follow=True)
     assert "No task named &#x27;nowhere.tasks.ghost_task&#x27; is registered." in response.content.decode()
+
+
+
+def test_staff_without_the_change_permission_can_look_but_not_change_or_run(db, client):
+    from tests.conftest import make_user
+
+    client.force_login(make_user("sam", staff=True))
+    schedule = PeriodicTask.objects.get(name="daily-report")
+    assert client.get("/dashboard/schedules/").status_code == 200
+    detail = client.get(f"/dashboard/schedules/{schedule.pk}/").content.decode()
+    assert "Run now" not in detail and "needs the “Can change periodic task” permission" in detail
+    for url, data in ((f"/dashboard/schedules/{schedule.pk}/enabled/", {"enabled": "0"}),
+                      (f"/dashboard/schedules/{schedule.pk}/run/", {}),
+                      (f"/dashboard/schedules/{schedule.pk}/", {"kind": "crontab", "crontab": "0 1 * * *"})):
+        assert client.post(url, data).status_code == 403
+    schedule.refresh_from_db()
+    assert schedule.enabled and schedule.crontab.minute == "5"

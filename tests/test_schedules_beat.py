@@ -19,6 +19,18 @@ pytestmark = pytest.mark.live
 
 
 @pytest.fixture
+def alice(db):
+    """Staff with django-celery-beat's "change periodic task" permission (needed to change schedules)."""
+    from django.contrib.auth.models import Permission
+
+    from tests.conftest import make_user
+
+    user = make_user("alice", staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="change_periodictask"))
+    return user
+
+
+@pytest.fixture
 def beat(live_worker):
     process = Process(
         "beat",

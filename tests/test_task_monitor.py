@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from dashboard.models import TaskAction, TaskEvent, TaskLaunch
 from dashboard.task_actions import TaskActionRefused, task_retry, task_revoke
-from dashboard.task_filters import tasks_page
+from dashboard.task_filters import _parse_cursor_value, tasks_page
 from dashboard.tasks import demo_job_task
 from tests.conftest import browser_login, make_user, start_worker
 from tests.livetools import wait_for
@@ -49,6 +49,10 @@ def test_retry_sends_the_same_call_as_a_new_linked_task_that_runs(live_worker, o
     assert TaskEvent.objects.filter(task_id=new_id, kind="started").exists()
     action = TaskAction.objects.get(task_id=original.id)
     assert (action.kind, action.new_task_id, action.user) == ("retry", new_id, olivia)
+    # A second retry of the same original (a double click, another operator) is refused.
+    with pytest.raises(TaskActionRefused, match=f"Already retried as {new_id}"):
+        task_retry(user=olivia, task_id=original.id)
+    assert TaskLaunch.objects.filter(retry_of=original.id).count() == 1
 
 
 @pytest.mark.live
@@ -149,8 +153,8 @@ def _walk(data: dict, size: int, on_page=None) -> list[str]:
             on_page()
         if not cursor:
             return seen
-        cursor = tuple(cursor.rsplit("~", 1))
-        cursor = (cursor[0], int(cursor[1]))
+        value, pk = cursor.rsplit("~", 1)
+        cursor = (_parse_cursor_value(data.get("sort") or "received", value), int(pk))
 
 
 def test_keyset_pages_return_exactly_the_matching_rows_while_new_rows_arrive(db):
@@ -193,8 +197,10 @@ def test_filters_in_the_url_combine_and_bad_values_get_a_clear_400(client, db, a
     assert re.search(r'data-state="FAILURE"[^>]*>Failure <strong>8</strong>', chips)
     bad = client.get("/dashboard/tasks/", {"date_from": "yesterday-ish"})
     assert bad.status_code == 400 and "Enter a valid date/time" in bad.content.decode()
-    damaged = client.get("/dashboard/tasks/", {"cursor": "not-a-cursor"})
-    assert damaged.status_code == 400 and "page link is damaged" in damaged.content.decode()
+    for damaged in ({"cursor": "not-a-cursor"}, {"cursor": "garbage~5"}, {"sort": "runtime", "cursor": "inf~1"},
+                    {"cursor": f"2026-01-01T00:00:00~{10**30}"}):
+        response = client.get("/dashboard/tasks/", damaged)
+        assert response.status_code == 400 and "page link is damaged" in response.content.decode(), damaged
 
 
 # --- in the browser -----------------------------------------------------------------------------
