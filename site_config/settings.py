@@ -92,15 +92,17 @@ INSTALLED_APPS = [
     "weather",
 ]
 
+# Django's and WhiteNoise's middleware, with an async mode that runs the hooks on daphne's event loop
+# instead of a thread hand-off per hook (site_config/middleware.py says why and when they still do).
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "site_config.middleware.WhiteNoiseMiddleware",  # WhiteNoise with an async mode (see the module)
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "site_config.middleware.SecurityMiddleware",
+    "site_config.middleware.WhiteNoiseMiddleware",
+    "site_config.middleware.SessionMiddleware",
+    "site_config.middleware.CommonMiddleware",
+    "site_config.middleware.CsrfViewMiddleware",
+    "site_config.middleware.AuthenticationMiddleware",
+    "site_config.middleware.MessageMiddleware",
+    "site_config.middleware.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
