@@ -117,6 +117,9 @@ class WhiteNoiseMiddleware(_WhiteNoiseMiddleware):
     """WhiteNoise with an async mode: pages go straight on; a static file is served in a thread.
 
     With DEBUG on (`autorefresh`) finding the file touches the disk too, so the lookup also runs there.
+    It uses WhiteNoise's own `files`, `find_file`, `serve`, `autorefresh`, `use_finders`,
+    `static_prefix` and `directories` (whitenoise 6.12, pinned): check them when upgrading, or drop
+    this class if WhiteNoise gains an async mode of its own.
     """
 
     sync_capable = True
