@@ -58,16 +58,17 @@ def populate(rows: int) -> None:
                 results.append((task_id, periodic, rng.choice(NAMES), '"(%d,)"' % i, '"{}"', status,
                                 rng.choice(WORKERS) if began else None, "application/json", "utf-8", result,
                                 created, began, done))
+                finished = status in ("SUCCESS", "FAILURE", "REVOKED") and began is not None
                 launches.append((task_id, users[i % 50].pk if i % 5 == 0 else None, created, rng.choice(QUEUES),
-                                 "[%d]" % i, "{}"))
+                                 "[%d]" % i, "{}", (done - began).total_seconds() if finished else None))
             with transaction.atomic():
                 cursor.executemany(
                     "INSERT INTO django_celery_results_taskresult (task_id, periodic_task_name, task_name, task_args,"
                     " task_kwargs, status, worker, content_type, content_encoding, result, date_created,"
                     " date_started, date_done) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", results)
                 cursor.executemany(
-                    "INSERT INTO dashboard_tasklaunch (task_id, launched_by_id, created_at, queue, args, kwargs,"
-                    " parent_id, root_id, group_id, retry_of) VALUES (%s, %s, %s, %s, %s, %s, NULL, NULL, NULL, NULL)",
+                    "INSERT INTO dashboard_tasklaunch (task_id, launched_by_id, created_at, queue, args, kwargs, runtime,"
+                    " parent_id, root_id, group_id, retry_of) VALUES (%s, %s, %s, %s, %s, %s, %s, NULL, NULL, NULL, NULL)",
                     launches)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -100,19 +101,21 @@ def measure(client, url: str) -> tuple[float, float, int, int]:
 
 def cursor_for_page(data: dict, page: int, size: int = 25) -> str:
     """The cursor that opens page `page` (computed once with OFFSET; the page itself uses it)."""
-    from dashboard.task_filters import SORTS, filtered_tasks, tasks_page
+    from dashboard.task_filters import SORTS, filtered_tasks
 
     sort = data.get("sort") or "received"
-    field = SORTS[sort]
-    rows, _ = tasks_page({**data, "cursor": None}, size=1)  # same filtering as the page
-    qs = filtered_tasks(data)
     if sort == "runtime":
-        from celery import states
-        from django.db.models import DurationField, ExpressionWrapper, F
+        from django.db.models import Exists, OuterRef
 
-        qs = qs.filter(status__in=states.READY_STATES, date_started__isnull=False).annotate(
-            runtime=ExpressionWrapper(F("date_done") - F("date_started"), output_field=DurationField()))
-    elif sort == "started":
+        from dashboard.models import TaskLaunch
+
+        launch = (TaskLaunch.objects.filter(runtime__isnull=False)
+                  .filter(Exists(filtered_tasks(data).filter(task_id=OuterRef("task_id"))))
+                  .order_by("-runtime", "-id")[(page - 1) * size - 1: (page - 1) * size].first())
+        return f"{launch.runtime}~{launch.pk}" if launch else ""
+    field = SORTS[sort]
+    qs = filtered_tasks(data)
+    if sort == "started":
         qs = qs.filter(date_started__isnull=False)
     elif sort == "finished":
         qs = qs.filter(status__in=("SUCCESS", "FAILURE", "REVOKED"))

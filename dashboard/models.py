@@ -30,6 +30,9 @@ class TaskLaunch(models.Model):
     root_id = models.CharField(max_length=255, null=True, blank=True)
     group_id = models.CharField(max_length=255, null=True, blank=True)
     retry_of = models.CharField(max_length=255, null=True, blank=True)
+    #: Seconds from start to finish, set when the task finishes (TaskResult has no such column to
+    #: sort by; the task list's runtime sort walks this index).
+    runtime = models.FloatField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -37,6 +40,8 @@ class TaskLaunch(models.Model):
             models.Index(fields=["queue", "-created_at"], name="launch_queue_created_idx"),
             models.Index(fields=["parent_id"], condition=models.Q(parent_id__isnull=False), name="launch_parent_idx"),
             models.Index(fields=["retry_of"], condition=models.Q(retry_of__isnull=False), name="launch_retry_of_idx"),
+            models.Index(fields=["-runtime", "-id"], condition=models.Q(runtime__isnull=False),
+                         name="launch_runtime_idx"),
         ]
 
     def __str__(self) -> str:

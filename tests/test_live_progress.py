@@ -47,6 +47,8 @@ def test_progress_arrives_in_order_and_ends_in_success(live_worker, daphne_serve
     row = TaskResult.objects.get(task_id=started.id)
     assert row.status == states.SUCCESS
     assert '"steps": 8' in row.result
+    launch = wait_for(lambda: TaskLaunch.objects.filter(task_id=started.id, runtime__isnull=False).first())
+    assert launch.runtime == pytest.approx((row.date_done - row.date_started).total_seconds(), abs=0.01)
 
 
 def test_failing_task_shows_failure_with_its_error(live_worker, daphne_server, alice, bob):

@@ -243,3 +243,20 @@ def test_search_finds_a_task_by_id_at_any_age_and_by_text_within_the_window(clie
     assert found(q="needle") == {recent.task_id}
     since = (timezone.now() - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")
     assert found(q="needle", date_from=since) == {recent.task_id, old.task_id}
+
+
+def test_runtime_sort_pages_slowest_first_exactly_with_filters(db):
+    runtimes = [5.0, 0.25, 3.5, 3.5, 3.5, 9.75, 0.5, 7.0, 1.0, 2.0, 3.5]
+    by_id = {}
+    for i, runtime in enumerate(runtimes):
+        row = TaskResult.objects.create(task_id=str(uuid.uuid4()), task_name="app.tasks.r",
+                                        status=states.FAILURE if i % 2 else states.SUCCESS)
+        TaskLaunch.objects.create(task_id=row.task_id, runtime=runtime)
+        by_id[row.task_id] = (runtime, row.status)
+    TaskLaunch.objects.create(task_id=str(uuid.uuid4()))  # still running: no runtime, not listed
+
+    seen = _walk({"sort": "runtime"}, size=3)
+    assert len(seen) == len(set(seen)) == len(runtimes)
+    assert [by_id[t][0] for t in seen] == sorted(runtimes, reverse=True)
+    failed = _walk({"sort": "runtime", "state": states.FAILURE}, size=2)
+    assert failed == [t for t in seen if by_id[t][1] == states.FAILURE]

@@ -74,6 +74,10 @@ def record_event(task_id: str, kind: str, detail: str = "") -> None:
     TaskEvent.objects.create(task_id=task_id, kind=kind, at=timezone.now(), detail=detail[:2000])
 
 
+def record_runtime(task_id: str, seconds: float) -> None:
+    TaskLaunch.objects.filter(task_id=task_id).update(runtime=seconds)
+
+
 def was_revoked_from_dashboard(task_id: str) -> bool:
     return TaskAction.objects.filter(task_id=task_id, kind__in=["revoke", "terminate"]).exists()
 

@@ -29,7 +29,7 @@ from django.conf import settings
 
 from site_config.publisher import publisher
 from .signals import publish_view
-from .store import load_view, mark_unqueued, record_event, was_revoked_from_dashboard
+from .store import load_view, mark_unqueued, record_event, record_runtime, was_revoked_from_dashboard
 from .throttle import ProgressThrottle
 
 
@@ -123,6 +123,8 @@ class LiveTask(DjangoTask):
         _execution.throttle = _execution.view = None
         record_event(task_id, *_outcome_event(status, retval, einfo))
         view = load_view(task_id)
+        if view is not None and view.runtime is not None:
+            record_runtime(task_id, view.runtime)
         if view is not None:
             publish_view(view)
             publisher.flush(timeout=5.0)
