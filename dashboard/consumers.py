@@ -18,7 +18,7 @@ from django.http import Http404
 
 from dashboard.access import can_view_all_tasks, get_task_for_user
 from dashboard.live.fragments import TASKS_GROUP, render_outcome, render_status, task_group
-from dashboard.task_views import render_new_tasks_bar, task_matches_filter, task_rows_snapshot
+from dashboard.task_views import list_filters, render_new_tasks_bar, task_matches_filter, task_rows_snapshot
 from site_config.fanout import fanout
 
 # Close codes for refused connections (4000-4999 are for applications); a refusal before accept()
@@ -123,6 +123,11 @@ class TaskListConsumer(LiveConsumer):
         if not self._staff:
             raise PermissionDenied
         self.query = self.scope.get("query_string", b"").decode("latin-1")[:2000]
+        filters = list_filters(self.query)
+        self._unfiltered = not filters
+        # Only a state filter can start matching a task when it finishes; other filters decide
+        # once, when the task is queued.
+        self._matches_on_finish = "state" in filters
         self._shown: set[str] = set()
         self._new: set[str] = set()
 
@@ -135,8 +140,9 @@ class TaskListConsumer(LiveConsumer):
         task_id = event["task_id"]
         if task_id in self._shown:
             await self.send(text_data=event["html"])
-        elif (event.get("new") or event.get("final")) and task_id not in self._new:
-            if await database_sync_to_async(task_matches_filter)(self.query, task_id):
+        elif task_id not in self._new and (event.get("new") or (event.get("final") and self._matches_on_finish)):
+            # An unfiltered list counts every new task without asking the database.
+            if self._unfiltered or await database_sync_to_async(task_matches_filter)(self.query, task_id):
                 self._new.add(task_id)
                 await self.send(text_data=render_new_tasks_bar(len(self._new), self.query))
 

@@ -64,6 +64,17 @@ def render_new_tasks_bar(count: int, query_string: str) -> str:
     return render_to_string("dashboard/task_list.html#new-bar", {"new_count": count, "base_query": query_string})
 
 
+FILTER_FIELDS = ("state", "name", "worker", "queue", "launched_by", "periodic", "date_from", "date_to", "q")
+
+
+def list_filters(query_string: str) -> dict:
+    """The cleaned filters of a list URL (empty when invalid); no database access."""
+    form = TaskFilterForm(QueryDict(query_string))
+    if not form.is_valid():
+        return {}
+    return {name: form.cleaned_data[name] for name in FILTER_FIELDS if form.cleaned_data.get(name)}
+
+
 def task_matches_filter(query_string: str, task_id: str) -> bool:
     form = TaskFilterForm(QueryDict(query_string))
     if not form.is_valid():

@@ -260,3 +260,19 @@ def test_runtime_sort_pages_slowest_first_exactly_with_filters(db):
     assert [by_id[t][0] for t in seen] == sorted(runtimes, reverse=True)
     failed = _walk({"sort": "runtime", "state": states.FAILURE}, size=2)
     assert failed == [t for t in seen if by_id[t][1] == states.FAILURE]
+
+
+def test_list_socket_counts_only_new_tasks_not_older_ones_finishing_off_the_page(daphne_server, transactional_db,
+                                                                                 olivia):
+    from tests.conftest import session_cookie
+    from tests.livetools import ws_connect
+
+    older = [demo_job_task.apply_async((1, 0), queue="parked") for _ in range(27)]  # 2 fall off page 1
+    with ws_connect(daphne_server, "/ws/tasks/", session_cookie(olivia)) as ws:
+        snapshot = ws.recv(timeout=5)
+        assert f'id="task-row-{older[0].id}"' not in snapshot and f'id="task-row-{older[-1].id}"' in snapshot
+        task_revoke(user=olivia, task_id=older[0].id)  # an old task finishing is not "new"
+        task_revoke(user=olivia, task_id=older[-1].id)  # a shown row changes in place
+        assert 'data-state="REVOKED"' in ws.recv(timeout=5)
+        demo_job_task.apply_async((1, 0), queue="parked")
+        assert "1 new task: show" in ws.recv(timeout=5)
