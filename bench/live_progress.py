@@ -98,8 +98,6 @@ def _start_daphne():
     log = open(os.path.join(os.environ["DJANGO_VAR_DIR"], "daphne.log"), "ab")
     proc = subprocess.Popen([str(BIN / "daphne"), "--bind", "127.0.0.1", "--port", str(port),
                              "site_config.asgi:application"], cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT)
-    from site_config.local_redis import redis_answers  # noqa: F401
-
     import socket
 
     for _ in range(200):

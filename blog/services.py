@@ -113,10 +113,9 @@ def email_sweep(*, queued_after_seconds: int | None = None, sending_after_second
             status=OutboundEmail.Status.SENDING, updated_at__lt=now - timedelta(seconds=sending_after)
         ).values_list("pk", flat=True)
     )
-    for pk in stuck_sending:
-        OutboundEmail.objects.filter(pk=pk, status=OutboundEmail.Status.SENDING).update(
-            status=OutboundEmail.Status.QUEUED, updated_at=now, last_error="re-queued: stuck while sending"
-        )
+    OutboundEmail.objects.filter(pk__in=stuck_sending, status=OutboundEmail.Status.SENDING).update(
+        status=OutboundEmail.Status.QUEUED, updated_at=now, last_error="re-queued: stuck while sending"
+    )
     stale_queued = list(
         OutboundEmail.objects.filter(
             status=OutboundEmail.Status.QUEUED, updated_at__lt=now - timedelta(seconds=queued_after)

@@ -131,9 +131,3 @@ def percentile(values: list[float], pct: float) -> float | None:
     ordered = sorted(values)
     rank = max(1, math.ceil(pct / 100 * len(ordered)))
     return round(ordered[rank - 1], 3)
-
-
-def recent_reports(*, days: int = 30) -> list[DailyReport]:
-    """The reports of the last `days` days, oldest first (for the chart)."""
-    since = timezone.localdate() - timedelta(days=days)
-    return list(DailyReport.objects.filter(day__gt=since).order_by("day"))

@@ -18,7 +18,7 @@ from cron_descriptor import ExpressionDescriptor
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
@@ -206,13 +206,21 @@ class ScheduleRow:
 
 
 def schedule_rows(*, now: datetime | None = None) -> list[ScheduleRow]:
-    tasks = list(PeriodicTask.objects.select_related("crontab", "interval", "solar", "clocked").order_by("name"))
+    """Every schedule's row in three queries, whatever the number of schedules."""
+    newest = TaskResult.objects.filter(periodic_task_name=OuterRef("name")).order_by("-date_created", "-id")
+    tasks = list(
+        PeriodicTask.objects.select_related("crontab", "interval", "solar", "clocked")
+        .annotate(last_result_id=Subquery(newest.values("id")[:1]))
+        .order_by("name")
+    )
     counts = _run_counts([pt.name for pt in tasks])
-    return [_row(pt, now=now, counts=counts) for pt in tasks]
+    lasts = TaskResult.objects.in_bulk([pt.last_result_id for pt in tasks if pt.last_result_id])
+    return [_row(pt, now=now, counts=counts, last=lasts.get(pt.last_result_id)) for pt in tasks]
 
 
 def schedule_row(periodic_task: PeriodicTask) -> ScheduleRow:
-    return _row(periodic_task, now=None, counts=_run_counts([periodic_task.name]))
+    last = TaskResult.objects.filter(periodic_task_name=periodic_task.name).order_by("-date_created", "-id").first()
+    return _row(periodic_task, now=None, counts=_run_counts([periodic_task.name]), last=last)
 
 
 def _run_counts(names: list[str]) -> dict[str, int]:
@@ -222,8 +230,7 @@ def _run_counts(names: list[str]) -> dict[str, int]:
     return {row["periodic_task_name"]: row["n"] for row in rows}
 
 
-def _row(pt: PeriodicTask, *, now, counts) -> ScheduleRow:
-    last = TaskResult.objects.filter(periodic_task_name=pt.name).order_by("-date_created", "-id").first()
+def _row(pt: PeriodicTask, *, now, counts, last: TaskResult | None) -> ScheduleRow:
     return ScheduleRow(
         periodic_task=pt,
         schedule_words=describe_schedule(pt),

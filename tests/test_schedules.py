@@ -292,3 +292,16 @@ def test_staff_without_the_change_permission_can_look_but_not_change_or_run(db, 
         assert client.post(url, data).status_code == 403
     schedule.refresh_from_db()
     assert schedule.enabled and schedule.crontab.minute == "5"
+
+
+def test_schedule_rows_take_the_same_few_queries_however_many_schedules(db, django_assert_max_num_queries):
+    from dashboard.schedules import schedule_rows
+
+    every_minute = IntervalSchedule.objects.create(every=60, period=IntervalSchedule.SECONDS)
+    for i in range(8):
+        PeriodicTask.objects.create(name=f"extra-{i}", task="dashboard.tasks.daily_report_task", interval=every_minute)
+        TaskResult.objects.create(task_id=f"run-{i}", periodic_task_name=f"extra-{i}", status=states.SUCCESS)
+    with django_assert_max_num_queries(3):
+        rows = schedule_rows()
+    assert {row.periodic_task.name: row.last_run.task_id for row in rows if row.last_run} == {
+        f"extra-{i}": f"run-{i}" for i in range(8)}
