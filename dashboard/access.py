@@ -12,13 +12,18 @@ def can_view_all_tasks(user) -> bool:
     return bool(user and user.is_active and user.is_staff)
 
 
-def get_task_for_user(user, task_id: str) -> TaskView:
-    """The task's view if `user` may see it: staff see every task, a member only the ones they
-    launched. Anything else is a 404, so a member cannot even learn that a task id exists."""
+def ensure_task_visible(user, task_id: str) -> None:
+    """Raise 404 unless `user` may see the task: staff see every task, a member only the ones they
+    launched. A 404, not a 403, so a member cannot even learn that a task id exists."""
     if not (user and user.is_authenticated and user.is_active):
         raise Http404("No such task.")
     if not can_view_all_tasks(user) and launched_by_id(task_id) != user.pk:
         raise Http404("No such task.")
+
+
+def get_task_for_user(user, task_id: str) -> TaskView:
+    """The task's view if `user` may see it (see ensure_task_visible)."""
+    ensure_task_visible(user, task_id)
     view = load_view(task_id)
     if view is None:
         raise Http404("No such task.")

@@ -16,9 +16,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from dashboard.access import can_view_all_tasks, get_task_for_user
+from dashboard.access import can_view_all_tasks, ensure_task_visible
 from dashboard.live.fragments import TASKS_GROUP, render_outcome, render_status, task_group
-from dashboard.task_views import list_filters, render_new_tasks_bar, task_matches_filter, task_rows_snapshot
+from dashboard.live.store import load_view
+from dashboard.task_views import list_filters, list_queryset, render_new_tasks_bar, task_rows_snapshot
 from site_config.fanout import fanout
 
 # Close codes for refused connections (4000-4999 are for applications); a refusal before accept()
@@ -96,13 +97,15 @@ class TaskConsumer(LiveConsumer):
     async def authorize(self) -> None:
         self.task_id = self.scope["url_route"]["kwargs"]["task_id"]
         self.groups_to_join = [task_group(self.task_id)]
-        await database_sync_to_async(get_task_for_user)(self.scope.get("user"), self.task_id)
+        await database_sync_to_async(ensure_task_visible)(self.scope.get("user"), self.task_id)
 
     async def snapshot(self) -> str:
         return await database_sync_to_async(self._render_snapshot)()
 
     def _render_snapshot(self) -> str:
-        view = get_task_for_user(self.scope.get("user"), self.task_id)
+        view = load_view(self.task_id)  # visible: authorize() checked
+        if view is None:
+            return ""
         html = render_status(view)
         if view.is_final:
             html += render_outcome(view, staff=self._staff)
@@ -130,6 +133,11 @@ class TaskListConsumer(LiveConsumer):
         self._matches_on_finish = "state" in filters
         self._shown: set[str] = set()
         self._new: set[str] = set()
+        self._rows = None if self._unfiltered else await database_sync_to_async(list_queryset)(self.query)
+
+    @database_sync_to_async
+    def _matches(self, task_id: str) -> bool:
+        return self._rows is not None and self._rows.filter(task_id=task_id).exists()
 
     async def snapshot(self) -> str:
         html, shown = await database_sync_to_async(task_rows_snapshot)(self.query)
@@ -142,7 +150,7 @@ class TaskListConsumer(LiveConsumer):
             await self.send(text_data=event["html"])
         elif task_id not in self._new and (event.get("new") or (event.get("final") and self._matches_on_finish)):
             # An unfiltered list counts every new task without asking the database.
-            if self._unfiltered or await database_sync_to_async(task_matches_filter)(self.query, task_id):
+            if self._unfiltered or await self._matches(task_id):
                 self._new.add(task_id)
                 await self.send(text_data=render_new_tasks_bar(len(self._new), self.query))
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 
-from celery import states
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import QueryDict
+from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -23,10 +22,18 @@ from django.views.decorators.vary import vary_on_headers
 from django_celery_results.models import TaskResult
 from kombu.exceptions import OperationalError
 
-from dashboard.access import get_task_for_user
+from dashboard.access import can_view_all_tasks, get_task_for_user
 from dashboard.live.state import TaskView
 from dashboard.models import TaskAction, TaskEvent, TaskLaunch
-from dashboard.task_actions import TaskActionRefused, task_retry, task_revoke, tasks_act_in_bulk
+from dashboard.task_actions import (
+    REVOCABLE_STATES,
+    RETRYABLE_STATES,
+    RUNNING_STATES,
+    TaskActionRefused,
+    task_retry,
+    task_revoke,
+    tasks_act_in_bulk,
+)
 from dashboard.task_filters import (
     PAGE_SIZE,
     TaskFilterForm,
@@ -75,15 +82,14 @@ def list_filters(query_string: str) -> dict:
     return {name: form.cleaned_data[name] for name in FILTER_FIELDS if form.cleaned_data.get(name)}
 
 
-def task_matches_filter(query_string: str, task_id: str) -> bool:
+def list_queryset(query_string: str):
+    """The rows a list URL filters to (None when its filters are invalid): built once per socket."""
     form = TaskFilterForm(QueryDict(query_string))
-    if not form.is_valid():
-        return False
-    return filtered_tasks(form.cleaned_data).filter(task_id=task_id).exists()
+    return filtered_tasks(form.cleaned_data) if form.is_valid() else None
 
 
 def _can_act(user) -> bool:
-    return user.is_active and user.is_staff and user.has_perm(ACT_PERMISSION)
+    return can_view_all_tasks(user) and user.has_perm(ACT_PERMISSION)
 
 
 def _require_act(request) -> None:
@@ -127,29 +133,34 @@ def task_list(request):
 @login_required
 def task_detail(request, task_id: str):
     """Staff see any task; a member only the tasks they launched (404 otherwise)."""
-    view = get_task_for_user(request.user, task_id)
-    staff = request.user.is_staff
-    context = {"task": view, "show_traceback": staff, "staff": staff}
-    if staff:
-        row = TaskResult.objects.get(task_id=task_id)
-        launch = TaskLaunch.objects.select_related("launched_by").filter(task_id=task_id).first()
-        context.update(
-            row=row,
-            launch=launch,
-            args_json=_pretty(launch.args if launch else None, row.task_args),
-            kwargs_json=_pretty(launch.kwargs if launch else None, row.task_kwargs),
-            events=TaskEvent.objects.filter(task_id=task_id),
-            actions=TaskAction.objects.filter(task_id=task_id).select_related("user"),
-            retried_as=TaskAction.objects.filter(task_id=task_id, kind="retry").exclude(new_task_id=""),
-            children=TaskLaunch.objects.filter(parent_id=task_id).values_list("task_id", flat=True)[:100],
-            queue_wait=(row.date_started - row.date_created).total_seconds() if row.date_started else None,
-            can_act=_can_act(request.user),
-            can_retry=row.status in (states.FAILURE, states.REVOKED)
-            and not TaskAction.objects.filter(task_id=task_id, kind=TaskAction.Kind.RETRY).exists(),
-            can_revoke=row.status in (states.PENDING, states.RECEIVED, states.RETRY),
-            can_terminate=row.status in (states.STARTED, "PROGRESS"),
-        )
-    return render(request, "dashboard/task_detail.html", context)
+    staff = can_view_all_tasks(request.user)
+    if not staff:
+        view = get_task_for_user(request.user, task_id)
+        return render(request, "dashboard/task_detail.html", {"task": view, "show_traceback": False, "staff": False})
+    row = TaskResult.objects.filter(task_id=task_id).first()
+    if row is None:
+        raise Http404("No such task.")
+    launch = TaskLaunch.objects.select_related("launched_by").filter(task_id=task_id).first()
+    actions = list(TaskAction.objects.filter(task_id=task_id).select_related("user"))
+    retried_as = [action for action in actions if action.kind == TaskAction.Kind.RETRY and action.new_task_id]
+    return render(request, "dashboard/task_detail.html", {
+        "task": TaskView.from_row(row, launch),
+        "show_traceback": True,
+        "staff": True,
+        "row": row,
+        "launch": launch,
+        "args_json": _pretty(launch.args if launch else None, row.task_args),
+        "kwargs_json": _pretty(launch.kwargs if launch else None, row.task_kwargs),
+        "events": TaskEvent.objects.filter(task_id=task_id),
+        "actions": actions,
+        "retried_as": retried_as,
+        "children": TaskLaunch.objects.filter(parent_id=task_id).values_list("task_id", flat=True)[:100],
+        "queue_wait": (row.date_started - row.date_created).total_seconds() if row.date_started else None,
+        "can_act": _can_act(request.user),
+        "can_retry": row.status in RETRYABLE_STATES and not retried_as,
+        "can_revoke": row.status in REVOCABLE_STATES,
+        "can_terminate": row.status in RUNNING_STATES,
+    })
 
 
 def _pretty(value, fallback: str | None) -> str:
@@ -207,7 +218,7 @@ def tasks_bulk(request):
     form = TaskFilterForm(source)
     if not form.is_valid():
         return render(request, "dashboard/task_list.html", {"form": form, "tasks": []}, status=400)
-    eligible = (states.FAILURE, states.REVOKED) if action == "retry" else (states.PENDING, states.RETRY)
+    eligible = RETRYABLE_STATES if action == "retry" else REVOCABLE_STATES
     qs = filtered_tasks(form.cleaned_data).filter(status__in=eligible)
     if action == "retry":  # each task is retried once; its retry is what to retry next
         qs = qs.exclude(task_id__in=TaskAction.objects.filter(kind=TaskAction.Kind.RETRY).values("task_id"))

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections import Counter
 
 from channels.layers import get_channel_layer
 
@@ -40,7 +39,6 @@ class GroupFanout:
         self._start_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
         self._unique = itertools.count()
-        self.stats: Counter[str] = Counter()
 
     async def join(self, group: str, consumer) -> None:
         await self._ensure_started()
@@ -83,8 +81,6 @@ class GroupFanout:
                 continue
             key = message.get("key")
             slot = (group, key if key is not None else ("unique", next(self._unique)))
-            if slot in self._pending:
-                self.stats["coalesced"] += 1
             self._pending[slot] = message
             self._wake.set()
 
@@ -95,11 +91,9 @@ class GroupFanout:
             while self._pending:
                 slot = next(iter(self._pending))
                 message = self._pending.pop(slot)
-                self.stats["messages"] += 1
                 for count, consumer in enumerate(list(self.members.get(slot[0], ())), 1):
                     try:
                         await consumer.deliver(message)
-                        self.stats["deliveries"] += 1
                     except Exception:
                         logger.warning("delivery to a consumer failed", exc_info=True)
                     if count % YIELD_EVERY == 0:

@@ -18,7 +18,6 @@ import itertools
 import logging
 import os
 import threading
-from collections import Counter
 from collections.abc import Hashable
 
 from channels.layers import get_channel_layer
@@ -35,7 +34,6 @@ class Publisher:
         self._idle.set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
-        self.stats: Counter[str] = Counter()
         self._unique = itertools.count()
 
     def publish(self, group: str, message: dict, *, key: Hashable = None) -> None:
@@ -46,10 +44,7 @@ class Publisher:
         # The receiving side (site_config.fanout) routes by group and coalesces by key.
         message = {**message, "group": group, "key": repr(key) if key is not None else None}
         with self._lock:
-            if slot in self._pending:
-                self.stats["coalesced"] += 1
             self._pending[slot] = message
-            self.stats["queued"] += 1
             self._idle.clear()
         self._loop.call_soon_threadsafe(self._wake.set)
 
@@ -96,9 +91,7 @@ class Publisher:
                 for (group, _key), message in batch.items():
                     try:
                         await layer.group_send(group, message)
-                        self.stats["sent"] += 1
                     except Exception:  # Redis down: the database row stays the truth.
-                        self.stats["errors"] += 1
                         logger.warning("could not publish to %s", group, exc_info=True)
 
 
