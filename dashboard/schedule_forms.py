@@ -1,11 +1,23 @@
-"""The form staff use to change a periodic task's schedule (crontab or interval)."""
+"""The forms staff use to edit a periodic task's schedule: one per type django-celery-beat has.
+
+Each form knows how to show a stored schedule row (`initial_from`) and which model fields a valid
+submission stands for (`schedule_fields`). The forms show what is stored, unnormalised ("120
+seconds" stays "120 seconds", a crontab keeps its own time zone), so saving a form unchanged gives
+back exactly the same fields and the service keeps the same row.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django_celery_beat import validators
+from django_celery_beat.models import SOLAR_SCHEDULES, IntervalSchedule
 
-PERIODS = [("seconds", "seconds"), ("minutes", "minutes"), ("hours", "hours"), ("days", "days")]
-PERIOD_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 CRONTAB_FIELDS = [
     ("minute", validators.minute_validator),
     ("hour", validators.hour_validator),
@@ -13,29 +25,32 @@ CRONTAB_FIELDS = [
     ("month", validators.month_of_year_validator),
     ("day of week", validators.day_of_week_validator),
 ]
+CRONTAB_PARTS = ["minute", "hour", "day_of_month", "month_of_year", "day_of_week"]
+CLOCKED_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 
-class ScheduleForm(forms.Form):
-    kind = forms.ChoiceField(
-        choices=[("crontab", "At set times (crontab)"), ("interval", "Every so often (interval)")],
-        widget=forms.RadioSelect,
-        label="Schedule type",
-    )
+def _zone_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+
+
+class CrontabScheduleForm(forms.Form):
+    kind = "crontab"
+    title = "At set times (crontab)"
+
     crontab = forms.CharField(
-        required=False,
         max_length=200,
         label="Crontab",
-        help_text="minute hour day-of-month month day-of-week, in the site time zone; e.g. 5 0 * * * is every day at 00:05.",
+        help_text="minute hour day-of-month month day-of-week; e.g. 5 0 * * * is every day at 00:05.",
     )
-    every = forms.IntegerField(required=False, min_value=1, max_value=1_000_000, label="Every")
-    period = forms.ChoiceField(required=False, choices=PERIODS, label="Unit")
+    timezone = forms.ChoiceField(
+        choices=_zone_choices,
+        required=False,
+        label="Time zone",
+        help_text="The zone the times above are in. Left empty: the site's zone.",
+    )
 
     def clean_crontab(self) -> str:
         value = " ".join(self.cleaned_data.get("crontab", "").split())
-        if self.data.get("kind") != "crontab":
-            return value
-        if not value:
-            raise ValidationError("Enter a crontab, like 5 0 * * *.")
         parts = value.split(" ")
         if len(parts) != 5:
             raise ValidationError(f"A crontab has 5 fields (minute hour day-of-month month day-of-week); this has {len(parts)}.")
@@ -46,28 +61,94 @@ class ScheduleForm(forms.Form):
                 raise ValidationError(f"{part!r} is not a valid {label}.") from None
         return value
 
-    def clean(self):
-        data = super().clean()
-        if data.get("kind") == "interval":
-            if not data.get("every") and "every" not in self.errors:
-                self.add_error("every", "Enter how often, as a whole number.")
-            if not data.get("period"):
-                self.add_error("period", "Choose a unit.")
-        return data
+    def clean_timezone(self) -> str:
+        return self.cleaned_data.get("timezone") or settings.TIME_ZONE
 
-    def every_seconds(self) -> int | None:
-        data = self.cleaned_data
-        if data["kind"] != "interval":
-            return None
-        return data["every"] * PERIOD_SECONDS[data["period"]]
+    def schedule_fields(self) -> dict:
+        fields = dict(zip(CRONTAB_PARTS, self.cleaned_data["crontab"].split(" ")))
+        fields["timezone"] = self.cleaned_data["timezone"]
+        return fields
 
-    @classmethod
-    def for_task(cls, periodic_task) -> "ScheduleForm":
-        from dashboard.schedules import crontab_expression
+    @staticmethod
+    def initial_from(row) -> dict:
+        if row is None:
+            return {"crontab": "5 0 * * *", "timezone": settings.TIME_ZONE}
+        return {"crontab": " ".join(getattr(row, part) for part in CRONTAB_PARTS), "timezone": str(row.timezone)}
 
-        if periodic_task.interval_id:
-            interval = periodic_task.interval
-            period = interval.period if interval.period in PERIOD_SECONDS else "seconds"
-            return cls(initial={"kind": "interval", "every": interval.every, "period": period, "crontab": "5 0 * * *"})
-        crontab = crontab_expression(periodic_task.crontab) if periodic_task.crontab_id else "5 0 * * *"
-        return cls(initial={"kind": "crontab", "crontab": crontab, "every": 10, "period": "minutes"})
+
+class IntervalScheduleForm(forms.Form):
+    kind = "interval"
+    title = "Every so often (interval)"
+
+    every = forms.IntegerField(min_value=1, max_value=1_000_000_000, label="Every")
+    period = forms.ChoiceField(choices=IntervalSchedule.PERIOD_CHOICES, label="Unit")
+
+    def schedule_fields(self) -> dict:
+        return {"every": self.cleaned_data["every"], "period": self.cleaned_data["period"]}
+
+    @staticmethod
+    def initial_from(row) -> dict:
+        if row is None:
+            return {"every": 10, "period": IntervalSchedule.MINUTES}
+        return {"every": row.every, "period": row.period}
+
+
+class SolarScheduleForm(forms.Form):
+    kind = "solar"
+    title = "At a solar event (sunrise, sunset...)"
+
+    event = forms.ChoiceField(choices=SOLAR_SCHEDULES, label="Event")
+    latitude = forms.DecimalField(
+        max_digits=9, decimal_places=6, min_value=-90, max_value=90, label="Latitude",
+        help_text="Degrees north (negative: south), e.g. 52.52 for Berlin.",
+    )
+    longitude = forms.DecimalField(
+        max_digits=9, decimal_places=6, min_value=-180, max_value=180, label="Longitude",
+        help_text="Degrees east (negative: west), e.g. 13.405 for Berlin.",
+    )
+
+    def schedule_fields(self) -> dict:
+        return {key: self.cleaned_data[key] for key in ("event", "latitude", "longitude")}
+
+    @staticmethod
+    def initial_from(row) -> dict:
+        if row is None:
+            return {"event": "sunrise"}
+        return {"event": row.event, "latitude": row.latitude, "longitude": row.longitude}
+
+
+class ClockedScheduleForm(forms.Form):
+    kind = "clocked"
+    title = "Once, at a date and time (clocked)"
+
+    clocked_time = forms.DateTimeField(
+        label="Date and time",
+        input_formats=[CLOCKED_FORMAT, "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}, format=CLOCKED_FORMAT),
+        help_text="In the site's time zone. A clocked schedule runs once (one-off).",
+    )
+
+    def schedule_fields(self) -> dict:
+        return {"clocked_time": self.cleaned_data["clocked_time"]}
+
+    @staticmethod
+    def initial_from(row) -> dict:
+        if row is None:
+            in_an_hour = timezone.localtime() + timedelta(hours=1)
+            return {"clocked_time": in_an_hour.replace(minute=0, second=0, microsecond=0)}
+        return {"clocked_time": timezone.localtime(row.clocked_time)}
+
+
+SCHEDULE_FORMS: dict[str, type[forms.Form]] = {
+    form.kind: form for form in (CrontabScheduleForm, IntervalScheduleForm, SolarScheduleForm, ClockedScheduleForm)
+}
+
+
+def schedule_form_for(kind: str, *, current_kind: str | None, current_row, data=None) -> forms.Form:
+    """The edit form of one type: bound to `data` when given, else showing the stored row when the
+    type is the schedule's own and that type's defaults when the page switches type."""
+    form_class = SCHEDULE_FORMS[kind]
+    if data is not None:
+        return form_class(data)
+    return form_class(initial=form_class.initial_from(current_row if kind == current_kind else None))
+

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -15,11 +16,13 @@ from django_celery_beat.models import PeriodicTask
 from django_htmx.http import HttpResponseClientRedirect
 
 from dashboard.models import ScheduleChange
-from dashboard.schedule_forms import ScheduleForm
+from dashboard.schedule_forms import SCHEDULE_FORMS, schedule_form_for
 from dashboard.schedules import (
+    SCHEDULE_MODELS,
     UnknownTask,
     schedule_row,
     schedule_rows,
+    schedule_kind,
     schedule_run_now,
     schedule_set_enabled,
     schedule_update,
@@ -57,27 +60,36 @@ def schedule_list(request):
 @staff_member_required
 @vary_on_headers("HX-Request")
 def schedule_detail(request, pk: int):
-    periodic_task = get_object_or_404(PeriodicTask.objects.select_related("crontab", "interval"), pk=pk)
+    """The schedule's facts and the edit form of its own type.
+
+    `?kind=<type>` (GET) opens another type's form: changing type is a choice made on the page, and
+    the form then says so; a POST carries the type of the form that was shown.
+    """
+    periodic_task = get_object_or_404(PeriodicTask.objects.select_related(*SCHEDULE_MODELS), pk=pk)
+    current_kind = schedule_kind(periodic_task)
+    current_row = getattr(periodic_task, current_kind) if current_kind else None
+    source = request.POST if request.method == "POST" else request.GET
+    kind = source.get("kind") or current_kind or "crontab"
+    if kind not in SCHEDULE_FORMS:
+        return HttpResponseBadRequest(f"Unknown schedule type {kind!r}: choose one of {', '.join(SCHEDULE_FORMS)}.")
+    status = 200
     if request.method == "POST":
         _require_change(request)
-        form = ScheduleForm(request.POST)
+        form = schedule_form_for(kind, current_kind=current_kind, current_row=current_row, data=request.POST)
         if form.is_valid():
-            changed = schedule_update(
-                periodic_task_id=pk,
-                user=request.user,
-                crontab=form.cleaned_data["crontab"] if form.cleaned_data["kind"] == "crontab" else None,
-                every_seconds=form.every_seconds(),
-            )
+            changed = schedule_update(periodic_task_id=pk, user=request.user, kind=kind, fields=form.schedule_fields())
             messages.success(request, "Schedule changed." if changed else "The schedule was already that.")
             return _redirect(request, reverse("dashboard:schedule_detail", args=[pk]))
         status = 200 if request.htmx else 400  # htmx swaps only 2xx answers: the form comes back with its errors
     else:
-        form = ScheduleForm.for_task(periodic_task)
-        status = 200
+        form = schedule_form_for(kind, current_kind=current_kind, current_row=current_row)
     context = {
         "pt": periodic_task,
         "row": schedule_row(periodic_task),
         "form": form,
+        "kind": kind,
+        "current_kind": current_kind,
+        "kinds": [(name, form_class.title) for name, form_class in SCHEDULE_FORMS.items()],
         "changes": ScheduleChange.objects.select_related("changed_by").filter(periodic_task=periodic_task)[:CHANGES_SHOWN],
     }
     template = "dashboard/schedule_detail.html#schedule-form" if request.htmx and request.method == "POST" else "dashboard/schedule_detail.html"

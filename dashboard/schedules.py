@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -20,7 +21,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
-from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+from django_celery_beat.models import (
+    SOLAR_SCHEDULES,
+    ClockedSchedule,
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    SolarSchedule,
+)
 from django_celery_results.models import TaskResult
 
 from dashboard.live.state import TaskView
@@ -28,6 +36,13 @@ from dashboard.models import ScheduleChange
 
 DAY_NAMES = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
 ENTRY_KEYS = {"task", "crontab", "every_seconds", "kwargs", "args", "enabled", "description"}
+SCHEDULE_MODELS = {
+    "crontab": CrontabSchedule,
+    "interval": IntervalSchedule,
+    "solar": SolarSchedule,
+    "clocked": ClockedSchedule,
+}
+SOLAR_EVENTS = dict(SOLAR_SCHEDULES)
 
 
 # --- default schedules from settings.PERIODIC_TASKS ---
@@ -140,12 +155,35 @@ def describe_interval(interval: IntervalSchedule) -> str:
     return f"every {unit}" if interval.every == 1 else f"every {interval.every} {interval.period}"
 
 
+def describe_solar(solar: SolarSchedule) -> str:
+    """"every day at sunset at 52.52, 13.405"."""
+    event = str(SOLAR_EVENTS.get(solar.event, solar.event)).lower()
+    return f"every day at {event} at {_degrees(solar.latitude)}, {_degrees(solar.longitude)}"
+
+
+def _degrees(value) -> str:
+    return format(value.normalize(), "f")
+
+
+def describe_clocked(clocked: ClockedSchedule) -> str:
+    """"once at 2026-12-24 18:00:00 CET", in the site's time zone."""
+    return "once at " + timezone.localtime(clocked.clocked_time).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def schedule_kind(periodic_task: PeriodicTask) -> str | None:
+    """"crontab", "interval", "solar" or "clocked": the one schedule row a periodic task points at."""
+    for kind in SCHEDULE_MODELS:
+        if getattr(periodic_task, f"{kind}_id"):
+            return kind
+    return None
+
+
 def describe_schedule(periodic_task: PeriodicTask) -> str:
-    if periodic_task.crontab_id:
-        return describe_crontab(periodic_task.crontab)
-    if periodic_task.interval_id:
-        return describe_interval(periodic_task.interval)
-    return str(periodic_task.schedule)  # solar and clocked schedules, set up in the admin
+    kind = schedule_kind(periodic_task)
+    if kind is None:
+        return "no schedule"
+    row = getattr(periodic_task, kind)
+    return {"crontab": describe_crontab, "interval": describe_interval, "solar": describe_solar, "clocked": describe_clocked}[kind](row)
 
 
 # --- next run ---
@@ -167,6 +205,9 @@ def next_run_at(periodic_task: PeriodicTask, *, now: datetime | None = None) -> 
         schedule = periodic_task.schedule
     except Exception:
         return None
+    if periodic_task.clocked_id:
+        # A one-off at a set time: beat sends it at that time, or at once when that time has passed.
+        return max(periodic_task.clocked.clocked_time.astimezone(UTC), now)
     if periodic_task.interval_id:
         every = schedule.run_every
         upcoming = last.astimezone(UTC) + every
@@ -261,29 +302,60 @@ def schedule_set_enabled(*, periodic_task_id: int, enabled: bool, user) -> bool:
     return True
 
 
-def schedule_update(*, periodic_task_id: int, user, crontab: str | None = None, every_seconds: int | None = None) -> bool:
-    """Give a periodic task a new crontab ("m h dom mon dow", site time zone) or interval.
+def schedule_update(*, periodic_task_id: int, user, kind: str, fields: dict) -> bool:
+    """Point a periodic task at a schedule of `kind` ("crontab", "interval", "solar", "clocked")
+    with exactly these model `fields`; returns False when that is what it already has.
 
-    Returns False when the schedule is unchanged.
+    Schedule rows are shared (one crontab row may drive several tasks), so a row is never edited in
+    place: the task keeps its own row when it already matches, else it is pointed at a matching row
+    or a new one. The type changes only when `kind` names another type: callers pass the type the
+    person chose, never a default. Clocked schedules are one-off (django-celery-beat runs them
+    once); a task leaving a clocked schedule stops being one-off, or its new schedule would fire once.
     """
+    if kind not in SCHEDULE_MODELS:
+        raise ValueError(f"Unknown schedule type {kind!r}.")
     with transaction.atomic():
-        pt = PeriodicTask.objects.select_for_update(of=("self",)).select_related("crontab", "interval").get(
-            pk=periodic_task_id
-        )
-        before = describe_schedule(pt)
-        new_crontab, new_interval = _schedule_rows(crontab=crontab, every_seconds=every_seconds)
-        if (new_crontab and new_crontab.pk == pt.crontab_id) or (new_interval and new_interval.pk == pt.interval_id):
+        pt = PeriodicTask.objects.select_for_update(of=("self",)).select_related(*SCHEDULE_MODELS).get(pk=periodic_task_id)
+        before_kind, before = schedule_kind(pt), describe_schedule(pt)
+        current = getattr(pt, kind) if before_kind == kind else None
+        row = _matching_schedule_row(kind, fields, current=current)
+        if current is not None and row.pk == current.pk:
             return False
-        pt.crontab, pt.interval, pt.solar, pt.clocked = new_crontab, new_interval, None, None
-        pt.save()
+        for other in SCHEDULE_MODELS:
+            setattr(pt, other, row if other == kind else None)
+        notes = []
+        if kind == "clocked" and not pt.one_off:
+            pt.one_off = True
+            notes.append("now one-off")
+        elif before_kind == "clocked" and kind != "clocked" and pt.one_off:
+            pt.one_off = False
+            notes.append("no longer one-off")
+        pt.save()  # bumps PeriodicTasks.changed: the running beat reloads
         ScheduleChange.objects.create(
             periodic_task=pt,
             periodic_task_name=pt.name,
             action=ScheduleChange.Action.SCHEDULE,
-            summary=f"{before} → {describe_schedule(pt)}",
+            summary=f"{before} → {describe_schedule(pt)}" + "".join(f"; {note}" for note in notes),
             changed_by=user,
         )
     return True
+
+
+def _matching_schedule_row(kind: str, fields: dict, *, current):
+    """`current` when it already has these fields, else the oldest row that has them, else a new row."""
+    if current is not None and all(_same_value(getattr(current, key), value) for key, value in fields.items()):
+        return current
+    model = SCHEDULE_MODELS[kind]
+    return model.objects.filter(**fields).order_by("pk").first() or model.objects.create(**fields)
+
+
+def _same_value(stored, submitted) -> bool:
+    if isinstance(stored, datetime):
+        # Forms carry whole seconds: a stored time with microseconds is still "unchanged".
+        return stored.replace(microsecond=0) == submitted.replace(microsecond=0)
+    if isinstance(stored, zoneinfo.ZoneInfo):
+        return str(stored) == str(submitted)
+    return stored == submitted
 
 
 class UnknownTask(LookupError):

@@ -75,7 +75,8 @@ def test_sync_creates_missing_schedules_and_never_overwrites_a_staff_edit(db, al
     assert describe_schedule(often) == "every 10 minutes"
     assert json.loads(PeriodicTask.objects.get(name="nightly-thing").kwargs) == {"steps": 2}
 
-    schedule_update(periodic_task_id=often.pk, user=alice, crontab="0 6 * * 1")
+    schedule_update(periodic_task_id=often.pk, user=alice, kind="crontab", fields={
+        "minute": "0", "hour": "6", "day_of_month": "*", "month_of_year": "*", "day_of_week": "1", "timezone": "UTC"})
     schedule_set_enabled(periodic_task_id=often.pk, enabled=False, user=alice)
     assert periodic_tasks_sync(declared=declared) == []  # the next deploy
     often.refresh_from_db()
