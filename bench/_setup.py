@@ -17,7 +17,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from site_config.local_redis import PrivateRedis, free_port  # noqa: E402
+from site_config.devtools.local_redis import PrivateRedis, free_port  # noqa: E402
 
 WORKDIR = Path(tempfile.mkdtemp(prefix="site-bench-"))
 REDIS = PrivateRedis(WORKDIR / "redis").start()

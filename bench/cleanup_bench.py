@@ -26,7 +26,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from site_config.local_redis import PrivateRedis, free_port  # noqa: E402
+from site_config.devtools.local_redis import PrivateRedis, free_port  # noqa: E402
 
 ROWS = int(os.environ.get("ROWS", "1000000"))
 OLD_SHARE = 0.9
@@ -53,7 +53,7 @@ import resource, sys, time, json
 import django
 django.setup()
 from datetime import timedelta
-from dashboard.maintenance import task_results_cleanup
+from dashboard.monitor.maintenance import task_results_cleanup
 baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.perf_counter()
 counts = task_results_cleanup(older_than=timedelta(days=30), batch_size=int(sys.argv[1]))

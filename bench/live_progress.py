@@ -11,7 +11,7 @@ Scenarios (issue 3):
 
 A driver (this process) stands in for workers: it creates real task rows and calls the real
 reporting API (LiveTask.report_progress inside a pushed request context), which stores each report
-and publishes it through site_config.publisher -> channels-redis -> one real daphne process. Each
+and publishes it through dashboard.live.publisher -> channels-redis -> one real daphne process. Each
 report's message carries its wall-clock send time, so clients (separate processes) measure the
 latency of every message they receive. The throttle is set to 50 ms so every 10 Hz report goes out.
 """
@@ -171,7 +171,7 @@ def _drive(task_ids: list[str], hz: float, seconds: float) -> int:
     from dashboard.tasks import demo_job_task
 
     task = demo_job_task._get_current_object()  # any LiveTask; we push a request for each id
-    from site_config.publisher import publisher
+    from dashboard.live.publisher import publisher
 
     steps = int(hz * seconds)
     sent = 0
@@ -193,7 +193,7 @@ def _drive(task_ids: list[str], hz: float, seconds: float) -> int:
     from celery import states
     from django_celery_results.models import TaskResult
 
-    from dashboard.live.signals import publish_view
+    from dashboard.live.publish import publish_view
     from dashboard.live.store import load_view
 
     for task_id in task_ids:

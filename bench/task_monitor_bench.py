@@ -101,7 +101,7 @@ def measure(client, url: str) -> tuple[float, float, int, int]:
 
 def cursor_for_page(data: dict, page: int, size: int = 25) -> str:
     """The cursor that opens page `page` (computed once with OFFSET; the page itself uses it)."""
-    from dashboard.task_filters import SORTS, filtered_tasks
+    from dashboard.monitor.filters import SORTS, filtered_tasks
 
     sort = data.get("sort") or "received"
     if sort == "runtime":
@@ -122,7 +122,7 @@ def cursor_for_page(data: dict, page: int, size: int = 25) -> str:
     last = qs.order_by(f"-{field}", "-id")[(page - 1) * size - 1: (page - 1) * size].first()
     if last is None:
         return ""
-    from dashboard.task_filters import _cursor_value
+    from dashboard.monitor.filters import _cursor_value
 
     return f"{_cursor_value(getattr(last, field))}~{last.pk}"
 

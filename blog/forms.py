@@ -9,7 +9,7 @@ from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 from django.db import transaction
 from django.template import loader
 
-from blog import services
+from blog.services import outbox
 
 
 class SignupForm(UserCreationForm):
@@ -49,4 +49,4 @@ class OutboxPasswordResetForm(PasswordResetForm):
         subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
         body = loader.render_to_string(email_template_name, context)
         with transaction.atomic():
-            services.email_queue(to=to_email, subject=subject, body=body, kind="password_reset")
+            outbox.email_queue(to=to_email, subject=subject, body=body, kind="password_reset")

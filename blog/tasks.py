@@ -7,41 +7,41 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from blog import services
+from blog.services import comments, members, outbox
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(
     bind=True,
-    autoretry_for=services.TRANSIENT_EMAIL_ERRORS,
+    autoretry_for=outbox.TRANSIENT_EMAIL_ERRORS,
     retry_backoff=settings.EMAIL_RETRY_BACKOFF_SECONDS,
     retry_backoff_max=settings.EMAIL_RETRY_BACKOFF_MAX_SECONDS,
     retry_jitter=True,
-    # The row's attempt count decides when to give up (services.email_send); this is a backstop.
+    # The row's attempt count decides when to give up (outbox.email_send); this is a backstop.
     max_retries=settings.EMAIL_SEND_MAX_ATTEMPTS,
 )
 def email_send_task(self, email_id: int) -> str:
     """Send one outbox row. Idempotent: a second run finds the row claimed or sent and skips it."""
-    return services.email_send(email_id=email_id)
+    return outbox.email_send(email_id=email_id)
 
 
 @shared_task
 def email_sweep_task() -> int:
     """Re-queue emails left unsent (periodic, see PERIODIC_TASKS["requeue-unsent-emails"])."""
-    return services.email_sweep()
+    return outbox.email_sweep()
 
 
 @shared_task
 def moderate_comment_task(comment_id: int) -> str | None:
     """Score a new comment and approve, hold or mark it spam. Safe to run twice: only a pending
     comment is changed."""
-    return services.comment_moderate_automatically(comment_id=comment_id)
+    return comments.comment_moderate_automatically(comment_id=comment_id)
 
 
 @shared_task
 def purge_unverified_members_task(older_than_days: int | None = None) -> int:
     """Delete members who never verified (periodic, see PERIODIC_TASKS["purge-unverified-members"])."""
-    removed = services.member_purge_unverified(older_than_days=older_than_days)
+    removed = members.member_purge_unverified(older_than_days=older_than_days)
     logger.info("purge_unverified_members_task removed %s member(s)", removed)
     return removed

@@ -13,9 +13,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from blog import services
 from blog.forms import CommentForm, SignupForm
 from blog.models import Comment, Post
+from blog.services import comments, members
 
 AWAITING = [Comment.Status.PENDING, Comment.Status.HELD, Comment.Status.SPAM]
 
@@ -48,7 +48,7 @@ def _detail_context(request, post, form=None):
         "post": post,
         "comments": _visible_comments(post, request.user),
         "form": form or CommentForm(),
-        "can_comment": services.member_is_verified(user=request.user),
+        "can_comment": members.member_is_verified(user=request.user),
     }
 
 
@@ -69,11 +69,11 @@ def comment_create(request, slug: str):
     status = 200
     if form.is_valid():
         try:
-            comment = services.comment_create(post=post, author=request.user, body=form.cleaned_data["body"])
-        except services.CommentRateLimited as error:
+            comment = comments.comment_create(post=post, author=request.user, body=form.cleaned_data["body"])
+        except comments.CommentRateLimited as error:
             form.add_error(None, str(error))
             status = 429
-        except services.CommentNotAllowed as error:
+        except comments.CommentNotAllowed as error:
             form.add_error(None, str(error))
             status = 403
     else:
@@ -94,7 +94,7 @@ def signup(request):
         return redirect("blog:post_list")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = services.member_signup(
+        user = members.member_signup(
             username=form.cleaned_data["username"],
             email=form.cleaned_data["email"],
             password=form.cleaned_data["password1"],
@@ -106,15 +106,15 @@ def signup(request):
 
 
 VERIFY_STATUS = {
-    services.VerifyOutcome.VERIFIED: 200,
-    services.VerifyOutcome.ALREADY_USED: 410,
-    services.VerifyOutcome.EXPIRED: 400,
-    services.VerifyOutcome.INVALID: 400,
+    members.VerifyOutcome.VERIFIED: 200,
+    members.VerifyOutcome.ALREADY_USED: 410,
+    members.VerifyOutcome.EXPIRED: 400,
+    members.VerifyOutcome.INVALID: 400,
 }
 
 
 def verify_email(request, token: str):
-    outcome, user = services.member_verify(token=token)
+    outcome, user = members.member_verify(token=token)
     context = {"outcome": outcome.value, "verified_user": user}
     return render(request, "blog/verify_result.html", context, status=VERIFY_STATUS[outcome])
 
@@ -122,9 +122,9 @@ def verify_email(request, token: str):
 @login_required
 @require_POST
 def verify_email_resend(request):
-    if services.member_is_verified(user=request.user):
+    if members.member_is_verified(user=request.user):
         messages.info(request, "Your email address is already confirmed.")
-    elif services.verification_resend(user=request.user, base_url=_base_url(request)):
+    elif members.verification_resend(user=request.user, base_url=_base_url(request)):
         messages.success(request, f"A new confirmation link is on its way to {request.user.email}.")
     else:
         wait = settings.VERIFICATION_RESEND_COOLDOWN_SECONDS

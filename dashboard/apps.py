@@ -7,12 +7,11 @@ class DashboardConfig(AppConfig):
 
     def ready(self) -> None:
         # Celery signal handlers that keep task rows and live pages in step (see dashboard/live/).
-        from dashboard.live import signals  # noqa: F401
-        from dashboard import moderation_live  # noqa: F401  (blog comment changes -> live moderation queues)
-
         # Default schedules from settings.PERIODIC_TASKS, created when missing after every migrate.
         from django.db.models.signals import post_migrate
 
-        from dashboard.schedules import sync_after_migrate
+        from dashboard.moderation import live  # noqa: F401  (blog comment changes -> live moderation queues)
+        from dashboard.live import signals  # noqa: F401
+        from dashboard.schedules.services import sync_after_migrate
 
         post_migrate.connect(sync_after_migrate, sender=self, dispatch_uid="dashboard.sync_periodic_tasks")

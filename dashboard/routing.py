@@ -1,13 +1,8 @@
-"""Websocket routes of the dashboard (all under /ws/)."""
+"""Websocket routes of the dashboard (all under /ws/): each feature's."""
 
-from django.urls import path, re_path
+from dashboard.home.routing import websocket_urlpatterns as home
+from dashboard.moderation.routing import websocket_urlpatterns as moderation
+from dashboard.monitor.routing import websocket_urlpatterns as monitor
+from dashboard.workers.routing import websocket_urlpatterns as workers
 
-from . import consumers
-
-websocket_urlpatterns = [
-    path("ws/tasks/", consumers.TaskListConsumer.as_asgi()),
-    path("ws/moderation/", consumers.ModerationConsumer.as_asgi()),
-    path("ws/workers/", consumers.WorkersConsumer.as_asgi()),
-    path("ws/dashboard/charts/", consumers.HomeChartsConsumer.as_asgi()),
-    re_path(r"^ws/tasks/(?P<task_id>[\w.-]{1,255})/$", consumers.TaskConsumer.as_asgi()),
-]
+websocket_urlpatterns = [*monitor, *moderation, *workers, *home]

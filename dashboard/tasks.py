@@ -7,8 +7,8 @@ from datetime import date, timedelta
 from celery import shared_task
 from django.conf import settings
 
-from dashboard.maintenance import task_results_cleanup
-from dashboard.reports import daily_report_build, yesterday
+from dashboard.monitor.maintenance import task_results_cleanup
+from dashboard.reports.services import daily_report_build, yesterday
 
 
 class DemoJobError(RuntimeError):

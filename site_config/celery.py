@@ -11,6 +11,6 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_config.settings")
 
-app = Celery("site_config", task_cls="dashboard.live.tasks:LiveTask")
+app = Celery("site_config", task_cls="dashboard.live.base_task:LiveTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

@@ -20,7 +20,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
 
-from site_config.local_redis import free_port
+from site_config.devtools.local_redis import free_port
 from tests.plugin import REDIS, WORKDIR
 
 BASE_DIR = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from site_config.local_redis import PrivateRedis
+from site_config.devtools.local_redis import PrivateRedis
 
 _workdir = Path(tempfile.mkdtemp(prefix="site-tests-"))
 _redis = PrivateRedis(_workdir / "redis").start()

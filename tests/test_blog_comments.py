@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from blog import services
 from blog.models import Comment, ModerationDecision, OutboundEmail
+from blog.services import comments
 from tests.blog_helpers import _fresh_rate_limits, make_comment, make_post, verify  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -124,7 +124,7 @@ def test_xss_in_comments_renders_inert(client, alice, bob):
 def test_automatic_moderation_sets_status_score_reasons_and_audit(alice, bob, body, expected):
     post = make_post(alice)
     comment = make_comment(post, verify(bob), body=body, status="pending", score=None, reasons=[])
-    assert services.comment_moderate_automatically(comment_id=comment.pk) == expected
+    assert comments.comment_moderate_automatically(comment_id=comment.pk) == expected
     comment.refresh_from_db()
     assert comment.status == expected
     assert comment.score is not None
@@ -133,5 +133,5 @@ def test_automatic_moderation_sets_status_score_reasons_and_audit(alice, bob, bo
     # Post author hears about approved comments only.
     assert OutboundEmail.objects.filter(kind="comment_approved").count() == (1 if expected == "approved" else 0)
     # Running twice changes nothing.
-    assert services.comment_moderate_automatically(comment_id=comment.pk) is None
+    assert comments.comment_moderate_automatically(comment_id=comment.pk) is None
     assert ModerationDecision.objects.filter(comment=comment).count() == 1

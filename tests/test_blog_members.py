@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 from django.utils import timezone
 
-from blog import services
 from blog.models import Comment, OutboundEmail, Post, Profile
+from blog.services import members
 from tests.blog_helpers import _fresh_rate_limits, make_post, verify  # noqa: F401
 from tests.conftest import PASSWORD, make_user
 
@@ -41,7 +41,7 @@ def test_signup_creates_unverified_member_and_queues_verification_email(client, 
     email = OutboundEmail.objects.get(to="dora@example.com")
     assert email.kind == "verification" and email.status == "queued"
     assert len(callbacks) == 1, "the send task is queued after commit"
-    assert not services.member_is_verified(user=user)
+    assert not members.member_is_verified(user=user)
 
 
 def test_signup_enforces_django_password_validators_and_unique_email(client, bob):
@@ -140,7 +140,7 @@ def test_purge_removes_only_old_unverified_members_without_content(db, alice):
     no_profile = make_user("legacy")
     User.objects.filter(pk=no_profile.pk).update(date_joined=timezone.now() - timedelta(days=30))
 
-    assert services.member_purge_unverified(older_than_days=7) == 1
+    assert members.member_purge_unverified(older_than_days=7) == 1
 
     remaining = set(User.objects.values_list("username", flat=True))
     assert "old" not in remaining

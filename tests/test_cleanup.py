@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_celery_results.models import TaskResult
 
-from dashboard.maintenance import task_results_cleanup
+from dashboard.monitor.maintenance import task_results_cleanup
 from dashboard.models import TaskLaunch
 from dashboard.tasks import cleanup_task_results_task
 

@@ -8,10 +8,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.core import mail
 
-from blog import services
 from blog.models import OutboundEmail
+from blog.services import outbox
 from blog.tasks import email_send_task
-from site_config.local_redis import free_port
+from site_config.devtools.local_redis import free_port
 from tests.conftest import start_worker
 from tests.livetools import wait_for
 
@@ -76,11 +76,11 @@ def test_last_attempt_marks_the_email_failed_with_the_reason(db, settings):
     settings.EMAIL_SEND_MAX_ATTEMPTS = 2
     email = _email()
     with pytest.raises(ConnectionRefusedError):
-        services.email_send(email_id=email.pk)
+        outbox.email_send(email_id=email.pk)
     email.refresh_from_db()
     assert (email.status, email.attempts) == ("queued", 1)
-    with pytest.raises(services.EmailDeliveryFailed):
-        services.email_send(email_id=email.pk)
+    with pytest.raises(outbox.EmailDeliveryFailed):
+        outbox.email_send(email_id=email.pk)
     email.refresh_from_db()
     assert (email.status, email.attempts) == ("failed", 2)
     assert email.last_error.startswith("ConnectionRefusedError")
@@ -88,10 +88,10 @@ def test_last_attempt_marks_the_email_failed_with_the_reason(db, settings):
 
 def test_sent_or_claimed_email_is_never_sent_again(db):
     email = _email()
-    assert services.email_send(email_id=email.pk) == "sent"
-    assert services.email_send(email_id=email.pk) == "skipped"
+    assert outbox.email_send(email_id=email.pk) == "sent"
+    assert outbox.email_send(email_id=email.pk) == "skipped"
     claimed = _email(status="sending")
-    assert services.email_send(email_id=claimed.pk) == "skipped"
+    assert outbox.email_send(email_id=claimed.pk) == "skipped"
     assert len(mail.outbox) == 1
 
 
@@ -104,7 +104,7 @@ def test_sweep_requeues_only_rows_left_unsent(db, django_capture_on_commit_callb
     stale_queued, stuck_sending, fresh, sent = _email(), _email(status="sending"), _email(), _email(status="sent")
     OutboundEmail.objects.filter(pk__in=[stale_queued.pk, stuck_sending.pk, sent.pk]).update(updated_at=old)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert services.email_sweep() == 2
+        assert outbox.email_sweep() == 2
     assert len(callbacks) == 2
     assert OutboundEmail.objects.get(pk=stuck_sending.pk).status == "queued"
     assert OutboundEmail.objects.get(pk=fresh.pk).status == "queued"

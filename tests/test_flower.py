@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from site_config.local_redis import free_port
+from site_config.devtools.local_redis import free_port
 from tests.conftest import BASE_DIR, Process, child_env
 
 pytestmark = pytest.mark.live

@@ -141,7 +141,7 @@ def test_queueing_with_the_broker_down_records_the_task_as_failed_with_the_reaso
     from kombu.exceptions import OperationalError
 
     from site_config.celery import app
-    from site_config.local_redis import free_port
+    from site_config.devtools.local_redis import free_port
 
     dead_broker = app.connection_for_write(f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(OperationalError):

@@ -21,6 +21,6 @@ def test_worker_log_lines_inside_a_task_carry_its_name_and_id(live_worker):
     lines = [line for line in live_worker.log().splitlines() if "deleted 0 task results" in line]
     mine = [line for line in lines if result.id in line]
     assert mine, lines
-    assert re.search(rf"INFO \S+ dashboard\.maintenance \[dashboard\.tasks\.cleanup_task_results_task {result.id}\] deleted", mine[0])
+    assert re.search(rf"INFO \S+ dashboard\.monitor\.maintenance \[dashboard\.tasks\.cleanup_task_results_task {result.id}\] deleted", mine[0])
     # The worker's own lines outside any task say so with dashes, in the same format.
     assert re.search(r" \[- -\] ", live_worker.log())

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from blog import services
 from blog.models import Comment, OutboundEmail
+from blog.services import comments
 from tests.blog_helpers import _fresh_rate_limits, make_post, verify  # noqa: F401
 from tests.conftest import browser_login, session_cookie
 from tests.livetools import wait_for, ws_connect
@@ -22,9 +22,9 @@ def _status(pk):
 def test_worker_scores_each_comment_and_mails_the_post_author(live_worker, alice, bob):
     post = make_post(alice)
     verify(bob)
-    approved = services.comment_create(post=post, author=bob, body="Thanks, very clear.")
-    held = services.comment_create(post=post, author=bob, body=HELD_TEXT)
-    spam = services.comment_create(post=post, author=bob, body="FREE MONEY CASINO https://x.example")
+    approved = comments.comment_create(post=post, author=bob, body="Thanks, very clear.")
+    held = comments.comment_create(post=post, author=bob, body=HELD_TEXT)
+    spam = comments.comment_create(post=post, author=bob, body="FREE MONEY CASINO https://x.example")
     assert {approved.status, held.status, spam.status} == {"pending"}
     wait_for(lambda: [_status(c.pk) for c in (approved, held, spam)] == ["approved", "held", "spam"], timeout=30)
     assert "2 links" in Comment.objects.get(pk=held.pk).reasons
@@ -45,10 +45,10 @@ def test_open_queues_get_new_held_comments_and_lose_decided_ones(live_worker, da
     with ws_connect(daphne_server, "/ws/moderation/", session_cookie(alice)) as ws:
         snapshot = ws.recv(timeout=10)
         assert 'id="moderation-rows"' in snapshot
-        comment = services.comment_create(post=post, author=bob, body=HELD_TEXT)
+        comment = comments.comment_create(post=post, author=bob, body=HELD_TEXT)
         added = ws.recv(timeout=20)
         assert f'id="comment-row-{comment.pk}"' in added and 'hx-swap-oob="beforeend:#moderation-rows"' in added
-        services.comment_decide(comment_id=comment.pk, moderator=alice, new_status="approved", expected_status="held")
+        comments.comment_decide(comment_id=comment.pk, moderator=alice, new_status="approved", expected_status="held")
         removed = ws.recv(timeout=10)
         assert f'id="comment-row-{comment.pk}" hx-swap-oob="delete"' in removed
 

@@ -8,8 +8,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from blog import services
 from blog.models import Comment, ModerationDecision, OutboundEmail
+from blog.services import comments
 from tests.blog_helpers import make_comment, make_post
 
 pytestmark = pytest.mark.django_db
@@ -69,7 +69,7 @@ def test_htmx_decision_removes_the_row_and_records_who_and_when(client, alice, h
 
 def test_second_moderator_loses_and_sees_who_decided(client, alice, held, django_user_model):
     carol = django_user_model.objects.create_user("carol", "carol@example.com", "x", is_staff=True)
-    first = services.comment_decide(comment_id=held[0].pk, moderator=alice, new_status="rejected", expected_status="held")
+    first = comments.comment_decide(comment_id=held[0].pk, moderator=alice, new_status="rejected", expected_status="held")
     assert first is not None
     client.force_login(carol)
     response = client.post(f"/dashboard/moderation/{held[0].pk}/decide/",
@@ -85,15 +85,15 @@ def test_second_moderator_loses_and_sees_who_decided(client, alice, held, django
 def test_exactly_one_of_two_decisions_on_the_same_comment_wins(alice, held, django_user_model):
     carol = django_user_model.objects.create_user("carol", is_staff=True)
     results = [
-        services.comment_decide(comment_id=held[1].pk, moderator=alice, new_status="approved", expected_status="held"),
-        services.comment_decide(comment_id=held[1].pk, moderator=carol, new_status="spam", expected_status="held"),
+        comments.comment_decide(comment_id=held[1].pk, moderator=alice, new_status="approved", expected_status="held"),
+        comments.comment_decide(comment_id=held[1].pk, moderator=carol, new_status="spam", expected_status="held"),
     ]
     assert [r.won for r in results] == [True, False]
     assert results[1].comment.moderated_by == alice and results[1].comment.status == "approved"
 
 
 def test_bulk_approve_reports_what_was_already_decided(client, alice, held):
-    services.comment_decide(comment_id=held[2].pk, moderator=alice, new_status="spam", expected_status="held")
+    comments.comment_decide(comment_id=held[2].pk, moderator=alice, new_status="spam", expected_status="held")
     client.force_login(alice)
     response = client.post("/dashboard/moderation/bulk/",
                            {"action": "approve", "status": "held", "selected": [c.pk for c in held]}, follow=True)

@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django_celery_results.models import TaskResult
 from websockets.exceptions import InvalidStatus
 
-from dashboard.monitor_charts import FIGURES_KEY, monitor_figures_compute
+from dashboard.home.charts import FIGURES_KEY, monitor_figures_compute
 from tests.conftest import session_cookie
 from tests.livetools import ws_connect
 

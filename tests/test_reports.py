@@ -14,7 +14,7 @@ from django_celery_results.models import TaskResult
 
 from blog.models import Comment, OutboundEmail, Post, Profile
 from dashboard.models import DailyReport
-from dashboard.reports import daily_report_build, percentile
+from dashboard.reports.services import daily_report_build, percentile
 from dashboard.tasks import daily_report_task
 
 DAY = date(2026, 3, 10)

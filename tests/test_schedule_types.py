@@ -17,7 +17,7 @@ from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
 from dashboard.models import ScheduleChange
-from dashboard.schedules import describe_schedule, next_run_at, schedule_rows
+from dashboard.schedules.services import describe_schedule, next_run_at, schedule_rows
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 from django_celery_results.models import TaskResult
 
 from dashboard.models import ScheduleChange, TaskLaunch
-from dashboard.schedules import (
+from dashboard.schedules.services import (
     _interval_parts,
     describe_schedule,
     next_run_at,
@@ -296,7 +296,7 @@ def test_staff_without_the_change_permission_can_look_but_not_change_or_run(db, 
 
 
 def test_schedule_rows_take_the_same_few_queries_however_many_schedules(db, django_assert_max_num_queries):
-    from dashboard.schedules import schedule_rows
+    from dashboard.schedules.services import schedule_rows
 
     every_minute = IntervalSchedule.objects.create(every=60, period=IntervalSchedule.SECONDS)
     for i in range(8):

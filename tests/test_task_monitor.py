@@ -14,8 +14,8 @@ from django_celery_results.models import TaskResult
 from playwright.sync_api import expect
 
 from dashboard.models import TaskAction, TaskEvent, TaskLaunch
-from dashboard.task_actions import TaskActionRefused, task_retry, task_revoke
-from dashboard.task_filters import _parse_cursor_value, tasks_page
+from dashboard.monitor.actions import TaskActionRefused, task_retry, task_revoke
+from dashboard.monitor.filters import _parse_cursor_value, tasks_page
 from dashboard.tasks import demo_job_task
 from tests.conftest import browser_login, make_user, start_worker
 from tests.livetools import wait_for

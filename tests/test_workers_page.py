@@ -9,9 +9,9 @@ import pytest
 from django.core.cache import cache
 from websockets.exceptions import InvalidStatus
 
-from dashboard import workers
+from dashboard.workers import services as workers
 from dashboard.tasks import demo_job_task
-from site_config.poller import Poller
+from dashboard.live.poller import Poller
 from tests.conftest import session_cookie, start_worker
 from tests.livetools import wait_for, ws_connect
 

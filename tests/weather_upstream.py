@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import redis
 
-from site_config.local_redis import free_port
+from site_config.devtools.local_redis import free_port
 from tests.conftest import Process, child_env
 from tests.plugin import REDIS
 

@@ -1,8 +1,18 @@
-"""Live task machinery (the generic non-blocking channel-layer publisher is site_config/publisher.py,
-so that any app may push to a group without importing the dashboard) shared by every app's tasks.
+"""The live machinery: how a task's state reaches every browser that watches it.
 
-- tasks.LiveTask: the Celery base class (wired as task_cls), with report_progress()
-- views: TaskView, one task's state as the templates need it, from a row or from memory
-- fragments: renders the HTML that pages show and websockets push (same templates)
-- signals: the PENDING row at publish time, revocations
+The path, one job per module, in the order a progress report travels:
+
+1. ``base_task``  LiveTask, the base class of every Celery task (``task_cls`` in site_config/celery.py):
+   ``report_progress()`` and the state changes (started, retry, success, failure).
+2. ``throttle``   which progress reports go out (first, last, at most every N ms or 1 %).
+3. ``state``      TaskView: one task's state as pages show it, from a row or updated in memory.
+4. ``store``      reading and writing the task rows (django-celery-results' TaskResult + TaskLaunch).
+5. ``signals``    Celery signals: the PENDING row before publish, "received", revocations.
+6. ``publish``    ``publish_view()``: the one function that tells a task's watchers.
+7. ``fragments``  the HTML pushed, rendered once from the pages' own template partials.
+8. ``contract``   the message fields and the group names every other module uses.
+9. ``publisher``  a background thread per process hands messages to the channel layer (latest wins).
+10. ``fanout``    per daphne process: one subscription per group, messages handed to local consumers.
+11. ``consumers`` the base websocket consumers: authorise, snapshot first, then pushed updates.
+12. ``poller``    per daphne process: one producer for pages whose fragment is polled, not pushed.
 """

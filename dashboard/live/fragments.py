@@ -9,17 +9,11 @@ from __future__ import annotations
 
 from django.template.loader import render_to_string
 
-from .state import TaskView
+from dashboard.live.contract import TASK_UPDATE, TASKS_GROUP, task_group
+from dashboard.live.state import TaskView
 
-DETAIL = "dashboard/task_detail.html"
-LIST = "dashboard/task_list.html"
-
-
-def task_group(task_id: str) -> str:
-    return f"task.{task_id}"
-
-
-TASKS_GROUP = "tasks"
+DETAIL = "dashboard/monitor/detail.html"
+LIST = "dashboard/monitor/list.html"
 
 
 def render_status(view: TaskView) -> str:
@@ -40,14 +34,14 @@ def render_row(view: TaskView) -> str:
 def task_messages(view: TaskView, *, queued: bool = False) -> list[tuple[str, dict]]:
     """The (group, message) pairs that tell every watcher about `view`."""
     status = render_status(view)
-    detail = {"type": "task.update", "task_id": view.task_id, "final": view.is_final, "html": status}
+    detail = {"type": TASK_UPDATE, "task_id": view.task_id, "final": view.is_final, "html": status}
     if view.is_final:
         detail["html"] = status + render_outcome(view, staff=False)
         detail["html_staff"] = status + render_outcome(view, staff=True, refresh_staff_panels=True)
     # List watchers decide per connection what a new task means for their filter (a "new tasks"
     # bar); rows already on their page are replaced in place by id.
     row = {
-        "type": "task.update",
+        "type": TASK_UPDATE,
         "task_id": view.task_id,
         "final": view.is_final,
         "new": queued,

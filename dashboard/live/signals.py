@@ -5,7 +5,7 @@
   before publishing so a fast worker's "started" can never be overtaken by our "queued".
 - task_received (worker main process): the "received" step of the timeline.
 - task_revoked (in the worker): tell watchers at once.
-Started, progress, retry, success and failure are published by LiveTask itself (tasks.py).
+Started, progress, retry, success and failure are published by LiveTask itself (base_task.py).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from celery import states
 from celery.signals import before_task_publish, task_received, task_revoked
 
-from site_config.publisher import publisher
-from .store import load_view, record_event, record_queued
+from dashboard.live.publish import publish_view
+from dashboard.live.publisher import publisher
+from dashboard.live.store import load_view, record_event, record_queued
 
 logger = logging.getLogger(__name__)
 
@@ -88,10 +89,3 @@ def _run_sync(function, **kwargs):
     except RuntimeError:
         return function(**kwargs)
     return _executor.submit(function, **kwargs).result(timeout=30)
-
-
-def publish_view(view, *, queued: bool = False) -> None:
-    from .fragments import task_messages
-
-    for group, message in task_messages(view, queued=queued):
-        publisher.publish(group, message, key=("task", view.task_id))

@@ -9,9 +9,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
+from dashboard.live.state import TaskView
 from dashboard.models import TaskAction, TaskEvent, TaskLaunch
-
-from .state import TaskView
 
 
 def record_queued(

@@ -5,7 +5,7 @@ Also runs after every `migrate`; existing schedules (possibly edited by staff) a
 
 from django.core.management.base import BaseCommand
 
-from dashboard.schedules import periodic_tasks_sync
+from dashboard.schedules.services import periodic_tasks_sync
 
 
 class Command(BaseCommand):

@@ -1,0 +1,1 @@
+"""The dashboard home: the demo job and the live task charts."""

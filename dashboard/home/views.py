@@ -1,0 +1,36 @@
+"""Dashboard home and the demo job. Task pages are in dashboard.monitor.views."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+from kombu.exceptions import OperationalError
+
+from dashboard.home.forms import DemoJobForm
+from dashboard.tasks import demo_job_task
+
+
+@staff_member_required
+def home(request):
+    from dashboard.home.charts import charts_context
+
+    return render(request, "dashboard/home/home.html", {"form": DemoJobForm(), "charts": charts_context()})
+
+
+@staff_member_required
+@require_POST
+def demo_job_start(request):
+    form = DemoJobForm(request.POST)
+    if not form.is_valid():
+        return render(request, "dashboard/home/home.html", {"form": form}, status=400)
+    data = form.cleaned_data
+    try:
+        task_id = demo_job_task.delay_for_on_commit(request.user, data["steps"], data["delay_ms"], data["fail_at_step"])
+    except OperationalError:
+        messages.error(request, "The task queue (Redis) cannot be reached, so the job was not started. "
+                                "It is recorded as failed in the task list; try again once Redis is back.")
+        return render(request, "dashboard/home/home.html", {"form": form}, status=503)
+    messages.success(request, "Demo job queued.")
+    return redirect("dashboard:task_detail", task_id=task_id)

@@ -1,0 +1,146 @@
+"""LiveTask: the base class of every Celery task in the project (site_config/celery.py task_cls).
+
+Any task reports progress with one call, and every state change reaches watchers without the task
+doing anything:
+
+    @shared_task(bind=True)
+    def rebuild_index_task(self, batch_id):
+        for i, item in enumerate(items, 1):
+            ...
+            self.report_progress(i, len(items), f"indexed {item}")
+
+Each report that passes the throttle is stored (the TaskResult row shows state PROGRESS with
+{"current", "total", "message"}) and pushed over the channel layer to the task's page and the task
+list. Started, retry, success, failure and revoked are pushed from the hooks below, in one place.
+
+To record who started a task, queue it with `delay_for(user, ...)` / `delay_for_on_commit(user, ...)`.
+"""
+
+from __future__ import annotations
+
+import threading
+from time import monotonic
+
+from celery import states
+from celery.contrib.django.task import DjangoTask
+from celery.exceptions import Ignore
+from django.conf import settings
+from django_celery_results.models import TaskResult
+
+from dashboard.live.publish import publish_view
+from dashboard.live.publisher import publisher
+from dashboard.live.store import load_view, mark_unqueued, record_event, record_runtime, was_revoked_from_dashboard
+from dashboard.live.throttle import ProgressThrottle
+
+# Progress state of the task execution running in this thread (one at a time per thread in every
+# Celery pool), kept off the request object so the hot path of report_progress is two lookups.
+_execution = threading.local()
+
+
+class LiveTask(DjangoTask):
+    #: Tasks that must not be run again with the same arguments set this to False (dashboard retry).
+    retryable = True
+
+    # --- queueing ---
+
+    def apply_async(self, args=None, kwargs=None, task_id=None, **options):
+        """Queue as usual; if the broker cannot be reached, the PENDING row written before publishing
+        is marked FAILURE with the reason (and pushed), so the task is never silently "queued"
+        forever. The error is re-raised for the caller to report."""
+        from celery import uuid
+        from kombu.exceptions import OperationalError
+
+        task_id = task_id or uuid()
+        try:
+            return super().apply_async(args, kwargs, task_id=task_id, **options)
+        except OperationalError as error:
+            view = mark_unqueued(task_id, f"could not reach the broker: {error}")
+            if view is not None:
+                publish_view(view)
+            raise
+
+    # --- queueing with the launching user ---
+
+    def delay_for(self, user, *args, **kwargs):
+        return self.apply_async(args, kwargs, headers=_launch_headers(user))
+
+    def delay_for_on_commit(self, user, *args, **kwargs) -> str:
+        """Queue after the current transaction commits; returns the task id at once."""
+        from celery import uuid
+
+        task_id = uuid()
+        self.apply_async_on_commit(args, kwargs, task_id=task_id, headers=_launch_headers(user))
+        return task_id
+
+    # --- progress ---
+
+    def report_progress(self, current: int, total: int, message: str = "") -> bool:
+        """Report `current` of `total` done. Cheap to call often; returns True when it went out."""
+        throttle = getattr(_execution, "throttle", None)
+        if throttle is None:
+            throttle = self.progress_begin()
+        elif monotonic() < throttle.next_at and not 0 < total <= current:
+            return False  # the hot path, inlined: too soon and not the final report
+        if not throttle.should_send(current, total, message):
+            return False
+        request = self.request
+        if not request.called_directly and request.id:
+            self.update_state(state="PROGRESS", meta={"current": current, "total": total, "message": message})
+            view = getattr(_execution, "view", None)
+            if view is None or view.task_id != request.id:
+                view = load_view(request.id)
+            if view is not None:
+                _execution.view = view = view.with_progress(current, total, message)
+                publish_view(view)
+        return True
+
+    def progress_begin(self) -> ProgressThrottle:
+        """Start a fresh throttle for the execution running in this thread (called by before_start;
+        call it yourself when driving report_progress outside a worker)."""
+        _execution.throttle = ProgressThrottle(settings.PROGRESS_MIN_INTERVAL_MS / 1000)
+        _execution.view = None
+        return _execution.throttle
+
+    # --- state changes, published from one place ---
+
+    def before_start(self, task_id, args, kwargs):
+        if was_revoked_from_dashboard(task_id):
+            # Revoked while no worker was listening (revokes live in workers' memory): never run it,
+            # and put back the REVOKED state that Celery's STARTED just overwrote.
+            TaskResult.objects.filter(task_id=task_id).update(status=states.REVOKED)
+            record_event(task_id, "ignored", "revoked from the dashboard before it started: not run")
+            raise Ignore()
+        self.progress_begin()
+        record_event(task_id, "started", f"on {self.request.hostname or 'a worker'}")
+        view = load_view(task_id)  # STARTED is stored by Celery (task_track_started) just before this
+        if view is not None:
+            _execution.view = view
+            publish_view(view)
+
+    def after_return(self, status, retval, task_id, args, kwargs, einfo):
+        # Called after the result backend stored the outcome (SUCCESS, FAILURE or RETRY).
+        _execution.throttle = _execution.view = None
+        record_event(task_id, *_outcome_event(status, retval, einfo))
+        view = load_view(task_id)
+        if view is not None and view.runtime is not None:
+            record_runtime(task_id, view.runtime)
+        if view is not None:
+            publish_view(view)
+            publisher.flush(timeout=5.0)
+
+
+def _outcome_event(status, retval, einfo) -> tuple[str, str]:
+    if status == states.RETRY:
+        exc = getattr(einfo, "exception", None) if einfo else None
+        reason = getattr(exc, "exc", None) or getattr(exc, "message", None) or exc
+        when = getattr(exc, "when", None)
+        countdown = f"; next try in {when} s" if isinstance(when, (int, float)) else (f"; next try at {when}" if when else "")
+        return "retry", f"{reason!r}{countdown}"
+    if status == states.FAILURE:
+        return "failed", f"{type(retval).__name__}: {retval}"
+    return ("succeeded", "") if status == states.SUCCESS else (status.lower(), "")
+
+
+def _launch_headers(user) -> dict:
+    user_id = getattr(user, "pk", user)
+    return {"launched_by": user_id} if user_id else {}

@@ -1,0 +1,42 @@
+"""The message contract between the processes that publish and the websocket consumers, and the
+names of the groups they meet in. Every module of the live path takes its names from here.
+
+A message is a dict handed to the channel layer for one group:
+
+- ``type``: which consumer handler runs it (``"task.update"`` -> ``task_update``); consumers
+  define the handlers they accept.
+- ``group``: the group it was sent to. The publisher stamps it; the fan-out routes on it (one
+  channel-layer subscription per daphne process carries every group, so the message says which).
+- ``key``: a coalescing key (a string) or None. Of two undelivered messages with the same group and
+  key, only the newer is delivered; messages without a key are all delivered, in order.
+- ``html``: the fragment every watcher receives, rendered once by the sender. ``html_staff``, when
+  present, replaces it for staff watchers (a task's traceback).
+
+Type-specific fields: ``task.update`` carries ``task_id``, ``final`` (the task reached a final
+state) and ``new`` (the task was just queued: list pages count it in their "new tasks" bar).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+TASK_UPDATE = "task.update"
+MODERATION_UPDATE = "moderation.update"
+POLL_UPDATE = "poll.update"
+
+TASKS_GROUP = "tasks"  # every task's row, for the task list pages
+MODERATION_GROUP = "moderation"  # held comments arriving and leaving, for the moderation queue
+
+
+def task_group(task_id: str) -> str:
+    """One task's page."""
+    return f"task.{task_id}"
+
+
+def stamp(message: dict, *, group: str, key: Hashable | None) -> dict:
+    """The message as it travels: with its group and its coalescing key."""
+    return {**message, "group": group, "key": repr(key) if key is not None else None}
+
+
+def handler_name(message_type: str) -> str:
+    return message_type.replace(".", "_")

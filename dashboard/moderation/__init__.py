@@ -1,0 +1,1 @@
+"""The moderation queue: held comments, staff decisions, the live queue."""

@@ -1,0 +1,48 @@
+"""The moderation queue's query and the fragments its page and socket share."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.template.loader import render_to_string
+
+from blog.models import Comment
+
+TEMPLATE = "dashboard/moderation/queue.html"
+
+
+
+QUEUE_STATUSES = [
+    (Comment.Status.HELD, "Held"),
+    (Comment.Status.PENDING, "Pending (not scored yet)"),
+    (Comment.Status.SPAM, "Spam"),
+    (Comment.Status.APPROVED, "Approved"),
+    (Comment.Status.REJECTED, "Rejected"),
+]
+
+
+
+LIVE_STATUS = Comment.Status.HELD
+
+
+
+def queue_queryset(*, status: str = LIVE_STATUS, post_id: int | None = None):
+    """Comments of one status, oldest first, with what a row shows (constant query count)."""
+    qs = (
+        Comment.objects.filter(status=status)
+        .select_related("post", "author", "moderated_by")
+        .only("id", "body", "status", "score", "reasons", "created_at", "moderated_at",
+              "post__id", "post__title", "post__slug", "author__id", "author__username",
+              "moderated_by__id", "moderated_by__username")
+        .order_by("created_at", "id")
+    )
+    if post_id:
+        qs = qs.filter(post_id=post_id)
+    return qs
+
+
+
+def render_rows_snapshot() -> str:
+    """The held queue's first page as the rows partial (websocket snapshot)."""
+    comments = queue_queryset()[: settings.MODERATION_QUEUE_PER_PAGE]
+    return render_to_string(f"{TEMPLATE}#rows", {"comments": comments, "status": LIVE_STATUS, "live": True})
+

@@ -1,0 +1,210 @@
+"""Task monitor pages: the filtered list, one task's page, and the actions on tasks.
+
+Looking is for staff (and a member may open a task they launched); acting needs the
+`dashboard.act_on_tasks` permission, checked here on every POST, and is audited by
+dashboard.monitor.actions.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_celery_results.models import TaskResult
+from kombu.exceptions import OperationalError
+
+from dashboard.live.state import TaskView
+from dashboard.models import TaskAction, TaskEvent, TaskLaunch
+from dashboard.monitor.access import can_view_all_tasks, get_task_for_user
+from dashboard.monitor.actions import (
+    RETRYABLE_STATES,
+    REVOCABLE_STATES,
+    RUNNING_STATES,
+    TaskActionRefused,
+    task_retry,
+    task_revoke,
+    tasks_act_in_bulk,
+)
+from dashboard.monitor.filters import (
+    PAGE_SIZE,
+    TaskFilterForm,
+    filtered_tasks,
+    known_task_names,
+    state_counts_cached,
+    tasks_page,
+    window_label,
+)
+from dashboard.monitor.listing import task_views
+
+BULK_LIMIT = 1000
+ACT_PERMISSION = "dashboard.act_on_tasks"
+
+
+def _can_act(user) -> bool:
+    return can_view_all_tasks(user) and user.has_perm(ACT_PERMISSION)
+
+
+def _require_act(request) -> None:
+    if not _can_act(request.user):
+        raise PermissionDenied("You may look at tasks but not act on them (needs the act_on_tasks permission).")
+
+
+@staff_member_required
+@vary_on_headers("HX-Request")
+def task_list(request):
+    form = TaskFilterForm(request.GET)
+    if form.is_valid():
+        data = form.cleaned_data
+        rows, next_cursor = tasks_page(data)
+        counts = state_counts_cached(data, compute=False)  # None: the chips load themselves
+    else:
+        data, rows, next_cursor, counts = {}, [], None, []
+    params = request.GET.copy()
+    params.pop("cursor", None)
+    base_query = params.urlencode()
+    context = {
+        "form": form,
+        "tasks": task_views(rows),
+        "counts": counts,
+        "current_state": data.get("state") or "",
+        "next_cursor": next_cursor,
+        "is_first_page": not data.get("cursor"),
+        "live": not data.get("cursor"),
+        "base_query": base_query,
+        "ws_query": base_query,
+        "can_act": _can_act(request.user),
+        "page_size": PAGE_SIZE,
+        "window": window_label(data),
+        "task_names": known_task_names(),
+    }
+    template = "dashboard/monitor/list.html#task-table" if request.htmx else "dashboard/monitor/list.html"
+    status = 200 if form.is_valid() else 400
+    return render(request, template, context, status=status)
+
+
+@login_required
+def task_detail(request, task_id: str):
+    """Staff see any task; a member only the tasks they launched (404 otherwise)."""
+    staff = can_view_all_tasks(request.user)
+    if not staff:
+        view = get_task_for_user(request.user, task_id)
+        return render(request, "dashboard/monitor/detail.html", {"task": view, "show_traceback": False, "staff": False})
+    row = TaskResult.objects.filter(task_id=task_id).first()
+    if row is None:
+        raise Http404("No such task.")
+    launch = TaskLaunch.objects.select_related("launched_by").filter(task_id=task_id).first()
+    actions = list(TaskAction.objects.filter(task_id=task_id).select_related("user"))
+    retried_as = [action for action in actions if action.kind == TaskAction.Kind.RETRY and action.new_task_id]
+    return render(request, "dashboard/monitor/detail.html", {
+        "task": TaskView.from_row(row, launch),
+        "show_traceback": True,
+        "staff": True,
+        "row": row,
+        "launch": launch,
+        "args_json": _pretty(launch.args if launch else None, row.task_args),
+        "kwargs_json": _pretty(launch.kwargs if launch else None, row.task_kwargs),
+        "events": TaskEvent.objects.filter(task_id=task_id),
+        "actions": actions,
+        "retried_as": retried_as,
+        "children": TaskLaunch.objects.filter(parent_id=task_id).values_list("task_id", flat=True)[:100],
+        "queue_wait": (row.date_started - row.date_created).total_seconds() if row.date_started else None,
+        "can_act": _can_act(request.user),
+        "can_retry": row.status in RETRYABLE_STATES and not retried_as,
+        "can_revoke": row.status in REVOCABLE_STATES,
+        "can_terminate": row.status in RUNNING_STATES,
+    })
+
+
+def _pretty(value, fallback: str | None) -> str:
+    if value is not None:
+        return json.dumps(value, indent=2, sort_keys=True, default=str)
+    if not fallback:
+        return ""
+    try:
+        return str(json.loads(fallback))
+    except ValueError:
+        return fallback
+
+
+@staff_member_required
+@require_POST
+def task_retry_view(request, task_id: str):
+    _require_act(request)
+    try:
+        new_id = task_retry(user=request.user, task_id=task_id)
+    except TaskActionRefused as refusal:
+        messages.error(request, str(refusal))
+        return redirect("dashboard:task_detail", task_id=task_id)
+    except OperationalError:
+        messages.error(request, "The task queue (Redis) cannot be reached; nothing was sent.")
+        return redirect("dashboard:task_detail", task_id=task_id)
+    messages.success(request, "Sent again as a new task, linked to the original.")
+    return redirect("dashboard:task_detail", task_id=new_id)
+
+
+@staff_member_required
+def task_revoke_view(request, task_id: str, terminate: bool = False):
+    """GET: a confirmation page that says what will happen. POST: do it."""
+    _require_act(request)
+    view = get_task_for_user(request.user, task_id)
+    if request.method != "POST":
+        return render(request, "dashboard/monitor/confirm.html", {"task": view, "terminate": terminate})
+    try:
+        task_revoke(user=request.user, task_id=task_id, terminate=terminate)
+    except TaskActionRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, "Terminated." if terminate else "Revoked: it will not run.")
+    return redirect("dashboard:task_detail", task_id=task_id)
+
+
+@staff_member_required
+def tasks_bulk(request):
+    """Retry or revoke every task matching the list's filters: count and confirm, then act."""
+    _require_act(request)
+    source = request.POST if request.method == "POST" else request.GET
+    action = source.get("action")
+    if action not in ("retry", "revoke"):
+        messages.error(request, "Choose retry or revoke.")
+        return redirect("dashboard:task_list")
+    form = TaskFilterForm(source)
+    if not form.is_valid():
+        return render(request, "dashboard/monitor/list.html", {"form": form, "tasks": []}, status=400)
+    eligible = RETRYABLE_STATES if action == "retry" else REVOCABLE_STATES
+    qs = filtered_tasks(form.cleaned_data).filter(status__in=eligible)
+    if action == "retry":  # each task is retried once; its retry is what to retry next
+        qs = qs.exclude(task_id__in=TaskAction.objects.filter(kind=TaskAction.Kind.RETRY).values("task_id"))
+    count = qs.count()
+    params = source.copy()
+    for key in ("csrfmiddlewaretoken", "confirm", "action", "cursor"):
+        params.pop(key, None)
+    if request.method != "POST" or source.get("confirm") != "yes":
+        return render(request, "dashboard/monitor/bulk_confirm.html", {
+            "action": action, "count": count, "limit": BULK_LIMIT, "params": params, "query": params.urlencode(),
+        })
+    task_ids = list(qs.order_by("-date_created", "-id").values_list("task_id", flat=True)[:BULK_LIMIT])
+    outcome = tasks_act_in_bulk(user=request.user, action=action, task_ids=task_ids)
+    messages.success(request, f"{action.title()}: {len(outcome['done'])} done, {len(outcome['refused'])} refused.")
+    return redirect(f"{reverse('dashboard:task_list')}?{params.urlencode()}")
+
+
+@staff_member_required
+def task_counts(request):
+    """The state chips alone, for the list page's periodic refresh."""
+    form = TaskFilterForm(request.GET)
+    valid = form.is_valid()
+    counts = state_counts_cached(form.cleaned_data) if valid else []
+    params = request.GET.copy()
+    params.pop("cursor", None)
+    return render(request, "dashboard/monitor/list.html#chips", {
+        "counts": counts, "base_query": params.urlencode(), "current_state": request.GET.get("state", ""),
+        "window": window_label(form.cleaned_data if valid else {}),
+    })

@@ -1,0 +1,1 @@
+"""The email outbox as staff see it."""

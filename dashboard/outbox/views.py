@@ -1,0 +1,47 @@
+"""Outbox (/dashboard/outbox/): every email the site sent or tried to send, for staff.
+
+With the embedded default (no SMTP server) this is where a newcomer reads the verification link;
+in production it is where staff see failures and their reasons, and send a failed email again.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from blog.services import outbox as outbox_service
+from blog.models import OutboundEmail
+
+EMAILS_PER_PAGE = 25
+# Emails whose body is a key to someone's account (a password-reset or a verification link): only
+# superusers, who could take any account anyway, may read them; other staff would otherwise be able
+# to reset a superuser's password and read the link here.
+SECRET_KINDS = ("password_reset", "verification")
+
+
+@staff_member_required
+def outbox(request):
+    status = request.GET.get("status") or ""
+    emails = OutboundEmail.objects.order_by("-created_at", "-id")
+    if status in OutboundEmail.Status.values:
+        emails = emails.filter(status=status)
+    else:
+        status = ""
+    page = Paginator(emails, EMAILS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "dashboard/outbox/outbox.html", {
+        "page": page, "status": status, "statuses": OutboundEmail.Status.choices,
+        "secret_kinds": SECRET_KINDS, "can_read_secrets": request.user.is_superuser,
+    })
+
+
+@staff_member_required
+@require_POST
+def outbox_retry(request, pk: int):
+    if outbox_service.email_requeue_failed(email_id=pk):
+        messages.success(request, f"Email {pk} queued again.")
+    else:
+        messages.warning(request, f"Email {pk} is not failed; nothing to retry.")
+    return redirect("dashboard:outbox")

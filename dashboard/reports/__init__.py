@@ -1,0 +1,1 @@
+"""Daily reports: building a day's figures, the pages and their charts."""

@@ -1,0 +1,1 @@
+"""Beat schedules (django-celery-beat): the defaults from settings, the pages that show and change them."""

@@ -1,0 +1,129 @@
+"""Schedules pages (staff only): every periodic task, its next and last run; enable, disable,
+change the schedule, run now. Business logic lives in dashboard.schedules.services."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_celery_beat.models import PeriodicTask
+from django_htmx.http import HttpResponseClientRedirect
+
+from dashboard.models import ScheduleChange
+from dashboard.schedules.forms import SCHEDULE_FORMS, schedule_form_for
+from dashboard.schedules.services import (
+    SCHEDULE_MODELS,
+    UnknownTask,
+    schedule_kind,
+    schedule_row,
+    schedule_rows,
+    schedule_run_now,
+    schedule_set_enabled,
+    schedule_update,
+)
+
+CHANGES_SHOWN = 50
+
+
+SCHEDULE_PERMISSION = "django_celery_beat.change_periodictask"
+
+
+def _require_change(request) -> None:
+    """Looking is for staff; changing or running a schedule needs django-celery-beat's own
+    "change periodic task" permission (superusers have it; grant it in the admin)."""
+    if not request.user.has_perm(SCHEDULE_PERMISSION):
+        raise PermissionDenied("You may look at schedules but not change or run them.")
+
+
+def _redirect(request, url: str):
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@staff_member_required
+@vary_on_headers("HX-Request")
+def schedule_list(request):
+    context = {
+        "rows": schedule_rows(),
+        "changes": ScheduleChange.objects.select_related("changed_by")[:10],
+        "time_zone": settings.TIME_ZONE,
+    }
+    template = "dashboard/schedules/list.html#schedule-table" if request.htmx else "dashboard/schedules/list.html"
+    return render(request, template, context)
+
+
+@staff_member_required
+@vary_on_headers("HX-Request")
+def schedule_detail(request, pk: int):
+    """The schedule's facts and the edit form of its own type.
+
+    `?kind=<type>` (GET) opens another type's form: changing type is a choice made on the page, and
+    the form then says so; a POST carries the type of the form that was shown.
+    """
+    periodic_task = get_object_or_404(PeriodicTask.objects.select_related(*SCHEDULE_MODELS), pk=pk)
+    current_kind = schedule_kind(periodic_task)
+    current_row = getattr(periodic_task, current_kind) if current_kind else None
+    source = request.POST if request.method == "POST" else request.GET
+    kind = source.get("kind") or current_kind or "crontab"
+    if kind not in SCHEDULE_FORMS:
+        return HttpResponseBadRequest(f"Unknown schedule type {kind!r}: choose one of {', '.join(SCHEDULE_FORMS)}.")
+    status = 200
+    if request.method == "POST":
+        _require_change(request)
+        form = schedule_form_for(kind, current_kind=current_kind, current_row=current_row, data=request.POST)
+        if form.is_valid():
+            changed = schedule_update(periodic_task_id=pk, user=request.user, kind=kind, fields=form.schedule_fields())
+            messages.success(request, "Schedule changed." if changed else "The schedule was already that.")
+            return _redirect(request, reverse("dashboard:schedule_detail", args=[pk]))
+        status = 200 if request.htmx else 400  # htmx swaps only 2xx answers: the form comes back with its errors
+    else:
+        form = schedule_form_for(kind, current_kind=current_kind, current_row=current_row)
+    context = {
+        "pt": periodic_task,
+        "row": schedule_row(periodic_task),
+        "form": form,
+        "kind": kind,
+        "current_kind": current_kind,
+        "kinds": [(name, form_class.title) for name, form_class in SCHEDULE_FORMS.items()],
+        "changes": ScheduleChange.objects.select_related("changed_by").filter(periodic_task=periodic_task)[:CHANGES_SHOWN],
+    }
+    template = "dashboard/schedules/detail.html#schedule-form" if request.htmx and request.method == "POST" else "dashboard/schedules/detail.html"
+    return render(request, template, context, status=status)
+
+
+@staff_member_required
+@require_POST
+def schedule_enable(request, pk: int):
+    """POST enabled=1 or enabled=0. HTMX gets the updated row back; a plain form the list page."""
+    _require_change(request)
+    periodic_task = get_object_or_404(PeriodicTask, pk=pk)
+    enabled = request.POST.get("enabled") == "1"
+    changed = schedule_set_enabled(periodic_task_id=pk, enabled=enabled, user=request.user)
+    if request.htmx:  # the swapped row says it; a flash message would only show up on the next page
+        periodic_task.refresh_from_db()
+        return render(request, "dashboard/schedules/list.html#schedule-row", {"row": schedule_row(periodic_task)})
+    if changed:
+        messages.success(request, f"{periodic_task.name} {'enabled' if enabled else 'disabled'}.")
+    if request.POST.get("next") == "detail":
+        return redirect("dashboard:schedule_detail", pk=pk)
+    return redirect("dashboard:schedule_list")
+
+
+@staff_member_required
+@require_POST
+def schedule_run(request, pk: int):
+    """Queue one run now and open its live task page."""
+    _require_change(request)
+    periodic_task = get_object_or_404(PeriodicTask, pk=pk)
+    try:
+        task_id = schedule_run_now(periodic_task_id=periodic_task.pk, user=request.user)
+    except UnknownTask as error:
+        messages.error(request, str(error))
+        return _redirect(request, reverse("dashboard:schedule_list"))
+    messages.success(request, f"{periodic_task.name} queued.")
+    return _redirect(request, reverse("dashboard:task_detail", args=[task_id]))

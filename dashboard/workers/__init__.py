@@ -1,0 +1,1 @@
+"""Workers and queues as the broker and the workers report them."""

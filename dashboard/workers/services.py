@@ -1,0 +1,264 @@
+"""Workers and queues as the broker and the workers themselves report them (/dashboard/workers/).
+
+One collection asks every worker at once, in parallel threads, and waits a bounded time:
+  - `inspect().stats()`     pool, concurrency, pid, uptime, tasks processed per name;
+  - `inspect().active()`    the tasks running now;  `inspect().reserved()`  prefetched, not started;
+  - a short capture of Celery's `worker-heartbeat` events (the receiver wakes the workers up so
+    each sends one at once): load average, active/processed counts, heartbeat time;
+  - `LLEN` of every queue's list in the broker (Redis), including kombu's priority sub-lists.
+
+A worker that does not answer is offline; the last time it answered is kept in the Django cache
+(Redis, shared by every web process), so the page still lists it with its last-seen time for a day.
+
+The result is cached too (`workers_snapshot(max_age=...)`): however many pages, sockets and web
+processes look, the workers are asked at most once per `max_age`. The live page gets it from one
+poller per daphne process (dashboard.live.poller), never once per watcher.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+
+from django.conf import settings
+from django.core.cache import cache
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from site_config.celery import app
+
+logger = logging.getLogger(__name__)
+
+#: How long a collection waits for the workers' replies and heartbeats (seconds).
+#: The live page asks the workers at most this often (seconds).
+#: An offline worker is listed with its last-seen time for this long, then forgotten.
+FORGET_AFTER = timedelta(days=1)
+
+REGISTRY_KEY = "dashboard:workers:registry"
+SNAPSHOT_KEY = "dashboard:workers:snapshot"
+LOCK_KEY = "dashboard:workers:collecting"
+KOMBU_SEP = "\x06\x16"  # kombu's Redis transport: "<queue>\x06\x16<priority>" and binding fields
+
+
+def workers_snapshot(*, max_age: float | None = None) -> dict:
+    """The latest collection if younger than `max_age` seconds, else a new one (shared by all
+    processes through the cache; while another process collects, its predecessor is returned)."""
+    max_age = settings.WORKERS_POLL_INTERVAL if max_age is None else max_age
+    snapshot = cache.get(SNAPSHOT_KEY)
+    if snapshot and (timezone.now() - snapshot["collected_at"]).total_seconds() < max_age:
+        return snapshot
+    if snapshot and not cache.add(LOCK_KEY, 1, timeout=int(settings.WORKERS_INSPECT_TIMEOUT + settings.WORKERS_HEARTBEAT_WINDOW) + 5):
+        return snapshot
+    try:
+        snapshot = workers_collect()
+        cache.set(SNAPSHOT_KEY, snapshot, timeout=int(FORGET_AFTER.total_seconds()))
+    finally:
+        cache.delete(LOCK_KEY)
+    return snapshot
+
+
+def workers_collect() -> dict:
+    """Ask the workers and the broker now (blocks about max(settings.WORKERS_INSPECT_TIMEOUT, settings.WORKERS_HEARTBEAT_WINDOW))."""
+    methods = ("stats", "active", "reserved", "active_queues")
+    with ThreadPoolExecutor(max_workers=len(methods) + 1, thread_name_prefix="workers-inspect") as pool:
+        replies = {name: pool.submit(_inspect, name) for name in methods}
+        heartbeats = pool.submit(_heartbeats)
+        stats, active, reserved, consumed = (replies[name].result() for name in methods)
+        beats = heartbeats.result()
+    now = timezone.now()
+    registry: dict[str, dict] = cache.get(REGISTRY_KEY) or {}
+    answered = set(stats) | set(active) | set(reserved) | set(beats)
+    for hostname in answered:
+        worker = registry.setdefault(hostname, {"hostname": hostname})
+        worker.update(_worker_facts(hostname, stats.get(hostname), beats.get(hostname)))
+        worker["online"] = True
+        worker["last_seen"] = now
+        worker["active"] = [_task_facts(t) for t in active.get(hostname) or []]
+        worker["reserved"] = [_task_facts(t) for t in reserved.get(hostname) or []]
+        worker["active_count"] = len(worker["active"]) if hostname in active else worker.get("active_count")
+        if hostname in consumed:
+            worker["queues"] = [{"name": q.get("name")} for q in consumed[hostname] or [] if q.get("name")]
+    for hostname, worker in list(registry.items()):
+        if hostname in answered:
+            continue
+        if now - worker["last_seen"] > FORGET_AFTER:
+            del registry[hostname]
+            continue
+        worker.update(online=False, active=[], reserved=[], active_count=None)
+    cache.set(REGISTRY_KEY, registry, timeout=int(FORGET_AFTER.total_seconds()))
+    workers = sorted(registry.values(), key=lambda w: (not w["online"], w["hostname"]))
+    queue_names = {q["name"] for w in workers for q in w.get("queues", [])}
+    return {"collected_at": now, "workers": workers, "queues": queue_lengths(queue_names)}
+
+
+def _inspect(method: str) -> dict:
+    try:
+        return getattr(app.control.inspect(timeout=settings.WORKERS_INSPECT_TIMEOUT), method)() or {}
+    except Exception:  # broker unreachable: every worker looks offline, the page says why
+        logger.warning("inspect().%s() failed", method, exc_info=True)
+        return {}
+
+
+def _heartbeats() -> dict[str, dict]:
+    """The newest worker-heartbeat event of each worker seen within settings.WORKERS_HEARTBEAT_WINDOW."""
+    found: dict[str, dict] = {}
+
+    def on_event(event: dict) -> None:
+        found[event["hostname"]] = event
+
+    deadline = time.monotonic() + settings.WORKERS_HEARTBEAT_WINDOW
+    try:
+        with app.connection_for_read() as connection:
+            receiver = app.events.Receiver(connection, handlers={"worker-heartbeat": on_event, "worker-online": on_event})
+            for _ in receiver.itercapture(limit=None, timeout=settings.WORKERS_HEARTBEAT_WINDOW, wakeup=True):
+                if time.monotonic() > deadline:
+                    break
+    except socket.timeout:
+        pass
+    except Exception:
+        logger.warning("could not capture worker heartbeats", exc_info=True)
+    return found
+
+
+def _worker_facts(hostname: str, stats: dict | None, beat: dict | None) -> dict:
+    facts: dict = {}
+    if stats:
+        pool = stats.get("pool") or {}
+        implementation = str(pool.get("implementation") or "")
+        facts.update(
+            pool=implementation.rsplit(":", 1)[0].rsplit(".", 1)[-1] or None,
+            concurrency=pool.get("max-concurrency"),
+            pid=stats.get("pid"),
+            uptime=stats.get("uptime"),
+            processed=sum((stats.get("total") or {}).values()),
+            prefetch_count=stats.get("prefetch_count"),
+        )
+    if beat:
+        facts.update(
+            loadavg=beat.get("loadavg"),
+            heartbeat=datetime.fromtimestamp(beat["timestamp"], tz=dt_timezone.utc) if beat.get("timestamp") else None,
+            processed=beat.get("processed", facts.get("processed")),
+            active_count=beat.get("active"),
+        )
+    facts["host"] = hostname.split("@", 1)[-1]
+    facts["name"] = hostname.split("@", 1)[0]
+    return facts
+
+
+def _task_facts(task: dict) -> dict:
+    delivery = task.get("delivery_info") or {}
+    started = task.get("time_start")
+    return {
+        "id": task.get("id"),
+        "name": task.get("name") or task.get("type"),
+        "args": _short(task.get("args")),
+        "queue": delivery.get("routing_key"),
+        # time_start is wall-clock seconds in Celery 5; anything else is not shown.
+        "started": datetime.fromtimestamp(started, tz=dt_timezone.utc) if isinstance(started, (int, float)) and started > 1e9 else None,
+    }
+
+
+def _short(value, limit: int = 60) -> str:
+    text = "" if value in (None, "", [], (), {}) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def queue_lengths(extra_names: set[str] = frozenset()) -> list[dict] | None:
+    """[{"name", "length"}] for every queue the broker knows of, or None if it is not Redis.
+
+    kombu's Redis transport keeps each queue as a list named after it, plus one list per priority
+    step ("<queue>\\x06\\x16<step>"); declared queues are recorded in "_kombu.binding.<exchange>".
+    One pipelined round trip for the lengths.
+    """
+    url = app.conf.broker_url or ""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    options = app.conf.broker_transport_options or {}
+    prefix = options.get("global_keyprefix", "")
+    steps = [step for step in options.get("priority_steps", [0, 3, 6, 9]) if step]
+    client = _redis(url)
+    names = set(extra_names) | {app.conf.task_default_queue} | {q.name for q in (app.conf.task_queues or [])}
+    try:
+        names |= _declared_queues(client, prefix)
+        names.discard("")
+        ordered = sorted(names)
+        pipe = client.pipeline(transaction=False)
+        for name in ordered:
+            pipe.llen(f"{prefix}{name}")
+            for step in steps:
+                pipe.llen(f"{prefix}{name}{KOMBU_SEP}{step}")
+        lengths = pipe.execute()
+    except Exception:
+        logger.warning("could not read queue lengths from the broker", exc_info=True)
+        return None
+    per_queue = 1 + len(steps)
+    return [
+        {"name": name, "length": sum(lengths[i * per_queue:(i + 1) * per_queue])}
+        for i, name in enumerate(ordered)
+    ]
+
+
+_declared: dict = {"at": float("-inf"), "names": set()}
+#: How often the broker's list of declared queues is re-read (a SCAN over the key space).
+DECLARED_QUEUES_MAX_AGE = 60.0
+
+
+def _declared_queues(client, prefix: str) -> set[str]:
+    """Every queue declared through kombu, from its "_kombu.binding.<exchange>" sets.
+
+    A queue sent to by name (`apply_async(queue="parked")`) gets an exchange of its own, so the
+    sets are found with SCAN (incremental, never blocks Redis), at most once a minute per process.
+    Celery's own plumbing (events, remote-control replies) is left out.
+    """
+    if time.monotonic() - _declared["at"] < DECLARED_QUEUES_MAX_AGE:
+        return _declared["names"]
+    names: set[str] = set()
+    binding = f"{prefix}_kombu.binding."
+    for key in client.scan_iter(match=f"{binding}*", count=1000):
+        exchange = key.decode(errors="replace")[len(binding):]
+        if exchange == "celeryev" or exchange.endswith(".pidbox"):
+            continue
+        for member in client.smembers(key):
+            names.add(member.decode(errors="replace").split(KOMBU_SEP)[-1])
+    _declared.update(at=time.monotonic(), names=names)
+    return names
+
+
+_clients: dict = {}
+
+
+def _redis(url: str):
+    import redis
+
+    client = _clients.get(url)
+    if client is None:
+        client = _clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    return client
+
+
+def workers_context(snapshot: dict) -> dict:
+    consumers: dict[str, list[str]] = {}
+    for worker in snapshot["workers"]:
+        if worker["online"]:
+            for queue in worker.get("queues", []):
+                consumers.setdefault(queue["name"], []).append(worker["hostname"])
+    queues = [{**queue, "consumers": consumers.get(queue["name"], [])} for queue in snapshot["queues"] or []]
+    online = sum(1 for worker in snapshot["workers"] if worker["online"])
+    return {
+        "snapshot": snapshot,
+        "queues": queues,
+        "online_count": online,
+        "offline_count": len(snapshot["workers"]) - online,
+    }
+
+
+
+def render_workers_fragment() -> str:
+    """The live part of the page, rendered once per poll for every watcher (websocket message)."""
+    snapshot = workers_snapshot(max_age=settings.WORKERS_POLL_INTERVAL - 0.5)
+    return render_to_string("dashboard/workers/workers.html#workers-live", workers_context(snapshot))
+

@@ -1,0 +1,9 @@
+"""Workers and queues."""
+
+from django.urls import path
+
+from dashboard.workers import views
+
+urlpatterns = [
+    path("workers/", views.workers_page, name="workers"),
+]

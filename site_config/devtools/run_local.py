@@ -1,0 +1,86 @@
+"""`make run`: everything a fresh clone needs to serve the site with a worker and beat.
+
+Uses REDIS_URL when set; else a Redis on 127.0.0.1:6379 if one answers; else starts a private one
+for this session (stopped on exit). Then migrates, makes sure a staff account exists, and starts
+the Procfile's web, worker and beat processes with honcho. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+from site_config.devtools.local_redis import PrivateRedis, redis_answers
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    env = dict(os.environ)
+    env.setdefault("BIND_ADDRESS", "127.0.0.1")
+    env.setdefault("PORT", "8000")
+    env.setdefault("DJANGO_DEBUG", "1")  # local development; settings default to off
+    # The Procfile names daphne and celery: take them from this interpreter's environment.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    private = None
+    if env.get("REDIS_URL"):
+        parsed = urlparse(env["REDIS_URL"])
+        if not redis_answers(parsed.hostname or "127.0.0.1", parsed.port or 6379):
+            print(f"REDIS_URL={env['REDIS_URL']} does not answer. Start that Redis, or unset REDIS_URL.", file=sys.stderr)
+            return 1
+    elif redis_answers():
+        env["REDIS_URL"] = "redis://127.0.0.1:6379/0"
+        print("Using the Redis already running on 127.0.0.1:6379.")
+    else:
+        private = PrivateRedis(BASE_DIR / "var" / "redis").start()
+        env["REDIS_URL"] = private.url
+        print(f"Started a private Redis for this session at {private.url} (stopped on exit).")
+    # --- weather: without WEATHER_GEOCODING_URL / WEATHER_FORECAST_URL, serve the embedded fake
+    # Open-Meteo (weather/fake_open_meteo.py) on a free port, so the demo works offline; stopped on exit.
+    fake_weather = None
+    if not (env.get("WEATHER_GEOCODING_URL") or env.get("WEATHER_FORECAST_URL")):
+        from site_config.devtools.local_redis import free_port  # noqa: PLC0415
+
+        weather_port = free_port()
+        fake_weather = subprocess.Popen(
+            [sys.executable, "-m", "weather.fake_open_meteo", "--port", str(weather_port), "--latency-ms", "400"],
+            cwd=BASE_DIR,
+        )
+        env["WEATHER_GEOCODING_URL"] = f"http://127.0.0.1:{weather_port}/v1/search"
+        env["WEATHER_FORECAST_URL"] = f"http://127.0.0.1:{weather_port}/v1/forecast"
+        print(f"Weather: a local fake Open-Meteo on port {weather_port} (set WEATHER_GEOCODING_URL and "
+              "WEATHER_FORECAST_URL to use the real one).")
+    # --- end weather ---
+    try:
+        manage = [sys.executable, str(BASE_DIR / "manage.py")]
+        subprocess.run([*manage, "migrate", "--noinput", "-v", "1"], env=env, check=True, cwd=BASE_DIR)
+        subprocess.run([*manage, "ensure_staff"], env=env, check=True, cwd=BASE_DIR)
+        print(f"\nServing http://{env['BIND_ADDRESS']}:{env['PORT']}/  (Ctrl-C stops web, worker, beat)\n", flush=True)
+        honcho = subprocess.Popen(
+            [sys.executable, "-m", "honcho", "start", "-f", "Procfile", "-p", env["PORT"], "web", "worker", "beat"],
+            env=env,
+            cwd=BASE_DIR,
+        )
+        try:
+            return honcho.wait()
+        except KeyboardInterrupt:
+            honcho.send_signal(signal.SIGINT)
+            return honcho.wait()
+    except subprocess.CalledProcessError as error:
+        return error.returncode
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if fake_weather:  # weather: the embedded fake Open-Meteo started above
+            fake_weather.terminate()
+            fake_weather.wait(timeout=10)
+        if private:
+            private.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
