@@ -1,4 +1,4 @@
-"""Benchmark: batched clean-up of 1,000,000 task results (dashboard/maintenance.py).
+"""Benchmark: batched clean-up of 1,000,000 task results (dashboard/monitor/maintenance.py).
 
 Creates ROWS task-result rows (90% older than the retention age), starts daphne serving the site,
 then runs the clean-up in its own process while requesting the staff task list page over and over.

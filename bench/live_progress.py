@@ -4,7 +4,7 @@
     .venv/bin/python bench/live_progress.py --quick    # shorter runs
     .venv/bin/python bench/live_progress.py --only 2   # one scenario (3 always runs: it is quick)
 
-Scenarios (issue 3):
+Scenarios:
   1. one task reporting at 10 Hz watched by N = 1, 100, 1000 clients on its task page;
   2. 100 tasks reporting at 10 Hz at once, each watched by its own client, plus 20 list clients;
   3. a 100,000-report loop with progress on versus off (run-time ratio).

@@ -14,11 +14,11 @@ HERE = Path(__file__).resolve().parent
 QUICK = os.environ.get("QUICK") == "1"
 
 RUNS = [
-    ("live progress (issue 3)", ["live_progress.py", *(["--quick"] if QUICK else [])], {}),
-    ("task monitor (issue 7)", ["task_monitor_bench.py"], {"ROWS": "100000"} if QUICK else {}),
-    ("task-result clean-up (issue 5)", ["cleanup_bench.py"], {"ROWS": "100000"} if QUICK else {}),
-    ("moderation queue (issue 4)", ["moderation_bench.py"], {}),
-    ("weather streaming (issue 6)", ["weather_bench.py"], {}),
+    ("live progress", ["live_progress.py", *(["--quick"] if QUICK else [])], {}),
+    ("task monitor", ["task_monitor_bench.py"], {"ROWS": "100000"} if QUICK else {}),
+    ("task-result clean-up", ["cleanup_bench.py"], {"ROWS": "100000"} if QUICK else {}),
+    ("moderation queue", ["moderation_bench.py"], {}),
+    ("weather streaming", ["weather_bench.py"], {}),
 ]
 
 

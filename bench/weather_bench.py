@@ -1,7 +1,7 @@
 """Weather benchmark: the streaming async view against the local fake Open-Meteo, with two baselines.
 
 Cache off and distinct city names, so every card costs real upstream calls (geocoding + forecast,
-each with the fake's configured latency). Scenarios (issue 6):
+each with the fake's configured latency). Scenarios:
 
 (a) one visitor, 10 cities, 500 ms upstream latency: time to the first and the last card, against a
     single city's time (target: last card within 1.2x of one city, not the sum);

@@ -76,7 +76,7 @@ def env_list(name: str, default: list[str]) -> list[str]:
 # --- core ---
 
 # Off unless asked for: a deploy that forgets the variable must not serve debug pages.
-# `make run` (site_config/run_local.py) and the tests turn it on.
+# `make run` (site_config/devtools/run_local.py) and the tests turn it on.
 DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:

@@ -119,7 +119,7 @@ def test_password_reset_email_goes_through_the_outbox(client, bob, django_captur
     assert mail.outbox == [], "nothing is sent inside the request"
 
 
-# --- purge of members who never verified (issue 5's job, owned here) ---
+# --- purge of members who never verified (a scheduled job; the blog owns it) ---
 
 def _member(username, *, days_ago, verified=False, staff=False):
     user = make_user(username, staff=staff)

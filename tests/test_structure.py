@@ -387,7 +387,6 @@ def test_every_websocket_path_still_reaches_a_consumer(path, kwargs):
 APP_PACKAGES = ["dashboard", "blog", "weather", "site_config"]
 
 
-@pytest.mark.xfail(strict=True, reason="restructure in progress: settings read through settings.X")
 def test_app_code_reads_settings_as_attributes_not_through_getattr():
     offenders = []
     for package in APP_PACKAGES:

@@ -1,6 +1,6 @@
 """The Open-Meteo client: aiohttp, one pooled session per process, timeouts, retries, limits, cache.
 
-This is the seed lesson's section 4 (`aiohttp` from an async view) grown up for a public page:
+`aiohttp` called from an async view, made fit for a public page:
 
 - one shared `aiohttp.ClientSession` per process (per event loop) instead of one per call, so
   connections are pooled and reused; it is created lazily on first use;

@@ -1,6 +1,6 @@
 """Weather views: the streaming page (`/weather/`) and the one-city JSON endpoint (`/weather/api/`).
 
-Both are `async def` views (the seed lesson's section 4): while a city waits on Open-Meteo no
+Both are `async def` views: while a city waits on Open-Meteo no
 thread is held, only a coroutine. Under daphne they run on its event loop.
 
 Why a chunked HTML response rather than Server-Sent Events: the page *is* the stream. The browser
@@ -34,7 +34,8 @@ ERROR_STATUS = {"not_found": 404, "rate_limited": 503, "timeout": 504}  # the re
 
 
 def _client_address(request) -> str:
-    # daphne runs with --proxy-headers in the Procfile, so REMOTE_ADDR is the visitor behind a proxy.
+    # REMOTE_ADDR is the peer daphne saw: the visitor, or with DAPHNE_PROXY_HEADERS set (Procfile) the
+    # leftmost X-Forwarded-For, which a client can write: only trust it behind a proxy that overwrites it.
     return request.META.get("REMOTE_ADDR") or "unknown"
 
 

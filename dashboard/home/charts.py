@@ -35,10 +35,9 @@ from django.db.models import Count, Value
 from django.db.models.functions import Coalesce, TruncHour, TruncMinute
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.utils.html import escape
-from django.utils.safestring import SafeString, mark_safe
 from django_celery_results.models import TaskResult
 
+from dashboard.charts import hbars_svg, stacked_bars_svg
 from dashboard.reports.services import percentile
 
 FIGURES_KEY = "dashboard:monitor:figures"
@@ -187,79 +186,6 @@ def _day_figures(since: datetime) -> tuple[dict, list[dict]]:
 
 # --- rendering ---
 
-WIDTH, HEIGHT = 720, 170
-LEFT, RIGHT, TOP, BOTTOM = 40, 8, 10, 24
-TICK = 'class="tick" font-size="11" fill="#5b6673"'
-
-
-def stacked_bars_svg(buckets: list[tuple[datetime, dict[str, int]]], *, title: str, label_format: str,
-                     tick_every: int, css_class: str = "") -> SafeString:
-    """One stacked bar per bucket (succeeded, failed, retried); each bar's <title> lists its counts."""
-    plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    totals = [sum(counts.get(state, 0) for state in OUTCOME_STATES) for _, counts in buckets]
-    scale_top = max(max(totals, default=0), 1)
-    slot = plot_width / max(len(buckets), 1)
-    bar_width = max(slot * 0.8, 1)
-    parts = [
-        f'<svg class="chart {escape(css_class)}" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" preserveAspectRatio="xMinYMin meet" '
-        f'role="img" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{escape(title)}</title>",
-        f'<line stroke="#9aa5b1" x1="{LEFT}" y1="{TOP + plot_height}" x2="{WIDTH - RIGHT}" y2="{TOP + plot_height}"/>',
-        f'<text {TICK} x="{LEFT - 4}" y="{TOP + 9}" text-anchor="end">{max(totals, default=0)}</text>',
-        f'<text {TICK} x="{LEFT - 4}" y="{TOP + plot_height}" text-anchor="end">0</text>',
-    ]
-    for index, ((moment, counts), total) in enumerate(zip(buckets, totals)):
-        x = LEFT + index * slot + (slot - bar_width) / 2
-        label = timezone.localtime(moment).strftime(label_format)
-        described = ", ".join(f"{counts.get(state, 0)} {word}" for state, word, _ in OUTCOMES)
-        parts.append(f'<g class="bucket" data-bucket="{moment.isoformat()}" data-total="{total}"><title>{escape(label)}: {described}</title>')
-        parts.append(f'<rect x="{x:.1f}" y="{TOP}" width="{bar_width:.1f}" height="{plot_height}" fill="transparent"/>')
-        y = TOP + plot_height
-        for state, _, color in OUTCOMES:
-            value = counts.get(state, 0)
-            if value:
-                height = plot_height * value / scale_top
-                y -= height
-                parts.append(f'<rect class="{state.lower()}" fill="{color}" x="{x:.1f}" y="{y:.1f}" width="{bar_width:.1f}" height="{height:.1f}"/>')
-        parts.append("</g>")
-        if index % tick_every == 0:
-            parts.append(f'<text {TICK} x="{x:.1f}" y="{HEIGHT - 6}">{escape(label)}</text>')
-    parts.append("</svg>")
-    return mark_safe("".join(parts))
-
-
-def hbars_svg(rows: list[tuple[str, list[tuple[str, float | None, str]]]], *, title: str, unit: str,
-              css_class: str = "") -> SafeString:
-    """Horizontal bars: per row (a task name) one bar per series (label, value, colour)."""
-    label_width, bar_height, gap = 230, 11, 8
-    series_count = max((len(series) for _, series in rows), default=1)
-    row_height = series_count * (bar_height + 2) + gap
-    height = max(row_height * len(rows) + TOP, 40)
-    plot_width = WIDTH - label_width - 80
-    top_value = max((value or 0 for _, series in rows for _, value, _ in series), default=0) or 1
-    parts = [
-        f'<svg class="chart {escape(css_class)}" viewBox="0 0 {WIDTH} {height}" width="100%" preserveAspectRatio="xMinYMin meet" '
-        f'role="img" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{escape(title)}</title>",
-    ]
-    if not rows:
-        parts.append(f'<text {TICK} x="{WIDTH / 2}" y="24" text-anchor="middle">nothing in this period</text>')
-    for index, (name, series) in enumerate(rows):
-        y = TOP / 2 + index * row_height
-        short = name if len(name) <= 36 else "…" + name[-35:]
-        parts.append(f'<text font-size="11" fill="#1d232b" x="{label_width - 6}" y="{y + bar_height}" text-anchor="end">{escape(short)}</text>')
-        for offset, (label, value, color) in enumerate(series):
-            bar_y = y + offset * (bar_height + 2)
-            width = plot_width * (value or 0) / top_value
-            shown = "–" if value is None else f"{value:g} {unit}".strip()
-            parts.append(
-                f'<g class="hbar"><title>{escape(name)} {escape(label)}: {escape(shown)}</title>'
-                f'<rect fill="{color}" x="{label_width}" y="{bar_y:.1f}" width="{max(width, 1):.1f}" height="{bar_height}"/>'
-                f'<text {TICK} x="{label_width + width + 4:.1f}" y="{bar_y + bar_height - 2:.1f}">{escape(label)} {escape(shown)}</text></g>'
-            )
-    parts.append("</svg>")
-    return mark_safe("".join(parts))
-
 
 def charts_context(figures: dict | None = None) -> dict:
     figures = figures or monitor_figures()
@@ -271,10 +197,10 @@ def charts_context(figures: dict | None = None) -> dict:
         "outcomes": [{"state": s, "word": w, "color": c, "hour": last_hour[s], "week": last_week[s]} for s, w, c in OUTCOMES],
         "busy_minutes": [(m, c) for m, c in figures["per_minute"] if c],
         "per_minute_svg": stacked_bars_svg(
-            figures["per_minute"], title="Tasks finished per minute, last hour", label_format="%H:%M",
+            figures["per_minute"], series=OUTCOMES, title="Tasks finished per minute, last hour", label_format="%H:%M",
             tick_every=10, css_class="per-minute"),
         "per_hour_svg": stacked_bars_svg(
-            figures["per_hour"], title="Tasks finished per hour, last 7 days", label_format="%a %H:%M",
+            figures["per_hour"], series=OUTCOMES, title="Tasks finished per hour, last 7 days", label_format="%a %H:%M",
             tick_every=24, css_class="per-hour"),
         "runtime_svg": hbars_svg(
             [(row["task_name"], [("p50", row["p50"], "#7aa2e3"), ("p95", row["p95"], "#2457c5")]) for row in timings["by_name"]],

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
@@ -100,19 +99,19 @@ class PolledConsumer(LiveConsumer):
     that runs while anyone watches, so the expensive part runs once per interval, not per watcher.
 
     One class for every polled page, given its data in the route:
-    `PolledConsumer.as_asgi(poller_name=..., produce=..., interval_setting=...)`, where `produce()`
-    returns the fragment for every watcher (sync; it runs in a thread, never on the event loop) and
-    `interval_setting` names the setting that says how often to poll (read at connect).
+    `PolledConsumer.as_asgi(poller_name=..., produce=..., interval=...)`, where `produce()` returns
+    the fragment for every watcher (sync; it runs in a thread, never on the event loop) and
+    `interval()` says how often to poll, in seconds (called at connect, so it may read settings).
     """
 
-    def __init__(self, *args, poller_name: str, produce: Callable[[], str], interval_setting: str, **kwargs) -> None:
+    def __init__(self, *args, poller_name: str, produce: Callable[[], str], interval: Callable[[], float], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.poller_name = poller_name
         self.produce = produce
-        self.interval_setting = interval_setting
+        self.interval = interval
 
     def _poller(self):
-        return poller(self.poller_name, self.produce, interval=getattr(settings, self.interval_setting))
+        return poller(self.poller_name, self.produce, interval=self.interval())
 
     async def authorize(self) -> None:
         if not self._staff:

@@ -19,9 +19,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from blog.services import comments
 from blog.models import Comment, Post
+from blog.services import comments
 from dashboard.moderation.queue import LIVE_STATUS, QUEUE_STATUSES, TEMPLATE, queue_queryset
+from dashboard.rendering import render_page
 
 ACTIONS = {"approve": Comment.Status.APPROVED, "reject": Comment.Status.REJECTED, "spam": Comment.Status.SPAM}
 
@@ -61,12 +62,9 @@ def _queue_context(request, *, status: str, post_id: int | None, page_number=Non
 
 
 @staff_member_required
-@vary_on_headers("HX-Request")
 def moderation_queue(request):
     status, post_id = _filters(request)
-    context = _queue_context(request, status=status, post_id=post_id)
-    template = f"{TEMPLATE}#queue" if request.htmx else TEMPLATE
-    return render(request, template, context)
+    return render_page(request, TEMPLATE, _queue_context(request, status=status, post_id=post_id), partial="queue")
 
 
 def _back_to_queue(request) -> str:

@@ -17,7 +17,6 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
-from django.views.decorators.vary import vary_on_headers
 from django_celery_results.models import TaskResult
 from kombu.exceptions import OperationalError
 
@@ -43,6 +42,7 @@ from dashboard.monitor.filters import (
     window_label,
 )
 from dashboard.monitor.listing import task_views
+from dashboard.rendering import render_page
 
 BULK_LIMIT = 1000
 ACT_PERMISSION = "dashboard.act_on_tasks"
@@ -58,7 +58,6 @@ def _require_act(request) -> None:
 
 
 @staff_member_required
-@vary_on_headers("HX-Request")
 def task_list(request):
     form = TaskFilterForm(request.GET)
     if form.is_valid():
@@ -85,9 +84,8 @@ def task_list(request):
         "window": window_label(data),
         "task_names": known_task_names(),
     }
-    template = "dashboard/monitor/list.html#task-table" if request.htmx else "dashboard/monitor/list.html"
-    status = 200 if form.is_valid() else 400
-    return render(request, template, context, status=status)
+    return render_page(request, "dashboard/monitor/list.html", context, partial="task-table",
+                       status=200 if form.is_valid() else 400)
 
 
 @login_required

@@ -12,8 +12,8 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from blog.services import outbox as outbox_service
 from blog.models import OutboundEmail
+from blog.services import outbox as outbox_service
 
 EMAILS_PER_PAGE = 25
 # Emails whose body is a key to someone's account (a password-reset or a verification link): only

@@ -284,6 +284,13 @@ def _row(pt: PeriodicTask, *, now, counts, last: TaskResult | None) -> ScheduleR
 # --- changes from the dashboard, each one recorded ---
 
 
+def _record(pt: PeriodicTask, action: str, summary: str, *, user) -> ScheduleChange:
+    """Who changed which schedule, how, when (the name is kept: it outlives a deleted schedule)."""
+    return ScheduleChange.objects.create(
+        periodic_task=pt, periodic_task_name=pt.name, action=action, summary=summary, changed_by=user
+    )
+
+
 def schedule_set_enabled(*, periodic_task_id: int, enabled: bool, user) -> bool:
     """Enable or disable; returns False when it already was (nothing recorded twice)."""
     with transaction.atomic():
@@ -292,13 +299,8 @@ def schedule_set_enabled(*, periodic_task_id: int, enabled: bool, user) -> bool:
             return False
         pt.enabled = enabled
         pt.save()  # bumps PeriodicTasks.changed: the running beat reloads
-        ScheduleChange.objects.create(
-            periodic_task=pt,
-            periodic_task_name=pt.name,
-            action=ScheduleChange.Action.ENABLED if enabled else ScheduleChange.Action.DISABLED,
-            summary="enabled" if enabled else "disabled",
-            changed_by=user,
-        )
+        _record(pt, ScheduleChange.Action.ENABLED if enabled else ScheduleChange.Action.DISABLED,
+                "enabled" if enabled else "disabled", user=user)
     return True
 
 
@@ -331,13 +333,8 @@ def schedule_update(*, periodic_task_id: int, user, kind: str, fields: dict) -> 
             pt.one_off = False
             notes.append("no longer one-off")
         pt.save()  # bumps PeriodicTasks.changed: the running beat reloads
-        ScheduleChange.objects.create(
-            periodic_task=pt,
-            periodic_task_name=pt.name,
-            action=ScheduleChange.Action.SCHEDULE,
-            summary=f"{before} → {describe_schedule(pt)}" + "".join(f"; {note}" for note in notes),
-            changed_by=user,
-        )
+        _record(pt, ScheduleChange.Action.SCHEDULE,
+                f"{before} → {describe_schedule(pt)}" + "".join(f"; {note}" for note in notes), user=user)
     return True
 
 
@@ -383,13 +380,7 @@ def schedule_run_now(*, periodic_task_id: int, user) -> str:
         headers={"launched_by": user.pk, "periodic_task_name": pt.name},
         **routing,
     )
-    ScheduleChange.objects.create(
-        periodic_task=pt,
-        periodic_task_name=pt.name,
-        action=ScheduleChange.Action.RUN_NOW,
-        summary=f"queued task {result.id}",
-        changed_by=user,
-    )
+    _record(pt, ScheduleChange.Action.RUN_NOW, f"queued task {result.id}", user=user)
     return result.id
 
 

@@ -11,11 +11,11 @@ from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
-from django.views.decorators.vary import vary_on_headers
 from django_celery_beat.models import PeriodicTask
 from django_htmx.http import HttpResponseClientRedirect
 
 from dashboard.models import ScheduleChange
+from dashboard.rendering import render_page
 from dashboard.schedules.forms import SCHEDULE_FORMS, schedule_form_for
 from dashboard.schedules.services import (
     SCHEDULE_MODELS,
@@ -46,19 +46,16 @@ def _redirect(request, url: str):
 
 
 @staff_member_required
-@vary_on_headers("HX-Request")
 def schedule_list(request):
     context = {
         "rows": schedule_rows(),
         "changes": ScheduleChange.objects.select_related("changed_by")[:10],
         "time_zone": settings.TIME_ZONE,
     }
-    template = "dashboard/schedules/list.html#schedule-table" if request.htmx else "dashboard/schedules/list.html"
-    return render(request, template, context)
+    return render_page(request, "dashboard/schedules/list.html", context, partial="schedule-table")
 
 
 @staff_member_required
-@vary_on_headers("HX-Request")
 def schedule_detail(request, pk: int):
     """The schedule's facts and the edit form of its own type.
 
@@ -92,8 +89,9 @@ def schedule_detail(request, pk: int):
         "kinds": [(name, form_class.title) for name, form_class in SCHEDULE_FORMS.items()],
         "changes": ScheduleChange.objects.select_related("changed_by").filter(periodic_task=periodic_task)[:CHANGES_SHOWN],
     }
-    template = "dashboard/schedules/detail.html#schedule-form" if request.htmx and request.method == "POST" else "dashboard/schedules/detail.html"
-    return render(request, template, context, status=status)
+    # htmx only posts the form (which comes back with its errors); a GET is always the whole page.
+    return render_page(request, "dashboard/schedules/detail.html", context, partial="schedule-form", status=status,
+                       htmx=request.htmx and request.method == "POST")
 
 
 @staff_member_required

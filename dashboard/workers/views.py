@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
-from django.shortcuts import render
-from django.views.decorators.vary import vary_on_headers
 
+from dashboard.rendering import render_page
 from dashboard.workers.services import workers_context, workers_snapshot
 
 
 @staff_member_required
-@vary_on_headers("HX-Request")
 def workers_page(request):
     context = workers_context(workers_snapshot(max_age=settings.WORKERS_POLL_INTERVAL))
-    template = "dashboard/workers/workers.html#workers-live" if request.htmx else "dashboard/workers/workers.html"
-    return render(request, template, context)
+    return render_page(request, "dashboard/workers/workers.html", context, partial="workers-live")
