@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from site_config.devtools.local_redis import PrivateRedis, redis_answers
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]  # the project root: site_config/devtools/run_local.py
 
 
 def main() -> int:
