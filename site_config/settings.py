@@ -229,6 +229,9 @@ CHANNEL_LAYERS = {
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # kombu's Redis transport with the fix that keeps a worker alive across a Redis restart.
+    CELERY_BROKER_TRANSPORT = "site_config.broker:Transport"
 # Redis re-delivers an unacknowledged message after the visibility timeout; it must be longer than
 # the longest task, or a long task runs twice.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
