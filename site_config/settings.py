@@ -135,6 +135,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "site_config.context_processors.service_notices",
             ],
         },
     },
@@ -207,10 +208,12 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's Redis cache that degrades to "no cache" while Redis is down (site_config/cache.py).
+        "BACKEND": "site_config.cache.ResilientRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "site",
         "TIMEOUT": 300,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
     }
 }
 
@@ -383,6 +386,14 @@ WEATHER_STALE_KEEP_SECONDS = env_int("WEATHER_STALE_KEEP_SECONDS", 24 * 3600, mi
 # Per client address: at most this many city lookups per window (0 turns the limit off).
 WEATHER_RATE_LIMIT = env_int("WEATHER_RATE_LIMIT", 60, minimum=0)
 WEATHER_RATE_WINDOW_SECONDS = env_int("WEATHER_RATE_WINDOW_SECONDS", 60, minimum=1)
+
+
+# --- live pages: each daphne process probes its channel-layer subscription (dashboard/live/fanout.py) ---
+
+# How often (seconds) a probe goes through Redis and back while the subscription is healthy, and
+# how long it may take before the pages are told they are not live.
+LIVE_PROBE_INTERVAL = env_float("LIVE_PROBE_INTERVAL", 5.0, minimum=0.2)
+LIVE_PROBE_TIMEOUT = env_float("LIVE_PROBE_TIMEOUT", 3.0, minimum=0.1)
 
 
 # --- live dashboard pages polled once per daphne process (dashboard/live/poller.py) ---

@@ -15,15 +15,24 @@ follows it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.template.loader import render_to_string
 
 from dashboard.live.contract import handler_name
 from dashboard.live.fanout import fanout
 from dashboard.live.poller import poller
 from dashboard.monitor.access import can_view_all_tasks
+
+
+@cache
+def live_state_html(live: bool) -> str:
+    """The fragment that swaps a page's live indicator (id "live-state") for this state."""
+    return render_to_string("dashboard/live/_state.html", {"live": live, "oob": True})
+
 
 # Close codes for refused connections (4000-4999 are for applications); a refusal before accept()
 # also makes daphne answer the handshake with HTTP 403.
@@ -41,6 +50,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
     """
 
     groups_to_join: list[str] = []
+    # No channel of its own: the fan-out hands messages to `deliver()`. With the default alias
+    # Channels would SUBSCRIBE one Redis channel per socket that nothing ever sends to, and a socket
+    # opened while Redis is down would fail with an exception instead of a snapshot from the database.
+    channel_layer_alias = "unused"
 
     async def connect(self) -> None:
         self._ready = False
@@ -58,6 +71,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self._joined.append(group)
         await self.accept()
         await self.send(text_data=await self.snapshot())
+        if hub.live is False:
+            await self.send(text_data=live_state_html(False))
         self._ready = True
         held, self._held = self._held, {}
         for message in held.values():
@@ -71,6 +86,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         """Clients only listen; anything they send is ignored."""
+
+    async def live_changed(self, live: bool) -> None:
+        """The fan-out lost or regained Redis: say so; once back, re-send the snapshot, since
+        whatever was published meanwhile never arrived."""
+        if not getattr(self, "_ready", False):
+            return
+        if live:
+            await self.send(text_data=await self.snapshot())
+        await self.send(text_data=live_state_html(live))
 
     async def authorize(self) -> None:
         raise NotImplementedError

@@ -23,6 +23,7 @@ from collections.abc import Hashable
 TASK_UPDATE = "task.update"
 MODERATION_UPDATE = "moderation.update"
 POLL_UPDATE = "poll.update"
+PROBE = "fanout.probe"  # a daphne process checking that its own subscription still works
 
 TASKS_GROUP = "tasks"  # every task's row, for the task list pages
 MODERATION_GROUP = "moderation"  # held comments arriving and leaving, for the moderation queue
