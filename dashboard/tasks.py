@@ -1,5 +1,5 @@
-"""Dashboard tasks: the demo job that shows live progress to newcomers, the daily report and the
-task-result clean-up (both scheduled in settings.PERIODIC_TASKS)."""
+"""Dashboard tasks: the demo job that shows live progress to newcomers, and the jobs scheduled in
+settings.PERIODIC_TASKS: the daily report, the task-result clean-up and the lost-task sweep."""
 
 import time
 from datetime import date, timedelta
@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from celery import shared_task
 from django.conf import settings
 
+from dashboard.monitor.lost import tasks_lost_sweep
 from dashboard.monitor.maintenance import task_results_cleanup
 from dashboard.reports.services import daily_report_build, yesterday
 
@@ -54,3 +55,9 @@ def cleanup_task_results_task(self, max_age_days: int | None = None) -> dict:
         batch_size=settings.TASK_RESULT_CLEANUP_BATCH_SIZE,
         on_batch=lambda done, total: self.report_progress(done, total, f"batch {done} of {total}"),
     )
+
+
+@shared_task(bind=True)
+def lost_tasks_sweep_task(self) -> dict:
+    """Running tasks whose worker is gone: marked failed with the reason, sent again when safe."""
+    return {"lost": tasks_lost_sweep()}

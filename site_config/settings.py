@@ -396,6 +396,13 @@ LIVE_PROBE_INTERVAL = env_float("LIVE_PROBE_INTERVAL", 5.0, minimum=0.2)
 LIVE_PROBE_TIMEOUT = env_float("LIVE_PROBE_TIMEOUT", 3.0, minimum=0.1)
 
 
+# Worker heartbeats (dashboard/live/heartbeat.py): written this often; a running task no live worker
+# has claimed for WORKER_LOST_AFTER_SECONDS is declared lost (checked every LOST_TASKS_SWEEP_SECONDS).
+WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 10.0, minimum=0.2)
+WORKER_LOST_AFTER_SECONDS = env_float("WORKER_LOST_AFTER_SECONDS", 60.0, minimum=1.0)
+LOST_TASKS_SWEEP_SECONDS = env_int("LOST_TASKS_SWEEP_SECONDS", 30, minimum=1)
+
+
 # --- live dashboard pages polled once per daphne process (dashboard/live/poller.py) ---
 
 # Workers page: how long `inspect()` waits for worker replies, how long heartbeats are listened
@@ -411,6 +418,11 @@ HOME_CHARTS_INTERVAL = env_float("HOME_CHARTS_INTERVAL", 10.0, minimum=2.0)
 
 PERIODIC_TASKS["daily-report"] = {"task": "dashboard.tasks.daily_report_task", "crontab": "5 0 * * *"}
 PERIODIC_TASKS["clean-up-task-results"] = {"task": "dashboard.tasks.cleanup_task_results_task", "crontab": "45 3 * * *"}
+PERIODIC_TASKS["sweep-lost-tasks"] = {
+    "task": "dashboard.tasks.lost_tasks_sweep_task",
+    "every_seconds": LOST_TASKS_SWEEP_SECONDS,
+    "description": "Tasks whose worker died: marked failed with the reason, sent again when safe.",
+}
 # Task results (and who launched them) older than this are deleted by the clean-up, in batches of
 # this many primary keys, each batch its own short transaction so the site stays usable meanwhile.
 TASK_RESULT_MAX_AGE_DAYS = env_int("TASK_RESULT_MAX_AGE_DAYS", 30, minimum=1)

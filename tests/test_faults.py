@@ -102,3 +102,70 @@ def test_while_redis_is_down_pages_answer_with_a_notice_and_open_pages_say_they_
         assert "Exception inside application" not in web.log()
     finally:
         web.stop()
+
+
+def test_a_task_whose_worker_died_is_shown_lost_sent_again_and_never_run_twice(transactional_db, alice, settings):
+    import os
+    import signal
+
+    from dashboard.live.heartbeat import redis_client, running_task_ids
+    from dashboard.live.store import load_view
+    from dashboard.models import TaskAction, TaskEvent
+    from dashboard.monitor.lost import tasks_lost_sweep
+
+    settings.WORKER_LOST_AFTER_SECONDS = 5
+    fast = {"WORKER_HEARTBEAT_SECONDS": "0.3"}
+    client = redis_client()
+    first = start_worker("worker-dies", env=fast)
+    second = None
+    try:
+        result = demo_job_task.delay_for(alice, 40, 200)  # about 8 s
+        wait_for(lambda: TaskResult.objects.filter(task_id=result.id, status="PROGRESS").exists(), timeout=20)
+        wait_for(lambda: result.id in running_task_ids(client), timeout=5)
+        assert tasks_lost_sweep(client=client) == []  # claimed by a live worker: never lost
+        os.killpg(first.popen.pid, signal.SIGKILL)  # the whole worker, main process and pool, at once
+        first.popen.wait()
+        # The same name, restarted: another process, which does not vouch for its predecessor's task.
+        second = start_worker("worker-dies", env=fast)
+        wait_for(lambda: result.id not in running_task_ids(client), timeout=5)
+        start = __import__("time").time()
+        assert tasks_lost_sweep(client=client, now=start) == []  # unclaimed since now: not yet
+        assert TaskResult.objects.get(task_id=result.id).status == "PROGRESS"
+        assert tasks_lost_sweep(client=client, now=start + 6) == [result.id]
+        row = TaskResult.objects.get(task_id=result.id)
+        assert row.status == states.FAILURE
+        view = load_view(result.id)
+        assert view.error.startswith("WorkerLost: worker lost: worker-dies@")
+        assert TaskEvent.objects.filter(task_id=result.id, kind="lost").exists()
+        # Safe to repeat (acks_late): sent again as a new task linked to it, which runs to the end.
+        again = TaskAction.objects.get(task_id=result.id, kind="retry")
+        assert again.user is None and "worker lost" in again.note
+        wait_for(lambda: TaskResult.objects.filter(task_id=again.new_task_id, status=states.SUCCESS).exists(),
+                 timeout=30)
+        # The broker delivering the original again (its message was never acknowledged) runs nothing.
+        demo_job_task.apply_async((40, 200), task_id=result.id)
+        wait_for(lambda: TaskEvent.objects.filter(task_id=result.id, kind="ignored").exists(), timeout=20)
+        assert TaskResult.objects.get(task_id=result.id).status == states.FAILURE
+        assert not TaskEvent.objects.filter(task_id=result.id, kind="started").count() > 1
+    finally:
+        if second is not None:
+            second.stop()
+        first.stop()
+
+
+def test_nothing_is_declared_lost_while_redis_cannot_be_read(transactional_db, own_redis, settings):
+    import redis as redis_py
+
+    from dashboard.monitor.lost import tasks_lost_sweep
+
+    settings.WORKER_LOST_AFTER_SECONDS = 1
+    TaskResult.objects.create(task_id="running-somewhere", task_name="dashboard.tasks.demo_job_task",
+                              status=states.STARTED, worker="w@host")
+    client = redis_py.Redis.from_url(own_redis.url)
+    assert tasks_lost_sweep(client=client, now=1000.0) == []
+    own_redis.stop()
+    assert tasks_lost_sweep(client=client, now=5000.0) == []
+    assert TaskResult.objects.get(task_id="running-somewhere").status == states.STARTED
+    own_redis.start()
+    assert tasks_lost_sweep(client=client, now=6000.0) == []  # the count starts again after a restart
+    assert tasks_lost_sweep(client=client, now=6002.0) == ["running-somewhere"]

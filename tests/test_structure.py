@@ -36,6 +36,7 @@ REGISTERED_TASKS = [
     "dashboard.tasks.cleanup_task_results_task",
     "dashboard.tasks.daily_report_task",
     "dashboard.tasks.demo_job_task",
+    "dashboard.tasks.lost_tasks_sweep_task",
     "dashboard.tasks.progress_loop_task",
 ]
 
