@@ -169,3 +169,19 @@ def test_nothing_is_declared_lost_while_redis_cannot_be_read(transactional_db, o
     own_redis.start()
     assert tasks_lost_sweep(client=client, now=6000.0) == []  # the count starts again after a restart
     assert tasks_lost_sweep(client=client, now=6002.0) == ["running-somewhere"]
+
+
+def test_daphne_closes_the_weather_session_when_it_stops(django_db_setup):
+    from tests.weather_upstream import FakeOpenMeteo, stream_cards
+
+    fake = FakeOpenMeteo()
+    web = start_daphne("daphne-weather-shutdown", env={**fake.env, "WEATHER_RATE_LIMIT": "1000"})
+    try:
+        status, _, cards = stream_cards(web.url, "/weather/?cities=Berlin")
+        assert status == 200 and len(cards) == 1
+    finally:
+        web.stop()
+        fake.stop()
+    assert web.popen.returncode is not None
+    assert "Unclosed client session" not in web.log()
+    assert "Unclosed connector" not in web.log()
