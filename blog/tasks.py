@@ -40,6 +40,12 @@ def moderate_comment_task(comment_id: int) -> str | None:
 
 
 @shared_task
+def pending_comments_requeue_task() -> int:
+    """Moderate again the comments still pending (periodic, see PERIODIC_TASKS["moderate-pending-comments"])."""
+    return comments.comments_pending_requeue(older_than_seconds=settings.COMMENT_PENDING_REQUEUE_SECONDS)
+
+
+@shared_task
 def purge_unverified_members_task(older_than_days: int | None = None) -> int:
     """Delete members who never verified (periodic, see PERIODIC_TASKS["purge-unverified-members"])."""
     removed = members.member_purge_unverified(older_than_days=older_than_days)

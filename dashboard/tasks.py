@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from celery import shared_task
 from django.conf import settings
 
-from dashboard.monitor.lost import tasks_lost_sweep
+from dashboard.monitor.lost import tasks_lost_sweep, tasks_unqueued_sweep
 from dashboard.monitor.maintenance import task_results_cleanup
 from dashboard.reports.services import daily_report_build, yesterday
 
@@ -59,5 +59,6 @@ def cleanup_task_results_task(self, max_age_days: int | None = None) -> dict:
 
 @shared_task(bind=True)
 def lost_tasks_sweep_task(self) -> dict:
-    """Running tasks whose worker is gone: marked failed with the reason, sent again when safe."""
-    return {"lost": tasks_lost_sweep()}
+    """Tasks whose worker is gone, or whose message the broker lost: marked failed with the reason,
+    sent again when safe."""
+    return {"lost": tasks_lost_sweep(), "messages_lost": tasks_unqueued_sweep()}

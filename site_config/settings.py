@@ -364,6 +364,13 @@ PERIODIC_TASKS["purge-unverified-members"] = {
     "task": "blog.tasks.purge_unverified_members_task",
     "crontab": "30 3 * * *",
 }
+# A comment still pending this long (its moderation message lost) is queued for moderation again.
+COMMENT_PENDING_REQUEUE_SECONDS = env_int("COMMENT_PENDING_REQUEUE_SECONDS", 300, minimum=10)
+PERIODIC_TASKS["moderate-pending-comments"] = {
+    "task": "blog.tasks.pending_comments_requeue_task",
+    "every_seconds": 300,
+    "description": "Comments whose moderation message was lost are moderated again.",
+}
 PERIODIC_TASKS["requeue-unsent-emails"] = {"task": "blog.tasks.email_sweep_task", "every_seconds": 300}
 
 

@@ -185,3 +185,42 @@ def test_daphne_closes_the_weather_session_when_it_stops(django_db_setup):
     assert web.popen.returncode is not None
     assert "Unclosed client session" not in web.log()
     assert "Unclosed connector" not in web.log()
+
+
+def test_queued_tasks_whose_message_a_redis_restart_lost_are_sent_again_or_failed(transactional_db, own_redis, alice):
+    import redis as redis_py
+
+    from dashboard.live.store import load_view
+    from dashboard.models import TaskAction
+    from dashboard.monitor.lost import tasks_unqueued_sweep
+
+    broker = redis_py.Redis.from_url(own_redis.url)
+    safe = _queue(own_redis, demo_job_task, 3, 0, queue="nobody-reads-this")
+    assert tasks_unqueued_sweep(broker=broker) == []  # first look: every queued task is in its queue
+    assert tasks_unqueued_sweep(broker=broker) == []  # nothing lost since: one command, no scan
+    own_redis.stop()
+    own_redis.start()  # keeps nothing on disk: the queued message is gone
+    kept = _queue(own_redis, demo_job_task, 3, 0, queue="nobody-reads-this")  # queued after the restart
+    assert tasks_unqueued_sweep(broker=broker) == [safe.id]
+    assert load_view(safe.id).error.startswith("MessageLost: message lost")
+    again = TaskAction.objects.get(task_id=safe.id, kind="retry")  # the demo job is safe to repeat
+    assert TaskResult.objects.filter(task_id=again.new_task_id).exists()
+    assert TaskResult.objects.get(task_id=kept.id).status == states.PENDING
+
+
+def test_comments_left_pending_are_moderated_again(live_worker, transactional_db, bob):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from blog.models import Comment, Post
+    from blog.services.comments import comments_pending_requeue
+
+    post = Post.objects.create(title="Lost", slug="lost", body="b", status=Post.Status.PUBLISHED, author=bob)
+    comment = Comment.objects.create(post=post, author=bob, body="A kind and ordinary remark.")
+    fresh = Comment.objects.create(post=post, author=bob, body="Another kind remark.")
+    Comment.objects.filter(pk=comment.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+    assert comments_pending_requeue(older_than_seconds=300) == 1
+    wait_for(lambda: Comment.objects.get(pk=comment.pk).status != Comment.Status.PENDING, timeout=20)
+    assert Comment.objects.get(pk=comment.pk).status == Comment.Status.APPROVED
+    assert Comment.objects.get(pk=fresh.pk).status == Comment.Status.PENDING  # too young to be judged lost

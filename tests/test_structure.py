@@ -32,6 +32,7 @@ REGISTERED_TASKS = [
     "blog.tasks.email_send_task",
     "blog.tasks.email_sweep_task",
     "blog.tasks.moderate_comment_task",
+    "blog.tasks.pending_comments_requeue_task",
     "blog.tasks.purge_unverified_members_task",
     "dashboard.tasks.cleanup_task_results_task",
     "dashboard.tasks.daily_report_task",

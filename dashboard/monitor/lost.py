@@ -1,4 +1,5 @@
-"""Tasks whose worker is gone: found, marked failed with the reason, and sent again when safe.
+"""Tasks whose worker is gone or whose message the broker lost: found, marked failed with the
+reason, and sent again when safe.
 
 A task is lost when its row says it is running (STARTED or PROGRESS) and no live worker has claimed
 it in its heartbeat (dashboard/live/heartbeat.py) for WORKER_LOST_AFTER_SECONDS. The wait is counted
@@ -107,3 +108,97 @@ def _send_again(task_id: str) -> str | None:
         headers["launched_by"] = launch.launched_by_id
     task.apply_async(launch.args, launch.kwargs or {}, task_id=new_id, queue=launch.queue or None, headers=headers)
     return new_id
+
+
+# --- messages the broker lost ---
+
+EPOCH_KEY = "site:broker-epoch"
+SCAN_LIMIT = 100_000  # messages read at most when looking for lost ones
+QUEUED_STATES = (states.PENDING, states.RECEIVED)
+
+
+def tasks_unqueued_sweep(*, broker: redis.Redis | None = None, now: float | None = None) -> list[str]:
+    """After the broker's Redis lost its data, the queued tasks whose message exists nowhere:
+    sent again when safe, else failed with "message lost". Their ids.
+
+    A Redis that keeps nothing on disk (as `make run`'s private one) forgets every queued and
+    unacknowledged message when it restarts; their rows would say "queued" for ever. A marker key
+    tells when that happened: while it exists nothing was lost and this costs one command. When it
+    is missing (a restart, a flush, or the very first run), the queues and the unacknowledged
+    messages are read, and every queued task found in neither is lost.
+    """
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://")):
+        return []  # RabbitMQ keeps its queues across restarts
+    now = time.time() if now is None else now
+    broker = broker or redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        if not broker.set(EPOCH_KEY, now, nx=True):
+            return []
+        waiting = list(TaskResult.objects.filter(status__in=QUEUED_STATES).values_list("task_id", flat=True))
+        if not waiting:
+            return []
+        present = _ids_in_broker(broker)
+    except (redis.RedisError, OSError) as error:
+        logger.warning("lost-message sweep skipped: the broker cannot be read (%s)", error)
+        try:
+            broker.delete(EPOCH_KEY)  # look again next time
+        except (redis.RedisError, OSError):
+            pass
+        return []
+    if present is None:
+        return []
+    lost = [task_id for task_id in waiting if task_id not in present]
+    return [task_id for task_id in lost if _declare_message_lost(task_id)]
+
+
+def _ids_in_broker(broker: redis.Redis) -> set[str] | None:
+    """Task ids of every message in any bound queue or unacknowledged; None when there are too many."""
+    queues: set[bytes] = set()
+    for key in broker.scan_iter(match="_kombu.binding.*", count=500):
+        for member in broker.smembers(key):
+            queues.add(member.split(b"\x06\x16")[-1])
+    ids: set[str] = set()
+    read = 0
+    raw_messages = []
+    for queue in queues:
+        length = broker.llen(queue)
+        read += length
+        if read > SCAN_LIMIT:
+            logger.warning("lost-message sweep: more than %d queued messages, not judging", SCAN_LIMIT)
+            return None
+        raw_messages.extend(broker.lrange(queue, 0, -1))
+    for value in broker.hvals("unacked"):
+        try:
+            raw_messages.append(json.dumps(json.loads(value)[0]))
+        except (ValueError, IndexError, TypeError):
+            continue
+    for raw in raw_messages:
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            continue
+        task_id = (message.get("headers") or {}).get("id") or (message.get("properties") or {}).get("correlation_id")
+        if task_id:
+            ids.add(task_id)
+    return ids
+
+
+def _declare_message_lost(task_id: str) -> bool:
+    reason = "message lost: the broker restarted without it, so no worker will ever receive this task"
+    with transaction.atomic():
+        updated = TaskResult.objects.filter(task_id=task_id, status__in=QUEUED_STATES).update(
+            status=states.FAILURE,
+            result=json.dumps({"exc_type": "MessageLost", "exc_message": [reason], "exc_module": "builtins"}),
+            traceback=f"MessageLost: {reason}\n",
+            date_done=timezone.now(),
+        )
+        if not updated:
+            return False
+        record_event(task_id, LOST_EVENT, reason)
+    logger.warning("task %s: %s", task_id, reason)
+    _send_again(task_id)
+    view = load_view(task_id)
+    if view is not None:
+        publish_view(view)
+    return True
