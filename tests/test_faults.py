@@ -224,3 +224,34 @@ def test_comments_left_pending_are_moderated_again(live_worker, transactional_db
     wait_for(lambda: Comment.objects.get(pk=comment.pk).status != Comment.Status.PENDING, timeout=20)
     assert Comment.objects.get(pk=comment.pk).status == Comment.Status.APPROVED
     assert Comment.objects.get(pk=fresh.pk).status == Comment.Status.PENDING  # too young to be judged lost
+
+
+def test_a_worker_that_loses_the_database_for_a_moment_finishes_the_task_and_stores_it(transactional_db):
+    from urllib.parse import urlparse, urlunparse
+
+    from django.db import connection
+
+    from tests.conftest import _child_database_url
+    from tests.tcp_proxy import TcpProxy
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs a database reached over TCP (the PostgreSQL run)")
+    url = urlparse(_child_database_url())
+    proxy = TcpProxy(url.hostname or "127.0.0.1", url.port or 5432)
+    proxied = urlunparse(url._replace(netloc=f"{url.username or 'postgres'}@127.0.0.1:{proxy.port}"))
+    worker = start_worker("worker-db-cut", "--queues", "db-cut", env={"DATABASE_URL": proxied})
+    try:
+        result = demo_job_task.apply_async((20, 250), queue="db-cut")  # about 5 s
+        wait_for(lambda: TaskResult.objects.filter(task_id=result.id, status="PROGRESS").exists(), timeout=20)
+        proxy.cut()
+        wait_for(lambda: "Retrying" in worker.log() or "Failed operation" in worker.log(), timeout=20)
+        assert TaskResult.objects.get(task_id=result.id).status == "PROGRESS"  # nothing marked done meanwhile
+        proxy.restore()
+        wait_for(lambda: TaskResult.objects.get(task_id=result.id).status in (states.SUCCESS, states.FAILURE),
+                 timeout=60)
+        row = TaskResult.objects.get(task_id=result.id)
+        assert row.status == states.SUCCESS, row.traceback
+        assert '"steps": 20' in row.result
+    finally:
+        worker.stop()
+        proxy.close()
