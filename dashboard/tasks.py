@@ -19,12 +19,14 @@ class DemoJobError(RuntimeError):
 # Safe to run again from the start, so late acknowledgement: if the worker process dies mid-job,
 # the broker re-delivers it to another process instead of losing it.
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
-def demo_job_task(self, steps: int, delay_ms: int, fail_at_step: int | None = None) -> dict:
+def demo_job_task(self, steps: int, delay_ms: int, fail_at_step: int | None = None, stamp: bool = False) -> dict:
+    """`stamp` adds the report's wall-clock time to its message, so a benchmark's clients can measure
+    how long the report took to reach them."""
     for step in range(1, steps + 1):
         time.sleep(delay_ms / 1000)
         if fail_at_step and step == fail_at_step:
             raise DemoJobError(f"demo job failed at step {step} as requested")
-        self.report_progress(step, steps, f"step {step} of {steps}")
+        self.report_progress(step, steps, f"step {step} of {steps}" + (f" · t={time.time():.3f}" if stamp else ""))
     return {"steps": steps}
 
 
