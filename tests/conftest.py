@@ -144,6 +144,17 @@ def live_server_url(daphne_server, transactional_db):
     return daphne_server.url
 
 
+@pytest.fixture
+def gate():
+    """A closed gate for a gated demo job (tests.livetools.Gate); opened at the end whatever happens,
+    so no job is left waiting on a worker."""
+    from tests.livetools import Gate
+
+    gate = Gate()
+    yield gate
+    gate.open()
+
+
 # --- people (house style: alice is staff, bob and charlie are members) ---
 
 def make_user(username: str, *, staff: bool = False):
