@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import time
@@ -101,3 +102,23 @@ class ParkedQueue:
 
     def stop_consuming(self) -> None:
         self.app.control.cancel_consumer(self.name, destination=[self.worker], reply=True, timeout=10)
+
+
+def worker_pid_running(task_id: str) -> int | None:
+    """The pid of the worker process running `task_id` now, as the workers report it."""
+    from site_config.celery import app
+
+    active = app.control.inspect(timeout=2).active() or {}
+    for tasks in active.values():
+        for task in tasks:
+            if task["id"] == task_id:
+                return task.get("worker_pid")
+    return None
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -18,7 +18,7 @@ from dashboard.monitor.actions import TaskActionRefused, task_retry, task_revoke
 from dashboard.monitor.filters import _parse_cursor_value, tasks_page
 from dashboard.tasks import demo_job_task
 from tests.conftest import browser_login, make_user, start_worker
-from tests.livetools import wait_for
+from tests.livetools import process_exists, wait_for, worker_pid_running
 
 
 @pytest.fixture
@@ -82,12 +82,16 @@ def test_revoked_queued_task_never_runs_even_on_a_worker_that_missed_the_revoke(
 
 
 @pytest.mark.live
-def test_terminate_stops_a_running_task_and_it_stays_revoked(live_worker, olivia):
-    running = demo_job_task.delay_for(olivia, 60, 100)
+def test_terminate_stops_a_running_task_and_it_stays_revoked(live_worker, olivia, gate):
+    running = demo_job_task.delay_for(olivia, 2, 0, gate_key=gate.key)
+    gate.open_to(1)  # step 1 runs, then the job waits at step 2 until terminated
     wait_for(lambda: TaskResult.objects.filter(task_id=running.id, status="PROGRESS").exists())
+    pid = wait_for(lambda: worker_pid_running(running.id))
     task_revoke(user=olivia, task_id=running.id, terminate=True)
     assert TaskResult.objects.get(task_id=running.id).status == states.REVOKED
     wait_for(lambda: TaskEvent.objects.filter(task_id=running.id, kind="revoked", detail="terminated").exists())
+    wait_for(lambda: not process_exists(pid))  # the process running it was stopped, not just the row changed
+    gate.open()
     row = TaskResult.objects.get(task_id=running.id)
     assert row.status == states.REVOKED
     assert not TaskEvent.objects.filter(task_id=running.id, kind="succeeded").exists()
