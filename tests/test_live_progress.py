@@ -14,7 +14,16 @@ from websockets.exceptions import InvalidStatus
 from dashboard.models import TaskEvent, TaskLaunch
 from dashboard.tasks import demo_job_task, progress_loop_task
 from tests.conftest import session_cookie
-from tests.livetools import ParkedQueue, collect_until_final, percent_of, recv_until_state, state_of, wait_for, ws_connect
+from tests.livetools import (
+    ParkedQueue,
+    collect_until_final,
+    percent_of,
+    recv_until_state,
+    state_of,
+    wait_for,
+    worker_pid_running,
+    ws_connect,
+)
 
 
 def test_task_row_exists_while_pending_with_its_launcher(transactional_db, bob):
@@ -141,7 +150,7 @@ def test_task_survives_its_worker_process_dying_mid_run(live_worker, transaction
     result = demo_job_task.delay_for(alice, 3, 0, gate_key=gate.key)
     gate.open_to(1)  # step 1 runs; the job then waits at step 2, on a worker process we kill
     wait_for(lambda: TaskResult.objects.filter(task_id=result.id, status="PROGRESS").exists())
-    pid = wait_for(lambda: _worker_child_pid(result.id))
+    pid = wait_for(lambda: worker_pid_running(result.id))
     os.kill(pid, signal.SIGKILL)
     # Late acknowledgement: the broker hands the job to another process, which starts it afresh.
     wait_for(lambda: TaskEvent.objects.filter(task_id=result.id, kind="started").count() == 2, timeout=60)
@@ -149,17 +158,6 @@ def test_task_survives_its_worker_process_dying_mid_run(live_worker, transaction
     gate.open()
     wait_for(lambda: TaskResult.objects.get(task_id=result.id).status == states.SUCCESS, timeout=60)
     assert json.loads(TaskResult.objects.get(task_id=result.id).result) == {"steps": 3}
-
-
-def _worker_child_pid(task_id: str) -> int | None:
-    from site_config.celery import app
-
-    active = app.control.inspect(timeout=2).active() or {}
-    for tasks in active.values():
-        for task in tasks:
-            if task["id"] == task_id:
-                return task.get("worker_pid")
-    return None
 
 
 def test_queueing_with_the_broker_down_records_the_task_as_failed_with_the_reason(transactional_db, alice):
