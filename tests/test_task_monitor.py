@@ -137,6 +137,55 @@ def test_bulk_revoke_counts_confirms_then_revokes_only_matching_queued_tasks(cli
     assert TaskAction.objects.filter(kind="revoke").values("batch").distinct().count() == 1
 
 
+def test_member_opens_their_own_task_page_but_not_another_members(client, transactional_db, bob, charlie):
+    failed = demo_job_task.apply_async((3, 0), queue="parked", headers={"launched_by": bob.pk})
+    TaskResult.objects.filter(task_id=failed.id).update(status=states.FAILURE, result='"boom"',
+                                                         traceback="Traceback (most recent call last): secret")
+    url = f"/dashboard/tasks/{failed.id}/"
+    anonymous = client.get(url)
+    assert anonymous.status_code == 302 and "/login/" in anonymous["Location"]
+    client.force_login(bob)
+    own = client.get(url)
+    assert own.status_code == 200
+    html = own.content.decode()
+    assert f'id="task-{failed.id}-status"' in html and 'data-state="FAILURE"' in html
+    assert "Traceback" not in html and "secret" not in html, "members never see tracebacks"
+    assert f'ws-connect="/ws/tasks/{failed.id}/"' in html
+    client.force_login(charlie)
+    # 404, not 403: another member cannot even learn that the task exists.
+    assert client.get(url).status_code == 404
+    assert client.get("/dashboard/tasks/no-such-task/").status_code == 404
+
+
+def test_bulk_retry_sends_each_matching_failed_task_once_with_its_arguments(client, transactional_db, olivia):
+    failed = [demo_job_task.apply_async((steps, 0), queue="parked", headers={"launched_by": olivia.pk})
+              for steps in (1, 2, 3)]
+    TaskResult.objects.filter(task_id__in=[t.id for t in failed]).update(status=states.FAILURE)
+    succeeded = demo_job_task.apply_async((4, 0), queue="parked")
+    TaskResult.objects.filter(task_id=succeeded.id).update(status=states.SUCCESS)
+    client.force_login(olivia)
+    confirm = client.get("/dashboard/tasks/bulk/", {"action": "retry", "state": "FAILURE"})
+    assert "Retry 3 tasks?" in confirm.content.decode()
+    assert not TaskLaunch.objects.filter(retry_of__isnull=False).exists()  # looking changes nothing
+
+    done = client.post("/dashboard/tasks/bulk/", {"action": "retry", "state": "FAILURE", "confirm": "yes"})
+    assert done.status_code == 302 and done["Location"] == "/dashboard/tasks/?state=FAILURE"
+    retries = {launch.retry_of: launch for launch in TaskLaunch.objects.filter(retry_of__isnull=False)}
+    assert set(retries) == {t.id for t in failed}
+    for original in failed:
+        retry = retries[original.id]
+        assert retry.args == TaskLaunch.objects.get(task_id=original.id).args
+        assert (retry.queue, retry.launched_by) == ("parked", olivia)
+        assert TaskResult.objects.get(task_id=retry.task_id).status == states.PENDING
+    actions = TaskAction.objects.filter(kind="retry")
+    assert actions.count() == 3 and actions.values("batch").distinct().count() == 1
+    # Asked again, nothing is left to retry: each original was sent again once.
+    again = client.get("/dashboard/tasks/bulk/", {"action": "retry", "state": "FAILURE"})
+    assert "Retry 0 tasks?" in again.content.decode()
+    client.post("/dashboard/tasks/bulk/", {"action": "retry", "state": "FAILURE", "confirm": "yes"})
+    assert TaskLaunch.objects.filter(retry_of__isnull=False).count() == 3
+
+
 # --- filters and keyset pagination --------------------------------------------------------------
 
 def _rows(count: int, *, start, name="app.tasks.a_task", status=states.SUCCESS, step=timedelta(seconds=1)):
