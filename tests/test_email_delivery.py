@@ -82,6 +82,20 @@ def test_signup_email_is_sent_by_the_worker(live_worker, client):
     wait_for(lambda: OutboundEmail.objects.get(pk=email.pk).status == "sent", timeout=30)
 
 
+def test_staff_sends_a_failed_email_again_and_the_worker_delivers_it(live_worker, client, alice):
+    email = _email(status="failed", attempts=6, last_error="SMTPServerDisconnected: gone")
+    client.force_login(alice)
+    response = client.post(f"/dashboard/outbox/{email.pk}/retry/", follow=True)
+    assert f"Email {email.pk} queued again." in response.content.decode()
+    wait_for(lambda: OutboundEmail.objects.get(pk=email.pk).status == "sent", timeout=30)
+    email.refresh_from_db()
+    assert email.attempts == 1 and email.sent_at is not None  # counted afresh, delivered on the first try
+    # Only a failed email can be sent again: this one is sent, so a second click changes nothing.
+    again = client.post(f"/dashboard/outbox/{email.pk}/retry/", follow=True)
+    assert f"Email {email.pk} is not failed; nothing to retry." in again.content.decode()
+    assert OutboundEmail.objects.get(pk=email.pk).attempts == 1
+
+
 def test_last_attempt_marks_the_email_failed_with_the_reason(db, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from asgiref.sync import sync_to_async
 from celery import states
+from django.db import connections
+from django.http import JsonResponse
+from django.test import AsyncClient
+from django.urls import include, path
 from django_celery_results.models import TaskResult
 from websockets.exceptions import InvalidStatus
 
+from dashboard.live import signals as live_signals
 from dashboard.models import TaskEvent, TaskLaunch
 from dashboard.tasks import demo_job_task, progress_loop_task
 from tests.conftest import session_cookie
@@ -33,6 +41,43 @@ def test_task_row_exists_while_pending_with_its_launcher(transactional_db, bob):
     assert row.status == states.PENDING
     assert row.task_name == "dashboard.tasks.demo_job_task"
     assert TaskLaunch.objects.get(task_id=result.id).launched_by == bob
+
+
+async def queue_a_parked_demo_job(request):
+    """An async view queueing a task, as the site's async views may: before_task_publish then runs
+    with an event loop in the thread, where the ORM refuses to work."""
+    user = await request.auser()
+    result = demo_job_task.apply_async((2, 0), queue="parked", headers={"launched_by": user.pk})
+    return JsonResponse({"task_id": result.id})
+
+
+urlpatterns = [path("queue-from-async-view/", queue_a_parked_demo_job), path("", include("site_config.urls"))]
+
+
+@pytest.mark.urls(__name__)
+def test_task_queued_from_an_async_view_gets_its_pending_row_and_launcher(transactional_db, bob, monkeypatch):
+    client = AsyncClient()
+    client.force_login(bob)
+
+    async def request_then_close_connections():
+        try:
+            return await client.get("/queue-from-async-view/")
+        finally:  # the threads that ran ORM calls for the view keep their connections: close them
+            await sync_to_async(connections.close_all)()
+            await asyncio.get_running_loop().run_in_executor(live_signals._executor, connections.close_all)
+
+    # As under daphne: no permission for ORM calls made on the event loop.
+    monkeypatch.delenv("DJANGO_ALLOW_ASYNC_UNSAFE")
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        response = executor.submit(asyncio.run, request_then_close_connections()).result()
+    monkeypatch.undo()
+    assert response.status_code == 200
+    task_id = response.json()["task_id"]
+    row = TaskResult.objects.get(task_id=task_id)
+    assert (row.status, row.task_name) == (states.PENDING, "dashboard.tasks.demo_job_task")
+    launch = TaskLaunch.objects.get(task_id=task_id)
+    assert (launch.launched_by, launch.args, launch.queue) == (bob, [2, 0], "parked")
+    assert TaskEvent.objects.filter(task_id=task_id, kind="queued").exists()
 
 
 def test_watcher_sees_queued_then_started_then_progress_in_order_then_success(live_worker, daphne_server, alice, gate):
