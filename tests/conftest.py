@@ -17,8 +17,10 @@ from urllib.parse import urlparse, urlunparse
 import pytest
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
+from django.test.utils import override_settings
 
 from site_config.devtools.local_redis import free_port
 from tests.plugin import REDIS, WORKDIR
@@ -156,6 +158,21 @@ def gate():
 
 
 # --- people (house style: alice is staff, bob and charlie are members) ---
+
+class QuickPBKDF2PasswordHasher(PBKDF2PasswordHasher):
+    """Django's PBKDF2 with few iterations, for users made in this process: a million iterations cost
+    about 0.3 s per user. The stored hash names its own iteration count, so daphne and the worker,
+    which keep the production hashers, still verify these passwords at the browser's login."""
+
+    iterations = 1_000
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quick_password_hashing():
+    with override_settings(PASSWORD_HASHERS=["tests.conftest.QuickPBKDF2PasswordHasher",
+                                             *settings.PASSWORD_HASHERS]):
+        yield
+
 
 def make_user(username: str, *, staff: bool = False):
     return get_user_model().objects.create_user(
