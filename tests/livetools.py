@@ -6,12 +6,14 @@ import os
 import re
 import socket
 import time
+import urllib.request
 import uuid
 
 from django.core.cache import cache
 from websockets.sync.client import connect
 
 STATE = re.compile(r'data-state="(\w+)"')
+SIGNED_IN_AS = re.compile(r'Signed in as <strong>([^<]+)</strong>')
 PERCENT = re.compile(r'class="percent-value">([^<]*)<')
 
 
@@ -122,3 +124,14 @@ def process_exists(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def signed_in_as(server, cookie: str | None) -> str | None:
+    """Who daphne takes the holder of `cookie` for (the page header says), or None for a visitor.
+
+    A refusal proves little on its own: a member whose session daphne cannot find (never committed,
+    say) is refused as an anonymous visitor would be. Tests that refuse a member check this first."""
+    request = urllib.request.Request(f"{server.url}/", headers={"Cookie": cookie} if cookie else {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        match = SIGNED_IN_AS.search(response.read().decode())
+    return match.group(1) if match else None

@@ -27,6 +27,7 @@ from tests.livetools import (
     collect_until_final,
     percent_of,
     recv_until_state,
+    signed_in_as,
     state_of,
     wait_for,
     worker_pid_running,
@@ -153,8 +154,10 @@ def test_anonymous_and_members_are_refused_the_staff_task_list_socket(daphne_ser
     with pytest.raises(InvalidStatus) as anonymous:
         ws_connect(daphne_server, "/ws/tasks/")
     assert anonymous.value.response.status_code == 403
+    cookie = session_cookie(bob)
+    assert signed_in_as(daphne_server, cookie) == "bob"  # refused as a member, not as a stranger
     with pytest.raises(InvalidStatus) as member:
-        ws_connect(daphne_server, "/ws/tasks/", session_cookie(bob))
+        ws_connect(daphne_server, "/ws/tasks/", cookie)
     assert member.value.response.status_code == 403
 
 
@@ -162,8 +165,10 @@ def test_member_cannot_open_other_members_task_socket(daphne_server, transaction
     result = demo_job_task.apply_async((3, 0), queue="parked", headers={"launched_by": bob.pk})
     with ws_connect(daphne_server, f"/ws/tasks/{result.id}/", session_cookie(bob)) as ws:
         assert state_of(ws.recv(timeout=5)) == "PENDING"
+    charlies = session_cookie(charlie)
+    assert signed_in_as(daphne_server, charlies) == "charlie"
     with pytest.raises(InvalidStatus):
-        ws_connect(daphne_server, f"/ws/tasks/{result.id}/", session_cookie(charlie))
+        ws_connect(daphne_server, f"/ws/tasks/{result.id}/", charlies)
     with pytest.raises(InvalidStatus):
         ws_connect(daphne_server, f"/ws/tasks/{result.id}/")
 

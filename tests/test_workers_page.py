@@ -11,7 +11,7 @@ from websockets.exceptions import InvalidStatus
 from dashboard.workers import services as workers
 from dashboard.tasks import demo_job_task
 from tests.conftest import session_cookie, start_worker
-from tests.livetools import wait_for, ws_connect
+from tests.livetools import signed_in_as, wait_for, ws_connect
 
 WORKER_STATE = re.compile(r'data-hostname="([^"]+)" data-online="(true|false)"')
 
@@ -89,7 +89,9 @@ def test_workers_socket_sends_a_snapshot_first_and_refuses_others(live_worker, d
         snapshot = ws.recv(timeout=15)
     assert 'id="workers-live"' in snapshot
     assert "true" in [state for name, state in worker_states(snapshot).items() if name.startswith("worker@")]
-    for cookie, origin in [(None, None), (session_cookie(bob), None), (session_cookie(alice), "http://evil.example")]:
+    member = session_cookie(bob)
+    assert signed_in_as(daphne_server, member) == "bob"  # refused as a member, not as a stranger
+    for cookie, origin in [(None, None), (member, None), (session_cookie(alice), "http://evil.example")]:
         with pytest.raises(InvalidStatus) as refused:
             ws_connect(daphne_server, "/ws/workers/", cookie, origin=origin)
         assert refused.value.response.status_code == 403
