@@ -55,12 +55,15 @@ def test_retry_sends_the_same_call_as_a_new_linked_task_that_runs(live_worker, o
     assert TaskLaunch.objects.filter(retry_of=original.id).count() == 1
 
 
-@pytest.mark.live
-def test_a_running_or_successful_task_cannot_be_retried(live_worker, olivia):
-    done = demo_job_task.delay_for(olivia, 1, 0)
-    _final(done.id)
-    with pytest.raises(TaskActionRefused, match="Only failed or revoked"):
-        task_retry(user=olivia, task_id=done.id)
+def test_a_running_or_successful_task_cannot_be_retried(live_worker, olivia, gate):
+    task = demo_job_task.delay_for(olivia, 1, 0, gate_key=gate.key)
+    wait_for(lambda: TaskResult.objects.filter(task_id=task.id, status=states.STARTED).exists())  # held at its gate
+    with pytest.raises(TaskActionRefused, match="Only failed or revoked tasks can be retried; this one is started"):
+        task_retry(user=olivia, task_id=task.id)
+    gate.open()
+    assert _final(task.id).status == states.SUCCESS
+    with pytest.raises(TaskActionRefused, match="Only failed or revoked tasks can be retried; this one is success"):
+        task_retry(user=olivia, task_id=task.id)
     assert not TaskAction.objects.exists()
 
 
