@@ -29,7 +29,9 @@ def test_worker_scores_each_comment_and_mails_the_post_author(live_worker, alice
     assert {approved.status, held.status, spam.status} == {"pending"}
     wait_for(lambda: [_status(c.pk) for c in (approved, held, spam)] == ["approved", "held", "spam"], timeout=30)
     assert "2 links" in Comment.objects.get(pk=held.pk).reasons
-    wait_for(lambda: OutboundEmail.objects.filter(kind="comment_approved", status="sent").count() == 1, timeout=30)
+    mail = wait_for(lambda: OutboundEmail.objects.filter(kind="comment_approved", status="sent").first(), timeout=30)
+    assert mail.to == "alice@example.com" and "Thanks, very clear." in mail.body  # to the post's author
+    assert OutboundEmail.objects.filter(kind="comment_approved").count() == 1  # held and spam: no mail
 
 
 def test_signed_in_member_is_refused_the_moderation_socket_for_not_being_staff(daphne_server, transactional_db, bob):

@@ -264,9 +264,11 @@ def test_filters_in_the_url_combine_and_bad_values_get_a_clear_400(client, db, a
 @pytest.mark.browser
 @pytest.mark.live
 def test_operator_filters_opens_a_failed_task_retries_it_and_watches_the_new_one_finish(
-        page, live_worker, daphne_server, olivia):
-    failed = demo_job_task.delay_for(olivia, 3, 10, 3)
+        page, live_worker, daphne_server, olivia, gate):
+    failed = demo_job_task.delay_for(olivia, 3, 0, 3, gate_key=gate.key)
+    gate.open()
     _final(failed.id)
+    gate.open_to(0)  # closed again: the retry, same arguments and so the same gate, waits at its first step
     demo_job_task.delay_for(olivia, 1, 0)
     browser_login(page, daphne_server.url, "olivia")
     page.goto(f"{daphne_server.url}/dashboard/tasks/")
@@ -279,8 +281,12 @@ def test_operator_filters_opens_a_failed_task_retries_it_and_watches_the_new_one
     page.get_by_role("button", name="Retry with the same arguments").click()
     expect(page).not_to_have_url(re.compile(failed.id))
     expect(page.get_by_text("Retry of")).to_be_visible()
+    page.evaluate("window.__sameDocument = true")  # a reload would drop this marker
+    expect(page.locator(".task-status .badge")).to_have_text("Running", timeout=20_000)
+    gate.open()
     expect(page.locator(".task-status .badge")).to_have_text("Failed", timeout=20_000)
     expect(page.locator(".task-status .error")).to_contain_text("demo job failed at step 3")
+    assert page.evaluate("window.__sameDocument === true")
 
 
 def test_search_finds_a_task_by_id_at_any_age_and_by_text_within_the_window(client, db, alice):
