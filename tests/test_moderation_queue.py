@@ -164,8 +164,9 @@ def test_two_moderators_deciding_at_once_exactly_one_wins_and_the_other_is_told_
 
     def decide(index):
         action = moderators[index][1]
-        return race.run(index, lambda: clients[index].post(
-            f"/dashboard/moderation/{comment.pk}/decide/", {"action": action, "status": "held"}, HTTP_HX_REQUEST="true"))
+        url = f"/dashboard/moderation/{comment.pk}/decide/"
+        return race.run(index, lambda: clients[index].post(url, {"action": action, "status": "held"},
+                                                           HTTP_HX_REQUEST="true"))
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         responses = list(pool.map(decide, range(2)))

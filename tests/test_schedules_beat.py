@@ -93,7 +93,8 @@ def test_run_now_queues_exactly_one_run_and_opens_its_live_page(live_worker, cli
     assert response["Location"] == reverse("dashboard:task_detail", args=[task_id])
     # Every send writes its row before the message leaves (before_task_publish), so once the
     # request has answered, a second send would already show here.
-    assert list(TaskResult.objects.filter(periodic_task_name="manual-only").values_list("task_id", flat=True)) == [task_id]
+    runs = TaskResult.objects.filter(periodic_task_name="manual-only").values_list("task_id", flat=True)
+    assert list(runs) == [task_id]
     wait_for(lambda: TaskResult.objects.filter(task_id=task_id, status=states.SUCCESS).exists(), timeout=30)
     page = client.get(response["Location"])
     assert page.status_code == 200 and "Succeeded" in page.content.decode()
