@@ -9,11 +9,12 @@ PYTHON ?= $(shell command -v pyenv >/dev/null 2>&1 && pyenv which python3.13 2>/
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-sqlite test-postgres setup system-deps bench check-deploy clean help
+.PHONY: run test test-fast test-sqlite test-postgres setup system-deps bench check-deploy clean help
 
 help:
 	@echo "make run    - set up and start web (daphne), worker and beat on http://127.0.0.1:8000"
 	@echo "make test   - set up and run the whole suite (SQLite, then PostgreSQL when reachable)"
+	@echo "make test-fast - the tests that need no worker, daphne or browser (SQLite; under a minute)"
 	@echo "make bench  - run the benchmarks in bench/ (prints figures)"
 
 setup: $(VENV)/.installed
@@ -43,6 +44,11 @@ system-deps:
 test: setup system-deps
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
+
+# While working: every test not marked live (worker, daphne, beat) or browser (tests/conftest.py marks
+# them by the fixtures they use). The private Redis still starts; nothing else does.
+test-fast: setup
+	$(PY) -m pytest -m "not live and not browser"
 
 test-sqlite:
 	CHROMIUM_PATH=$(CHROMIUM) $(PY) -m pytest

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.core.cache import cache
 
 from dashboard.monitor.lost import tasks_lost_sweep, tasks_unqueued_sweep
 from dashboard.monitor.maintenance import task_results_cleanup
@@ -16,13 +17,39 @@ class DemoJobError(RuntimeError):
     """Raised on purpose when the demo job is asked to fail."""
 
 
+class GateTimeout(RuntimeError):
+    """A gated job waited longer than it was allowed to for its gate to open."""
+
+
+#: How often a gated job looks at its gate.
+GATE_POLL_SECONDS = 0.05
+
+
+def wait_at_gate(key: str, step: int, *, timeout: float) -> None:
+    """Return once the number stored in the cache at `key` is at least `step`.
+
+    Whoever holds the key decides how far a job may go: a test parks a job at a known step, looks
+    at what watchers see there, then lets it go on, instead of racing a job that is merely short.
+    The wait is bounded so a forgotten gate cannot hold a worker process for ever.
+    """
+    deadline = time.monotonic() + timeout
+    while int(cache.get(key) or 0) < step:
+        if time.monotonic() > deadline:
+            raise GateTimeout(f"gate {key!r} was not opened to step {step} within {timeout} s")
+        time.sleep(GATE_POLL_SECONDS)
+
+
 # Safe to run again from the start, so late acknowledgement: if the worker process dies mid-job,
 # the broker re-delivers it to another process instead of losing it.
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
-def demo_job_task(self, steps: int, delay_ms: int, fail_at_step: int | None = None, stamp: bool = False) -> dict:
-    """`stamp` adds the report's wall-clock time to its message, so a benchmark's clients can measure
-    how long the report took to reach them."""
+def demo_job_task(self, steps: int, delay_ms: int, fail_at_step: int | None = None,
+                  gate_key: str | None = None, gate_timeout: float = 60.0, stamp: bool = False) -> dict:
+    """`steps` steps of `delay_ms` each, reporting progress after each. With `gate_key`, step N
+    starts only once the gate admits N (see wait_at_gate). `stamp` adds the report's wall-clock time
+    to its message, so a benchmark's clients can measure how long the report took to reach them."""
     for step in range(1, steps + 1):
+        if gate_key:
+            wait_at_gate(gate_key, step, timeout=gate_timeout)
         time.sleep(delay_ms / 1000)
         if fail_at_step and step == fail_at_step:
             raise DemoJobError(f"demo job failed at step {step} as requested")
@@ -31,8 +58,11 @@ def demo_job_task(self, steps: int, delay_ms: int, fail_at_step: int | None = No
 
 
 @shared_task(bind=True)
-def progress_loop_task(self, iterations: int) -> dict:
-    """Calls report_progress once per iteration of a tight loop (throttling check and benchmark)."""
+def progress_loop_task(self, iterations: int, gate_key: str | None = None, gate_timeout: float = 60.0) -> dict:
+    """Calls report_progress once per iteration of a tight loop (throttling check and benchmark).
+    With `gate_key`, the loop starts once the gate admits step 1 (see wait_at_gate)."""
+    if gate_key:
+        wait_at_gate(gate_key, 1, timeout=gate_timeout)
     sent = 0
     total = 0
     for i in range(1, iterations + 1):

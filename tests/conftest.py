@@ -17,8 +17,10 @@ from urllib.parse import urlparse, urlunparse
 import pytest
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
+from django.test.utils import override_settings
 
 from site_config.devtools.local_redis import free_port
 from tests.plugin import REDIS, WORKDIR
@@ -51,9 +53,16 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 class Process:
-    """A child process whose output goes to a log file that failing tests can print."""
+    """A child process whose output goes to a log file that failing tests can print.
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str]) -> None:
+    `live=True` (workers, daphne, beat, Flower): only a test marked `live` may start one, so the
+    fast lane (`make test-fast`, which deselects `live`) can never start one by accident. Small
+    local fakes (the fake Open-Meteo) pass `live=False`.
+    """
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], *, live: bool = True) -> None:
+        if live:
+            _require_live_marker(name)
         self.name = name
         self.log_path = WORKDIR / f"{name}.log"
         self._log = open(self.log_path, "ab")
@@ -137,7 +146,33 @@ def live_server_url(daphne_server, transactional_db):
     return daphne_server.url
 
 
+@pytest.fixture
+def gate():
+    """A closed gate for a gated demo job (tests.livetools.Gate); opened at the end whatever happens,
+    so no job is left waiting on a worker."""
+    from tests.livetools import Gate
+
+    gate = Gate()
+    yield gate
+    gate.open()
+
+
 # --- people (house style: alice is staff, bob and charlie are members) ---
+
+class QuickPBKDF2PasswordHasher(PBKDF2PasswordHasher):
+    """Django's PBKDF2 with few iterations, for users made in this process: a million iterations cost
+    about 0.3 s per user. The stored hash names its own iteration count, so daphne and the worker,
+    which keep the production hashers, still verify these passwords at the browser's login."""
+
+    iterations = 1_000
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quick_password_hashing():
+    with override_settings(PASSWORD_HASHERS=["tests.conftest.QuickPBKDF2PasswordHasher",
+                                             *settings.PASSWORD_HASHERS]):
+        yield
+
 
 def make_user(username: str, *, staff: bool = False):
     return get_user_model().objects.create_user(
@@ -203,11 +238,48 @@ def page(browser, request):
     context.close()
 
 
-@pytest.hookimpl(trylast=True)
+# --- markers: what a test needs decides which lane runs it ---
+
+# Fixtures that start a Celery worker, daphne or beat (directly or through another fixture), and the
+# ones that start Chromium. `item.fixturenames` holds every fixture a test uses, however indirectly.
+LIVE_FIXTURES = {"celery_worker_process", "daphne_server", "live_worker", "live_server_url", "weather_daphne"}
+BROWSER_FIXTURES = {"browser", "page"}
+
+_running: dict[str, pytest.Item] = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _running["item"] = item  # before any fixture starts, so Process can check the test's markers
+
+
+def pytest_runtest_teardown(item):
+    _running.pop("item", None)
+
+
+def _require_live_marker(what: str) -> None:
+    item = _running.get("item")
+    if item is not None and item.get_closest_marker("live") is None:
+        raise RuntimeError(
+            f"{item.nodeid} starts {what!r} but is not marked live: mark it @pytest.mark.live "
+            "(or use the live_worker / daphne_server fixtures, which mark it), so `make test-fast` leaves it out."
+        )
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(items):
-    """Browser tests run last: Playwright's sync API keeps an event loop running in the main thread
-    for the rest of the session, after which `asyncio.run()` in other tests would fail."""
+    """Mark tests by the fixtures they use before `-m` deselects anything; once every other plugin
+    has ordered the tests, run browser tests last: Playwright's sync API keeps an event loop running
+    in the main thread for the rest of the session, after which `asyncio.run()` would fail."""
+    for item in items:
+        used = set(item.fixturenames)
+        if used & LIVE_FIXTURES:
+            item.add_marker(pytest.mark.live)
+        if used & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+    result = yield
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    return result
 
 
 @pytest.hookimpl(hookwrapper=True)

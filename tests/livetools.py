@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import time
+import urllib.request
+import uuid
 
+from django.core.cache import cache
 from websockets.sync.client import connect
 
 STATE = re.compile(r'data-state="(\w+)"')
+SIGNED_IN_AS = re.compile(r'Signed in as <strong>([^<]+)</strong>')
 PERCENT = re.compile(r'class="percent-value">([^<]*)<')
 
 
@@ -51,3 +57,81 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met in time")
         time.sleep(interval)
+
+
+class Gate:
+    """How far a gated demo job may go (`gate_key=gate.key`; dashboard.tasks.wait_at_gate): step N
+    starts once the gate stands at N or more. Closed (0) when made, so the job stops right after
+    "started" and the test decides when it moves on, however fast or slow the machine is."""
+
+    def __init__(self) -> None:
+        self.key = f"test-gate:{uuid.uuid4().hex}"
+        self.open_to(0)
+
+    def open_to(self, step: int) -> None:
+        cache.set(self.key, step, timeout=3600)
+
+    def open(self) -> None:
+        self.open_to(1_000_000_000)
+
+
+def recv_until_state(ws, wanted: str, timeout: float = 30.0) -> list[str]:
+    """Messages received until one shows `wanted` (that one included)."""
+    messages = []
+    deadline = time.monotonic() + timeout
+    while not messages or state_of(messages[-1]) != wanted:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no {wanted} within {timeout}s; got states {[state_of(m) for m in messages]}")
+        messages.append(ws.recv(timeout=remaining))
+    return messages
+
+
+class ParkedQueue:
+    """A queue of its own that the test worker starts consuming only when told, so a task can be
+    watched while it is still queued and then seen to start."""
+
+    def __init__(self, worker_name: str = "worker") -> None:
+        from site_config.celery import app
+
+        self.app = app
+        self.name = f"parked-{uuid.uuid4().hex[:12]}"
+        self.worker = f"{worker_name}@{socket.gethostname()}"
+
+    def start_consuming(self) -> None:
+        replies = self.app.control.add_consumer(self.name, destination=[self.worker], reply=True, timeout=10)
+        assert replies, f"{self.worker} did not answer add_consumer"
+
+    def stop_consuming(self) -> None:
+        self.app.control.cancel_consumer(self.name, destination=[self.worker], reply=True, timeout=10)
+
+
+def worker_pid_running(task_id: str) -> int | None:
+    """The pid of the worker process running `task_id` now, as the workers report it."""
+    from site_config.celery import app
+
+    active = app.control.inspect(timeout=2).active() or {}
+    for tasks in active.values():
+        for task in tasks:
+            if task["id"] == task_id:
+                return task.get("worker_pid")
+    return None
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def signed_in_as(server, cookie: str | None) -> str | None:
+    """Who daphne takes the holder of `cookie` for (the page header says), or None for a visitor.
+
+    A refusal proves little on its own: a member whose session daphne cannot find (never committed,
+    say) is refused as an anonymous visitor would be. Tests that refuse a member check this first."""
+    request = urllib.request.Request(f"{server.url}/", headers={"Cookie": cookie} if cookie else {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        match = SIGNED_IN_AS.search(response.read().decode())
+    return match.group(1) if match else None

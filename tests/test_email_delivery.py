@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import time
+import json
 
 import pytest
 from aiosmtpd.controller import Controller
+from celery import states
 from django.core import mail
+from django_celery_results.models import TaskResult
 
 from blog.models import OutboundEmail
 from blog.services import outbox
@@ -27,6 +29,14 @@ class Inbox:
         return "250 OK"
 
 
+def _outcomes(*task_ids: str) -> list[str] | None:
+    """What each task returned, once every one of them has finished for good; else None."""
+    rows = TaskResult.objects.filter(task_id__in=task_ids, status__in=states.READY_STATES)
+    if rows.count() < len(task_ids):
+        return None
+    return [json.loads(row.result) for row in rows]
+
+
 def _email(**fields) -> OutboundEmail:
     return OutboundEmail.objects.create(**{"to": "dora@example.com", "subject": "Hi", "body": "Hello",
                                            "kind": "verification", **fields})
@@ -42,8 +52,8 @@ def test_smtp_down_then_back_delivers_once_even_when_the_task_runs_twice(transac
     inbox, controller = Inbox(), None
     try:
         email = _email()
-        email_send_task.apply_async((email.pk,), queue=QUEUE)
-        email_send_task.apply_async((email.pk,), queue=QUEUE)  # a duplicate delivery of the same job
+        first = email_send_task.apply_async((email.pk,), queue=QUEUE)
+        second = email_send_task.apply_async((email.pk,), queue=QUEUE)  # a duplicate delivery of the same job
         wait_for(lambda: OutboundEmail.objects.get(pk=email.pk).attempts >= 2, timeout=30)
         failing = OutboundEmail.objects.get(pk=email.pk)
         assert failing.status in ("queued", "sending")
@@ -51,7 +61,9 @@ def test_smtp_down_then_back_delivers_once_even_when_the_task_runs_twice(transac
         controller = Controller(inbox, hostname="127.0.0.1", port=port)
         controller.start()
         wait_for(lambda: OutboundEmail.objects.get(pk=email.pk).status == "sent", timeout=40)
-        time.sleep(3)  # give a duplicate every chance to arrive
+        # Both jobs have ended (retries keep the task id): no run is left that could send it again.
+        outcomes = wait_for(lambda: _outcomes(first.id, second.id), timeout=40)
+        assert sorted(outcomes) == ["sent", "skipped"]
         assert len(inbox.messages) == 1
         assert inbox.messages[0].rcpt_tos == ["dora@example.com"]
         assert OutboundEmail.objects.get(pk=email.pk).sent_at is not None
@@ -68,6 +80,20 @@ def test_signup_email_is_sent_by_the_worker(live_worker, client):
                                       "password2": "correct-horse-battery-staple"})
     email = OutboundEmail.objects.get(kind="verification")
     wait_for(lambda: OutboundEmail.objects.get(pk=email.pk).status == "sent", timeout=30)
+
+
+def test_staff_sends_a_failed_email_again_and_the_worker_delivers_it(live_worker, client, alice):
+    email = _email(status="failed", attempts=6, last_error="SMTPServerDisconnected: gone")
+    client.force_login(alice)
+    response = client.post(f"/dashboard/outbox/{email.pk}/retry/", follow=True)
+    assert f"Email {email.pk} queued again." in response.content.decode()
+    wait_for(lambda: OutboundEmail.objects.get(pk=email.pk).status == "sent", timeout=30)
+    email.refresh_from_db()
+    assert email.attempts == 1 and email.sent_at is not None  # counted afresh, delivered on the first try
+    # Only a failed email can be sent again: this one is sent, so a second click changes nothing.
+    again = client.post(f"/dashboard/outbox/{email.pk}/retry/", follow=True)
+    assert f"Email {email.pk} is not failed; nothing to retry." in again.content.decode()
+    assert OutboundEmail.objects.get(pk=email.pk).attempts == 1
 
 
 def test_last_attempt_marks_the_email_failed_with_the_reason(db, settings):

@@ -9,7 +9,8 @@ from blog.models import Comment, OutboundEmail
 from blog.services import comments
 from tests.blog_helpers import _fresh_rate_limits, make_post, verify  # noqa: F401
 from tests.conftest import browser_login, session_cookie
-from tests.livetools import wait_for, ws_connect
+from dashboard.tasks import demo_job_task
+from tests.livetools import state_of, wait_for, ws_connect
 
 pytestmark = pytest.mark.live
 HELD_TEXT = "Compare https://one.example and https://two.example please"
@@ -28,15 +29,37 @@ def test_worker_scores_each_comment_and_mails_the_post_author(live_worker, alice
     assert {approved.status, held.status, spam.status} == {"pending"}
     wait_for(lambda: [_status(c.pk) for c in (approved, held, spam)] == ["approved", "held", "spam"], timeout=30)
     assert "2 links" in Comment.objects.get(pk=held.pk).reasons
-    wait_for(lambda: OutboundEmail.objects.filter(kind="comment_approved", status="sent").count() == 1, timeout=30)
+    mail = wait_for(lambda: OutboundEmail.objects.filter(kind="comment_approved", status="sent").first(), timeout=30)
+    assert mail.to == "alice@example.com" and "Thanks, very clear." in mail.body  # to the post's author
+    assert OutboundEmail.objects.filter(kind="comment_approved").count() == 1  # held and spam: no mail
 
 
-def test_member_cannot_open_the_moderation_socket(daphne_server, bob):
-    with pytest.raises(InvalidStatus) as refused:
-        ws_connect(daphne_server, "/ws/moderation/", session_cookie(bob))
-    assert refused.value.response.status_code == 403
+def test_signed_in_member_is_refused_the_moderation_socket_for_not_being_staff(daphne_server, transactional_db, bob):
+    # transactional_db: bob and his session are committed, so daphne (another process) finds them.
+    cookie = session_cookie(bob)
+    own_task = demo_job_task.apply_async((1, 0), queue="parked", headers={"launched_by": bob.pk})
+    # Through the same auth stack, the same cookie opens a socket only bob may open: daphne sees bob,
+    # not an anonymous visitor (who is refused this one too).
+    with ws_connect(daphne_server, f"/ws/tasks/{own_task.id}/", cookie) as ws:
+        assert state_of(ws.recv(timeout=5)) == "PENDING"
     with pytest.raises(InvalidStatus):
+        ws_connect(daphne_server, f"/ws/tasks/{own_task.id}/")
+
+    with pytest.raises(InvalidStatus) as refused:
+        ws_connect(daphne_server, "/ws/moderation/", cookie)
+    assert refused.value.response.status_code == 403
+
+    # Staff status is the only thing missing: made staff, the very same session is let in.
+    bob.is_staff = True
+    bob.save(update_fields=["is_staff"])
+    with ws_connect(daphne_server, "/ws/moderation/", cookie) as ws:
+        assert 'id="moderation-rows"' in ws.recv(timeout=10)
+
+
+def test_anonymous_visitor_is_refused_the_moderation_socket(daphne_server, transactional_db):
+    with pytest.raises(InvalidStatus) as refused:
         ws_connect(daphne_server, "/ws/moderation/")
+    assert refused.value.response.status_code == 403
 
 
 def test_open_queues_get_new_held_comments_and_lose_decided_ones(live_worker, daphne_server, alice, bob):

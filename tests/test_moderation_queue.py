@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from blog.models import Comment, ModerationDecision, OutboundEmail
@@ -70,7 +74,7 @@ def test_htmx_decision_removes_the_row_and_records_who_and_when(client, alice, h
 def test_second_moderator_loses_and_sees_who_decided(client, alice, held, django_user_model):
     carol = django_user_model.objects.create_user("carol", "carol@example.com", "x", is_staff=True)
     first = comments.comment_decide(comment_id=held[0].pk, moderator=alice, new_status="rejected", expected_status="held")
-    assert first is not None
+    assert first.won and first.comment.status == "rejected"
     client.force_login(carol)
     response = client.post(f"/dashboard/moderation/{held[0].pk}/decide/",
                            {"action": "approve", "status": "held"}, HTTP_HX_REQUEST="true")
@@ -82,14 +86,102 @@ def test_second_moderator_loses_and_sees_who_decided(client, alice, held, django
     assert "was already rejected by alice" in plain.content.decode()
 
 
-def test_exactly_one_of_two_decisions_on_the_same_comment_wins(alice, held, django_user_model):
+class DecisionRace:
+    """Two moderators' requests, each in its own thread (so its own database connection), released
+    together by a barrier.
+
+    A barrier alone only makes an overlap likely. So each request, inside its transaction and right
+    after it has read the comment, waits until the other request has read it too or is waiting
+    for a lock. With working locks the second one waits (PostgreSQL: for the row lock of SELECT ...
+    FOR UPDATE, seen in pg_locks; SQLite: at BEGIN IMMEDIATE for the write lock, which it cannot get
+    while the first transaction holds it), and reads the comment as the winner left it. Without
+    them both read "held" before either writes, and both would win.
+    """
+
+    WAIT_LIMIT = 30.0
+
+    def __init__(self, count: int = 2) -> None:
+        self.barrier = threading.Barrier(count)
+        self.read = [threading.Event() for _ in range(count)]
+        self.pids: list[int | None] = [None] * count
+        self.beginning: list[str | None] = [None] * count
+
+    def run(self, index: int, request):
+        try:
+            connection.ensure_connection()
+            if connection.vendor == "postgresql":
+                self.pids[index] = connection.connection.info.backend_pid
+            with connection.execute_wrapper(lambda *args: self._execute(index, *args)):
+                self.barrier.wait(timeout=self.WAIT_LIMIT)
+                return request()
+        finally:
+            connection.close()
+
+    def _execute(self, index, execute, sql, params, many, context):
+        begin = sql.lstrip().upper().startswith("BEGIN")
+        if begin:
+            self.beginning[index] = sql.strip().upper()
+        try:
+            result = execute(sql, params, many, context)
+        finally:
+            if begin:
+                self.beginning[index] = None
+        is_the_read = (context["connection"].in_atomic_block and '"blog_comment"' in sql
+                       and sql.lstrip().upper().startswith("SELECT"))
+        if is_the_read and not self.read[index].is_set():
+            self.read[index].set()
+            self._hold_until_the_other_reads_or_waits(index, context["connection"])
+        return result
+
+    def _hold_until_the_other_reads_or_waits(self, index, conn) -> None:
+        other = 1 - index
+        deadline = time.monotonic() + self.WAIT_LIMIT
+        while not (self.read[other].is_set() or self._waits_for_a_lock(other, conn)):
+            if time.monotonic() > deadline:
+                raise AssertionError("the other decision neither read the comment nor waited for a lock")
+            time.sleep(0.005)
+
+    def _waits_for_a_lock(self, other: int, conn) -> bool:
+        if conn.vendor == "postgresql":
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted)",
+                               [self.pids[other]])
+                return cursor.fetchone()[0]
+        return self.beginning[other] == "BEGIN IMMEDIATE"
+
+
+def test_two_moderators_deciding_at_once_exactly_one_wins_and_the_other_is_told_who(
+        transactional_db, alice, held, django_user_model):
     carol = django_user_model.objects.create_user("carol", is_staff=True)
-    results = [
-        comments.comment_decide(comment_id=held[1].pk, moderator=alice, new_status="approved", expected_status="held"),
-        comments.comment_decide(comment_id=held[1].pk, moderator=carol, new_status="spam", expected_status="held"),
-    ]
-    assert [r.won for r in results] == [True, False]
-    assert results[1].comment.moderated_by == alice and results[1].comment.status == "approved"
+    comment = held[1]
+    moderators = [(alice, "reject", "rejected"), (carol, "spam", "spam")]
+    clients = []
+    for user, _, _ in moderators:
+        client = Client()
+        client.force_login(user)
+        clients.append(client)
+    race = DecisionRace()
+
+    def decide(index):
+        action = moderators[index][1]
+        url = f"/dashboard/moderation/{comment.pk}/decide/"
+        return race.run(index, lambda: clients[index].post(url, {"action": action, "status": "held"},
+                                                           HTTP_HX_REQUEST="true"))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        responses = list(pool.map(decide, range(2)))
+
+    assert [r.status_code for r in responses] == [200, 200]
+    winners = [i for i, r in enumerate(responses) if r.content == b""]  # the winner's row is removed
+    assert len(winners) == 1, [r.content.decode()[:300] for r in responses]
+    winner, loser = winners[0], 1 - winners[0]
+    user, _, status = moderators[winner]
+    told = responses[loser].content.decode()
+    assert f"Already {status} by {user.username}" in told and 'class="conflict"' in told
+    comment.refresh_from_db()
+    assert (comment.status, comment.moderated_by) == (status, user)
+    decisions = ModerationDecision.objects.filter(comment=comment)
+    assert [(d.moderator, d.new_status) for d in decisions] == [(user, status)]
 
 
 def test_bulk_approve_reports_what_was_already_decided(client, alice, held):

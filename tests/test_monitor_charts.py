@@ -13,7 +13,7 @@ from websockets.exceptions import InvalidStatus
 
 from dashboard.home.charts import FIGURES_KEY, monitor_figures_compute
 from tests.conftest import session_cookie
-from tests.livetools import ws_connect
+from tests.livetools import signed_in_as, ws_connect
 
 NOW = datetime(2031, 3, 14, 12, 34, 56, tzinfo=UTC)
 
@@ -119,7 +119,9 @@ def test_charts_socket_sends_a_snapshot_and_refuses_non_staff(daphne_server, tra
         snapshot = ws.recv(timeout=15)
     assert snapshot.startswith('<div id="home-charts"')
     assert '<code>app.live_task</code>: <span class="count">2</span> failed' in snapshot
-    for cookie, origin in [(None, None), (session_cookie(bob), None), (session_cookie(alice), "http://evil.example")]:
+    member = session_cookie(bob)
+    assert signed_in_as(daphne_server, member) == "bob"  # refused as a member, not as a stranger
+    for cookie, origin in [(None, None), (member, None), (session_cookie(alice), "http://evil.example")]:
         with pytest.raises(InvalidStatus) as refused:
             ws_connect(daphne_server, "/ws/dashboard/charts/", cookie, origin=origin)
         assert refused.value.response.status_code == 403

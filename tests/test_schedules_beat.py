@@ -4,7 +4,6 @@ reach the running beat without a restart."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from celery import states
@@ -55,7 +54,13 @@ def _runs(name: str) -> int:
     return TaskResult.objects.filter(periodic_task_name=name).count()
 
 
+def _schedule_reloads(beat) -> int:
+    """How many times this beat has reloaded its schedule after a change in the database."""
+    return beat.log().count("DatabaseScheduler: Schedule changed.")
+
+
 def test_schedule_every_second_fires_and_disabling_it_stops_it_without_restarting_beat(beat, client, alice):
+    _every_second("marker")  # fires throughout: the proof that beat kept sending while "tick" did not
     pt = _every_second("tick")
     # Fires, runs on the worker, and the result is stored against the schedule's name.
     wait_for(lambda: TaskResult.objects.filter(periodic_task_name="tick", status=states.SUCCESS).count() >= 2, timeout=30)
@@ -63,12 +68,15 @@ def test_schedule_every_second_fires_and_disabling_it_stops_it_without_restartin
     assert json.loads(row.result) == {"steps": 1}
 
     client.force_login(alice)
+    reloads = _schedule_reloads(beat)
     response = client.post(reverse("dashboard:schedule_enable", args=[pt.pk]), {"enabled": "0"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
-    beat.wait_for_log("DatabaseScheduler: Schedule changed.", timeout=15)
-    time.sleep(1.5)  # a send already in flight when we disabled it may still land
-    settled = _runs("tick")
-    time.sleep(4)
+    # Beat reloads its schedule at the start of a tick, before it sends anything more, and every
+    # send writes its row (before_task_publish, in beat) before it returns: from the reload on,
+    # the count of "tick" runs is final unless the disabled schedule still fires.
+    wait_for(lambda: _schedule_reloads(beat) > reloads, timeout=15)
+    settled, marker_runs = _runs("tick"), _runs("marker")
+    wait_for(lambda: _runs("marker") >= marker_runs + 2, timeout=20)  # two more seconds of beat sending
     assert _runs("tick") == settled, "the disabled schedule kept firing"
     assert beat.popen.poll() is None  # the same beat process, never restarted
 
@@ -78,13 +86,15 @@ def test_schedule_every_second_fires_and_disabling_it_stops_it_without_restartin
 
 
 def test_run_now_queues_exactly_one_run_and_opens_its_live_page(live_worker, client, alice):
-    pt = _every_second("manual-only", enabled=False)  # beat would never send it
+    pt = _every_second("manual-only", enabled=False)  # no beat here, and beat would never send it
     client.force_login(alice)
     response = client.post(reverse("dashboard:schedule_run", args=[pt.pk]))
     task_id = response["Location"].rstrip("/").rsplit("/", 1)[-1]
     assert response["Location"] == reverse("dashboard:task_detail", args=[task_id])
+    # Every send writes its row before the message leaves (before_task_publish), so once the
+    # request has answered, a second send would already show here.
+    runs = TaskResult.objects.filter(periodic_task_name="manual-only").values_list("task_id", flat=True)
+    assert list(runs) == [task_id]
     wait_for(lambda: TaskResult.objects.filter(task_id=task_id, status=states.SUCCESS).exists(), timeout=30)
-    time.sleep(1)
-    assert list(TaskResult.objects.filter(periodic_task_name="manual-only").values_list("task_id", flat=True)) == [task_id]
     page = client.get(response["Location"])
     assert page.status_code == 200 and "Succeeded" in page.content.decode()

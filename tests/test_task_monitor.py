@@ -18,7 +18,7 @@ from dashboard.monitor.actions import TaskActionRefused, task_retry, task_revoke
 from dashboard.monitor.filters import _parse_cursor_value, tasks_page
 from dashboard.tasks import demo_job_task
 from tests.conftest import browser_login, make_user, start_worker
-from tests.livetools import wait_for
+from tests.livetools import process_exists, wait_for, worker_pid_running
 
 
 @pytest.fixture
@@ -55,12 +55,15 @@ def test_retry_sends_the_same_call_as_a_new_linked_task_that_runs(live_worker, o
     assert TaskLaunch.objects.filter(retry_of=original.id).count() == 1
 
 
-@pytest.mark.live
-def test_a_running_or_successful_task_cannot_be_retried(live_worker, olivia):
-    done = demo_job_task.delay_for(olivia, 1, 0)
-    _final(done.id)
-    with pytest.raises(TaskActionRefused, match="Only failed or revoked"):
-        task_retry(user=olivia, task_id=done.id)
+def test_a_running_or_successful_task_cannot_be_retried(live_worker, olivia, gate):
+    task = demo_job_task.delay_for(olivia, 1, 0, gate_key=gate.key)
+    wait_for(lambda: TaskResult.objects.filter(task_id=task.id, status=states.STARTED).exists())  # held at its gate
+    with pytest.raises(TaskActionRefused, match="Only failed or revoked tasks can be retried; this one is started"):
+        task_retry(user=olivia, task_id=task.id)
+    gate.open()
+    assert _final(task.id).status == states.SUCCESS
+    with pytest.raises(TaskActionRefused, match="Only failed or revoked tasks can be retried; this one is success"):
+        task_retry(user=olivia, task_id=task.id)
     assert not TaskAction.objects.exists()
 
 
@@ -82,12 +85,16 @@ def test_revoked_queued_task_never_runs_even_on_a_worker_that_missed_the_revoke(
 
 
 @pytest.mark.live
-def test_terminate_stops_a_running_task_and_it_stays_revoked(live_worker, olivia):
-    running = demo_job_task.delay_for(olivia, 60, 100)
+def test_terminate_stops_a_running_task_and_it_stays_revoked(live_worker, olivia, gate):
+    running = demo_job_task.delay_for(olivia, 2, 0, gate_key=gate.key)
+    gate.open_to(1)  # step 1 runs, then the job waits at step 2 until terminated
     wait_for(lambda: TaskResult.objects.filter(task_id=running.id, status="PROGRESS").exists())
+    pid = wait_for(lambda: worker_pid_running(running.id))
     task_revoke(user=olivia, task_id=running.id, terminate=True)
     assert TaskResult.objects.get(task_id=running.id).status == states.REVOKED
     wait_for(lambda: TaskEvent.objects.filter(task_id=running.id, kind="revoked", detail="terminated").exists())
+    wait_for(lambda: not process_exists(pid))  # the process running it was stopped, not just the row changed
+    gate.open()
     row = TaskResult.objects.get(task_id=running.id)
     assert row.status == states.REVOKED
     assert not TaskEvent.objects.filter(task_id=running.id, kind="succeeded").exists()
@@ -131,6 +138,55 @@ def test_bulk_revoke_counts_confirms_then_revokes_only_matching_queued_tasks(cli
     assert done.status_code == 302
     assert all(TaskResult.objects.get(task_id=t.id).status == states.REVOKED for t in parked)
     assert TaskAction.objects.filter(kind="revoke").values("batch").distinct().count() == 1
+
+
+def test_member_opens_their_own_task_page_but_not_another_members(client, transactional_db, bob, charlie):
+    failed = demo_job_task.apply_async((3, 0), queue="parked", headers={"launched_by": bob.pk})
+    TaskResult.objects.filter(task_id=failed.id).update(status=states.FAILURE, result='"boom"',
+                                                         traceback="Traceback (most recent call last): secret")
+    url = f"/dashboard/tasks/{failed.id}/"
+    anonymous = client.get(url)
+    assert anonymous.status_code == 302 and "/login/" in anonymous["Location"]
+    client.force_login(bob)
+    own = client.get(url)
+    assert own.status_code == 200
+    html = own.content.decode()
+    assert f'id="task-{failed.id}-status"' in html and 'data-state="FAILURE"' in html
+    assert "Traceback" not in html and "secret" not in html, "members never see tracebacks"
+    assert f'ws-connect="/ws/tasks/{failed.id}/"' in html
+    client.force_login(charlie)
+    # 404, not 403: another member cannot even learn that the task exists.
+    assert client.get(url).status_code == 404
+    assert client.get("/dashboard/tasks/no-such-task/").status_code == 404
+
+
+def test_bulk_retry_sends_each_matching_failed_task_once_with_its_arguments(client, transactional_db, olivia):
+    failed = [demo_job_task.apply_async((steps, 0), queue="parked", headers={"launched_by": olivia.pk})
+              for steps in (1, 2, 3)]
+    TaskResult.objects.filter(task_id__in=[t.id for t in failed]).update(status=states.FAILURE)
+    succeeded = demo_job_task.apply_async((4, 0), queue="parked")
+    TaskResult.objects.filter(task_id=succeeded.id).update(status=states.SUCCESS)
+    client.force_login(olivia)
+    confirm = client.get("/dashboard/tasks/bulk/", {"action": "retry", "state": "FAILURE"})
+    assert "Retry 3 tasks?" in confirm.content.decode()
+    assert not TaskLaunch.objects.filter(retry_of__isnull=False).exists()  # looking changes nothing
+
+    done = client.post("/dashboard/tasks/bulk/", {"action": "retry", "state": "FAILURE", "confirm": "yes"})
+    assert done.status_code == 302 and done["Location"] == "/dashboard/tasks/?state=FAILURE"
+    retries = {launch.retry_of: launch for launch in TaskLaunch.objects.filter(retry_of__isnull=False)}
+    assert set(retries) == {t.id for t in failed}
+    for original in failed:
+        retry = retries[original.id]
+        assert retry.args == TaskLaunch.objects.get(task_id=original.id).args
+        assert (retry.queue, retry.launched_by) == ("parked", olivia)
+        assert TaskResult.objects.get(task_id=retry.task_id).status == states.PENDING
+    actions = TaskAction.objects.filter(kind="retry")
+    assert actions.count() == 3 and actions.values("batch").distinct().count() == 1
+    # Asked again, nothing is left to retry: each original was sent again once.
+    again = client.get("/dashboard/tasks/bulk/", {"action": "retry", "state": "FAILURE"})
+    assert "Retry 0 tasks?" in again.content.decode()
+    client.post("/dashboard/tasks/bulk/", {"action": "retry", "state": "FAILURE", "confirm": "yes"})
+    assert TaskLaunch.objects.filter(retry_of__isnull=False).count() == 3
 
 
 # --- filters and keyset pagination --------------------------------------------------------------
@@ -208,9 +264,11 @@ def test_filters_in_the_url_combine_and_bad_values_get_a_clear_400(client, db, a
 @pytest.mark.browser
 @pytest.mark.live
 def test_operator_filters_opens_a_failed_task_retries_it_and_watches_the_new_one_finish(
-        page, live_worker, daphne_server, olivia):
-    failed = demo_job_task.delay_for(olivia, 3, 10, 3)
+        page, live_worker, daphne_server, olivia, gate):
+    failed = demo_job_task.delay_for(olivia, 3, 0, 3, gate_key=gate.key)
+    gate.open()
     _final(failed.id)
+    gate.open_to(0)  # closed again: the retry, same arguments and so the same gate, waits at its first step
     demo_job_task.delay_for(olivia, 1, 0)
     browser_login(page, daphne_server.url, "olivia")
     page.goto(f"{daphne_server.url}/dashboard/tasks/")
@@ -223,8 +281,12 @@ def test_operator_filters_opens_a_failed_task_retries_it_and_watches_the_new_one
     page.get_by_role("button", name="Retry with the same arguments").click()
     expect(page).not_to_have_url(re.compile(failed.id))
     expect(page.get_by_text("Retry of")).to_be_visible()
+    page.evaluate("window.__sameDocument = true")  # a reload would drop this marker
+    expect(page.locator(".task-status .badge")).to_have_text("Running", timeout=20_000)
+    gate.open()
     expect(page.locator(".task-status .badge")).to_have_text("Failed", timeout=20_000)
     expect(page.locator(".task-status .error")).to_contain_text("demo job failed at step 3")
+    assert page.evaluate("window.__sameDocument === true")
 
 
 def test_search_finds_a_task_by_id_at_any_age_and_by_text_within_the_window(client, db, alice):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 import pytest
@@ -11,11 +10,8 @@ from websockets.exceptions import InvalidStatus
 
 from dashboard.workers import services as workers
 from dashboard.tasks import demo_job_task
-from dashboard.live.poller import Poller
 from tests.conftest import session_cookie, start_worker
-from tests.livetools import wait_for, ws_connect
-
-pytestmark = pytest.mark.live
+from tests.livetools import signed_in_as, wait_for, ws_connect
 
 WORKER_STATE = re.compile(r'data-hostname="([^"]+)" data-online="(true|false)"')
 
@@ -61,9 +57,9 @@ def test_members_and_anonymous_cannot_open_the_workers_page(transactional_db, cl
     assert response.status_code == 302
 
 
-def test_running_task_shows_among_the_workers_active_tasks(live_worker, client, alice):
+def test_running_task_shows_among_the_workers_active_tasks(live_worker, client, alice, gate):
     client.force_login(alice)
-    result = demo_job_task.delay_for(alice, 30, 200)
+    result = demo_job_task.delay_for(alice, 1, 0, gate_key=gate.key)  # runs until the test opens the gate
 
     def page_showing_it_active():
         html = workers_page(client)
@@ -93,7 +89,9 @@ def test_workers_socket_sends_a_snapshot_first_and_refuses_others(live_worker, d
         snapshot = ws.recv(timeout=15)
     assert 'id="workers-live"' in snapshot
     assert "true" in [state for name, state in worker_states(snapshot).items() if name.startswith("worker@")]
-    for cookie, origin in [(None, None), (session_cookie(bob), None), (session_cookie(alice), "http://evil.example")]:
+    member = session_cookie(bob)
+    assert signed_in_as(daphne_server, member) == "bob"  # refused as a member, not as a stranger
+    for cookie, origin in [(None, None), (member, None), (session_cookie(alice), "http://evil.example")]:
         with pytest.raises(InvalidStatus) as refused:
             ws_connect(daphne_server, "/ws/workers/", cookie, origin=origin)
         assert refused.value.response.status_code == 403
@@ -118,38 +116,3 @@ def test_stopped_worker_is_shown_offline_with_its_last_seen_time(live_worker, da
     section = html[html.index('data-hostname="w2@'):]
     assert "Not answering since" in section[: section.index("</section>")]
     assert 'class="last-seen"><time datetime="' in section
-
-
-def test_poller_produces_once_per_interval_for_many_watchers():
-    calls = []
-
-    class Watcher:
-        def __init__(self):
-            self.received = []
-
-        async def deliver(self, message):
-            self.received.append(message["html"])
-
-    def produce():
-        calls.append(1)
-        return f"poll {len(calls)}"
-
-    async def scenario():
-        hub = Poller("test", produce, interval=0.2)
-        watchers = [Watcher() for _ in range(50)]
-        for watcher in watchers:
-            await hub.watch(watcher)
-        snapshots = await asyncio.gather(*(hub.current() for _ in watchers))
-        await asyncio.sleep(0.5)
-        for watcher in watchers:
-            await hub.unwatch(watcher)
-        polls_when_idle = len(calls)
-        await asyncio.sleep(0.5)
-        return snapshots, watchers, polls_when_idle
-
-    snapshots, watchers, polls_when_idle = asyncio.run(scenario())
-    assert set(snapshots) == {"poll 1"}, "concurrent snapshots must share one poll"
-    assert 2 <= polls_when_idle <= 5
-    assert len(calls) == polls_when_idle, "nobody watches, so nothing is polled"
-    assert all(watcher.received == watchers[0].received for watcher in watchers)
-    assert watchers[0].received[0] == "poll 2"

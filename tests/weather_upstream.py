@@ -28,7 +28,7 @@ class FakeOpenMeteo:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = Process("fake-open-meteo", [sys.executable, "-m", "weather.fake_open_meteo", "--port",
-                                                   str(self.port)], child_env())
+                                                   str(self.port)], child_env(), live=False)
         self.process.wait_for_log("listening on")
 
     @property

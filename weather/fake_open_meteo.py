@@ -244,8 +244,10 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=0, help="delay before every answer")
     args = parser.parse_args()
     print(f"Fake Open-Meteo listening on http://{args.host}:{args.port}/v1/search and /v1/forecast", flush=True)
+    # shutdown_timeout: a "hang" fault keeps its handler open for ever, and a fake has nothing worth
+    # waiting for at exit; aiohttp's default would hold every stop for 60 s.
     web.run_app(fake_open_meteo_app(latency_ms=args.latency_ms), host=args.host, port=args.port,
-                print=None, access_log=None, backlog=2048)
+                print=None, access_log=None, backlog=2048, shutdown_timeout=1.0)
 
 
 if __name__ == "__main__":

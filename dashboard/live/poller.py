@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from channels.db import database_sync_to_async
 
@@ -32,10 +32,17 @@ logger = logging.getLogger(__name__)
 
 
 class Poller:
-    def __init__(self, name: str, produce: Callable[[], str], *, interval: float) -> None:
+    """`clock` and `sleep` are time.monotonic and asyncio.sleep; tests pass a clock they move by
+    hand, so "once per interval" is checked exactly instead of by counting polls in real time."""
+
+    def __init__(self, name: str, produce: Callable[[], str], *, interval: float,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.name = name
         self.produce = produce
         self.interval = interval
+        self.clock = clock
+        self.sleep = sleep
         self.watchers: set = set()
         self.stats: Counter[str] = Counter()
         self._latest: str | None = None
@@ -61,7 +68,7 @@ class Poller:
 
     async def current(self) -> str:
         """The latest result if younger than `interval`, else the result of a poll (shared)."""
-        if self._latest is not None and time.monotonic() - self._latest_at < self.interval:
+        if self._latest is not None and self.clock() - self._latest_at < self.interval:
             return self._latest
         return await self._poll()
 
@@ -76,14 +83,14 @@ class Poller:
     def _finished(self, future: asyncio.Future) -> None:
         self._inflight = None
         if not future.cancelled() and future.exception() is None:
-            self._latest, self._latest_at = future.result(), time.monotonic()
+            self._latest, self._latest_at = future.result(), self.clock()
 
     async def _run(self) -> None:
         sent = self._latest  # watchers got it as their snapshot
         while self.watchers:
-            wait = self._latest_at + self.interval - time.monotonic()
+            wait = self._latest_at + self.interval - self.clock()
             if wait > 0:
-                await asyncio.sleep(wait)
+                await self.sleep(wait)
                 continue
             try:
                 html = await self._poll()
@@ -91,7 +98,7 @@ class Poller:
                 raise
             except Exception:
                 logger.warning("poller %s failed; trying again in %s s", self.name, self.interval, exc_info=True)
-                self._latest_at = time.monotonic()  # back off one interval
+                self._latest_at = self.clock()  # back off one interval
                 continue
             if sent is None or html == sent:  # the first result was every watcher's snapshot
                 sent = html
