@@ -116,17 +116,17 @@ def test_a_task_whose_worker_died_is_shown_lost_sent_again_and_never_run_twice(t
     settings.WORKER_LOST_AFTER_SECONDS = 5
     fast = {"WORKER_HEARTBEAT_SECONDS": "0.3"}
     client = redis_client()
-    first = start_worker("worker-dies", env=fast)
+    first = start_worker("worker-dies", "--queues", "dies", env=fast)
     second = None
     try:
-        result = demo_job_task.delay_for(alice, 40, 200)  # about 8 s
+        result = demo_job_task.apply_async((40, 200), queue="dies", headers={"launched_by": alice.pk})  # ~8 s
         wait_for(lambda: TaskResult.objects.filter(task_id=result.id, status="PROGRESS").exists(), timeout=20)
         wait_for(lambda: result.id in running_task_ids(client), timeout=5)
         assert tasks_lost_sweep(client=client) == []  # claimed by a live worker: never lost
         os.killpg(first.popen.pid, signal.SIGKILL)  # the whole worker, main process and pool, at once
         first.popen.wait()
         # The same name, restarted: another process, which does not vouch for its predecessor's task.
-        second = start_worker("worker-dies", env=fast)
+        second = start_worker("worker-dies", "--queues", "dies", env=fast)
         wait_for(lambda: result.id not in running_task_ids(client), timeout=5)
         start = __import__("time").time()
         assert tasks_lost_sweep(client=client, now=start) == []  # unclaimed since now: not yet
@@ -143,7 +143,7 @@ def test_a_task_whose_worker_died_is_shown_lost_sent_again_and_never_run_twice(t
         wait_for(lambda: TaskResult.objects.filter(task_id=again.new_task_id, status=states.SUCCESS).exists(),
                  timeout=30)
         # The broker delivering the original again (its message was never acknowledged) runs nothing.
-        demo_job_task.apply_async((40, 200), task_id=result.id)
+        demo_job_task.apply_async((40, 200), task_id=result.id, queue="dies")
         wait_for(lambda: TaskEvent.objects.filter(task_id=result.id, kind="ignored").exists(), timeout=20)
         assert TaskResult.objects.get(task_id=result.id).status == states.FAILURE
         assert not TaskEvent.objects.filter(task_id=result.id, kind="started").count() > 1
