@@ -16,10 +16,6 @@ from blog.models import OutboundEmail
 from blog.services import outbox as outbox_service
 
 EMAILS_PER_PAGE = 25
-# Emails whose body is a key to someone's account (a password-reset or a verification link): only
-# superusers, who could take any account anyway, may read them; other staff would otherwise be able
-# to reset a superuser's password and read the link here.
-SECRET_KINDS = ("password_reset", "verification")
 
 
 @staff_member_required
@@ -33,7 +29,8 @@ def outbox(request):
     page = Paginator(emails, EMAILS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "dashboard/outbox/outbox.html", {
         "page": page, "status": status, "statuses": OutboundEmail.Status.choices,
-        "secret_kinds": SECRET_KINDS, "can_read_secrets": request.user.is_superuser,
+        # Bodies of OutboundEmail.SECRET_KINDS are keys to accounts: superusers only.
+        "can_read_secrets": request.user.is_superuser,
     })
 
 
