@@ -5,12 +5,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import browser_login
+from tests.conftest import browser_login, grant
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
 
 def test_staff_watches_demo_job_reach_100_percent_without_reload(page, live_worker, daphne_server, alice):
+    grant(alice, "dashboard.start_demo_job")
     browser_login(page, daphne_server.url, "alice")
     page.goto(f"{daphne_server.url}/dashboard/")
     page.get_by_label("Steps").fill("12")

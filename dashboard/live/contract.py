@@ -10,7 +10,8 @@ A message is a dict handed to the channel layer for one group:
 - ``key``: a coalescing key (a string) or None. Of two undelivered messages with the same group and
   key, only the newer is delivered; messages without a key are all delivered, in order.
 - ``html``: the fragment every watcher receives, rendered once by the sender. ``html_staff``, when
-  present, replaces it for staff watchers (a task's traceback).
+  present, replaces it for staff watchers (a task's traceback); ``html_decide`` for watchers of the
+  moderation queue who may decide comments (the rows' decide buttons).
 
 Type-specific fields: ``task.update`` carries ``task_id``, ``final`` (the task reached a final
 state) and ``new`` (the task was just queued: list pages count it in their "new tasks" bar).

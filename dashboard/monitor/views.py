@@ -12,7 +12,6 @@ import json
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -42,19 +41,18 @@ from dashboard.monitor.filters import (
     window_label,
 )
 from dashboard.monitor.listing import task_views
+from dashboard.permissions import ACT_ON_TASKS, may, require
 from dashboard.rendering import render_page
 
 BULK_LIMIT = 1000
-ACT_PERMISSION = "dashboard.act_on_tasks"
 
 
 def _can_act(user) -> bool:
-    return can_view_all_tasks(user) and user.has_perm(ACT_PERMISSION)
+    return may(user, ACT_ON_TASKS)
 
 
 def _require_act(request) -> None:
-    if not _can_act(request.user):
-        raise PermissionDenied("You may look at tasks but not act on them (needs the act_on_tasks permission).")
+    require(request.user, ACT_ON_TASKS)
 
 
 @staff_member_required

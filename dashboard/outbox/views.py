@@ -1,7 +1,8 @@
 """Outbox (/dashboard/outbox/): every email the site sent or tried to send, for staff.
 
 With the embedded default (no SMTP server) this is where a newcomer reads the verification link;
-in production it is where staff see failures and their reasons, and send a failed email again.
+in production it is where staff see failures and their reasons, and send a failed email again
+(which needs the permission dashboard.resend_email; staff without it see the page read-only).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from blog.models import OutboundEmail
 from blog.services import outbox as outbox_service
+from dashboard.permissions import NEEDS, RESEND_EMAIL, may, require
 
 EMAILS_PER_PAGE = 25
 
@@ -31,12 +33,15 @@ def outbox(request):
         "page": page, "status": status, "statuses": OutboundEmail.Status.choices,
         # Bodies of OutboundEmail.SECRET_KINDS are keys to accounts: superusers only.
         "can_read_secrets": request.user.is_superuser,
+        "can_resend": may(request.user, RESEND_EMAIL),
+        "resend_needs": NEEDS[RESEND_EMAIL],
     })
 
 
 @staff_member_required
 @require_POST
 def outbox_retry(request, pk: int):
+    require(request.user, RESEND_EMAIL)
     if outbox_service.email_requeue_failed(email_id=pk):
         messages.success(request, f"Email {pk} queued again.")
     else:
