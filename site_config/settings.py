@@ -403,6 +403,14 @@ WEATHER_RATE_LIMIT = env_int("WEATHER_RATE_LIMIT", 60, minimum=0)
 WEATHER_RATE_WINDOW_SECONDS = env_int("WEATHER_RATE_WINDOW_SECONDS", 60, minimum=1)
 
 
+# --- websockets (dashboard/live/consumers.py) ---
+
+# A socket is authorised when it connects; it closes (code 1012, which the page's htmx ws extension
+# reconnects after, authorised afresh) after at most this many seconds. Rights that end are also
+# announced to open sockets at once (dashboard/live/rights.py); this bounds what nothing announces.
+WS_MAX_AGE_SECONDS = env_int("WS_MAX_AGE_SECONDS", 3600, minimum=1)
+
+
 # --- live dashboard pages polled once per daphne process (dashboard/live/poller.py) ---
 
 # Workers page: how long `inspect()` waits for worker replies, how long heartbeats are listened
