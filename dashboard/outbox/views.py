@@ -1,7 +1,9 @@
 """Outbox (/dashboard/outbox/): every email the site sent or tried to send, for staff.
 
-With the embedded default (no SMTP server) this is where a newcomer reads the verification link;
-in production it is where staff see failures and their reasons, and send a failed email again
+With the embedded default (no SMTP server) this is where the local mail is read (a verification or
+password-reset body only by superusers, and only until it is sent: then it is blanked and the link is
+in the file under var/mail/); in production it is where staff see failures and their reasons, and
+send a failed email again
 (which needs the permission dashboard.resend_email; staff without it see the page read-only).
 """
 
