@@ -53,7 +53,8 @@ def test_open_queues_get_new_held_comments_and_lose_decided_ones(live_worker, da
         assert f'id="comment-row-{comment.pk}" hx-swap-oob="delete"' in removed
 
 
-def test_staff_who_may_not_decide_get_the_queue_live_without_decide_buttons(daphne_server, transactional_db, alice, bob):
+def test_staff_who_may_not_decide_get_the_queue_live_without_decide_buttons(
+        daphne_server, transactional_db, alice, bob):
     post = make_post(alice)
     waiting = make_comment(post, bob, body="waiting since before")
     mona = grant(make_user("mona", staff=True), "dashboard.decide_comments")

@@ -84,7 +84,8 @@ def email_send(*, email_id: int) -> str:
     # same update, so the key does not stay readable in the database, the admin or a backup.
     OutboundEmail.objects.filter(pk=email_id).update(
         status=OutboundEmail.Status.SENT, attempts=attempts, sent_at=timezone.now(), updated_at=timezone.now(),
-        body=Case(When(kind__in=OutboundEmail.SECRET_KINDS, then=Value("")), default=F("body"), output_field=TextField()),
+        body=Case(When(kind__in=OutboundEmail.SECRET_KINDS, then=Value("")), default=F("body"),
+                  output_field=TextField()),
     )
     return "sent"
 
