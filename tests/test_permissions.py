@@ -5,13 +5,14 @@ The upgrade grants the new permissions to the staff who had them implicitly."""
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django_celery_results.models import TaskResult
 
 from blog.models import Comment, ModerationDecision, OutboundEmail
 from tests.blog_helpers import make_comment, make_post
-from tests.conftest import grant, make_user
+from tests.conftest import browser_login, grant, make_user
 
 DECIDE = "dashboard.decide_comments"
 RESEND = "dashboard.resend_email"
@@ -133,6 +134,26 @@ def test_superusers_hold_every_named_permission(client, django_user_model, held_
     assert Comment.objects.get(pk=held_comment.pk).status == "approved"
 
 
+@pytest.mark.browser
+@pytest.mark.live
+def test_an_htmx_refusal_shows_its_message_on_the_page(page, daphne_server, transactional_db, alice, bob):
+    from playwright.sync_api import expect
+
+    grant(alice, DECIDE)
+    comment = make_comment(make_post(alice), bob, body="held for a moderator")
+    browser_login(page, daphne_server.url, "alice")
+    page.goto(f"{daphne_server.url}/dashboard/moderation/")
+    row = page.locator(f"#comment-row-{comment.pk}")
+    row.wait_for()
+    # The permission goes after the page was rendered with its buttons (quietly: a delete on the
+    # through table sends no m2m_changed, so the open socket does not reconnect and redraw the rows).
+    get_user_model().user_permissions.through.objects.filter(user_id=alice.pk).delete()
+    row.get_by_role("button", name="Approve").click()
+    expect(page.locator("#refusals .refusal")).to_have_text(REFUSALS["decide one comment"][2])
+    expect(row).to_be_visible()  # the page stays as it was, the message above it
+    assert Comment.objects.get(pk=comment.pk).status == "held"
+
+
 # --- the upgrade -------------------------------------------------------------------------------
 
 BEFORE = [("dashboard", "0005_launch_runtime")]
@@ -156,8 +177,6 @@ def test_upgrade_grants_the_new_permissions_to_existing_staff_only(transactional
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
-    from django.contrib.auth import get_user_model
-
     staff, member = (get_user_model().objects.get(pk=user.pk) for user in (staff, member))
     assert all(staff.has_perm(name) for name in (DECIDE, RESEND, START))
     assert not any(member.has_perm(name) for name in (DECIDE, RESEND, START))

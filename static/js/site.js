@@ -20,14 +20,18 @@ document.addEventListener("htmx:wsClose", (event) => {
   notice.append("Live updates stopped: signed out. ", login);
   live.prepend(notice);
 });
-// htmx does not swap error answers: show a refusal's message (site_config/errors.py) above the page.
-document.addEventListener("htmx:responseError", (event) => {
+// A refusal (403 from site_config/errors.py) answers an htmx request with its message alone, which htmx
+// does not swap (an error answer): show it above the page instead. Captured on window, before anything
+// else sees the answer (django-htmx's debug helper, on with DEBUG, would replace the whole page with it).
+window.addEventListener("htmx:beforeOnLoad", (event) => {
   const xhr = event.detail.xhr;
   if (xhr.status !== 403) return;
-  const answer = new DOMParser().parseFromString(xhr.responseText, "text/html");
+  const refusal = new DOMParser().parseFromString(xhr.responseText, "text/html").querySelector(".refusal");
+  if (!refusal) return;
+  event.stopPropagation();
   const notice = document.createElement("p");
   notice.className = "message error refusal";
   notice.setAttribute("role", "alert");
-  notice.textContent = answer.querySelector(".refusal")?.textContent || "You do not have permission to do that.";
+  notice.textContent = refusal.textContent;
   document.getElementById("refusals")?.replaceChildren(notice);
-});
+}, true);
