@@ -154,7 +154,10 @@ class DecisionRace:
 
 def test_two_moderators_deciding_at_once_exactly_one_wins_and_the_other_is_told_who(
         transactional_db, alice, held, django_user_model):
-    carol = django_user_model.objects.create_user("carol", is_staff=True)
+    from tests.conftest import grant
+
+    carol = grant(django_user_model.objects.create_user("carol", is_staff=True), "dashboard.decide_comments")
+    alice = grant(alice, "dashboard.decide_comments")
     comment = held[1]
     moderators = [(alice, "reject", "rejected"), (carol, "spam", "spam")]
     clients = []
