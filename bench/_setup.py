@@ -27,6 +27,7 @@ os.environ.setdefault("DATABASE_URL", f"sqlite:///{WORKDIR / 'var' / 'bench.sqli
 os.environ["DJANGO_DEBUG"] = "0"
 os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("SITE_URL", "https://bench.example")  # required with DEBUG off
 os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
 os.environ["DJANGO_SETTINGS_MODULE"] = "site_config.settings"
 os.environ["DJANGO_STATIC_ROOT"] = str(WORKDIR / "static")

@@ -39,6 +39,7 @@ os.environ.update(
     DJANGO_VAR_DIR=str(WORKDIR / "var"),
     DJANGO_DEBUG="0",
     DJANGO_SECURE_SSL_REDIRECT="0",
+    SITE_URL=os.environ.get("SITE_URL", "https://bench.example"),
     DJANGO_LOG_LEVEL="WARNING",
     DJANGO_SETTINGS_MODULE="site_config.settings",
     DJANGO_STATIC_ROOT=str(WORKDIR / "static"),

@@ -36,6 +36,7 @@ def main() -> None:
     django.setup()
     _setup.migrate()
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext, override_settings
@@ -46,6 +47,8 @@ def main() -> None:
 
     User = get_user_model()
     staff = User.objects.create_user("alice", "alice@example.com", "x", is_staff=True)
+    # Deciding needs its permission (dashboard.permissions); without it the bulk POST below is refused.
+    staff.user_permissions.add(Permission.objects.get(content_type__app_label="dashboard", codename="decide_comments"))
     members = [User(username=f"member{n}", email=f"m{n}@example.com") for n in range(200)]
     User.objects.bulk_create(members)
     members = list(User.objects.filter(username__startswith="member"))

@@ -1,4 +1,5 @@
-"""Admin: staff write posts here; comments, emails and decisions are listed for reference."""
+"""Admin: staff write posts here; comments, emails and decisions are listed for reference (the
+outbox read-only)."""
 
 from django.contrib import admin
 from django.utils import timezone
@@ -42,9 +43,35 @@ class ProfileAdmin(admin.ModelAdmin):
 
 @admin.register(OutboundEmail)
 class OutboundEmailAdmin(admin.ModelAdmin):
+    """A record, never edited: re-addressing a queued password-reset email to oneself would hand over
+    the account, and an edit could make the outbox say something other than what was sent. Failed
+    emails are sent again from the dashboard's outbox, which goes through the service."""
+
     list_display = ("pk", "to", "kind", "subject", "status", "attempts", "created_at", "sent_at")
     list_filter = ("status", "kind")
-    search_fields = ("to", "subject")
+    search_fields = ("to", "subject")  # never the body: a search would probe the secret ones
+    META_FIELDS = ("to", "subject", "kind", "status", "attempts", "last_error", "created_at", "updated_at", "sent_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_fields(self, request, obj=None):
+        # Only superusers read a one-time account link (see OutboundEmail.SECRET_KINDS).
+        readable = obj is None or not obj.is_secret or request.user.is_superuser
+        return (*self.META_FIELDS, "body" if readable else "hidden_body")
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+    @admin.display(description="Body")
+    def hidden_body(self, obj) -> str:
+        return "Hidden: the message holds a one-time account link; only superusers can read it."
 
 
 @admin.register(ModerationDecision)

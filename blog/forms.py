@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -20,10 +22,9 @@ class SignupForm(UserCreationForm):
         fields = ("username", "email")
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip()
-        if get_user_model().objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email address already exists.")
-        return email
+        # No "already registered" error: sign-up answers the same for a known address (whose owner
+        # is told by email, blog.services.members.member_signup). A taken username still says so.
+        return self.cleaned_data["email"].strip()
 
 
 class CommentForm(forms.Form):
@@ -42,7 +43,15 @@ class CommentForm(forms.Form):
 
 
 class OutboxPasswordResetForm(PasswordResetForm):
-    """Django's password reset, but the email is an outbox row sent by Celery like every other."""
+    """Django's password reset, but the email is an outbox row sent by Celery like every other, and
+    its link points at SITE_URL."""
+
+    def save(self, *, domain_override=None, use_https=False, **kwargs):
+        # Django would build the link from the request's Host header, which the client chooses: a
+        # reset asked for with a forged Host would mail the victim a link (with its token) to the
+        # forger's host. SITE_URL is the only source of links in emails.
+        site = urlsplit(settings.SITE_URL)
+        return super().save(domain_override=site.netloc, use_https=site.scheme == "https", **kwargs)
 
     def send_mail(self, subject_template_name, email_template_name, context, from_email, to_email,
                   html_email_template_name=None) -> None:

@@ -85,6 +85,11 @@ class Comment(models.Model):
 class OutboundEmail(models.Model):
     """One email the site sends: written in the transaction of its cause, sent by a Celery task."""
 
+    #: Kinds whose body is a key to someone's account (a password-reset or a verification link).
+    #: Only superusers, who could take any account anyway, may read them in any UI; anyone else
+    #: could reset a superuser's password and read the link. Their bodies are blanked once sent.
+    SECRET_KINDS = ("password_reset", "verification")
+
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         SENDING = "sending", "Sending"
@@ -108,6 +113,10 @@ class OutboundEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.to} ({self.status})"
+
+    @property
+    def is_secret(self) -> bool:
+        return self.kind in self.SECRET_KINDS
 
 
 class ModerationDecision(models.Model):

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from blog.forms import CommentForm, SignupForm
@@ -18,10 +17,6 @@ from blog.models import Comment, Post
 from blog.services import comments, members
 
 AWAITING = [Comment.Status.PENDING, Comment.Status.HELD, Comment.Status.SPAM]
-
-
-def _base_url(request) -> str:
-    return request.build_absolute_uri("/").rstrip("/")
 
 
 def _published():
@@ -94,18 +89,20 @@ def signup(request):
         return redirect("blog:post_list")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = members.member_signup(
+        members.member_signup(
             username=form.cleaned_data["username"],
             email=form.cleaned_data["email"],
             password=form.cleaned_data["password1"],
-            base_url=_base_url(request),
         )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return render(request, "blog/signup_done.html", {"email": user.email})
+        # The same answer whether the address was new or already registered (its owner is told by
+        # email), so sign-up cannot tell anyone who has an account. For the same reason the new
+        # member is not logged in here: a session would tell the two cases apart.
+        return render(request, "blog/signup_done.html", {"email": form.cleaned_data["email"]})
     return render(request, "blog/signup.html", {"form": form}, status=400 if form.errors else 200)
 
 
 VERIFY_STATUS = {
+    members.VerifyOutcome.PENDING: 200,
     members.VerifyOutcome.VERIFIED: 200,
     members.VerifyOutcome.ALREADY_USED: 410,
     members.VerifyOutcome.EXPIRED: 400,
@@ -113,8 +110,15 @@ VERIFY_STATUS = {
 }
 
 
+@require_http_methods(["GET", "HEAD", "POST"])
 def verify_email(request, token: str):
-    outcome, user = members.member_verify(token=token)
+    """GET shows what the link is and, while it is good, a "Confirm my email" button; only the POST
+    that button sends confirms. Mail scanners and link previews open links (GET) but do not submit
+    forms, so they cannot confirm an address on someone's behalf."""
+    if request.method == "POST":
+        outcome, user = members.member_verify(token=token)
+    else:
+        outcome, user = members.verification_check(token=token)
     context = {"outcome": outcome.value, "verified_user": user}
     return render(request, "blog/verify_result.html", context, status=VERIFY_STATUS[outcome])
 
@@ -124,7 +128,7 @@ def verify_email(request, token: str):
 def verify_email_resend(request):
     if members.member_is_verified(user=request.user):
         messages.info(request, "Your email address is already confirmed.")
-    elif members.verification_resend(user=request.user, base_url=_base_url(request)):
+    elif members.verification_resend(user=request.user):
         messages.success(request, f"A new confirmation link is on its way to {request.user.email}.")
     else:
         wait = settings.VERIFICATION_RESEND_COOLDOWN_SECONDS

@@ -10,8 +10,10 @@ class DashboardConfig(AppConfig):
         # Default schedules from settings.PERIODIC_TASKS, created when missing after every migrate.
         from django.db.models.signals import post_migrate
 
-        from dashboard.live import signals  # noqa: F401
+        from dashboard.live import rights, signals  # noqa: F401
         from dashboard.moderation import live  # noqa: F401  (blog comment changes -> live moderation queues)
         from dashboard.schedules.services import sync_after_migrate
 
+        # Logout and changes to a user's rights end or re-authorise their open sockets.
+        rights.connect()
         post_migrate.connect(sync_after_migrate, sender=self, dispatch_uid="dashboard.sync_periodic_tasks")

@@ -85,6 +85,24 @@ class TaskAction(models.Model):
         permissions = [("act_on_tasks", "Can retry, revoke and terminate tasks from the dashboard")]
 
 
+class NamedPermission(models.Model):
+    """No table: it holds the named permissions of dashboard actions that change rows of other apps
+    (a moderation decision changes a blog comment, a re-send an outbox email, the demo job queues a
+    task). Django attaches permissions to a model; this one exists for that alone. Grant them in the
+    admin, to a user or a group; dashboard.permissions checks them.
+    """
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        verbose_name = "named permission"
+        permissions = [
+            ("decide_comments", "Can decide comments (approve, reject, mark as spam)"),
+            ("resend_email", "Can send failed emails again"),
+            ("start_demo_job", "Can start the demo job"),
+        ]
+
+
 class DailyReport(models.Model):
     """One day's figures, written by the daily report job (re-running it for a day updates the row).
 

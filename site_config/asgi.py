@@ -17,6 +17,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from site_config.routing import websocket_urlpatterns  # noqa: E402
+from site_config.websocket_close import allow_service_restart_close  # noqa: E402
+
+# Sockets that should reconnect close with 1012, which daphne would otherwise refuse to send.
+allow_service_restart_close()
 
 application = ProtocolTypeRouter(
     {

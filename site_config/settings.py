@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -85,6 +86,12 @@ if not SECRET_KEY:
     SECRET_KEY = "django-insecure-local-development-key-do-not-use-in-production"
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+if "*" in ALLOWED_HOSTS:
+    # The list is also the websocket Origin allow-list (site_config/asgi.py): "*" would let any site
+    # open a signed-in visitor's sockets, and accept any Host header.
+    raise ImproperlyConfigured(
+        "DJANGO_ALLOWED_HOSTS must not contain '*': list the site's host names (e.g. example.com)."
+    )
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -320,8 +327,22 @@ LOGGING = {
 
 # --- blog ---
 
-# Absolute base of links in emails written outside a request (e.g. "your comment was approved").
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Absolute base of every link in an email (verification, password reset, "your comment was
+# approved"). Never taken from a request: its Host header is chosen by the client, and a reset link
+# pointing at someone else's host would hand them the token.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000" if DEBUG else "").rstrip("/")
+if not DEBUG:
+    if not SITE_URL:
+        raise ImproperlyConfigured(
+            "SITE_URL must be set when DJANGO_DEBUG is off: links in emails are built from it "
+            "(e.g. SITE_URL=https://example.com)."
+        )
+    _site = urlsplit(SITE_URL)
+    if _site.scheme != "https" or not _site.netloc:
+        raise ImproperlyConfigured(
+            f"SITE_URL={SITE_URL!r} must be an https:// address when DJANGO_DEBUG is off "
+            "(e.g. SITE_URL=https://example.com): links in emails carry one-time tokens."
+        )
 
 # Email. With EMAIL_HOST set, mail goes out over SMTP; without it, the embedded default writes it to
 # files under var/mail and staff read every message on the dashboard's Outbox page (the outbox rows
@@ -416,6 +437,14 @@ LIVE_PROBE_TIMEOUT = env_float("LIVE_PROBE_TIMEOUT", 3.0, minimum=0.1)
 WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 10.0, minimum=0.2)
 WORKER_LOST_AFTER_SECONDS = env_float("WORKER_LOST_AFTER_SECONDS", 60.0, minimum=1.0)
 LOST_TASKS_SWEEP_SECONDS = env_int("LOST_TASKS_SWEEP_SECONDS", 30, minimum=1)
+
+
+# --- websockets (dashboard/live/consumers.py) ---
+
+# A socket is authorised when it connects; it closes (code 1012, which the page's htmx ws extension
+# reconnects after, authorised afresh) after at most this many seconds. Rights that end are also
+# announced to open sockets at once (dashboard/live/rights.py); this bounds what nothing announces.
+WS_MAX_AGE_SECONDS = env_int("WS_MAX_AGE_SECONDS", 3600, minimum=1)
 
 
 # --- live dashboard pages polled once per daphne process (dashboard/live/poller.py) ---

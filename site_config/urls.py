@@ -13,3 +13,6 @@ urlpatterns = [
     path("dashboard/", include("dashboard.urls")),
     path("weather/", include("weather.urls")),
 ]
+
+# A refusal says why, to htmx requests too (site_config/errors.py).
+handler403 = "site_config.errors.permission_denied"

@@ -180,6 +180,17 @@ def make_user(username: str, *, staff: bool = False):
     )
 
 
+def grant(user, *permissions: str):
+    """Give `user` permissions named "app_label.codename" (as has_perm takes them); returns the
+    user fetched again, since Django caches a user's permissions on the instance."""
+    from django.contrib.auth.models import Permission
+
+    for name in permissions:
+        app_label, codename = name.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return get_user_model().objects.get(pk=user.pk)
+
+
 @pytest.fixture
 def alice(db):
     return make_user("alice", staff=True)

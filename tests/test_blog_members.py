@@ -6,24 +6,31 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.utils import timezone
 
 from blog.models import Comment, OutboundEmail, Post, Profile
 from blog.services import members
-from tests.blog_helpers import _fresh_rate_limits, make_post, verify  # noqa: F401
+from tests.blog_helpers import _fresh_rate_limits, forget_rate_limits, make_post, verify  # noqa: F401
 from tests.conftest import PASSWORD, make_user
 
 User = get_user_model()
 pytestmark = pytest.mark.django_db
-LINK = re.compile(r"http://testserver(/accounts/verify/[^/\s]+/)")
+LINK = re.compile(re.escape(settings.SITE_URL) + r"(/accounts/verify/[^/\s]+/)")
+CSRF_TOKEN = re.compile(r"[A-Za-z0-9]{64}")
 
 
-def _signup(client, username="dora", email="dora@example.com"):
+def _signup(client, username="dora", email="dora@example.com", **headers):
     return client.post("/accounts/signup/", {
         "username": username, "email": email, "password1": PASSWORD, "password2": PASSWORD,
-    })
+    }, **headers)
+
+
+def _page_without_tokens(response, address: str) -> str:
+    """The page as a reader compares it: the address typed in and the (per-render) CSRF token aside."""
+    return CSRF_TOKEN.sub("TOKEN", response.content.decode().replace(address, "ADDRESS"))
 
 
 def _link_in_latest_email(to="dora@example.com") -> str:
@@ -44,36 +51,58 @@ def test_signup_creates_unverified_member_and_queues_verification_email(client, 
     assert not members.member_is_verified(user=user)
 
 
-def test_signup_enforces_django_password_validators_and_unique_email(client, bob):
+def test_signup_enforces_django_password_validators_and_says_when_a_username_is_taken(client, bob):
     response = client.post("/accounts/signup/", {
-        "username": "eve", "email": "bob@example.com", "password1": "123", "password2": "123",
+        "username": "bob", "email": "new@example.com", "password1": "123", "password2": "123",
     })
     assert response.status_code == 400
     page = response.content.decode()
-    assert "An account with this email address already exists." in page
+    assert "A user with that username already exists." in page
     assert "This password is too short" in page
-    assert not User.objects.filter(username="eve").exists()
+    assert not User.objects.filter(email="new@example.com").exists()
     assert not OutboundEmail.objects.exists()
 
 
-def test_valid_link_verifies_once_then_reports_already_used(client):
+def test_signup_answers_a_registered_address_as_it_answers_a_new_one_and_tells_its_owner(client, bob):
+    new = _signup(client, username="dora", email="dora@example.com")
+    taken = _signup(client, username="eve", email="BOB@example.com")
+    assert (new.status_code, taken.status_code) == (200, 200)
+    assert _page_without_tokens(new, "dora@example.com") == _page_without_tokens(taken, "BOB@example.com")
+    assert settings.SESSION_COOKIE_NAME not in new.cookies and settings.SESSION_COOKIE_NAME not in taken.cookies
+    assert not User.objects.filter(username="eve").exists()
+    notice = OutboundEmail.objects.get(kind="signup_attempt")
+    assert notice.to == "bob@example.com"
+    assert "Someone tried to sign up" in notice.body
+    assert f"{settings.SITE_URL}/accounts/password_reset/" in notice.body
+    assert OutboundEmail.objects.filter(to="dora@example.com", kind="verification").exists()
+    _signup(client, username="eve", email="bob@example.com")  # again at once: no second notice
+    assert OutboundEmail.objects.filter(kind="signup_attempt").count() == 1
+
+
+def test_opening_the_link_does_not_verify_and_the_confirm_button_does_once(client):
     _signup(client)
     link = _link_in_latest_email()
-    first = client.get(link)
+    opened = client.get(link)
+    assert opened.status_code == 200
+    page = opened.content.decode()
+    assert "Confirm my email" in page and f'action="{link}"' in page
+    assert Profile.objects.get(user__username="dora").email_verified_at is None, "opening the link verified"
+    first = client.post(link)
     assert first.status_code == 200 and "Email confirmed" in first.content.decode()
     assert Profile.objects.get(user__username="dora").email_verified_at is not None
-    again = client.get(link)
-    assert again.status_code == 410
-    assert "This link was already used" in again.content.decode()
+    for again in (client.post(link), client.get(link)):
+        assert again.status_code == 410
+        assert "This link was already used" in again.content.decode()
+        assert "Confirm my email" not in again.content.decode()
 
 
 def test_expired_link_gets_a_clear_page(client, settings):
     _signup(client)
     link = _link_in_latest_email()
     settings.VERIFICATION_LINK_MAX_AGE_SECONDS = -1
-    response = client.get(link)
-    assert response.status_code == 400
-    assert "This link has expired" in response.content.decode()
+    for response in (client.get(link), client.post(link)):
+        assert response.status_code == 400
+        assert "This link has expired" in response.content.decode()
     assert Profile.objects.get(user__username="dora").email_verified_at is None
 
 
@@ -85,9 +114,10 @@ def test_expired_link_gets_a_clear_page(client, settings):
 def test_tampered_link_gets_a_clear_page(client, mangle):
     _signup(client)
     token = _link_in_latest_email().split("/")[-2]
-    response = client.get(f"/accounts/verify/{mangle(token)}/")
-    assert response.status_code == 400
-    assert "This link is not valid" in response.content.decode()
+    link = f"/accounts/verify/{mangle(token)}/"
+    for response in (client.get(link), client.post(link)):
+        assert response.status_code == 400
+        assert "This link is not valid" in response.content.decode()
     assert Profile.objects.get(user__username="dora").email_verified_at is None
 
 
@@ -95,17 +125,36 @@ def test_link_stops_working_when_the_email_address_changes(client):
     _signup(client)
     link = _link_in_latest_email()
     User.objects.filter(username="dora").update(email="new@example.com")
-    assert client.get(link).status_code == 400
+    assert client.post(link).status_code == 400
+    assert Profile.objects.get(user__username="dora").email_verified_at is None
 
 
 def test_resend_is_rate_limited(client):
     _signup(client)
     assert OutboundEmail.objects.count() == 1
+    assert client.login(username="dora", password=PASSWORD)
     first = client.post("/accounts/verify/resend/", {"next": "/blog/"}, follow=True)
     assert "A new confirmation link is on its way" in first.content.decode()
     second = client.post("/accounts/verify/resend/", {"next": "/blog/"}, follow=True)
     assert "Please wait before asking again" in second.content.decode()
     assert OutboundEmail.objects.filter(kind="verification").count() == 2
+
+
+def test_links_in_emails_come_from_site_url_never_from_the_host_header(client, bob, settings):
+    settings.SITE_URL = "https://blog.example"
+    settings.ALLOWED_HOSTS = ["testserver", "forged.example"]
+    _signup(client, username="dora", email="dora@example.com", HTTP_HOST="forged.example")
+    assert client.login(username="dora", password=PASSWORD)
+    forget_rate_limits()
+    client.post("/accounts/verify/resend/", {"next": "/blog/"}, HTTP_HOST="forged.example")
+    client.logout()
+    client.post("/accounts/password_reset/", {"email": "bob@example.com"}, HTTP_HOST="forged.example")
+    emails = list(OutboundEmail.objects.order_by("pk").values_list("kind", "body"))
+    assert [kind for kind, _ in emails] == ["verification", "verification", "password_reset"]
+    for kind, body in emails:
+        assert "forged.example" not in body
+        assert ("https://blog.example/accounts/verify/" if kind == "verification"
+                else "https://blog.example/accounts/reset/") in body
 
 
 def test_password_reset_email_goes_through_the_outbox(client, bob, django_capture_on_commit_callbacks):

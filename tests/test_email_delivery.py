@@ -83,8 +83,10 @@ def test_signup_email_is_sent_by_the_worker(live_worker, client):
 
 
 def test_staff_sends_a_failed_email_again_and_the_worker_delivers_it(live_worker, client, alice):
+    from tests.conftest import grant
+
     email = _email(status="failed", attempts=6, last_error="SMTPServerDisconnected: gone")
-    client.force_login(alice)
+    client.force_login(grant(alice, "dashboard.resend_email"))
     response = client.post(f"/dashboard/outbox/{email.pk}/retry/", follow=True)
     assert f"Email {email.pk} queued again." in response.content.decode()
     wait_for(lambda: OutboundEmail.objects.get(pk=email.pk).status == "sent", timeout=30)

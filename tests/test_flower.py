@@ -16,7 +16,8 @@ from tests.conftest import BASE_DIR, Process, child_env
 
 pytestmark = pytest.mark.live
 
-PRODUCTION = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "test-secret-key-" + "x" * 40}
+PRODUCTION = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "test-secret-key-" + "x" * 40,
+              "SITE_URL": "https://example.com"}
 
 
 def _get(url: str, auth: str | None = None) -> int:

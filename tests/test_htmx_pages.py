@@ -18,7 +18,9 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 @pytest.fixture
 def staff_client(client, alice):
-    client.force_login(alice)
+    from tests.conftest import grant
+
+    client.force_login(grant(alice, "dashboard.decide_comments"))
     return client
 
 

@@ -7,13 +7,14 @@ from playwright.sync_api import expect
 
 from dashboard.models import TaskLaunch
 from dashboard.tasks import demo_job_task
-from tests.conftest import browser_login
+from tests.conftest import browser_login, grant
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 WORKER = 20_000  # ms: room for a busy machine's worker to pick a job up; nothing is timed against it
 
 
 def test_demo_job_form_starts_a_job_launched_by_the_user_and_opens_its_page(page, live_worker, daphne_server, alice):
+    grant(alice, "dashboard.start_demo_job")
     browser_login(page, daphne_server.url, "alice")
     page.goto(f"{daphne_server.url}/dashboard/")
     page.get_by_label("Steps").fill("2")

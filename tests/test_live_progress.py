@@ -21,7 +21,7 @@ from websockets.exceptions import InvalidStatus
 from dashboard.live import signals as live_signals
 from dashboard.models import TaskEvent, TaskLaunch
 from dashboard.tasks import demo_job_task, progress_loop_task
-from tests.conftest import session_cookie
+from tests.conftest import grant, session_cookie
 from tests.livetools import (
     ParkedQueue,
     collect_until_final,
@@ -226,7 +226,7 @@ def test_queueing_with_the_broker_down_records_the_task_as_failed_with_the_reaso
 
 
 def test_demo_job_form_refuses_a_job_longer_than_the_broker_would_wait_for(client, transactional_db, alice):
-    client.force_login(alice)
+    client.force_login(grant(alice, "dashboard.start_demo_job"))
     response = client.post("/dashboard/tasks/demo/", {"steps": 1000, "delay_ms": 5000})
     assert response.status_code == 400
     assert "keep it under 1800 s" in response.content.decode()

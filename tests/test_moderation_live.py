@@ -7,9 +7,9 @@ from websockets.exceptions import InvalidStatus
 
 from blog.models import Comment, OutboundEmail
 from blog.services import comments
-from tests.blog_helpers import _fresh_rate_limits, make_post, verify  # noqa: F401
-from tests.conftest import browser_login, session_cookie
 from dashboard.tasks import demo_job_task
+from tests.blog_helpers import _fresh_rate_limits, make_comment, make_post, verify  # noqa: F401
+from tests.conftest import browser_login, grant, make_user, session_cookie
 from tests.livetools import state_of, wait_for, ws_connect
 
 pytestmark = pytest.mark.live
@@ -76,9 +76,29 @@ def test_open_queues_get_new_held_comments_and_lose_decided_ones(live_worker, da
         assert f'id="comment-row-{comment.pk}" hx-swap-oob="delete"' in removed
 
 
+def test_staff_who_may_not_decide_get_the_queue_live_without_decide_buttons(
+        daphne_server, transactional_db, alice, bob):
+    post = make_post(alice)
+    waiting = make_comment(post, bob, body="waiting since before")
+    mona = grant(make_user("mona", staff=True), "dashboard.decide_comments")
+    with ws_connect(daphne_server, "/ws/moderation/", session_cookie(alice)) as reader, \
+            ws_connect(daphne_server, "/ws/moderation/", session_cookie(mona)) as decider:
+        read_snapshot, decide_snapshot = reader.recv(timeout=10), decider.recv(timeout=10)
+        assert f'id="comment-row-{waiting.pk}"' in read_snapshot and f'id="comment-row-{waiting.pk}"' in decide_snapshot
+        assert ">Approve</button>" not in read_snapshot and 'name="selected"' not in read_snapshot
+        assert ">Approve</button>" in decide_snapshot
+        comment = Comment.objects.create(post=post, author=bob, body=HELD_TEXT)
+        assert comments.comment_moderate_automatically(comment_id=comment.pk) == "held"
+        read_row, decide_row = reader.recv(timeout=20), decider.recv(timeout=20)
+    assert f'id="comment-row-{comment.pk}"' in read_row and f'id="comment-row-{comment.pk}"' in decide_row
+    assert ">Approve</button>" not in read_row
+    assert ">Approve</button>" in decide_row
+
+
 @pytest.mark.browser
 def test_moderator_with_open_queue_sees_held_comment_appear_and_approves_it(
         live_worker, daphne_server, browser, page, alice, bob):
+    grant(alice, "dashboard.decide_comments")
     post = make_post(alice, title="Live moderation")
     verify(bob)
     base = daphne_server.url

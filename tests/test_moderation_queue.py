@@ -15,9 +15,11 @@ from django.test.utils import CaptureQueriesContext
 from blog.models import Comment, ModerationDecision, OutboundEmail
 from blog.services import comments
 from tests.blog_helpers import make_comment, make_post
+from tests.conftest import grant
 
 pytestmark = pytest.mark.django_db
 QUEUE = "/dashboard/moderation/"
+DECIDE = "dashboard.decide_comments"
 
 
 @pytest.fixture
@@ -59,7 +61,7 @@ def test_queue_filters_by_status_and_post(client, alice, bob, held):
 
 
 def test_htmx_decision_removes_the_row_and_records_who_and_when(client, alice, held):
-    client.force_login(alice)
+    client.force_login(grant(alice, DECIDE))
     response = client.post(f"/dashboard/moderation/{held[0].pk}/decide/",
                            {"action": "approve", "status": "held"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and response.content == b""
@@ -72,7 +74,7 @@ def test_htmx_decision_removes_the_row_and_records_who_and_when(client, alice, h
 
 
 def test_second_moderator_loses_and_sees_who_decided(client, alice, held, django_user_model):
-    carol = django_user_model.objects.create_user("carol", "carol@example.com", "x", is_staff=True)
+    carol = grant(django_user_model.objects.create_user("carol", "carol@example.com", "x", is_staff=True), DECIDE)
     first = comments.comment_decide(comment_id=held[0].pk, moderator=alice, new_status="rejected", expected_status="held")
     assert first.won and first.comment.status == "rejected"
     client.force_login(carol)
@@ -152,7 +154,10 @@ class DecisionRace:
 
 def test_two_moderators_deciding_at_once_exactly_one_wins_and_the_other_is_told_who(
         transactional_db, alice, held, django_user_model):
-    carol = django_user_model.objects.create_user("carol", is_staff=True)
+    from tests.conftest import grant
+
+    carol = grant(django_user_model.objects.create_user("carol", is_staff=True), "dashboard.decide_comments")
+    alice = grant(alice, "dashboard.decide_comments")
     comment = held[1]
     moderators = [(alice, "reject", "rejected"), (carol, "spam", "spam")]
     clients = []
@@ -186,7 +191,7 @@ def test_two_moderators_deciding_at_once_exactly_one_wins_and_the_other_is_told_
 
 def test_bulk_approve_reports_what_was_already_decided(client, alice, held):
     comments.comment_decide(comment_id=held[2].pk, moderator=alice, new_status="spam", expected_status="held")
-    client.force_login(alice)
+    client.force_login(grant(alice, DECIDE))
     response = client.post("/dashboard/moderation/bulk/",
                            {"action": "approve", "status": "held", "selected": [c.pk for c in held]}, follow=True)
     html = response.content.decode()

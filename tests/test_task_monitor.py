@@ -108,6 +108,7 @@ def test_staff_without_the_permission_can_look_but_not_act(client, transactional
     page = client.get(f"/dashboard/tasks/{parked.id}/")
     assert page.status_code == 200
     assert "Revoke…" not in page.content.decode()
+    assert "needs the permission “Can retry, revoke and terminate tasks from the dashboard”" in page.content.decode()
     for url in (f"/dashboard/tasks/{parked.id}/revoke/", f"/dashboard/tasks/{parked.id}/retry/",
                 "/dashboard/tasks/bulk/?action=revoke"):
         assert client.post(url).status_code == 403

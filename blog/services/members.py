@@ -1,4 +1,5 @@
-"""Members: sign-up, the signed one-time email verification link, and the purge of members who
+"""Members: sign-up (which never tells whether an address is registered), the signed one-time
+email verification link (confirmed by a POST from the page it opens), and the purge of members who
 never verified.
 
 Being verified is what allows commenting, so member_is_verified is the single check the comment
@@ -13,6 +14,7 @@ from enum import Enum
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.core import signing
 from django.core.cache import cache
 from django.db import transaction
@@ -40,13 +42,44 @@ def member_is_verified(*, user) -> bool:
         return False
 
 
-def member_signup(*, username: str, email: str, password: str, base_url: str):
-    """Create an unverified member and their verification email, in one transaction."""
+def member_signup(*, username: str, email: str, password: str):
+    """Create an unverified member and their verification email, in one transaction, and return it.
+
+    When the email address already belongs to an account, nothing is created and that account's
+    owner gets an email saying someone tried to sign up with it; returns None. Callers answer both
+    cases the same way, so sign-up cannot be used to find out whether an address is registered.
+    """
+    existing = User.objects.filter(email__iexact=email).order_by("pk").first()
+    if existing is not None:
+        # A new account costs a password hash; spend the same time here, so the answer's timing
+        # does not tell the two cases apart either.
+        make_password(password)
+        signup_attempt_notice_queue(user=existing)
+        return None
     with transaction.atomic():
         user = User.objects.create_user(username=username, email=email, password=password)
         Profile.objects.create(user=user)
-        verification_email_queue(user=user, base_url=base_url)
+        verification_email_queue(user=user)
     return user
+
+
+def signup_attempt_notice_queue(*, user) -> OutboundEmail | None:
+    """Tell an account's owner that someone tried to sign up with their address. At most one such
+    email per account per VERIFICATION_RESEND_COOLDOWN_SECONDS, so repeated sign-ups cannot be
+    used to flood someone's inbox; returns None when one was sent recently."""
+    if not cache.add(f"blog:signup-attempt:{user.pk}", 1, settings.VERIFICATION_RESEND_COOLDOWN_SECONDS):
+        return None
+    body = (
+        f"Hello {user.get_username()},\n\n"
+        f"Someone tried to sign up at {settings.SITE_URL} with this email address, which already belongs to "
+        f"your account. No new account was created and yours is unchanged.\n\n"
+        f"If it was you, log in instead: {settings.SITE_URL}{reverse('login')}\n"
+        f"Forgot your password? {settings.SITE_URL}{reverse('password_reset')}\n\n"
+        f"If it was not you, you need not do anything.\n"
+    )
+    with transaction.atomic():
+        return outbox.email_queue(to=user.email, subject="Someone tried to sign up with your email address",
+                                  body=body, kind="signup_attempt")
 
 
 def verification_token_make(*, user) -> str:
@@ -55,14 +88,18 @@ def verification_token_make(*, user) -> str:
 
 
 class VerifyOutcome(Enum):
+    PENDING = "pending"  # a good link not used yet: its page asks the member to confirm
     VERIFIED = "verified"
     ALREADY_USED = "already_used"
     EXPIRED = "expired"
     INVALID = "invalid"
 
 
-def member_verify(*, token: str) -> tuple[VerifyOutcome, object | None]:
-    """Check a verification link and mark the member verified. The link works once."""
+def verification_check(*, token: str) -> tuple[VerifyOutcome, object | None]:
+    """What a verification link is (PENDING, ALREADY_USED, EXPIRED or INVALID), changing nothing.
+
+    Opening a link (GET) only checks it: mail scanners and link previews open every link in an
+    email, and must not confirm an address on the owner's behalf. member_verify confirms (POST)."""
     signer = signing.TimestampSigner(salt=VERIFY_SALT)
     try:
         data = signer.unsign_object(token, max_age=settings.VERIFICATION_LINK_MAX_AGE_SECONDS)
@@ -75,6 +112,16 @@ def member_verify(*, token: str) -> tuple[VerifyOutcome, object | None]:
     user = User.objects.filter(pk=data.get("user"), email=data.get("email")).first()
     if user is None:
         return VerifyOutcome.INVALID, None
+    if Profile.objects.filter(user=user, email_verified_at__isnull=False).exists():
+        return VerifyOutcome.ALREADY_USED, user
+    return VerifyOutcome.PENDING, user
+
+
+def member_verify(*, token: str) -> tuple[VerifyOutcome, object | None]:
+    """Confirm the address of a verification link and mark the member verified. The link works once."""
+    outcome, user = verification_check(token=token)
+    if outcome is not VerifyOutcome.PENDING:
+        return outcome, user
     profile, _ = Profile.objects.get_or_create(user=user)
     verified = Profile.objects.filter(pk=profile.pk, email_verified_at__isnull=True).update(
         email_verified_at=timezone.now()
@@ -82,8 +129,10 @@ def member_verify(*, token: str) -> tuple[VerifyOutcome, object | None]:
     return (VerifyOutcome.VERIFIED if verified else VerifyOutcome.ALREADY_USED), user
 
 
-def verification_email_queue(*, user, base_url: str) -> OutboundEmail:
-    link = base_url.rstrip("/") + reverse("verify_email", kwargs={"token": verification_token_make(user=user)})
+def verification_email_queue(*, user) -> OutboundEmail:
+    # SITE_URL, never the request's Host header: a client chooses that, and could have the link
+    # (and its token) point at a host of theirs.
+    link = settings.SITE_URL + reverse("verify_email", kwargs={"token": verification_token_make(user=user)})
     hours = settings.VERIFICATION_LINK_MAX_AGE_SECONDS // 3600
     body = (
         f"Hello {user.get_username()},\n\n"
@@ -93,7 +142,7 @@ def verification_email_queue(*, user, base_url: str) -> OutboundEmail:
     return outbox.email_queue(to=user.email, subject="Confirm your email address", body=body, kind="verification")
 
 
-def verification_resend(*, user, base_url: str) -> bool:
+def verification_resend(*, user) -> bool:
     """Send a new link unless one was sent within VERIFICATION_RESEND_COOLDOWN_SECONDS.
     Returns False when rate-limited. The cache (Redis) is shared by every web process."""
     if member_is_verified(user=user):
@@ -101,7 +150,7 @@ def verification_resend(*, user, base_url: str) -> bool:
     if not cache.add(f"blog:verify-resend:{user.pk}", 1, settings.VERIFICATION_RESEND_COOLDOWN_SECONDS):
         return False
     with transaction.atomic():
-        verification_email_queue(user=user, base_url=base_url)
+        verification_email_queue(user=user)
     return True
 
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
+from django.db.models import Case, F, TextField, Value, When
 from django.utils import timezone
 
 from blog.models import OutboundEmail
@@ -43,6 +44,7 @@ class EmailDeliveryFailed(Exception):
 
 def email_send(*, email_id: int) -> str:
     """Send one queued email. Returns "sent", or "skipped" when another run already has it.
+    The body of a secret kind (OutboundEmail.SECRET_KINDS) is blanked once it is sent.
 
     The row is claimed (queued -> sending) by a conditional update: if the task runs twice, only
     one run gets the row, so the message is never sent twice. On a transient error the row goes
@@ -76,8 +78,14 @@ def email_send(*, email_id: int) -> str:
             raise EmailDeliveryFailed(reason) from error
         logger.info("email %s attempt %s failed, will retry: %s", email_id, attempts, reason)
         raise
+    # Marked sent whatever the row's status now (the sweep may have re-queued a slow send): the
+    # message is out, and a re-queued run must find it sent, so it is never sent twice. A one-time
+    # account link has reached its owner and is of no use to anyone else: its body is blanked in the
+    # same update, so the key does not stay readable in the database, the admin or a backup.
     OutboundEmail.objects.filter(pk=email_id).update(
-        status=OutboundEmail.Status.SENT, attempts=attempts, sent_at=timezone.now(), updated_at=timezone.now()
+        status=OutboundEmail.Status.SENT, attempts=attempts, sent_at=timezone.now(), updated_at=timezone.now(),
+        body=Case(When(kind__in=OutboundEmail.SECRET_KINDS, then=Value("")), default=F("body"),
+                  output_field=TextField()),
     )
     return "sent"
 

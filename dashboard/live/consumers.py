@@ -10,19 +10,34 @@ Pushed messages are pre-rendered HTML (rendered once by the sender, never per wa
 process cannot keep up, intermediate updates of the same task are coalesced (dashboard.live.fanout):
 the newest state replaces an unsent older one; a final state is never dropped, as nothing newer
 follows it.
+
+A socket ends when its right ends. Each consumer also joins its user's group (contract.user_group;
+one subscription per user per process, like every group of the fan-out), where
+dashboard.live.rights announces a logout (that session's sockets close with 4403) and any change
+that may take a right away (the sockets re-authorise as a new connection would: 4403 when refused,
+else 1012 so the page reconnects and is served what it may now see). A socket also lives at most
+WS_MAX_AGE_SECONDS, then closes with 1012 and the reconnect is authorised afresh: that bounds what
+no signal reports (a queryset update, a session deleted in the database). The htmx ws extension
+reconnects after 1012 and not after 4403; static/js/site.js then says "signed out". None of this
+adds work to the delivery of task updates: the checks run only when a user's message arrives.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Callable
 from functools import cache
+from importlib import import_module
 
+from channels.auth import get_user
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.template.loader import render_to_string
 
-from dashboard.live.contract import handler_name
+from dashboard.live.contract import handler_name, session_tag, user_group
 from dashboard.live.fanout import fanout
 from dashboard.live.poller import poller
 from dashboard.monitor.access import can_view_all_tasks
@@ -34,9 +49,16 @@ def live_state_html(live: bool) -> str:
     return render_to_string("dashboard/live/_state.html", {"live": live, "oob": True})
 
 
-# Close codes for refused connections (4000-4999 are for applications); a refusal before accept()
-# also makes daphne answer the handshake with HTTP 403.
+# Close code for a refused connection or a right that ended (4000-4999 are for applications); a
+# refusal before accept() also makes daphne answer the handshake with HTTP 403. The htmx ws
+# extension does not reconnect after it.
 CLOSE_FORBIDDEN = 4403
+# "Service restart": the htmx ws extension reconnects after it, and the new connection is
+# authorised from the session again.
+CLOSE_RECONNECT = 1012
+# Sockets opened together (after a deploy) would all expire together: each one's maximum age is
+# shortened by up to this share, at random, to spread their reconnects.
+MAX_AGE_SPREAD = 0.1
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -59,17 +81,31 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self._ready = False
         self._held: dict = {}
         self._joined: list[str] = []
-        self._staff = can_view_all_tasks(self.scope.get("user"))
+        self._expiry: asyncio.TimerHandle | None = None
+        self._ending: asyncio.Task | None = None
+        user = self.scope.get("user")
+        hub = fanout()
+        if user is not None and user.is_authenticated:
+            # Joined before authorising, so a change made while this socket is being authorised
+            # still reaches it (held until the snapshot is sent, like any message).
+            self._user_id = user.pk
+            session = self.scope.get("session")
+            self._session_tag = session_tag(session.session_key) if session is not None else None
+            await hub.join(user_group(user.pk), self)
+            self._joined.append(user_group(user.pk))
+        self._staff = can_view_all_tasks(user)
         try:
             await self.authorize()
         except (PermissionDenied, Http404):
+            await self._stop_updates()
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        hub = fanout()
         for group in self.groups_to_join:
             await hub.join(group, self)
             self._joined.append(group)
         await self.accept()
+        max_age = settings.WS_MAX_AGE_SECONDS * (1 - random.uniform(0, MAX_AGE_SPREAD))
+        self._expiry = asyncio.get_running_loop().call_later(max_age, self._end_soon, CLOSE_RECONNECT)
         await self.send(text_data=await self.snapshot())
         if hub.live is False:
             await self.send(text_data=live_state_html(False))
@@ -79,10 +115,63 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self._dispatch_update(message)
 
     async def disconnect(self, code: int) -> None:
+        ending = getattr(self, "_ending", None)
+        if ending is not None and not ending.done():
+            ending.cancel()  # the client left first: nothing to close
+        await self._stop_updates()
+
+    async def _stop_updates(self) -> None:
+        """Receive nothing more: leave every group (and, in subclasses, every other source)."""
         self._ready = False
+        if getattr(self, "_expiry", None) is not None:
+            self._expiry.cancel()
         hub = fanout()
-        for group in getattr(self, "_joined", ()):
+        joined, self._joined = getattr(self, "_joined", []), []
+        for group in joined:
             await hub.leave(group, self)
+
+    # --- the end of a right -------------------------------------------------------------------
+
+    async def user_signed_out(self, event: dict) -> None:
+        """A session of this socket's user ended (logout): its sockets close; other sessions' stay."""
+        if event.get("session") == getattr(self, "_session_tag", None):
+            self._end_soon(CLOSE_FORBIDDEN)
+
+    async def user_rights_changed(self, event: dict) -> None:
+        """The user's status, password, groups or permissions changed: authorise again."""
+        self._end_soon(None)
+
+    def _end_soon(self, code: int | None) -> None:
+        # In a task of its own: this runs inside the fan-out's delivery loop (or a timer), which must
+        # not wait for the database or Redis on behalf of one socket.
+        if self._ending is None:
+            self._ending = asyncio.create_task(self._end(code))
+
+    async def _end(self, code: int | None) -> None:
+        """Close with `code`; None: with CLOSE_RECONNECT if a new connection would be authorised
+        now, else CLOSE_FORBIDDEN."""
+        await self._stop_updates()
+        if code is None:
+            code = CLOSE_RECONNECT if await self._authorized_again() else CLOSE_FORBIDDEN
+        await self.close(code=code)
+
+    async def _authorized_again(self) -> bool:
+        """The checks of a new connection: the user read from the session again (the password and the
+        session still valid, the account active), then authorize() with that user."""
+        session = self.scope.get("session")
+        if session is None or not session.session_key:
+            return False
+        # A new store for the same key: the scope's one keeps what it read at connect.
+        user = await get_user({"session": import_module(settings.SESSION_ENGINE).SessionStore(session.session_key)})
+        if not user.is_authenticated or user.pk != getattr(self, "_user_id", None):
+            return False
+        self.scope["user"] = user
+        self._staff = can_view_all_tasks(user)
+        try:
+            await self.authorize()
+        except (PermissionDenied, Http404):
+            return False
+        return True
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         """Clients only listen; anything they send is ignored."""
@@ -147,11 +236,12 @@ class PolledConsumer(LiveConsumer):
         self._watching = hub
         return await hub.current()
 
-    async def disconnect(self, code: int) -> None:
+    async def _stop_updates(self) -> None:
         hub = getattr(self, "_watching", None)
         if hub is not None:
+            self._watching = None
             await hub.unwatch(self)
-        await super().disconnect(code)
+        await super()._stop_updates()
 
     async def poll_update(self, event: dict) -> None:
         await self.send(text_data=event["html"])

@@ -10,20 +10,27 @@ A message is a dict handed to the channel layer for one group:
 - ``key``: a coalescing key (a string) or None. Of two undelivered messages with the same group and
   key, only the newer is delivered; messages without a key are all delivered, in order.
 - ``html``: the fragment every watcher receives, rendered once by the sender. ``html_staff``, when
-  present, replaces it for staff watchers (a task's traceback).
+  present, replaces it for staff watchers (a task's traceback); ``html_decide`` for watchers of the
+  moderation queue who may decide comments (the rows' decide buttons).
 
 Type-specific fields: ``task.update`` carries ``task_id``, ``final`` (the task reached a final
 state) and ``new`` (the task was just queued: list pages count it in their "new tasks" bar).
+``user.signed_out`` (to a user's group) carries ``session``, the session_tag of the session that
+ended; ``user.rights_changed`` carries nothing: every socket of the user authorises again.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Hashable
 
 TASK_UPDATE = "task.update"
 MODERATION_UPDATE = "moderation.update"
 POLL_UPDATE = "poll.update"
 PROBE = "fanout.probe"  # a daphne process checking that its own subscription still works
+
+USER_SIGNED_OUT = "user.signed_out"
+USER_RIGHTS_CHANGED = "user.rights_changed"
 
 TASKS_GROUP = "tasks"  # every task's row, for the task list pages
 MODERATION_GROUP = "moderation"  # held comments arriving and leaving, for the moderation queue
@@ -32,6 +39,19 @@ MODERATION_GROUP = "moderation"  # held comments arriving and leaving, for the m
 def task_group(task_id: str) -> str:
     """One task's page."""
     return f"task.{task_id}"
+
+
+def user_group(user_id: int) -> str:
+    """Every open socket of one user, whatever page: told when the user's rights may have changed."""
+    return f"user.{user_id}"
+
+
+def session_tag(session_key: str | None) -> str | None:
+    """How a message names a session: a digest, so session keys (bearer secrets) never travel
+    through the channel layer."""
+    if not session_key:
+        return None
+    return hashlib.sha256(session_key.encode()).hexdigest()[:32]
 
 
 def stamp(message: dict, *, group: str, key: Hashable | None) -> dict:

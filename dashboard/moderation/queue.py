@@ -41,8 +41,10 @@ def queue_queryset(*, status: str = LIVE_STATUS, post_id: int | None = None):
 
 
 
-def render_rows_snapshot() -> str:
-    """The held queue's first page as the rows partial (websocket snapshot)."""
+def render_rows_snapshot(*, can_decide: bool) -> str:
+    """The held queue's first page as the rows partial (websocket snapshot); the decide buttons only
+    for a watcher who may decide."""
     comments = queue_queryset()[: settings.MODERATION_QUEUE_PER_PAGE]
-    return render_to_string(f"{TEMPLATE}#rows", {"comments": comments, "status": LIVE_STATUS, "live": True})
+    return render_to_string(f"{TEMPLATE}#rows",
+                            {"comments": comments, "status": LIVE_STATUS, "live": True, "can_decide": can_decide})
 

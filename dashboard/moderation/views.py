@@ -1,8 +1,10 @@
 """Staff moderation queue (/dashboard/moderation/): held comments, decisions one at a time or in bulk.
 
-Pages and POSTs are staff-only (checked here on the server; the websocket checks in
-ModerationConsumer). Decisions go through blog.services.comments, whose conditional updates decide which of
-two concurrent moderators wins; the loser's row shows who decided instead.
+Reading the queue is for staff; deciding (one comment or in bulk) needs the permission
+dashboard.decide_comments, checked here on every POST (dashboard.permissions); staff without it see
+the queue read-only, live included (ModerationConsumer). Decisions go through blog.services.comments,
+whose conditional updates decide which of two concurrent moderators wins; the loser's row shows who
+decided instead.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from django.views.decorators.vary import vary_on_headers
 from blog.models import Comment, Post
 from blog.services import comments
 from dashboard.moderation.queue import LIVE_STATUS, QUEUE_STATUSES, TEMPLATE, queue_queryset
+from dashboard.permissions import DECIDE_COMMENTS, NEEDS, may, require
 from dashboard.rendering import render_page
 
 ACTIONS = {"approve": Comment.Status.APPROVED, "reject": Comment.Status.REJECTED, "spam": Comment.Status.SPAM}
@@ -58,6 +61,8 @@ def _queue_context(request, *, status: str, post_id: int | None, page_number=Non
         # Live updates add newly held comments and remove decided ones: meaningful on the held queue.
         "live": status == LIVE_STATUS and not post_id,
         "query": urlencode({k: v for k, v in {"status": status, "post": post_id or ""}.items() if v}),
+        "can_decide": may(request.user, DECIDE_COMMENTS),
+        "decide_needs": NEEDS[DECIDE_COMMENTS],
     }
 
 
@@ -81,6 +86,7 @@ def _back_to_queue(request) -> str:
 @require_POST
 def moderation_decide(request, pk: int):
     """One comment. HTMX: the row disappears when this moderator won, or shows who decided."""
+    require(request.user, DECIDE_COMMENTS)
     new_status = ACTIONS.get(request.POST.get("action", ""))
     expected = request.POST.get("expected") or request.POST.get("status") or LIVE_STATUS
     get_object_or_404(Comment.objects.only("pk"), pk=pk)
@@ -92,7 +98,8 @@ def moderation_decide(request, pk: int):
     if request.htmx:
         if result.won:
             return HttpResponse("")  # hx-swap="outerHTML" on the row: removed
-        return render(request, f"{TEMPLATE}#row", {"comment": result.comment, "status": expected, "conflict": True})
+        return render(request, f"{TEMPLATE}#row",
+                      {"comment": result.comment, "status": expected, "conflict": True, "can_decide": True})
     if result.won:
         messages.success(request, f"Comment {pk} {result.comment.get_status_display().lower()}.")
     else:
@@ -109,6 +116,7 @@ def _conflict_text(comment: Comment) -> str:
 @require_POST
 @vary_on_headers("HX-Request")
 def moderation_bulk(request):
+    require(request.user, DECIDE_COMMENTS)
     new_status = ACTIONS.get(request.POST.get("action", ""))
     status, post_id = _filters(request)
     try:

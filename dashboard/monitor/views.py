@@ -12,7 +12,6 @@ import json
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -42,19 +41,18 @@ from dashboard.monitor.filters import (
     window_label,
 )
 from dashboard.monitor.listing import task_views
+from dashboard.permissions import ACT_ON_TASKS, NEEDS, may, require
 from dashboard.rendering import render_page
 
 BULK_LIMIT = 1000
-ACT_PERMISSION = "dashboard.act_on_tasks"
 
 
 def _can_act(user) -> bool:
-    return can_view_all_tasks(user) and user.has_perm(ACT_PERMISSION)
+    return may(user, ACT_ON_TASKS)
 
 
 def _require_act(request) -> None:
-    if not _can_act(request.user):
-        raise PermissionDenied("You may look at tasks but not act on them (needs the act_on_tasks permission).")
+    require(request.user, ACT_ON_TASKS)
 
 
 @staff_member_required
@@ -115,6 +113,7 @@ def task_detail(request, task_id: str):
         "children": TaskLaunch.objects.filter(parent_id=task_id).values_list("task_id", flat=True)[:100],
         "queue_wait": (row.date_started - row.date_created).total_seconds() if row.date_started else None,
         "can_act": _can_act(request.user),
+        "act_needs": NEEDS[ACT_ON_TASKS],
         "can_retry": row.status in RETRYABLE_STATES and not retried_as,
         "can_revoke": row.status in REVOCABLE_STATES,
         "can_terminate": row.status in RUNNING_STATES,

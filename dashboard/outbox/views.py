@@ -1,7 +1,10 @@
 """Outbox (/dashboard/outbox/): every email the site sent or tried to send, for staff.
 
-With the embedded default (no SMTP server) this is where a newcomer reads the verification link;
-in production it is where staff see failures and their reasons, and send a failed email again.
+With the embedded default (no SMTP server) this is where the local mail is read (a verification or
+password-reset body only by superusers, and only until it is sent: then it is blanked and the link is
+in the file under var/mail/); in production it is where staff see failures and their reasons, and
+send a failed email again
+(which needs the permission dashboard.resend_email; staff without it see the page read-only).
 """
 
 from __future__ import annotations
@@ -14,12 +17,9 @@ from django.views.decorators.http import require_POST
 
 from blog.models import OutboundEmail
 from blog.services import outbox as outbox_service
+from dashboard.permissions import NEEDS, RESEND_EMAIL, may, require
 
 EMAILS_PER_PAGE = 25
-# Emails whose body is a key to someone's account (a password-reset or a verification link): only
-# superusers, who could take any account anyway, may read them; other staff would otherwise be able
-# to reset a superuser's password and read the link here.
-SECRET_KINDS = ("password_reset", "verification")
 
 
 @staff_member_required
@@ -33,13 +33,17 @@ def outbox(request):
     page = Paginator(emails, EMAILS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "dashboard/outbox/outbox.html", {
         "page": page, "status": status, "statuses": OutboundEmail.Status.choices,
-        "secret_kinds": SECRET_KINDS, "can_read_secrets": request.user.is_superuser,
+        # Bodies of OutboundEmail.SECRET_KINDS are keys to accounts: superusers only.
+        "can_read_secrets": request.user.is_superuser,
+        "can_resend": may(request.user, RESEND_EMAIL),
+        "resend_needs": NEEDS[RESEND_EMAIL],
     })
 
 
 @staff_member_required
 @require_POST
 def outbox_retry(request, pk: int):
+    require(request.user, RESEND_EMAIL)
     if outbox_service.email_requeue_failed(email_id=pk):
         messages.success(request, f"Email {pk} queued again.")
     else:

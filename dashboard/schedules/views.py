@@ -6,7 +6,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -15,6 +14,7 @@ from django_celery_beat.models import PeriodicTask
 from django_htmx.http import HttpResponseClientRedirect
 
 from dashboard.models import ScheduleChange
+from dashboard.permissions import CHANGE_SCHEDULES, require
 from dashboard.rendering import render_page
 from dashboard.schedules.forms import SCHEDULE_FORMS, schedule_form_for
 from dashboard.schedules.services import (
@@ -31,14 +31,10 @@ from dashboard.schedules.services import (
 CHANGES_SHOWN = 50
 
 
-SCHEDULE_PERMISSION = "django_celery_beat.change_periodictask"
-
-
 def _require_change(request) -> None:
     """Looking is for staff; changing or running a schedule needs django-celery-beat's own
     "change periodic task" permission (superusers have it; grant it in the admin)."""
-    if not request.user.has_perm(SCHEDULE_PERMISSION):
-        raise PermissionDenied("You may look at schedules but not change or run them.")
+    require(request.user, CHANGE_SCHEDULES)
 
 
 def _redirect(request, url: str):

@@ -3,6 +3,35 @@
 document.addEventListener("htmx:wsOpen", (event) => {
   event.target.closest(".live")?.classList.add("connected");
 });
+// 4403: the server ended the socket because the right to it ended (logged out, deactivated, password
+// or permissions changed). The extension does not reconnect after it; say so instead of looking idle.
+const SIGNED_OUT = 4403;
 document.addEventListener("htmx:wsClose", (event) => {
-  event.target.closest(".live")?.classList.remove("connected");
+  const live = event.target.closest(".live");
+  live?.classList.remove("connected");
+  if (!live || event.detail?.event?.code !== SIGNED_OUT || live.querySelector(".live-signed-out")) return;
+  live.classList.add("signed-out");
+  const notice = document.createElement("p");
+  notice.className = "live-signed-out";
+  notice.setAttribute("role", "alert");
+  const login = document.createElement("a");
+  login.href = `${document.body.dataset.loginUrl}?next=${encodeURIComponent(location.pathname + location.search)}`;
+  login.textContent = "Log in again";
+  notice.append("Live updates stopped: signed out. ", login);
+  live.prepend(notice);
 });
+// A refusal (403 from site_config/errors.py) answers an htmx request with its message alone, which htmx
+// does not swap (an error answer): show it above the page instead. Captured on window, before anything
+// else sees the answer (django-htmx's debug helper, on with DEBUG, would replace the whole page with it).
+window.addEventListener("htmx:beforeOnLoad", (event) => {
+  const xhr = event.detail.xhr;
+  if (xhr.status !== 403) return;
+  const refusal = new DOMParser().parseFromString(xhr.responseText, "text/html").querySelector(".refusal");
+  if (!refusal) return;
+  event.stopPropagation();
+  const notice = document.createElement("p");
+  notice.className = "message error refusal";
+  notice.setAttribute("role", "alert");
+  notice.textContent = refusal.textContent;
+  document.getElementById("refusals")?.replaceChildren(notice);
+}, true);

@@ -1,0 +1,40 @@
+"""The dashboard's named permissions and the one check that pages, POSTs and sockets share.
+
+Looking at the dashboard is for active staff; every action that changes something needs its own
+permission, granted in the admin to a user or a group (superusers hold them all). A page shows
+staff without the permission a read-only view that says which permission is needed; the server
+refuses their POSTs with a 403 saying the same. README's "Who may do what" lists them.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+
+from dashboard.monitor.access import can_view_all_tasks
+
+ACT_ON_TASKS = "dashboard.act_on_tasks"
+DECIDE_COMMENTS = "dashboard.decide_comments"
+RESEND_EMAIL = "dashboard.resend_email"
+START_DEMO_JOB = "dashboard.start_demo_job"
+CHANGE_SCHEDULES = "django_celery_beat.change_periodictask"
+
+#: What a read-only page and a refusal say: the action, and the permission as the admin names it.
+NEEDS = {
+    ACT_ON_TASKS: "Retrying, revoking and terminating tasks needs the permission "
+                  "“Can retry, revoke and terminate tasks from the dashboard”.",
+    DECIDE_COMMENTS: "Deciding comments needs the permission “Can decide comments (approve, reject, mark as spam)”.",
+    RESEND_EMAIL: "Sending a failed email again needs the permission “Can send failed emails again”.",
+    START_DEMO_JOB: "Starting the demo job needs the permission “Can start the demo job”.",
+    CHANGE_SCHEDULES: "Changing or running schedules needs the permission “Can change periodic task”.",
+}
+
+
+def may(user, permission: str) -> bool:
+    """Whether `user` may do what `permission` names: active staff holding it."""
+    return can_view_all_tasks(user) and user.has_perm(permission)
+
+
+def require(user, permission: str) -> None:
+    """Raise PermissionDenied (a 403 whose page or htmx fragment says why) unless `may`."""
+    if not may(user, permission):
+        raise PermissionDenied(NEEDS[permission])

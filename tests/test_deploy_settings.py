@@ -1,0 +1,50 @@
+"""Start-up refuses settings that would put tokens or sockets at risk: production needs an https
+SITE_URL (every link in an email is built from it), and no configuration accepts "*" as a host."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import BASE_DIR, child_env
+
+PRODUCTION = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "test-secret-key-" + "x" * 40,
+              "DJANGO_ALLOWED_HOSTS": "example.com"}
+SHOW_SITE_URL = "import django; django.setup(); from django.conf import settings; print(settings.SITE_URL)"
+
+
+def _start(**env: str) -> subprocess.CompletedProcess:
+    environment = child_env(**env)
+    for name, value in env.items():
+        if value is None:
+            environment.pop(name, None)
+    return subprocess.run([sys.executable, "-c", SHOW_SITE_URL], env=environment, cwd=BASE_DIR,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(("site_url", "message"), [
+    (None, "SITE_URL must be set when DJANGO_DEBUG is off"),
+    ("", "SITE_URL must be set when DJANGO_DEBUG is off"),
+    ("http://example.com", "must be an https:// address"),
+    ("example.com", "must be an https:// address"),
+])
+def test_production_refuses_to_start_without_an_https_site_url(site_url, message):
+    started = _start(**PRODUCTION, SITE_URL=site_url)
+    assert started.returncode != 0
+    assert "ImproperlyConfigured" in started.stderr and message in started.stderr
+
+
+def test_production_starts_with_an_https_site_url():
+    started = _start(**PRODUCTION, SITE_URL="https://example.com/")
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip() == "https://example.com"
+
+
+@pytest.mark.parametrize("debug", ["0", "1"])
+def test_a_wildcard_allowed_host_is_refused_at_start_up(debug):
+    started = _start(**{**PRODUCTION, "DJANGO_DEBUG": debug, "DJANGO_ALLOWED_HOSTS": "example.com,*"},
+                     SITE_URL="https://example.com")
+    assert started.returncode != 0
+    assert "DJANGO_ALLOWED_HOSTS must not contain '*'" in started.stderr
