@@ -361,12 +361,13 @@ EMAIL_BACKEND = env_str(
 EMAIL_FILE_PATH = VAR_DIR / "mail"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Live Django <noreply@localhost>")
 # Sending: attempts in all (first + retries), exponential back-off base and cap in seconds.
-EMAIL_SEND_MAX_ATTEMPTS = env_int("EMAIL_SEND_MAX_ATTEMPTS", 6, minimum=1)
-EMAIL_RETRY_BACKOFF_SECONDS = env_int("EMAIL_RETRY_BACKOFF_SECONDS", 2, minimum=1)
-EMAIL_RETRY_BACKOFF_MAX_SECONDS = env_int("EMAIL_RETRY_BACKOFF_MAX_SECONDS", 600, minimum=1)
-# The sweep re-queues rows left "queued" longer than the longest back-off (else it would cut a retry
-# short), and rows stuck "sending" (a worker died mid-send) after this long.
-EMAIL_SWEEP_QUEUED_AFTER_SECONDS = env_int("EMAIL_SWEEP_QUEUED_AFTER_SECONDS", 900, minimum=1)
+# The defaults try for about 75 minutes: 30 s, 1, 2, 4, 8 min, then every 15 min (blog/services/outbox.py).
+EMAIL_SEND_MAX_ATTEMPTS = env_int("EMAIL_SEND_MAX_ATTEMPTS", 10, minimum=1)
+EMAIL_RETRY_BACKOFF_SECONDS = env_int("EMAIL_RETRY_BACKOFF_SECONDS", 30, minimum=1)
+EMAIL_RETRY_BACKOFF_MAX_SECONDS = env_int("EMAIL_RETRY_BACKOFF_MAX_SECONDS", 900, minimum=1)
+# The sweep (every minute) sends rows whose next attempt is due, rows left "queued" with no attempt
+# planned for this long (their task was lost), and rows stuck "sending" (a worker died mid-send).
+EMAIL_SWEEP_QUEUED_AFTER_SECONDS = env_int("EMAIL_SWEEP_QUEUED_AFTER_SECONDS", 120, minimum=1)
 EMAIL_SWEEP_SENDING_AFTER_SECONDS = env_int("EMAIL_SWEEP_SENDING_AFTER_SECONDS", 600, minimum=1)
 
 # Members.
@@ -397,7 +398,11 @@ PERIODIC_TASKS["moderate-pending-comments"] = {
     "every_seconds": 300,
     "description": "Comments whose moderation message was lost are moderated again.",
 }
-PERIODIC_TASKS["requeue-unsent-emails"] = {"task": "blog.tasks.email_sweep_task", "every_seconds": 300}
+PERIODIC_TASKS["requeue-unsent-emails"] = {
+    "task": "blog.tasks.email_sweep_task",
+    "every_seconds": 60,
+    "description": "Emails whose next attempt is due, or whose task was lost, are handed to the workers.",
+}
 
 
 # --- weather (weather/client.py; README "Weather") ---
