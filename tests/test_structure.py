@@ -101,6 +101,7 @@ SITE_URLS = [
     ("dashboard:task_terminate", {"task_id": "abc-123"}, "/dashboard/tasks/abc-123/terminate/"),
     ("dashboard:tasks_bulk", {}, "/dashboard/tasks/bulk/"),
     ("dashboard:workers", {}, "/dashboard/workers/"),
+    ("email_state", {}, "/accounts/email-state/"),
     ("home", {}, "/"),
     ("login", {}, "/accounts/login/"),
     ("logout", {}, "/accounts/logout/"),
