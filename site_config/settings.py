@@ -6,6 +6,7 @@ production sets DJANGO_DEBUG=0 and the variables documented in README.md.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -267,13 +268,15 @@ DEMO_JOB_MAX_DELAY_MS = env_int("DEMO_JOB_MAX_DELAY_MS", 5000, minimum=0)
 # --- security: production values when DEBUG is off (manage.py check --deploy is clean) ---
 
 SESSION_COOKIE_HTTPONLY = True
-CSRF_COOKIE_HTTPONLY = False  # HTMX reads the token from the page, not the cookie; kept default.
+# Scripts never need the cookie: htmx sends the token from the page (base.html's hx-headers).
+CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # No SECURE_PROXY_SSL_HEADER: X-Forwarded-Proto is believed only from TRUSTED_PROXIES
+    # (site_config/client_address.py sets the scheme), never from whoever sends it.
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000, minimum=0)
@@ -404,3 +407,49 @@ TASK_RESULT_CLEANUP_BATCH_SIZE = env_int("TASK_RESULT_CLEANUP_BATCH_SIZE", 5000,
 # Flower (`python -m site_config.flower`, Procfile): "user:password[,user2:password2]"; required
 # unless DEBUG is on.
 FLOWER_BASIC_AUTH = env_str("FLOWER_BASIC_AUTH", "")
+
+
+# --- the doors: who the client is, throttles, Content-Security-Policy, websocket origins ---
+
+# Reverse proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are believed,
+# e.g. "10.0.0.0/8" or "127.0.0.1" behind a local nginx; empty: daphne's peer is the client
+# (site_config/client_address.py, README "Behind a proxy").
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network (e.g. 10.0.0.0/8, 192.0.2.7, ::1)."
+        ) from None
+if "DAPHNE_PROXY_HEADERS" in os.environ:
+    # It made daphne take the leftmost X-Forwarded-For, which the client writes.
+    raise ImproperlyConfigured(
+        "DAPHNE_PROXY_HEADERS is no longer read: unset it and set TRUSTED_PROXIES to your proxy's "
+        "address or network (e.g. TRUSTED_PROXIES=10.0.0.0/8); see README \"Behind a proxy\"."
+    )
+
+
+def env_rate(name: str, default: str) -> tuple[int, int]:
+    """"COUNT/SECONDS" (e.g. "10/900": ten per 15 minutes) as (count, seconds); a count of 0 turns it off."""
+    raw = os.environ.get(name, default)
+    try:
+        count, seconds = (int(part) for part in raw.split("/"))
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not COUNT/SECONDS, e.g. 10/900 (ten per 15 minutes).") from None
+    if count < 0 or seconds < 1:
+        raise ImproperlyConfigured(f"{name}={raw!r}: the count must be 0 or more and the seconds at least 1.")
+    return count, seconds
+
+
+# Throttles on the account doors (site_config/throttles.py): attempts per window, counted in Redis;
+# over the limit a 429 page says when to try again, and the window ends by itself. Login counts
+# failed attempts only. Password reset is strict per client address and looser per email, so that
+# strangers cannot keep the owner from resetting (links already sent stay valid meanwhile).
+THROTTLE_LOGIN_PER_USERNAME = env_rate("THROTTLE_LOGIN_PER_USERNAME", "10/900")
+THROTTLE_LOGIN_PER_ADDRESS = env_rate("THROTTLE_LOGIN_PER_ADDRESS", "30/900")
+THROTTLE_PASSWORD_RESET_PER_ADDRESS = env_rate("THROTTLE_PASSWORD_RESET_PER_ADDRESS", "5/3600")
+THROTTLE_PASSWORD_RESET_PER_EMAIL = env_rate("THROTTLE_PASSWORD_RESET_PER_EMAIL", "10/3600")
+THROTTLE_VERIFICATION_RESEND_PER_ADDRESS = env_rate("THROTTLE_VERIFICATION_RESEND_PER_ADDRESS", "10/3600")
+THROTTLE_VERIFICATION_RESEND_PER_EMAIL = env_rate("THROTTLE_VERIFICATION_RESEND_PER_EMAIL", "5/3600")
+THROTTLE_SIGNUP_PER_ADDRESS = env_rate("THROTTLE_SIGNUP_PER_ADDRESS", "10/3600")

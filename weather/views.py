@@ -24,6 +24,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
+from site_config.client_address import request_client_bucket
 from weather.client import rate_limit_take
 from weather.forms import CitiesForm, CityForm
 from weather.services import city_report_get, city_reports_stream
@@ -31,12 +32,6 @@ from weather.services import city_report_get, city_reports_stream
 CARDS_SLOT = "<!--weather:cards-->"
 
 ERROR_STATUS = {"not_found": 404, "rate_limited": 503, "timeout": 504}  # the rest: 502 Bad Gateway
-
-
-def _client_address(request) -> str:
-    # REMOTE_ADDR is the peer daphne saw: the visitor, or with DAPHNE_PROXY_HEADERS set (Procfile) the
-    # leftmost X-Forwarded-For, which a client can write: only trust it behind a proxy that overwrites it.
-    return request.META.get("REMOTE_ADDR") or "unknown"
 
 
 async def _page_context(request, **extra) -> dict:
@@ -52,7 +47,7 @@ async def weather_page(request):
     if not form.is_valid():
         return render(request, "weather/page.html", await _page_context(request, form=form), status=400)
     names = form.cleaned_data["cities"]
-    retry_after = await rate_limit_take(client=_client_address(request), cost=len(names))
+    retry_after = await rate_limit_take(client=request_client_bucket(request), cost=len(names))
     if retry_after is not None:
         response = render(request, "weather/page.html",
                           await _page_context(request, form=form, rate_limited=True, retry_after=round(retry_after + 0.5)),
@@ -86,7 +81,7 @@ async def weather_api(request):
     form = CityForm(request.GET)
     if not form.is_valid():
         return JsonResponse({"error": "invalid", "message": form.errors.get_json_data()}, status=400)
-    retry_after = await rate_limit_take(client=_client_address(request), cost=1)
+    retry_after = await rate_limit_take(client=request_client_bucket(request), cost=1)
     if retry_after is not None:
         response = JsonResponse({"error": "rate_limited", "message": "Too many lookups; slow down."}, status=429)
         response["Retry-After"] = str(round(retry_after + 0.5))
