@@ -380,6 +380,15 @@ WEATHER_GEOCODING_CACHE_SECONDS = env_int("WEATHER_GEOCODING_CACHE_SECONDS", 7 *
 WEATHER_FORECAST_CACHE_SECONDS = env_int("WEATHER_FORECAST_CACHE_SECONDS", 600, minimum=0)
 # How long an expired answer is kept to be served, marked stale, when the upstream fails.
 WEATHER_STALE_KEEP_SECONDS = env_int("WEATHER_STALE_KEEP_SECONDS", 24 * 3600, minimum=0)
+# "No such place" answers are remembered this long (a typo costs one upstream call per period).
+WEATHER_NOT_FOUND_CACHE_SECONDS = env_int("WEATHER_NOT_FOUND_CACHE_SECONDS", 3600, minimum=0)
+# One city's answer, everything included (a free upstream slot, attempts, back-off), within this.
+WEATHER_CITY_DEADLINE_SECONDS = env_float("WEATHER_CITY_DEADLINE_SECONDS", 10.0, minimum=0.1)
+# Upstream calls of all visitors and processes together (0: no limit for that window). The defaults
+# are Open-Meteo's published free-tier limits for non-commercial use.
+WEATHER_UPSTREAM_PER_MINUTE = env_int("WEATHER_UPSTREAM_PER_MINUTE", 600, minimum=0)
+WEATHER_UPSTREAM_PER_HOUR = env_int("WEATHER_UPSTREAM_PER_HOUR", 5000, minimum=0)
+WEATHER_UPSTREAM_PER_DAY = env_int("WEATHER_UPSTREAM_PER_DAY", 10000, minimum=0)
 # Per client address: at most this many city lookups per window (0 turns the limit off).
 WEATHER_RATE_LIMIT = env_int("WEATHER_RATE_LIMIT", 60, minimum=0)
 WEATHER_RATE_WINDOW_SECONDS = env_int("WEATHER_RATE_WINDOW_SECONDS", 60, minimum=1)

@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from weather.client import CityAnswer, WeatherError, city_answer_fetch
+from weather.client import CityAnswer, UpstreamBudget, WeatherError, city_answer_fetch
 
 # WMO weather interpretation codes, as Open-Meteo documents them: (text, icon name in _icon.html).
 CONDITIONS = {
@@ -102,10 +102,10 @@ def weather_from_answer(answer: CityAnswer, *, now: datetime | None = None) -> d
     }
 
 
-async def city_report_get(*, name: str, slot: int = 0) -> CityReport:
+async def city_report_get(*, name: str, slot: int = 0, budget: UpstreamBudget | None = None) -> CityReport:
     """Look one city up; its failure is reported in the result, never raised."""
     try:
-        answer = await city_answer_fetch(name=name)
+        answer = await city_answer_fetch(name=name, budget=budget)
     except WeatherError as error:
         return CityReport(query=name, slot=slot, error_kind=error.kind, error_message=error.message)
     return CityReport(query=name, slot=slot, weather=weather_from_answer(answer))
@@ -113,7 +113,10 @@ async def city_report_get(*, name: str, slot: int = 0) -> CityReport:
 
 async def city_reports_stream(*, names: list[str]):
     """Yield a CityReport per name as soon as each is ready (arrival order, not request order)."""
-    tasks = [asyncio.ensure_future(city_report_get(name=name, slot=slot)) for slot, name in enumerate(names)]
+    # One reservation of the upstream budget for the whole page: a geocoding and a forecast per city.
+    budget = UpstreamBudget(calls=2 * len(names))
+    tasks = [asyncio.ensure_future(city_report_get(name=name, slot=slot, budget=budget))
+             for slot, name in enumerate(names)]
     try:
         for next_done in asyncio.as_completed(tasks):
             yield await next_done
