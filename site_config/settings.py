@@ -352,6 +352,7 @@ MODERATION_BLOCKLIST = env_list(
     "MODERATION_BLOCKLIST", ["viagra", "casino", "crypto giveaway", "free money", "payday loan", "replica watches"]
 )
 BLOG_POSTS_PER_PAGE = env_int("BLOG_POSTS_PER_PAGE", 10, minimum=1)
+BLOG_COMMENTS_PER_PAGE = env_int("BLOG_COMMENTS_PER_PAGE", 50, minimum=1)
 MODERATION_QUEUE_PER_PAGE = env_int("MODERATION_QUEUE_PER_PAGE", 50, minimum=1)
 
 PERIODIC_TASKS["purge-unverified-members"] = {
