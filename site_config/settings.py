@@ -414,6 +414,9 @@ PERIODIC_TASKS["clean-up-task-results"] = {"task": "dashboard.tasks.cleanup_task
 # this many primary keys, each batch its own short transaction so the site stays usable meanwhile.
 TASK_RESULT_MAX_AGE_DAYS = env_int("TASK_RESULT_MAX_AGE_DAYS", 30, minimum=1)
 TASK_RESULT_CLEANUP_BATCH_SIZE = env_int("TASK_RESULT_CLEANUP_BATCH_SIZE", 5000, minimum=1)
+# The task list's state counts and free-text search read rows, not an index range: whatever dates
+# are chosen, they read at most the latest this many days of them (dashboard/monitor/filters.py).
+TASK_SCAN_MAX_DAYS = env_int("TASK_SCAN_MAX_DAYS", 7, minimum=1)
 # Flower (`python -m site_config.flower`, Procfile): "user:password[,user2:password2]"; required
 # unless DEBUG is on.
 FLOWER_BASIC_AUTH = env_str("FLOWER_BASIC_AUTH", "")
