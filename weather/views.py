@@ -9,7 +9,8 @@ chunk the moment that city's answer arrives, in arrival order, then the end of t
 JavaScript at all (the plain GET form is the whole UI, and the URL `?cities=...` is linkable), takes
 one request instead of a page plus an EventSource, and ends cleanly when the last card is sent,
 where an EventSource would reconnect and fetch every city again unless told to stop. Placeholders
-disappear without script: each card carries a one-line `<style>` that hides its placeholder.
+disappear without script: each card carries a one-line `<style>` that hides its placeholder (with the
+response's Content-Security-Policy nonce: inline styles without it are refused).
 
 Validation and the rate limit run before the response starts, so they get real status codes (400,
 429) and never cause an upstream call. The user and CSRF token are resolved before streaming too
@@ -58,13 +59,15 @@ async def weather_page(request):
     page = render_to_string("weather/page.html", await _page_context(
         request, form=form, names=names, streaming=True, cards_slot=mark_safe(CARDS_SLOT)), request=request)
     head, tail = page.split(CARDS_SLOT, 1)
+    # Read now: the policy header (with this nonce) is written when the response starts, before the cards.
+    nonce = str(getattr(request, "csp_nonce", ""))
 
     async def chunks():
         yield head
         answered = 0
         async for report in city_reports_stream(names=names):
             answered += 1
-            yield render_to_string("weather/page.html#card", {"report": report, "streamed": True})
+            yield render_to_string("weather/page.html#card", {"report": report, "streamed": True, "csp_nonce": nonce})
         yield render_to_string("weather/page.html#done", {"count": answered})
         yield tail
 
