@@ -2,7 +2,8 @@
 
 Everything first passes `ClientAddressMiddleware`, which decides the client's address and scheme
 (trusting proxy headers only from TRUSTED_PROXIES) and writes the access log. Websockets are then
-wrapped, outermost first, in an Origin check against ALLOWED_HOSTS and the session authentication
+wrapped, outermost first, in an Origin check (scheme, host and port against SITE_URL and
+DJANGO_CSRF_TRUSTED_ORIGINS: site_config/websocket_origin.py) and the session authentication
 middleware; each consumer then checks permissions itself before joining a group.
 """
 
@@ -16,15 +17,15 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from site_config.client_address import ClientAddressMiddleware  # noqa: E402
 from site_config.routing import websocket_urlpatterns  # noqa: E402
+from site_config.websocket_origin import WebsocketOriginValidator  # noqa: E402
 
 application = ClientAddressMiddleware(ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": WebsocketOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 ))
 

@@ -490,3 +490,8 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 CONTENT_SECURITY_POLICY_REPORT_ONLY: dict = {}  # none: the policy above is enforced
+
+# Where daphne listens (the Procfile's $PORT; `make run` sets it). With DEBUG on, pages served on the
+# loopback at this port may open websockets (site_config/websocket_origin.py); otherwise websockets are
+# accepted from SITE_URL and DJANGO_CSRF_TRUSTED_ORIGINS only, scheme, host and port compared.
+PORT = env_int("PORT", 8000, minimum=1)

@@ -14,13 +14,14 @@ follows it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from dashboard.live.contract import handler_name
+from dashboard.live.contract import POLL_UPDATE, handler_name
 from dashboard.live.fanout import fanout
 from dashboard.live.poller import poller
 from dashboard.monitor.access import can_view_all_tasks
@@ -29,6 +30,8 @@ from dashboard.monitor.access import can_view_all_tasks
 # also makes daphne answer the handshake with HTTP 403.
 CLOSE_FORBIDDEN = 4403
 
+logger = logging.getLogger(__name__)
+
 
 class LiveConsumer(AsyncWebsocketConsumer):
     """Joins groups after `authorize()`, sends `snapshot()` first, then pushed updates.
@@ -36,11 +39,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
     Group messages reach consumers through the process-local fan-out (dashboard.live.fanout), which
     subscribes once per group per process and coalesces a task's intermediate updates when the
     process is behind. `deliver()` calls the handler named by the message type (`task.update` ->
-    `task_update`), as Channels would. Messages that arrive while the snapshot is being sent are
-    held and sent right after it (latest per key).
+    `task_update`), as Channels would, but only for the types in `message_types`: a message is
+    data from Redis, and its type must never reach a method it was not meant for (Channels' own
+    `websocket_disconnect`, say, or another page's handler inherited from here). Messages that
+    arrive while the snapshot is being sent are held and sent right after it (latest per key).
     """
 
     groups_to_join: list[str] = []
+    # The message types this consumer handles (dashboard.live.contract); each subclass names its own.
+    message_types: frozenset[str] = frozenset()
 
     async def connect(self) -> None:
         self._ready = False
@@ -85,9 +92,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self._dispatch_update(message)
 
     async def _dispatch_update(self, message: dict) -> None:
-        handler = getattr(self, handler_name(message["type"]), None)
-        if handler is not None:
-            await handler(message)
+        kind = message.get("type")
+        if kind not in self.message_types:
+            logger.warning("%s ignored a message of type %r", type(self).__name__, kind)
+            return
+        await getattr(self, handler_name(kind))(message)
 
     async def task_update(self, event: dict) -> None:
         html = event.get("html_staff") if self._staff and "html_staff" in event else event["html"]
@@ -103,6 +112,8 @@ class PolledConsumer(LiveConsumer):
     the fragment for every watcher (sync; it runs in a thread, never on the event loop) and
     `interval()` says how often to poll, in seconds (called at connect, so it may read settings).
     """
+
+    message_types = LiveConsumer.message_types | {POLL_UPDATE}
 
     def __init__(self, *args, poller_name: str, produce: Callable[[], str], interval: Callable[[], float], **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -6,7 +6,7 @@ from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied
 
 from dashboard.live.consumers import LiveConsumer
-from dashboard.live.contract import MODERATION_GROUP
+from dashboard.live.contract import MODERATION_GROUP, MODERATION_UPDATE
 from dashboard.moderation.queue import render_rows_snapshot
 
 
@@ -14,6 +14,7 @@ class ModerationConsumer(LiveConsumer):
     """The moderation queue (/ws/moderation/): staff only. Snapshot: the held queue's first page."""
 
     groups_to_join = [MODERATION_GROUP]
+    message_types = LiveConsumer.message_types | {MODERATION_UPDATE}
 
     async def authorize(self) -> None:
         if not self._staff:
