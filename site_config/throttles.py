@@ -105,6 +105,8 @@ def throttle_take(buckets: list[Bucket]) -> Refusal | None:
     refusal = None
     for index, (bucket, count, seconds) in enumerate(active):
         used, ttl = replies[3 * index + 1], replies[3 * index + 2]
+        if ttl < 0:  # a counter without a window (never expected): give it one, or it would never end
+            _redis().expire(bucket.key, seconds)
         if used > count:
             wait = ttl if ttl > 0 else seconds
             if refusal is None or wait > refusal.retry_after:
@@ -112,14 +114,22 @@ def throttle_take(buckets: list[Bucket]) -> Refusal | None:
     return refusal
 
 
+# Decrement only counters that still exist: a DECR on one whose window just ended would create a
+# counter without a window.
+_REFUND_SCRIPT = """
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('DECR', key) end
+end
+"""
+
+
 def throttle_refund(buckets: list[Bucket]) -> None:
     """Take back an attempt that turned out fine (a successful log-in is not a guess)."""
+    keys = [bucket.key for bucket in buckets if bucket.rate[0]]
+    if not keys:
+        return
     try:
-        pipe = _redis().pipeline(transaction=False)
-        for bucket in buckets:
-            if bucket.rate[0]:
-                pipe.decr(bucket.key)
-        pipe.execute()
+        _redis().eval(_REFUND_SCRIPT, len(keys), *keys)
     except (redis.RedisError, OSError) as error:
         logger.error("throttles unavailable (%s): could not refund", error)
 
