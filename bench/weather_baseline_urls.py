@@ -71,6 +71,7 @@ async def gather_weather_page(request):
     budget = UpstreamBudget(calls=2 * len(names))  # as the streaming view: one reservation per page
     reports = await asyncio.gather(*(city_report_get(name=name, slot=slot, budget=budget)
                                      for slot, name in enumerate(names)))
+    budget.give_back()
     cards = "".join(render_to_string("weather/page.html#card", {"report": r, "streamed": True}) for r in reports)
     return HttpResponse(head + cards + tail, content_type="text/html; charset=utf-8")
 

@@ -381,3 +381,19 @@ def test_the_upstream_budget_is_shared_by_all_visitors_and_costs_one_round_trip_
     assert get("/weather/api/", {"city": "Oslo"}).status_code == 200
     assert int(client.info("commandstats")["cmdstat_eval"]["calls"]) == 2
     client.close()
+
+
+def test_a_process_reserves_upstream_calls_in_blocks_so_most_pages_need_no_redis_call(upstream, settings):
+    settings.WEATHER_UPSTREAM_PER_MINUTE = 600  # blocks of 20 calls
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.config_resetstat()
+
+    async def five_cities_one_by_one():
+        for city in ("Oslo", "Lima", "Rome", "Kyiv", "Doha"):
+            response = await AsyncClient().get("/weather/api/", {"city": city})
+            assert response.status_code == 200
+    run(five_cities_one_by_one)  # one event loop: one process's reserve
+    assert int(client.info("commandstats")["cmdstat_eval"]["calls"]) == 1
+    used = sum(int(client.get(key)) for key in client.scan_iter("weather:v1:budget:minute:*"))
+    assert used == 20  # charged in the shared counter when reserved
+    client.close()

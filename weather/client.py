@@ -18,8 +18,9 @@
 - one deadline per city (WEATHER_CITY_DEADLINE_SECONDS) covers everything that city waits for:
   a free upstream slot, each attempt, the back-off between attempts;
 - a global upstream budget (per minute, hour and day, shared by every process through Redis) keeps
-  all visitors together under Open-Meteo's free-tier quota: a page reserves its cities' calls in one
-  Lua call (one round trip) the first time one of them misses the cache.
+  all visitors together under Open-Meteo's free-tier quota: a page takes its cities' calls the first
+  time one of them misses the cache, from a block its process reserved in one Lua call (so a page
+  makes at most one Redis round trip for it, usually none).
 
 Nothing here blocks the event loop: no `requests`, no `time.sleep`, no sync cache or ORM call.
 Failures are `WeatherError`s with a `kind` the views turn into a message or a status code.
@@ -44,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 CURRENT_FIELDS = "temperature_2m,relative_humidity_2m,apparent_temperature,weather_code,wind_speed_10m"
 CACHE_PREFIX = "weather:v1:"
+REDIS_CONNECTIONS = 50  # per web process: each call holds one for well under a millisecond
 NOT_FOUND = "not_found"
 
 
@@ -82,6 +84,7 @@ class _LoopState:
     session: aiohttp.ClientSession
     semaphore: asyncio.Semaphore
     redis: aioredis.Redis
+    budget: _ProcessBudget
 
 
 _states: dict[int, tuple[asyncio.AbstractEventLoop, _LoopState]] = {}
@@ -101,8 +104,12 @@ def _state() -> _LoopState:
         headers={"User-Agent": "live-django-weather/1.0", "Accept": "application/json"},
         raise_for_status=False,
     )
-    state = _LoopState(session, asyncio.Semaphore(cap),
-                       aioredis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2))
+    # A blocking pool: in a crowd (hundreds of pages at once, each with a budget call and cache
+    # reads) a Redis call waits a moment for a free connection; redis-py's default pool refuses
+    # ("Too many connections") past 100, which failed the lookups.
+    pool = aioredis.BlockingConnectionPool.from_url(settings.REDIS_URL, max_connections=REDIS_CONNECTIONS, timeout=2,
+                                                    socket_timeout=2, socket_connect_timeout=2)
+    state = _LoopState(session, asyncio.Semaphore(cap), aioredis.Redis.from_pool(pool), _ProcessBudget())
     _states[id(loop)] = (loop, state)
     return state
 
@@ -358,80 +365,6 @@ async def city_answer_fetch(*, name: str, budget: UpstreamBudget | None = None) 
     return answer
 
 
-# --- the global upstream budget (fixed windows in Redis, shared by every web process) ---
-
-# Checks every window first and charges them only if all have room, atomically, so a refused
-# reservation costs no quota. KEYS: one counter per window; ARGV: cost, then limit and seconds per window.
-_BUDGET_SCRIPT = """
-local cost = tonumber(ARGV[1])
-for i = 1, #KEYS do
-  local limit = tonumber(ARGV[2 * i])
-  if limit > 0 and tonumber(redis.call('GET', KEYS[i]) or '0') + cost > limit then
-    return i
-  end
-end
-for i = 1, #KEYS do
-  redis.call('INCRBY', KEYS[i], cost)
-  redis.call('EXPIRE', KEYS[i], tonumber(ARGV[2 * i + 1]) + 1)
-end
-return 0
-"""
-_BUDGET_WINDOWS = (("minute", 60), ("hour", 3600), ("day", 86400))
-
-
-def _budget_limits() -> tuple[int, int, int]:
-    return (settings.WEATHER_UPSTREAM_PER_MINUTE, settings.WEATHER_UPSTREAM_PER_HOUR,
-            settings.WEATHER_UPSTREAM_PER_DAY)
-
-
-class UpstreamBudget:
-    """A page's share of the global upstream budget.
-
-    The first upstream call of the page reserves `calls` (a geocoding and a forecast per city: what
-    the page needs when nothing is cached and nothing is retried) in one round trip; the page's
-    other calls draw on that reservation. A page served from the cache never asks. Only when the
-    reservation runs out (retries) is another one made. Over budget: WeatherError("rate_limited"),
-    which serves a stale answer when there is one.
-    """
-
-    def __init__(self, *, calls: int) -> None:
-        self.calls = max(1, calls)
-        self.left = 0
-        self._lock = asyncio.Lock()
-
-    async def take(self) -> None:
-        async with self._lock:  # the page's cities share one reservation, made once
-            if self.left <= 0:
-                await self._reserve()
-            self.left -= 1
-
-    async def _reserve(self) -> None:
-        limits = _budget_limits()
-        if not any(limits):
-            self.left = self.calls
-            return
-        now = time.time()
-        keys = [f"{CACHE_PREFIX}budget:{name}:{int(now // seconds)}" for name, seconds in _BUDGET_WINDOWS]
-        args = [self.calls]
-        for limit, (_name, seconds) in zip(limits, _BUDGET_WINDOWS, strict=True):
-            args += [limit, seconds]
-        try:
-            exhausted = await _state().redis.eval(_BUDGET_SCRIPT, len(keys), *keys, *args)
-        except (aioredis.RedisError, OSError) as error:
-            # Fail closed, like the per-client limit: without Redis the quota cannot be shared.
-            logger.warning("weather upstream budget unavailable (%s); refusing", error)
-            raise WeatherError("rate_limited", "The weather service cannot be asked right now; try again shortly.") from None
-        if exhausted:
-            name, seconds = _BUDGET_WINDOWS[exhausted - 1]
-            wait = round((int(now // seconds) + 1) * seconds - now)
-            logger.warning("weather upstream budget for this %s is used up (%s calls); %ss to go",
-                           name, limits[exhausted - 1], wait)
-            raise WeatherError("rate_limited",
-                               f"This site's share of the weather service is used up for this {name}; "
-                               f"try again in {wait} s.")
-        self.left = self.calls
-
-
 # --- per-client rate limit (a fixed window in Redis, shared by every web process) ---
 
 async def rate_limit_take(*, client: str, cost: int) -> float | None:
@@ -452,3 +385,163 @@ async def rate_limit_take(*, client: str, cost: int) -> float | None:
     if used > limit:
         return (slot + 1) * window - time.time()
     return None
+
+
+# --- the global upstream budget (fixed windows in Redis, shared by every web process) ---
+
+# Grants up to `want` calls if every window has room for at least `need`, charging every window the
+# same, atomically: a refused request costs no quota. KEYS: one counter per window; ARGV: want,
+# need, then limit and seconds per window (limit 0: no limit). Returns the calls granted, or
+# -i when window i has no room.
+_BUDGET_SCRIPT = """
+local want, need = tonumber(ARGV[1]), tonumber(ARGV[2])
+local grant = want
+for i = 1, #KEYS do
+  local limit = tonumber(ARGV[2 * i + 1])
+  if limit > 0 then
+    local room = limit - tonumber(redis.call('GET', KEYS[i]) or '0')
+    if room < need then return -i end
+    if room < grant then grant = room end
+  end
+end
+for i = 1, #KEYS do
+  redis.call('INCRBY', KEYS[i], grant)
+  redis.call('EXPIRE', KEYS[i], tonumber(ARGV[2 * i + 2]) + 1)
+end
+return grant
+"""
+_BUDGET_WINDOWS = (("minute", 60), ("hour", 3600), ("day", 86400))
+# A process reserves calls in blocks of about 1/30 of the smallest limit (20 of 600 a minute): one
+# Redis call serves several pages, and at most a block per process goes unused when a minute ends.
+_BLOCK_SHARE, _BLOCK_MAX = 30, 100
+
+
+def _budget_limits() -> tuple[int, int, int]:
+    return (settings.WEATHER_UPSTREAM_PER_MINUTE, settings.WEATHER_UPSTREAM_PER_HOUR,
+            settings.WEATHER_UPSTREAM_PER_DAY)
+
+
+class _ProcessBudget:
+    """The calls this process has reserved in the current minute and not yet handed to a page.
+
+    The common case (calls in reserve) is plain arithmetic, no await: pages never queue behind a
+    lock for it. When the reserve runs out, one page tops it up while the others wait on the same
+    future and all wake together (an asyncio.Lock would wake them one per loop iteration, which
+    measurably cost CPU with hundreds of pages at once); the next top-up asks for everything the
+    waiting pages need, so a crowd arriving at once costs a couple of Redis calls, not one per block.
+    A refusal is remembered until its window ends, so pages over budget do not each ask Redis again.
+    """
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.minute = 0
+        self._topping_up: asyncio.Future | None = None
+        self._waiting = 0  # calls needed by the pages waiting for the top-up in flight
+        self._refused: tuple[float, int, WeatherError] | None = None  # (until, for needs from, error)
+
+    def _roll(self) -> int:
+        minute = int(time.time() // 60)
+        if minute != self.minute:  # reserved for a window that has ended: no longer ours to spend
+            self.calls, self.minute = 0, minute
+        return minute
+
+    async def grant(self, need: int) -> None:
+        """Hand `need` calls to a page: from this process's reserve, else one Redis call for a block."""
+        limits = _budget_limits()
+        if not any(limits):
+            return
+        while True:
+            self._roll()
+            if self.calls >= need:
+                self.calls -= need
+                return
+            if self._refused is not None:
+                until, refused_need, error = self._refused
+                if time.time() < until and need >= refused_need:
+                    raise error
+                self._refused = None
+            if self._topping_up is not None:
+                self._waiting += need
+                try:
+                    await self._topping_up
+                finally:
+                    self._waiting -= need
+                continue
+            self._topping_up = asyncio.get_running_loop().create_future()
+            try:
+                block = min(_BLOCK_MAX, max(1, min(limit for limit in limits if limit) // _BLOCK_SHARE))
+                self.calls += await _budget_reserve(want=max(block, need - self.calls + self._waiting),
+                                                    need=need - self.calls,
+                                                    limits=limits, now=time.time(), budget=self)
+            finally:
+                waiting, self._topping_up = self._topping_up, None
+                waiting.set_result(None)
+
+    def refused(self, *, until: float, need: int, error: WeatherError) -> None:
+        self._refused = (until, need, error)
+
+    def give_back(self, calls: int) -> None:
+        if calls > 0 and self.minute == int(time.time() // 60):
+            self.calls += calls
+
+
+async def _budget_reserve(*, want: int, need: int, limits: tuple[int, int, int], now: float,
+                          budget: _ProcessBudget) -> int:
+    keys = [f"{CACHE_PREFIX}budget:{name}:{int(now // seconds)}" for name, seconds in _BUDGET_WINDOWS]
+    args = [want, need]
+    for limit, (_name, seconds) in zip(limits, _BUDGET_WINDOWS, strict=True):
+        args += [limit, seconds]
+    try:
+        granted = await _state().redis.eval(_BUDGET_SCRIPT, len(keys), *keys, *args)
+    except (aioredis.RedisError, OSError) as error:
+        # Fail closed, like the per-client limit: without Redis the quota cannot be shared.
+        logger.warning("weather upstream budget unavailable (%s); refusing", error)
+        raise WeatherError("rate_limited", "The weather service cannot be asked right now; try again shortly.") from None
+    if granted < 0:
+        name, seconds = _BUDGET_WINDOWS[-granted - 1]
+        wait = round((int(now // seconds) + 1) * seconds - now)
+        logger.warning("weather upstream budget for this %s is used up (%s calls); %ss to go",
+                       name, limits[-granted - 1], wait)
+        error = WeatherError("rate_limited", f"This site's share of the weather service is used up for this {name}; "
+                                             f"try again in {wait} s.")
+        budget.refused(until=now + wait, need=need, error=error)
+        raise error
+    return granted
+
+
+class UpstreamBudget:
+    """A page's share of the global upstream budget.
+
+    The page's first upstream call takes `calls` (a geocoding and a forecast per city: what the page
+    needs when nothing is cached and nothing is retried) from the process's reserve, which makes at
+    most one Redis call to top itself up; the page's other calls draw on its share. A page served
+    from the cache asks nothing. Retries beyond the share ask for one call each. `give_back()` returns
+    what the page did not use (its cities were cached). Over budget: WeatherError("rate_limited"),
+    which serves a stale answer when there is one.
+    """
+
+    def __init__(self, *, calls: int) -> None:
+        self.calls = max(1, calls)
+        self.left = 0
+        self.asked = False
+        self._asking: asyncio.Future | None = None
+
+    async def take(self) -> None:
+        while self.left <= 0:
+            if self._asking is not None:  # another of the page's cities is asking for the page
+                await self._asking
+                continue
+            self._asking = asyncio.get_running_loop().create_future()
+            try:
+                need = 1 if self.asked else self.calls
+                await _state().budget.grant(need)
+                self.asked, self.left = True, self.left + need
+            finally:
+                waiting, self._asking = self._asking, None
+                waiting.set_result(None)
+        self.left -= 1
+
+    def give_back(self) -> None:
+        if self.left > 0:
+            _state().budget.give_back(self.left)
+            self.left = 0

@@ -103,11 +103,17 @@ def weather_from_answer(answer: CityAnswer, *, now: datetime | None = None) -> d
 
 
 async def city_report_get(*, name: str, slot: int = 0, budget: UpstreamBudget | None = None) -> CityReport:
-    """Look one city up; its failure is reported in the result, never raised."""
+    """Look one city up; its failure is reported in the result, never raised. Without a `budget`
+    (the one-city endpoint) the city has its own share of the upstream budget."""
+    own_budget = budget is None
+    budget = UpstreamBudget(calls=2) if own_budget else budget
     try:
         answer = await city_answer_fetch(name=name, budget=budget)
     except WeatherError as error:
         return CityReport(query=name, slot=slot, error_kind=error.kind, error_message=error.message)
+    finally:
+        if own_budget:
+            budget.give_back()
     return CityReport(query=name, slot=slot, weather=weather_from_answer(answer))
 
 
@@ -124,3 +130,4 @@ async def city_reports_stream(*, names: list[str]):
         # The visitor left mid-stream (Django cancels the response) or we finished: stop the rest.
         for task in tasks:
             task.cancel()
+        budget.give_back()  # the calls cached cities did not need go back to the process's reserve
