@@ -68,7 +68,7 @@ def sync_weather_page(request):
 async def gather_weather_page(request):
     names = [n.strip() for n in request.GET["cities"].split(",")]
     head, tail = _page_parts(request, names)
-    budget = UpstreamBudget(calls=2 * len(names))  # as the streaming view: one reservation per page
+    budget = UpstreamBudget(calls=2 * len(names))  # as the streaming view: one share of the budget per page
     reports = await asyncio.gather(*(city_report_get(name=name, slot=slot, budget=budget)
                                      for slot, name in enumerate(names)))
     budget.give_back()
