@@ -119,7 +119,7 @@ async def city_report_get(*, name: str, slot: int = 0, budget: UpstreamBudget | 
 
 async def city_reports_stream(*, names: list[str]):
     """Yield a CityReport per name as soon as each is ready (arrival order, not request order)."""
-    # One reservation of the upstream budget for the whole page: a geocoding and a forecast per city.
+    # The page's share of the upstream budget, taken once for all its cities: a geocoding and a forecast each.
     budget = UpstreamBudget(calls=2 * len(names))
     tasks = [asyncio.ensure_future(city_report_get(name=name, slot=slot, budget=budget))
              for slot, name in enumerate(names)]
