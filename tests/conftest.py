@@ -268,7 +268,7 @@ def page(browser, request):
 
 # Fixtures that start a Celery worker, daphne or beat (directly or through another fixture), and the
 # ones that start Chromium. `item.fixturenames` holds every fixture a test uses, however indirectly.
-LIVE_FIXTURES = {"celery_worker_process", "daphne_server", "live_worker", "live_server_url", "weather_daphne"}
+LIVE_FIXTURES = {"celery_worker_process", "daphne_server", "live_worker", "live_server_url", "weather_daphne", "doors"}
 BROWSER_FIXTURES = {"browser", "page"}
 
 _running: dict[str, pytest.Item] = {}
