@@ -20,7 +20,7 @@ from django.utils.safestring import mark_safe
 
 from site_config.urls import urlpatterns as site_urlpatterns
 from weather.client import (
-    CityAnswer, WeatherError, forecast_checked, forecast_params, geocoding_params, place_from_geocoding,
+    CityAnswer, UpstreamBudget, WeatherError, forecast_checked, forecast_params, geocoding_params, place_from_geocoding,
 )
 from weather.services import CityReport, city_report_get, weather_from_answer
 from weather.views import CARDS_SLOT
@@ -68,7 +68,10 @@ def sync_weather_page(request):
 async def gather_weather_page(request):
     names = [n.strip() for n in request.GET["cities"].split(",")]
     head, tail = _page_parts(request, names)
-    reports = await asyncio.gather(*(city_report_get(name=name, slot=slot) for slot, name in enumerate(names)))
+    budget = UpstreamBudget(calls=2 * len(names))  # as the streaming view: one share of the budget per page
+    reports = await asyncio.gather(*(city_report_get(name=name, slot=slot, budget=budget)
+                                     for slot, name in enumerate(names)))
+    budget.give_back()
     cards = "".join(render_to_string("weather/page.html#card", {"report": r, "streamed": True}) for r in reports)
     return HttpResponse(head + cards + tail, content_type="text/html; charset=utf-8")
 

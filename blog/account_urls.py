@@ -1,20 +1,24 @@
-"""Member URLs (under /accounts/, placed before django.contrib.auth.urls so they take precedence)."""
+"""Member URLs (under /accounts/, placed before django.contrib.auth.urls so they take precedence).
+
+The doors that send email or create accounts are throttled (site_config/throttles.py)."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
+
+from site_config.throttles import password_reset_throttled, signup_throttled, verification_resend_throttled
 
 from . import views
 from .forms import OutboxPasswordResetForm
 
 urlpatterns = [
-    path("signup/", views.signup, name="signup"),
-    path("verify/resend/", views.verify_email_resend, name="verify_email_resend"),
+    path("signup/", signup_throttled(views.signup), name="signup"),
+    path("verify/resend/", verification_resend_throttled(views.verify_email_resend), name="verify_email_resend"),
     path("email-state/", views.email_state, name="email_state"),
     path("verify/<str:token>/", views.verify_email, name="verify_email"),
     # Same URL and name as Django's, with a form whose email goes through the outbox.
     path(
         "password_reset/",
-        auth_views.PasswordResetView.as_view(form_class=OutboxPasswordResetForm),
+        password_reset_throttled(auth_views.PasswordResetView.as_view(form_class=OutboxPasswordResetForm)),
         name="password_reset",
     ),
 ]

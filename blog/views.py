@@ -39,11 +39,37 @@ def _visible_comments(post, user):
     return post.comments.filter(visible).select_related("author").order_by("created_at", "id")
 
 
+def _comments_page(post, user, after: int | None) -> tuple[list[Comment], int | None]:
+    """A page of visible comments, oldest first, after the comment `after` (keyset: its time and id,
+    so a page costs the same however many comments come before it), and the id to continue after."""
+    comments = _visible_comments(post, user)
+    if after is not None:
+        anchor = post.comments.filter(pk=after).values_list("created_at", flat=True).first()
+        if anchor is None:  # deleted meanwhile: ids still follow creation closely enough
+            comments = comments.filter(pk__gt=after)
+        else:
+            comments = comments.filter(Q(created_at__gt=anchor) | Q(created_at=anchor, pk__gt=after))
+    size = settings.BLOG_COMMENTS_PER_PAGE
+    page = list(comments[: size + 1])
+    if len(page) > size:
+        return page[:size], page[size - 1].pk
+    return page, None
+
+
+def _after(request) -> int | None:
+    raw = request.GET.get("after", "")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 2**63 else None
+
+
 def _detail_context(request, post, form=None):
     can_comment = members.member_is_verified(user=request.user)
+    after = _after(request) if request.method == "GET" else None
+    comments, next_after = _comments_page(post, request.user, after)
     context = {
         "post": post,
-        "comments": _visible_comments(post, request.user),
+        "comments": comments,
+        "after": after,
+        "next_after": next_after,
         "form": form or CommentForm(),
         "can_comment": can_comment,
     }
@@ -52,9 +78,15 @@ def _detail_context(request, post, form=None):
     return context
 
 
+@vary_on_headers("HX-Request")
 def post_detail(request, slug: str):
+    """The post and its first page of comments; `?after=<id>` continues after that comment (a link
+    without JavaScript; with htmx the next comments are appended to the list)."""
     post = get_object_or_404(_published(), slug=slug)
-    return render(request, "blog/post_detail.html", _detail_context(request, post))
+    context = _detail_context(request, post)
+    if request.htmx and context["after"] is not None:
+        return render(request, "blog/post_detail.html#comments-more-response", context)
+    return render(request, "blog/post_detail.html", context)
 
 
 @login_required

@@ -6,11 +6,13 @@ production sets DJANGO_DEBUG=0 and the variables documented in README.md.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -106,6 +108,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "channels",
     "django_htmx",
+    "csp",
     "template_partials",
     "django_celery_results",
     "django_celery_beat",
@@ -119,6 +122,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "site_config.middleware.SecurityMiddleware",
     "site_config.middleware.WhiteNoiseMiddleware",
+    "site_config.middleware.CSPMiddleware",
     "site_config.middleware.SessionMiddleware",
     "site_config.middleware.CommonMiddleware",
     "site_config.middleware.CsrfViewMiddleware",
@@ -142,6 +146,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "site_config.context_processors.csp_nonce",
                 "site_config.context_processors.service_notices",
             ],
         },
@@ -288,13 +293,15 @@ DEMO_JOB_MAX_DELAY_MS = env_int("DEMO_JOB_MAX_DELAY_MS", 5000, minimum=0)
 # --- security: production values when DEBUG is off (manage.py check --deploy is clean) ---
 
 SESSION_COOKIE_HTTPONLY = True
-CSRF_COOKIE_HTTPONLY = False  # HTMX reads the token from the page, not the cookie; kept default.
+# Scripts never need the cookie: htmx sends the token from the page (base.html's hx-headers).
+CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # No SECURE_PROXY_SSL_HEADER: X-Forwarded-Proto is believed only from TRUSTED_PROXIES
+    # (site_config/client_address.py sets the scheme), never from whoever sends it.
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000, minimum=0)
@@ -385,6 +392,7 @@ MODERATION_BLOCKLIST = env_list(
     "MODERATION_BLOCKLIST", ["viagra", "casino", "crypto giveaway", "free money", "payday loan", "replica watches"]
 )
 BLOG_POSTS_PER_PAGE = env_int("BLOG_POSTS_PER_PAGE", 10, minimum=1)
+BLOG_COMMENTS_PER_PAGE = env_int("BLOG_COMMENTS_PER_PAGE", 50, minimum=1)
 MODERATION_QUEUE_PER_PAGE = env_int("MODERATION_QUEUE_PER_PAGE", 50, minimum=1)
 
 PERIODIC_TASKS["purge-unverified-members"] = {
@@ -424,6 +432,15 @@ WEATHER_GEOCODING_CACHE_SECONDS = env_int("WEATHER_GEOCODING_CACHE_SECONDS", 7 *
 WEATHER_FORECAST_CACHE_SECONDS = env_int("WEATHER_FORECAST_CACHE_SECONDS", 600, minimum=0)
 # How long an expired answer is kept to be served, marked stale, when the upstream fails.
 WEATHER_STALE_KEEP_SECONDS = env_int("WEATHER_STALE_KEEP_SECONDS", 24 * 3600, minimum=0)
+# "No such place" answers are remembered this long (a typo costs one upstream call per period).
+WEATHER_NOT_FOUND_CACHE_SECONDS = env_int("WEATHER_NOT_FOUND_CACHE_SECONDS", 3600, minimum=0)
+# One city's answer, everything included (a free upstream slot, attempts, back-off), within this.
+WEATHER_CITY_DEADLINE_SECONDS = env_float("WEATHER_CITY_DEADLINE_SECONDS", 10.0, minimum=0.1)
+# Upstream calls of all visitors and processes together (0: no limit for that window). The defaults
+# are Open-Meteo's published free-tier limits for non-commercial use.
+WEATHER_UPSTREAM_PER_MINUTE = env_int("WEATHER_UPSTREAM_PER_MINUTE", 600, minimum=0)
+WEATHER_UPSTREAM_PER_HOUR = env_int("WEATHER_UPSTREAM_PER_HOUR", 5000, minimum=0)
+WEATHER_UPSTREAM_PER_DAY = env_int("WEATHER_UPSTREAM_PER_DAY", 10000, minimum=0)
 # Per client address: at most this many city lookups per window (0 turns the limit off).
 WEATHER_RATE_LIMIT = env_int("WEATHER_RATE_LIMIT", 60, minimum=0)
 WEATHER_RATE_WINDOW_SECONDS = env_int("WEATHER_RATE_WINDOW_SECONDS", 60, minimum=1)
@@ -476,6 +493,80 @@ PERIODIC_TASKS["sweep-lost-tasks"] = {
 # this many primary keys, each batch its own short transaction so the site stays usable meanwhile.
 TASK_RESULT_MAX_AGE_DAYS = env_int("TASK_RESULT_MAX_AGE_DAYS", 30, minimum=1)
 TASK_RESULT_CLEANUP_BATCH_SIZE = env_int("TASK_RESULT_CLEANUP_BATCH_SIZE", 5000, minimum=1)
+# The task list's state counts and free-text search read rows, not an index range: whatever dates
+# are chosen, they read at most the latest this many days of them (dashboard/monitor/filters.py).
+TASK_SCAN_MAX_DAYS = env_int("TASK_SCAN_MAX_DAYS", 7, minimum=1)
 # Flower (`python -m site_config.flower`, Procfile): "user:password[,user2:password2]"; required
 # unless DEBUG is on.
 FLOWER_BASIC_AUTH = env_str("FLOWER_BASIC_AUTH", "")
+
+
+# --- the doors: who the client is, throttles, Content-Security-Policy, websocket origins ---
+
+# Reverse proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are believed,
+# e.g. "10.0.0.0/8" or "127.0.0.1" behind a local nginx; empty: daphne's peer is the client
+# (site_config/client_address.py, README "Behind a proxy").
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network (e.g. 10.0.0.0/8, 192.0.2.7, ::1)."
+        ) from None
+if "DAPHNE_PROXY_HEADERS" in os.environ:
+    # It made daphne take the leftmost X-Forwarded-For, which the client writes.
+    raise ImproperlyConfigured(
+        "DAPHNE_PROXY_HEADERS is no longer read: unset it and set TRUSTED_PROXIES to your proxy's "
+        "address or network (e.g. TRUSTED_PROXIES=10.0.0.0/8); see README \"Behind a proxy\"."
+    )
+
+
+def env_rate(name: str, default: str) -> tuple[int, int]:
+    """"COUNT/SECONDS" (e.g. "10/900": ten per 15 minutes) as (count, seconds); a count of 0 turns it off."""
+    raw = os.environ.get(name, default)
+    try:
+        count, seconds = (int(part) for part in raw.split("/"))
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not COUNT/SECONDS, e.g. 10/900 (ten per 15 minutes).") from None
+    if count < 0 or seconds < 1:
+        raise ImproperlyConfigured(f"{name}={raw!r}: the count must be 0 or more and the seconds at least 1.")
+    return count, seconds
+
+
+# Throttles on the account doors (site_config/throttles.py): attempts per window, counted in Redis;
+# over the limit a 429 page says when to try again, and the window ends by itself. Login counts
+# failed attempts only. Password reset is strict per client address and looser per email, so that
+# strangers cannot keep the owner from resetting (links already sent stay valid meanwhile).
+THROTTLE_LOGIN_PER_USERNAME = env_rate("THROTTLE_LOGIN_PER_USERNAME", "10/900")
+THROTTLE_LOGIN_PER_ADDRESS = env_rate("THROTTLE_LOGIN_PER_ADDRESS", "30/900")
+THROTTLE_PASSWORD_RESET_PER_ADDRESS = env_rate("THROTTLE_PASSWORD_RESET_PER_ADDRESS", "5/3600")
+THROTTLE_PASSWORD_RESET_PER_EMAIL = env_rate("THROTTLE_PASSWORD_RESET_PER_EMAIL", "10/3600")
+THROTTLE_VERIFICATION_RESEND_PER_ADDRESS = env_rate("THROTTLE_VERIFICATION_RESEND_PER_ADDRESS", "10/3600")
+THROTTLE_VERIFICATION_RESEND_PER_EMAIL = env_rate("THROTTLE_VERIFICATION_RESEND_PER_EMAIL", "5/3600")
+THROTTLE_SIGNUP_PER_ADDRESS = env_rate("THROTTLE_SIGNUP_PER_ADDRESS", "10/3600")
+
+# Content-Security-Policy (django-csp 4; site_config.middleware.CSPMiddleware): no inline script, no
+# eval, no inline style attributes. Scripts and styles come from our own origin; the few inline
+# elements the pages need (the weather cards' one-line <style>) carry the request's nonce, as do
+# django-htmx's script tags. Websockets are same-origin ('self' covers ws:/wss: on the same host).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp_constants.SELF],
+        "script-src": [csp_constants.SELF, csp_constants.NONCE],
+        "style-src": [csp_constants.SELF, csp_constants.NONCE],
+        "img-src": [csp_constants.SELF, "data:"],
+        "font-src": [csp_constants.SELF],
+        "connect-src": [csp_constants.SELF],
+        "object-src": [csp_constants.NONE],
+        "base-uri": [csp_constants.NONE],
+        "form-action": [csp_constants.SELF],
+        "frame-ancestors": [csp_constants.NONE],
+    },
+}
+CONTENT_SECURITY_POLICY_REPORT_ONLY: dict = {}  # none: the policy above is enforced
+
+# Where daphne listens (the Procfile's $PORT; `make run` sets it). With DEBUG on, pages served on the
+# loopback at this port may open websockets (site_config/websocket_origin.py); otherwise websockets are
+# accepted from SITE_URL and DJANGO_CSRF_TRUSTED_ORIGINS only, scheme, host and port compared.
+PORT = env_int("PORT", 8000, minimum=1)

@@ -1,11 +1,19 @@
 """URL map of the site."""
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import TemplateView
 
+from site_config.throttles import login_throttled
+
+# The admin's log-in is a door too: throttled like ours, keeping its own URL and name (admin:login).
+admin.site.login = login_throttled(admin.site.login)
+
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    # Django's log-in view, throttled (same URL and name).
+    path("accounts/login/", login_throttled(auth_views.LoginView.as_view()), name="login"),
     path("accounts/", include("blog.account_urls")),  # sign-up, verification, outbox password reset
     path("accounts/", include("django.contrib.auth.urls")),
     path("blog/", include("blog.urls")),

@@ -112,8 +112,9 @@ def start_worker(name: str = "worker", *extra_args: str, env: dict[str, str] | N
 def start_daphne(name: str = "daphne", env: dict[str, str] | None = None) -> Process:
     """Start daphne serving the site on a free port; `.url` and `.ws_url` give its addresses."""
     port = free_port()
+    # PORT as the Procfile's daphne gets it: with DEBUG on, loopback on it is an allowed websocket Origin.
     server = Process(name, [str(BIN / "daphne"), "--bind", "127.0.0.1", "--port", str(port),
-                            "site_config.asgi:application"], child_env(**(env or {})))
+                            "site_config.asgi:application"], child_env(PORT=str(port), **(env or {})))
     server.wait_for_log("Listening on TCP address")
     server.url = f"http://127.0.0.1:{port}"
     server.ws_url = f"ws://127.0.0.1:{port}"
@@ -155,6 +156,20 @@ def gate():
     gate = Gate()
     yield gate
     gate.open()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    """Every test starts with empty throttle buckets on the account doors (site_config/throttles.py):
+    they live in the session's Redis, shared by the test process and every daphne it starts."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS.url)
+    keys = list(client.scan_iter("site:throttle:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+    yield
 
 
 # --- people (house style: alice is staff, bob and charlie are members) ---
@@ -253,7 +268,7 @@ def page(browser, request):
 
 # Fixtures that start a Celery worker, daphne or beat (directly or through another fixture), and the
 # ones that start Chromium. `item.fixturenames` holds every fixture a test uses, however indirectly.
-LIVE_FIXTURES = {"celery_worker_process", "daphne_server", "live_worker", "live_server_url", "weather_daphne"}
+LIVE_FIXTURES = {"celery_worker_process", "daphne_server", "live_worker", "live_server_url", "weather_daphne", "doors"}
 BROWSER_FIXTURES = {"browser", "page"}
 
 _running: dict[str, pytest.Item] = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from blog.models import Comment, ModerationDecision, OutboundEmail
@@ -135,3 +137,49 @@ def test_automatic_moderation_sets_status_score_reasons_and_audit(alice, bob, bo
     # Running twice changes nothing.
     assert comments.comment_moderate_automatically(comment_id=comment.pk) is None
     assert ModerationDecision.objects.filter(comment=comment).count() == 1
+
+
+# --- comments come in pages ---
+
+def _bodies(html: str) -> list[str]:
+    import re
+
+    return re.findall(r'<div class="comment-body">([^<]*)</div>', html)
+
+
+def test_comments_are_paged_oldest_first_and_more_is_a_plain_link(client, alice, bob, settings):
+    settings.BLOG_COMMENTS_PER_PAGE = 3
+    post = make_post(alice)
+    made = [make_comment(post, bob, body=f"comment {n}", status="approved") for n in range(7)]
+    # One older comment created last: the order is by time, then id.
+    make_comment(post, bob, body="comment early", status="approved", age=timedelta(days=1))
+    first = client.get(post.get_absolute_url()).content.decode()
+    assert _bodies(first) == ["comment early", "comment 0", "comment 1"]
+    assert f'href="?after={made[1].pk}#comments"' in first
+    second = client.get(post.get_absolute_url(), {"after": made[1].pk}).content.decode()
+    assert _bodies(second) == ["comment 2", "comment 3", "comment 4"]
+    assert "First comments" in second and f'href="?after={made[4].pk}#comments"' in second
+    last = client.get(post.get_absolute_url(), {"after": made[4].pk}).content.decode()
+    assert _bodies(last) == ["comment 5", "comment 6"] and "rel=\"next\"" not in last
+
+
+def test_more_comments_over_htmx_appends_the_next_page(client, alice, bob, settings):
+    settings.BLOG_COMMENTS_PER_PAGE = 2
+    post = make_post(alice)
+    made = [make_comment(post, bob, body=f"comment {n}", status="approved") for n in range(5)]
+    response = client.get(post.get_absolute_url(), {"after": made[1].pk}, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert "<html" not in html and _bodies(html) == ["comment 2", "comment 3"]
+    assert 'id="comments-more"' in html and 'hx-swap-oob="true"' in html
+    assert f'hx-get="?after={made[3].pk}"' in html and 'hx-swap="beforeend"' in html
+    assert "HX-Request" in response["Vary"]
+
+
+def test_a_page_of_comments_costs_the_same_queries_however_deep(client, alice, bob, settings,
+                                                                 django_assert_num_queries):
+    settings.BLOG_COMMENTS_PER_PAGE = 2
+    post = make_post(alice)
+    made = [make_comment(post, bob, body=f"comment {n}", status="approved") for n in range(9)]
+    client.get(post.get_absolute_url())  # session etc. warmed
+    with django_assert_num_queries(3):  # the post, the anchor's time, the page
+        client.get(post.get_absolute_url(), {"after": made[6].pk})

@@ -292,6 +292,7 @@ class SlowSnapshotConsumer(LiveConsumer):
     """A LiveConsumer whose snapshot takes until the test says so; it records what the fan-out hands it."""
 
     group = ""
+    message_types = LiveConsumer.message_types | {TASK_UPDATE}
     snapshot_may_finish: asyncio.Event
     handed: list[str]
 

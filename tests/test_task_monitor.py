@@ -304,8 +304,57 @@ def test_search_finds_a_task_by_id_at_any_age_and_by_text_within_the_window(clie
 
     assert found(q=old.task_id[:13]) == {old.task_id}
     assert found(q="needle") == {recent.task_id}
+    around_old = {"date_from": (timezone.now() - timedelta(days=11)).strftime("%Y-%m-%dT%H:%M"),
+                  "date_to": (timezone.now() - timedelta(days=9)).strftime("%Y-%m-%dT%H:%M")}
+    assert found(q="needle", **around_old) == {old.task_id}
+
+
+def test_text_search_and_counts_read_a_bounded_window_whatever_dates_are_given(client, db, alice, settings):
+    settings.TASK_SCAN_MAX_DAYS = 7
+    recent = TaskResult.objects.create(task_id=str(uuid.uuid4()), task_name="app.tasks.s", status="SUCCESS",
+                                       task_args='"(\'needle-recent\',)"')
+    old = TaskResult.objects.create(task_id=str(uuid.uuid4()), task_name="app.tasks.s", status="FAILURE",
+                                    task_args='"(\'needle-old\',)"')
+    TaskResult.objects.filter(pk=old.pk).update(date_created=timezone.now() - timedelta(days=20))
+    client.force_login(alice)
     since = (timezone.now() - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")
-    assert found(q="needle", date_from=since) == {recent.task_id, old.task_id}
+    page = client.get("/dashboard/tasks/", {"q": "needle", "date_from": since}).content.decode()
+    assert set(re.findall(r'id="task-row-([\w-]+)"', page)) == {recent.task_id}
+    assert "the latest 7 days of the chosen dates" in page
+    chips = client.get("/dashboard/tasks/counts/", {"name": "app.tasks.s", "date_from": since}).content.decode()
+    assert re.search(r'data-state="SUCCESS"[^>]*>Success <strong>1</strong>', chips)
+    assert re.search(r'data-state="FAILURE"[^>]*>Failure <strong>0</strong>', chips)
+    assert "the latest 7 days of the chosen dates" in chips
+    # Only "to": the week before it, not everything before it.
+    until = (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    chips = client.get("/dashboard/tasks/counts/", {"name": "app.tasks.s", "date_to": until}).content.decode()
+    assert re.search(r'data-state="FAILURE"[^>]*>Failure <strong>0</strong>', chips)
+    # The rows themselves (an index range, no scan) still cover every chosen date.
+    listed = client.get("/dashboard/tasks/", {"name": "app.tasks.s", "date_from": since}).content.decode()
+    assert set(re.findall(r'id="task-row-([\w-]+)"', listed)) == {recent.task_id, old.task_id}
+
+
+def test_due_counts_are_recounted_by_one_request_while_the_others_get_the_previous_ones(
+        db, django_assert_num_queries):
+    from django.core.cache import cache
+
+    from dashboard.monitor.filters import counts_cache_key, state_counts_cached
+
+    data = {"name": "app.tasks.counted"}
+    TaskResult.objects.create(task_id=str(uuid.uuid4()), task_name="app.tasks.counted", status="SUCCESS")
+    first = state_counts_cached(data)
+    assert dict(first)["SUCCESS"] == 1
+    TaskResult.objects.create(task_id=str(uuid.uuid4()), task_name="app.tasks.counted", status="SUCCESS")
+    with django_assert_num_queries(0):
+        assert state_counts_cached(data) == first  # fresh for a few seconds
+    key = counts_cache_key(data)
+    counts, counted_at = cache.get(key)
+    cache.set(key, (counts, counted_at - timedelta(minutes=1)), 600)  # due for a recount
+    cache.add(key + ":recount", 1, 60)  # ... which another request is doing
+    with django_assert_num_queries(0):
+        assert state_counts_cached(data) == first
+    cache.delete(key + ":recount")
+    assert dict(state_counts_cached(data))["SUCCESS"] == 2
 
 
 def test_runtime_sort_pages_slowest_first_exactly_with_filters(db):

@@ -13,6 +13,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import redis
 from django.test import AsyncClient
 
 from tests.conftest import start_daphne
@@ -325,3 +326,74 @@ def test_browser_sees_cards_appear_one_by_one(upstream, weather_daphne, page):
     assert page.locator(".city-card.failed").count() == 0
     assert pending.count() == 0
     assert page.get_by_role("status").filter(has_text="Done: 3 cities answered.").is_visible()
+
+
+# --- a bounded upstream: not-found cached, one deadline per city, keys naming the upstream, a budget ---
+
+def test_a_place_that_does_not_exist_is_asked_for_once_per_period(upstream, settings):
+    settings.WEATHER_NOT_FOUND_CACHE_SECONDS = 3600
+    assert get("/weather/api/", {"city": "Atlantis"}).status_code == 404
+    again = get("/weather/api/", {"city": "atlantis"})
+    assert again.status_code == 404 and json.loads(again.html)["message"] == "No place called “Atlantis” was found."
+    assert upstream.stats()["geocoding"] == {"atlantis": 1}
+
+
+def test_the_wait_for_an_upstream_slot_counts_against_the_city_deadline(upstream, settings):
+    settings.WEATHER_MAX_CONCURRENT_UPSTREAM = 1
+    settings.WEATHER_CITY_DEADLINE_SECONDS = 1.0
+    upstream.configure(latency_ms=400)  # six calls through one slot: 2.4 s for the last without a deadline
+
+    async def page():
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        response = await AsyncClient().get("/weather/", {"cities": "Oslo,Lima,Rome"})
+        html = b"".join([chunk async for chunk in response.streaming_content]).decode()
+        return html, loop.time() - began
+
+    html, seconds = run(page)
+    cards = dict(cards_in(html))
+    assert len(cards) == 3 and "timeout" in cards.values()
+    assert seconds < 1.6  # every card came by its deadline: nobody queued for a slot past it
+    assert "did not answer in time" in html
+
+
+def test_cached_answers_are_kept_per_upstream(upstream, settings):
+    assert get("/weather/api/", {"city": "London"}).status_code == 200
+    # The same service under another name (as when switching from the fake to Open-Meteo): asked again.
+    settings.WEATHER_GEOCODING_URL = settings.WEATHER_GEOCODING_URL.replace("127.0.0.1", "localhost")
+    settings.WEATHER_FORECAST_URL = settings.WEATHER_FORECAST_URL.replace("127.0.0.1", "localhost")
+    assert get("/weather/api/", {"city": "London"}).status_code == 200
+    assert upstream.stats()["geocoding"] == {"london": 2} and upstream.stats()["forecast"] == {"london": 2}
+
+
+def test_the_upstream_budget_is_shared_by_all_visitors_and_costs_one_round_trip_per_page(upstream, settings):
+    settings.WEATHER_UPSTREAM_PER_MINUTE = 6
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.config_resetstat()
+    page = get("/weather/", {"cities": "Oslo,Lima,Rome"})  # reserves 6 calls: the whole minute
+    assert [error for _, error in cards_in(page.html)] == [None, None, None]
+    assert int(client.info("commandstats")["cmdstat_eval"]["calls"]) == 1
+    refused = get("/weather/api/", {"city": "Paris"})
+    assert refused.status_code == 503
+    assert "share of the weather service is used up for this minute" in json.loads(refused.html)["message"]
+    assert "paris" not in upstream.stats()["geocoding"]
+    # Cached cities need no budget.
+    assert get("/weather/api/", {"city": "Oslo"}).status_code == 200
+    assert int(client.info("commandstats")["cmdstat_eval"]["calls"]) == 2
+    client.close()
+
+
+def test_a_process_reserves_upstream_calls_in_blocks_so_most_pages_need_no_redis_call(upstream, settings):
+    settings.WEATHER_UPSTREAM_PER_MINUTE = 600  # blocks of 20 calls
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.config_resetstat()
+
+    async def five_cities_one_by_one():
+        for city in ("Oslo", "Lima", "Rome", "Kyiv", "Doha"):
+            response = await AsyncClient().get("/weather/api/", {"city": city})
+            assert response.status_code == 200
+    run(five_cities_one_by_one)  # one event loop: one process's reserve
+    assert int(client.info("commandstats")["cmdstat_eval"]["calls"]) == 1
+    used = sum(int(client.get(key)) for key in client.scan_iter("weather:v1:budget:minute:*"))
+    assert used == 20  # charged in the shared counter when reserved
+    client.close()

@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from weather.client import CityAnswer, WeatherError, city_answer_fetch
+from weather.client import CityAnswer, UpstreamBudget, WeatherError, city_answer_fetch
 
 # WMO weather interpretation codes, as Open-Meteo documents them: (text, icon name in _icon.html).
 CONDITIONS = {
@@ -102,18 +102,27 @@ def weather_from_answer(answer: CityAnswer, *, now: datetime | None = None) -> d
     }
 
 
-async def city_report_get(*, name: str, slot: int = 0) -> CityReport:
-    """Look one city up; its failure is reported in the result, never raised."""
+async def city_report_get(*, name: str, slot: int = 0, budget: UpstreamBudget | None = None) -> CityReport:
+    """Look one city up; its failure is reported in the result, never raised. Without a `budget`
+    (the one-city endpoint) the city has its own share of the upstream budget."""
+    own_budget = budget is None
+    budget = UpstreamBudget(calls=2) if own_budget else budget
     try:
-        answer = await city_answer_fetch(name=name)
+        answer = await city_answer_fetch(name=name, budget=budget)
     except WeatherError as error:
         return CityReport(query=name, slot=slot, error_kind=error.kind, error_message=error.message)
+    finally:
+        if own_budget:
+            budget.give_back()
     return CityReport(query=name, slot=slot, weather=weather_from_answer(answer))
 
 
 async def city_reports_stream(*, names: list[str]):
     """Yield a CityReport per name as soon as each is ready (arrival order, not request order)."""
-    tasks = [asyncio.ensure_future(city_report_get(name=name, slot=slot)) for slot, name in enumerate(names)]
+    # The page's share of the upstream budget, taken once for all its cities: a geocoding and a forecast each.
+    budget = UpstreamBudget(calls=2 * len(names))
+    tasks = [asyncio.ensure_future(city_report_get(name=name, slot=slot, budget=budget))
+             for slot, name in enumerate(names)]
     try:
         for next_done in asyncio.as_completed(tasks):
             yield await next_done
@@ -121,3 +130,4 @@ async def city_reports_stream(*, names: list[str]):
         # The visitor left mid-stream (Django cancels the response) or we finished: stop the rest.
         for task in tasks:
             task.cancel()
+        budget.give_back()  # the calls cached cities did not need go back to the process's reserve

@@ -9,7 +9,8 @@ chunk the moment that city's answer arrives, in arrival order, then the end of t
 JavaScript at all (the plain GET form is the whole UI, and the URL `?cities=...` is linkable), takes
 one request instead of a page plus an EventSource, and ends cleanly when the last card is sent,
 where an EventSource would reconnect and fetch every city again unless told to stop. Placeholders
-disappear without script: each card carries a one-line `<style>` that hides its placeholder.
+disappear without script: each card carries a one-line `<style>` that hides its placeholder (with the
+response's Content-Security-Policy nonce: inline styles without it are refused).
 
 Validation and the rate limit run before the response starts, so they get real status codes (400,
 429) and never cause an upstream call. The user and CSRF token are resolved before streaming too
@@ -24,6 +25,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
+from site_config.client_address import request_client_bucket
 from weather.client import rate_limit_take
 from weather.forms import CitiesForm, CityForm
 from weather.services import city_report_get, city_reports_stream
@@ -31,12 +33,6 @@ from weather.services import city_report_get, city_reports_stream
 CARDS_SLOT = "<!--weather:cards-->"
 
 ERROR_STATUS = {"not_found": 404, "rate_limited": 503, "timeout": 504}  # the rest: 502 Bad Gateway
-
-
-def _client_address(request) -> str:
-    # REMOTE_ADDR is the peer daphne saw: the visitor, or with DAPHNE_PROXY_HEADERS set (Procfile) the
-    # leftmost X-Forwarded-For, which a client can write: only trust it behind a proxy that overwrites it.
-    return request.META.get("REMOTE_ADDR") or "unknown"
 
 
 async def _page_context(request, **extra) -> dict:
@@ -52,7 +48,7 @@ async def weather_page(request):
     if not form.is_valid():
         return render(request, "weather/page.html", await _page_context(request, form=form), status=400)
     names = form.cleaned_data["cities"]
-    retry_after = await rate_limit_take(client=_client_address(request), cost=len(names))
+    retry_after = await rate_limit_take(client=request_client_bucket(request), cost=len(names))
     if retry_after is not None:
         response = render(request, "weather/page.html",
                           await _page_context(request, form=form, rate_limited=True, retry_after=round(retry_after + 0.5)),
@@ -63,13 +59,15 @@ async def weather_page(request):
     page = render_to_string("weather/page.html", await _page_context(
         request, form=form, names=names, streaming=True, cards_slot=mark_safe(CARDS_SLOT)), request=request)
     head, tail = page.split(CARDS_SLOT, 1)
+    # Read now: the policy header (with this nonce) is written when the response starts, before the cards.
+    nonce = str(getattr(request, "csp_nonce", ""))
 
     async def chunks():
         yield head
         answered = 0
         async for report in city_reports_stream(names=names):
             answered += 1
-            yield render_to_string("weather/page.html#card", {"report": report, "streamed": True})
+            yield render_to_string("weather/page.html#card", {"report": report, "streamed": True, "csp_nonce": nonce})
         yield render_to_string("weather/page.html#done", {"count": answered})
         yield tail
 
@@ -86,7 +84,7 @@ async def weather_api(request):
     form = CityForm(request.GET)
     if not form.is_valid():
         return JsonResponse({"error": "invalid", "message": form.errors.get_json_data()}, status=400)
-    retry_after = await rate_limit_take(client=_client_address(request), cost=1)
+    retry_after = await rate_limit_take(client=request_client_bucket(request), cost=1)
     if retry_after is not None:
         response = JsonResponse({"error": "rate_limited", "message": "Too many lookups; slow down."}, status=429)
         response["Retry-After"] = str(round(retry_after + 0.5))

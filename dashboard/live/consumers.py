@@ -25,6 +25,7 @@ adds work to the delivery of task updates: the checks run only when a user's mes
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Callable
 from functools import cache
@@ -37,7 +38,14 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.template.loader import render_to_string
 
-from dashboard.live.contract import handler_name, session_tag, user_group
+from dashboard.live.contract import (
+    POLL_UPDATE,
+    USER_RIGHTS_CHANGED,
+    USER_SIGNED_OUT,
+    handler_name,
+    session_tag,
+    user_group,
+)
 from dashboard.live.fanout import fanout
 from dashboard.live.poller import poller
 from dashboard.monitor.access import can_view_all_tasks
@@ -60,6 +68,8 @@ CLOSE_RECONNECT = 1012
 # shortened by up to this share, at random, to spread their reconnects.
 MAX_AGE_SPREAD = 0.1
 
+logger = logging.getLogger(__name__)
+
 
 class LiveConsumer(AsyncWebsocketConsumer):
     """Joins groups after `authorize()`, sends `snapshot()` first, then pushed updates.
@@ -67,11 +77,16 @@ class LiveConsumer(AsyncWebsocketConsumer):
     Group messages reach consumers through the process-local fan-out (dashboard.live.fanout), which
     subscribes once per group per process and coalesces a task's intermediate updates when the
     process is behind. `deliver()` calls the handler named by the message type (`task.update` ->
-    `task_update`), as Channels would. Messages that arrive while the snapshot is being sent are
-    held and sent right after it (latest per key).
+    `task_update`), as Channels would, but only for the types in `message_types`: a message is
+    data from Redis, and its type must never reach a method it was not meant for (Channels' own
+    `websocket_disconnect`, say, or another page's handler inherited from here). Messages that
+    arrive while the snapshot is being sent are held and sent right after it (latest per key).
     """
 
     groups_to_join: list[str] = []
+    # The message types this consumer handles (dashboard.live.contract); each subclass names its own.
+    # The user-group messages every socket obeys (a right that ended); subclasses add their own.
+    message_types: frozenset[str] = frozenset({USER_SIGNED_OUT, USER_RIGHTS_CHANGED})
     # No channel of its own: the fan-out hands messages to `deliver()`. With the default alias
     # Channels would SUBSCRIBE one Redis channel per socket that nothing ever sends to, and a socket
     # opened while Redis is down would fail with an exception instead of a snapshot from the database.
@@ -198,9 +213,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self._dispatch_update(message)
 
     async def _dispatch_update(self, message: dict) -> None:
-        handler = getattr(self, handler_name(message["type"]), None)
-        if handler is not None:
-            await handler(message)
+        kind = message.get("type")
+        if kind not in self.message_types:
+            logger.warning("%s ignored a message of type %r", type(self).__name__, kind)
+            return
+        await getattr(self, handler_name(kind))(message)
 
     async def task_update(self, event: dict) -> None:
         html = event.get("html_staff") if self._staff and "html_staff" in event else event["html"]
@@ -216,6 +233,8 @@ class PolledConsumer(LiveConsumer):
     the fragment for every watcher (sync; it runs in a thread, never on the event loop) and
     `interval()` says how often to poll, in seconds (called at connect, so it may read settings).
     """
+
+    message_types = LiveConsumer.message_types | {POLL_UPDATE}
 
     def __init__(self, *args, poller_name: str, produce: Callable[[], str], interval: Callable[[], float], **kwargs) -> None:
         super().__init__(*args, **kwargs)

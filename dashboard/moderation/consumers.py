@@ -6,7 +6,7 @@ from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied
 
 from dashboard.live.consumers import LiveConsumer
-from dashboard.live.contract import MODERATION_GROUP
+from dashboard.live.contract import MODERATION_GROUP, MODERATION_UPDATE
 from dashboard.moderation.queue import render_rows_snapshot
 from dashboard.permissions import DECIDE_COMMENTS, may
 
@@ -20,6 +20,7 @@ class ModerationConsumer(LiveConsumer):
     """
 
     groups_to_join = [MODERATION_GROUP]
+    message_types = LiveConsumer.message_types | {MODERATION_UPDATE}
 
     async def authorize(self) -> None:
         if not self._staff:

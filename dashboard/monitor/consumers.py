@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied
 
 from dashboard.live.consumers import LiveConsumer
-from dashboard.live.contract import TASKS_GROUP, task_group
+from dashboard.live.contract import TASK_UPDATE, TASKS_GROUP, task_group
 from dashboard.live.fragments import render_outcome, render_status
 from dashboard.live.store import load_view
 from dashboard.monitor.access import ensure_task_visible
@@ -16,6 +16,8 @@ from dashboard.monitor.listing import list_filters, list_queryset, render_new_ta
 
 class TaskConsumer(LiveConsumer):
     """One task: staff, or the member who launched it."""
+
+    message_types = LiveConsumer.message_types | {TASK_UPDATE}
 
     async def authorize(self) -> None:
         self.task_id = self.scope["url_route"]["kwargs"]["task_id"]
@@ -44,6 +46,7 @@ class TaskListConsumer(LiveConsumer):
     """
 
     groups_to_join = [TASKS_GROUP]
+    message_types = LiveConsumer.message_types | {TASK_UPDATE}
 
     async def authorize(self) -> None:
         if not self._staff:

@@ -10,9 +10,11 @@ matching ids when there are few, or probe rows while walking that order when the
 Sorting by runtime walks an index on TaskLaunch.runtime (TaskResult, which belongs to
 django-celery-results, has no runtime column), written when each task finishes. Two things cannot
 use an index on a table of millions (counting is proportional to what is counted; a substring
-search reads every row): the state counts and the free-text search therefore cover the chosen date
-range, or the last 24 hours when none is chosen, and the page says so. A search for a task id (or
-its first characters) uses the index and covers all time.
+search reads every row): the state counts and the free-text search therefore cover a bounded window,
+whatever dates are given: the last 24 hours when none is chosen, else the chosen dates, of which at
+most the latest TASK_SCAN_MAX_DAYS; the page says which. A search for a task id (or its first
+characters) uses the index and covers all time. The counts are cached per filter and recounted by
+one request at a time while the others are served the previous counts.
 Figures: docs/benchmarks.md.
 """
 
@@ -24,6 +26,7 @@ from datetime import datetime, timedelta
 
 from celery import states
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
@@ -58,7 +61,7 @@ class TaskFilterForm(forms.Form):
     date_from = forms.DateTimeField(required=False, label="From", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     date_to = forms.DateTimeField(required=False, label="To", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     q = forms.CharField(required=False, max_length=200, label="Search id, args, result",
-                        help_text="Text in args or result: chosen dates, else last 24 h.")
+                        help_text="Text in args or result: the chosen dates (at most the latest week), else the last 24 h.")
     sort = forms.ChoiceField(choices=[(k, k.title()) for k in SORTS], required=False, initial="received")
     cursor = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
 
@@ -190,33 +193,83 @@ def state_counts(data: dict) -> list[tuple[str, int]]:
     return [(state, counts.get(state, 0)) for state, _label in STATE_CHOICES[1:]]
 
 
-COUNTS_CACHE_SECONDS = 10
+COUNTS_CACHE_SECONDS = 10  # counts of a window that reaches the present
+PAST_COUNTS_CACHE_SECONDS = 300  # of a window that ended over an hour ago: its tasks have finished
+COUNTS_KEEP_SECONDS = 600  # older counts are still served while one request recounts
+RECOUNT_LOCK_SECONDS = 60
 
 
 def state_counts_cached(data: dict, *, compute: bool = True) -> list[tuple[str, int]] | None:
-    """state_counts() through the shared cache for a few seconds, so that many open list pages
-    refreshing their chips cost one count per filter. With compute=False, only what is cached."""
-    import hashlib
-
+    """state_counts() through the shared cache, so that many open list pages refreshing their chips
+    every 10 s cost one count per filter per period, never several at once: when the counts are due,
+    one request recounts (a lock in the cache) while the others get the previous counts. With
+    compute=False, only what is cached."""
     from django.core.cache import cache
 
-    relevant = {k: str(v) for k, v in sorted(data.items()) if k not in ("cursor", "sort", "state") and v}
-    key = "task-counts:" + hashlib.sha1(repr(relevant).encode()).hexdigest()
-    counts = cache.get(key)
-    if counts is None and compute:
+    key = counts_cache_key(data)
+    cached = cache.get(key)
+    now = timezone.now()
+    if cached is not None:
+        counts, counted_at = cached
+        if now - counted_at < timedelta(seconds=_counts_fresh_seconds(data, now)) or not compute:
+            return counts
+        if not cache.add(key + ":recount", 1, RECOUNT_LOCK_SECONDS):
+            return counts  # another request is recounting
+    elif not compute:
+        return None
+    try:
         counts = state_counts(data)
-        cache.set(key, counts, COUNTS_CACHE_SECONDS)
+        cache.set(key, (counts, now), COUNTS_KEEP_SECONDS)
+    finally:
+        if cached is not None:
+            cache.delete(key + ":recount")
     return counts
 
 
+def counts_cache_key(data: dict) -> str:
+    import hashlib
+
+    relevant = {k: str(v) for k, v in sorted(data.items()) if k not in ("cursor", "sort", "state") and v}
+    return "task-counts:v2:" + hashlib.sha1(repr(relevant).encode()).hexdigest()
+
+
+def _counts_fresh_seconds(data: dict, now: datetime) -> int:
+    end = data.get("date_to")
+    return PAST_COUNTS_CACHE_SECONDS if end is not None and end < now - timedelta(hours=1) else COUNTS_CACHE_SECONDS
+
+
+def scan_window(data: dict, now: datetime | None = None) -> tuple[datetime, datetime | None, bool]:
+    """(start, end or None for now, clipped): the dates the counts and the text search read.
+
+    No dates: the last 24 hours. Dates: the chosen ones, but at most the latest TASK_SCAN_MAX_DAYS
+    of them (clipped=True), so no choice of dates makes them read the whole table."""
+    now = now or timezone.now()
+    date_from, date_to = data.get("date_from"), data.get("date_to")
+    if not date_from and not date_to:
+        return now - DEFAULT_WINDOW, None, False
+    longest = timedelta(days=settings.TASK_SCAN_MAX_DAYS)
+    earliest = (date_to or now) - longest
+    if date_from is None or date_from < earliest:
+        return earliest, date_to, True
+    return date_from, date_to, False
+
+
 def window_label(data: dict) -> str:
-    return "in the chosen dates" if data.get("date_from") or data.get("date_to") else "in the last 24 hours"
+    start, end, clipped = scan_window(data)
+    if not data.get("date_from") and not data.get("date_to"):
+        return "in the last 24 hours"
+    if not clipped:
+        return "in the chosen dates"
+    days = settings.TASK_SCAN_MAX_DAYS
+    until = timezone.localtime(end).strftime("%Y-%m-%d %H:%M") if end else "now"
+    return (f"from {timezone.localtime(start):%Y-%m-%d %H:%M} to {until}: the latest "
+            f"{days} day{'s' if days != 1 else ''} of the chosen dates (counts and text search read at most that)")
 
 
 def _within_window(qs, data: dict):
-    if data.get("date_from") or data.get("date_to"):
-        return qs
-    return qs.filter(date_created__gte=timezone.now() - DEFAULT_WINDOW)
+    start, end, _clipped = scan_window(data)
+    qs = qs.filter(date_created__gte=start)
+    return qs if end is None else qs.filter(date_created__lte=end)
 
 
 def _cursor_value(value) -> str:

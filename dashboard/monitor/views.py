@@ -33,6 +33,7 @@ from dashboard.monitor.actions import (
 )
 from dashboard.monitor.filters import (
     PAGE_SIZE,
+    UUID_LIKE,
     TaskFilterForm,
     filtered_tasks,
     known_task_names,
@@ -80,6 +81,7 @@ def task_list(request):
         "can_act": _can_act(request.user),
         "page_size": PAGE_SIZE,
         "window": window_label(data),
+        "text_search": bool(data.get("q")) and not UUID_LIKE.match(data["q"].strip()),
         "task_names": known_task_names(),
     }
     return render_page(request, "dashboard/monitor/list.html", context, partial="task-table",

@@ -35,3 +35,13 @@ window.addEventListener("htmx:beforeOnLoad", (event) => {
   notice.textContent = refusal.textContent;
   document.getElementById("refusals")?.replaceChildren(notice);
 }, true);
+
+// "Select all" checkboxes (data-select-all="<name>"): tick or untick every box of that name in the
+// same table. A listener here, not an onclick attribute: the Content-Security-Policy forbids inline script.
+document.addEventListener("change", (event) => {
+  const all = event.target.closest("input[data-select-all]");
+  if (!all) return;
+  all.closest("table").querySelectorAll(`input[name="${all.dataset.selectAll}"]`).forEach((box) => {
+    box.checked = all.checked;
+  });
+});
