@@ -63,4 +63,18 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
-__all__ = ["BASE_DIR", "BIN", "REDIS", "WORKDIR", "cpu_seconds", "free_port", "migrate", "percentile"]
+def staff_cookie(username: str = "bench") -> str:
+    """A logged-in staff session (Django must be set up), as a Cookie header value."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+
+    user, _ = get_user_model().objects.get_or_create(username=username, defaults={"is_staff": True})
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return f"sessionid={session.session_key}"
+
+
+__all__ = ["BASE_DIR", "BIN", "REDIS", "WORKDIR", "cpu_seconds", "free_port", "migrate", "percentile", "staff_cookie"]

@@ -92,7 +92,7 @@ def _django():
 
 
 def _start_daphne():
-    from _setup import BIN, BASE_DIR, free_port
+    from _setup import BASE_DIR, BIN, free_port
 
     port = free_port()
     log = open(os.path.join(os.environ["DJANGO_VAR_DIR"], "daphne.log"), "ab")
@@ -112,16 +112,9 @@ def _start_daphne():
 
 
 def _staff_cookie() -> str:
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-    from django.contrib.sessions.backends.db import SessionStore
+    from _setup import staff_cookie
 
-    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True})
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.create()
-    return f"sessionid={session.session_key}"
+    return staff_cookie()
 
 
 def _new_task_ids(count: int) -> list[str]:

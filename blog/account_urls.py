@@ -13,6 +13,7 @@ from .forms import OutboxPasswordResetForm
 urlpatterns = [
     path("signup/", signup_throttled(views.signup), name="signup"),
     path("verify/resend/", verification_resend_throttled(views.verify_email_resend), name="verify_email_resend"),
+    path("email-state/", views.email_state, name="email_state"),
     path("verify/<str:token>/", views.verify_email, name="verify_email"),
     # Same URL and name as Django's, with a form whose email goes through the outbox.
     path(

@@ -103,13 +103,20 @@ class OutboundEmail(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # Whether the last error was the kind worth trying again (the SMTP server or the network).
+    last_error_transient = models.BooleanField(default=False)
+    # When a queued email is due for its next attempt; null: as soon as a worker takes it.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "updated_at"], name="blog_email_status_updated")]
+        indexes = [
+            models.Index(fields=["status", "updated_at"], name="blog_email_status_updated"),
+            models.Index(fields=["status", "next_attempt_at"], name="blog_email_status_next"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.to} ({self.status})"

@@ -12,17 +12,10 @@ from blog.services import comments, members, outbox
 logger = logging.getLogger(__name__)
 
 
-@shared_task(
-    bind=True,
-    autoretry_for=outbox.TRANSIENT_EMAIL_ERRORS,
-    retry_backoff=settings.EMAIL_RETRY_BACKOFF_SECONDS,
-    retry_backoff_max=settings.EMAIL_RETRY_BACKOFF_MAX_SECONDS,
-    retry_jitter=True,
-    # The row's attempt count decides when to give up (outbox.email_send); this is a backstop.
-    max_retries=settings.EMAIL_SEND_MAX_ATTEMPTS,
-)
+@shared_task(bind=True)
 def email_send_task(self, email_id: int) -> str:
-    """Send one outbox row. Idempotent: a second run finds the row claimed or sent and skips it."""
+    """Send one outbox row. Idempotent: a second run finds the row claimed or sent and skips it. A
+    failed attempt plans the next one in the row (the sweep sends it then): no retry waits here."""
     return outbox.email_send(email_id=email_id)
 
 
@@ -37,6 +30,12 @@ def moderate_comment_task(comment_id: int) -> str | None:
     """Score a new comment and approve, hold or mark it spam. Safe to run twice: only a pending
     comment is changed."""
     return comments.comment_moderate_automatically(comment_id=comment_id)
+
+
+@shared_task
+def pending_comments_requeue_task() -> int:
+    """Moderate again the comments still pending (periodic, see PERIODIC_TASKS["moderate-pending-comments"])."""
+    return comments.comments_pending_requeue(older_than_seconds=settings.COMMENT_PENDING_REQUEUE_SECONDS)
 
 
 @shared_task

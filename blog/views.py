@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core import signing
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,8 +14,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from blog.forms import CommentForm, SignupForm
-from blog.models import Comment, Post
-from blog.services import comments, members
+from blog.models import Comment, OutboundEmail, Post
+from blog.services import comments, members, outbox
 
 AWAITING = [Comment.Status.PENDING, Comment.Status.HELD, Comment.Status.SPAM]
 
@@ -61,16 +62,20 @@ def _after(request) -> int | None:
 
 
 def _detail_context(request, post, form=None):
+    can_comment = members.member_is_verified(user=request.user)
     after = _after(request) if request.method == "GET" else None
     comments, next_after = _comments_page(post, request.user, after)
-    return {
+    context = {
         "post": post,
         "comments": comments,
         "after": after,
         "next_after": next_after,
         "form": form or CommentForm(),
-        "can_comment": members.member_is_verified(user=request.user),
+        "can_comment": can_comment,
     }
+    if request.user.is_authenticated and not can_comment:
+        context.update(_email_state_context(_watched_email(request)))  # where their confirmation link is
+    return context
 
 
 @vary_on_headers("HX-Request")
@@ -128,8 +133,12 @@ def signup(request):
         )
         # The same answer whether the address was new or already registered (its owner is told by
         # email), so sign-up cannot tell anyone who has an account. For the same reason the new
-        # member is not logged in here: a session would tell the two cases apart.
-        return render(request, "blog/signup_done.html", {"email": form.cleaned_data["email"]})
+        # member is not logged in here: a session would tell the two cases apart. Either way an
+        # email to that address was just written (or, for a repeat within the cooldown, shortly
+        # before): the page follows that email's real state.
+        address = form.cleaned_data["email"]
+        latest = OutboundEmail.objects.filter(to__iexact=address).order_by("-created_at", "-pk").first()
+        return render(request, "blog/signup_done.html", {"email": address, **_email_state_context(latest, watch=True)})
     return render(request, "blog/signup.html", {"form": form}, status=400 if form.errors else 200)
 
 
@@ -153,6 +162,43 @@ def verify_email(request, token: str):
         outcome, user = members.verification_check(token=token)
     context = {"outcome": outcome.value, "verified_user": user}
     return render(request, "blog/verify_result.html", context, status=VERIFY_STATUS[outcome])
+
+
+EMAIL_STATE_SALT = "blog.email-state"
+EMAIL_STATE_MAX_AGE = 2 * 24 * 3600
+
+
+def _watched_email(request) -> OutboundEmail | None:
+    """The email this visitor is waiting for: the one sign-up wrote (named by a signed token in the
+    page's polling URL: no session, and nobody can ask about another's email), else (a member) their
+    latest confirmation link."""
+    token = request.GET.get("e")
+    if token:
+        try:
+            email_id = signing.loads(token, salt=EMAIL_STATE_SALT, max_age=EMAIL_STATE_MAX_AGE)
+        except signing.BadSignature:
+            return None
+        return OutboundEmail.objects.filter(pk=email_id).first()
+    if request.user.is_authenticated:
+        return (OutboundEmail.objects.filter(to__iexact=request.user.email, kind="verification")
+                .order_by("-created_at", "-pk").first())
+    return None
+
+
+def _email_state_context(email: OutboundEmail | None, *, watch: bool = False, token: str = "") -> dict:
+    if email is None:
+        return {"email_state": None, "email_final": True}
+    return {"email_state": outbox.email_state(email),
+            "email_final": email.status in (OutboundEmail.Status.SENT, OutboundEmail.Status.FAILED),
+            "email_watch": token or (signing.dumps(email.pk, salt=EMAIL_STATE_SALT) if watch else "")}
+
+
+@vary_on_headers("HX-Request")
+def email_state(request):
+    """The state of the email this visitor waits for ("sending", "sent", "not sent yet ... retrying
+    at ..."), as the fragment the sign-up and confirmation pages poll while it is not final."""
+    return render(request, "blog/_email_state.html",
+                  _email_state_context(_watched_email(request), token=request.GET.get("e", "")))
 
 
 @login_required

@@ -1,5 +1,5 @@
-"""Dashboard tasks: the demo job that shows live progress to newcomers, the daily report and the
-task-result clean-up (both scheduled in settings.PERIODIC_TASKS)."""
+"""Dashboard tasks: the demo job that shows live progress to newcomers, and the jobs scheduled in
+settings.PERIODIC_TASKS: the daily report, the task-result clean-up and the lost-task sweep."""
 
 import time
 from datetime import date, timedelta
@@ -8,6 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 
+from dashboard.monitor.lost import tasks_lost_sweep, tasks_unqueued_sweep
 from dashboard.monitor.maintenance import task_results_cleanup
 from dashboard.reports.services import daily_report_build, yesterday
 
@@ -42,16 +43,17 @@ def wait_at_gate(key: str, step: int, *, timeout: float) -> None:
 # the broker re-delivers it to another process instead of losing it.
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
 def demo_job_task(self, steps: int, delay_ms: int, fail_at_step: int | None = None,
-                  gate_key: str | None = None, gate_timeout: float = 60.0) -> dict:
+                  gate_key: str | None = None, gate_timeout: float = 60.0, stamp: bool = False) -> dict:
     """`steps` steps of `delay_ms` each, reporting progress after each. With `gate_key`, step N
-    starts only once the gate admits N (see wait_at_gate)."""
+    starts only once the gate admits N (see wait_at_gate). `stamp` adds the report's wall-clock time
+    to its message, so a benchmark's clients can measure how long the report took to reach them."""
     for step in range(1, steps + 1):
         if gate_key:
             wait_at_gate(gate_key, step, timeout=gate_timeout)
         time.sleep(delay_ms / 1000)
         if fail_at_step and step == fail_at_step:
             raise DemoJobError(f"demo job failed at step {step} as requested")
-        self.report_progress(step, steps, f"step {step} of {steps}")
+        self.report_progress(step, steps, f"step {step} of {steps}" + (f" · t={time.time():.3f}" if stamp else ""))
     return {"steps": steps}
 
 
@@ -85,3 +87,10 @@ def cleanup_task_results_task(self, max_age_days: int | None = None) -> dict:
         batch_size=settings.TASK_RESULT_CLEANUP_BATCH_SIZE,
         on_batch=lambda done, total: self.report_progress(done, total, f"batch {done} of {total}"),
     )
+
+
+@shared_task(bind=True)
+def lost_tasks_sweep_task(self) -> dict:
+    """Tasks whose worker is gone, or whose message the broker lost: marked failed with the reason,
+    sent again when safe."""
+    return {"lost": tasks_lost_sweep(), "messages_lost": tasks_unqueued_sweep()}

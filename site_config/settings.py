@@ -147,6 +147,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "site_config.context_processors.csp_nonce",
+                "site_config.context_processors.service_notices",
             ],
         },
     },
@@ -219,10 +220,12 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's Redis cache that degrades to "no cache" while Redis is down (site_config/cache.py).
+        "BACKEND": "site_config.cache.ResilientRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "site",
         "TIMEOUT": 300,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
     }
 }
 
@@ -241,10 +244,21 @@ CHANNEL_LAYERS = {
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # kombu's Redis transport with the fix that keeps a worker alive across a Redis restart.
+    CELERY_BROKER_TRANSPORT = "site_config.broker:Transport"
 # Redis re-delivers an unacknowledged message after the visibility timeout; it must be longer than
 # the longest task, or a long task runs twice.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
-CELERY_RESULT_BACKEND = "django-db"
+# On a cold shutdown (a second Ctrl-C, SIGQUIT) running tasks still get this long to finish before
+# unfinished late-acknowledged ones are handed back to the broker.
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env_float("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", 10.0, minimum=0.0)
+# django-celery-results' database backend, retrying on a dropped connection (site_config/results.py).
+CELERY_RESULT_BACKEND = "site_config.results:DatabaseBackend"
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+CELERY_RESULT_BACKEND_MAX_RETRIES = env_int("CELERY_RESULT_BACKEND_MAX_RETRIES", 15, minimum=0)
+CELERY_RESULT_BACKEND_BASE_SLEEP_BETWEEN_RETRIES_MS = 100
+CELERY_RESULT_BACKEND_MAX_SLEEP_BETWEEN_RETRIES_MS = 10_000
 CELERY_RESULT_EXTENDED = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
@@ -354,12 +368,13 @@ EMAIL_BACKEND = env_str(
 EMAIL_FILE_PATH = VAR_DIR / "mail"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Live Django <noreply@localhost>")
 # Sending: attempts in all (first + retries), exponential back-off base and cap in seconds.
-EMAIL_SEND_MAX_ATTEMPTS = env_int("EMAIL_SEND_MAX_ATTEMPTS", 6, minimum=1)
-EMAIL_RETRY_BACKOFF_SECONDS = env_int("EMAIL_RETRY_BACKOFF_SECONDS", 2, minimum=1)
-EMAIL_RETRY_BACKOFF_MAX_SECONDS = env_int("EMAIL_RETRY_BACKOFF_MAX_SECONDS", 600, minimum=1)
-# The sweep re-queues rows left "queued" longer than the longest back-off (else it would cut a retry
-# short), and rows stuck "sending" (a worker died mid-send) after this long.
-EMAIL_SWEEP_QUEUED_AFTER_SECONDS = env_int("EMAIL_SWEEP_QUEUED_AFTER_SECONDS", 900, minimum=1)
+# The defaults try for about 75 minutes: 30 s, 1, 2, 4, 8 min, then every 15 min (blog/services/outbox.py).
+EMAIL_SEND_MAX_ATTEMPTS = env_int("EMAIL_SEND_MAX_ATTEMPTS", 10, minimum=1)
+EMAIL_RETRY_BACKOFF_SECONDS = env_int("EMAIL_RETRY_BACKOFF_SECONDS", 30, minimum=1)
+EMAIL_RETRY_BACKOFF_MAX_SECONDS = env_int("EMAIL_RETRY_BACKOFF_MAX_SECONDS", 900, minimum=1)
+# The sweep (every minute) sends rows whose next attempt is due, rows left "queued" with no attempt
+# planned for this long (their task was lost), and rows stuck "sending" (a worker died mid-send).
+EMAIL_SWEEP_QUEUED_AFTER_SECONDS = env_int("EMAIL_SWEEP_QUEUED_AFTER_SECONDS", 120, minimum=1)
 EMAIL_SWEEP_SENDING_AFTER_SECONDS = env_int("EMAIL_SWEEP_SENDING_AFTER_SECONDS", 600, minimum=1)
 
 # Members.
@@ -384,7 +399,18 @@ PERIODIC_TASKS["purge-unverified-members"] = {
     "task": "blog.tasks.purge_unverified_members_task",
     "crontab": "30 3 * * *",
 }
-PERIODIC_TASKS["requeue-unsent-emails"] = {"task": "blog.tasks.email_sweep_task", "every_seconds": 300}
+# A comment still pending this long (its moderation message lost) is queued for moderation again.
+COMMENT_PENDING_REQUEUE_SECONDS = env_int("COMMENT_PENDING_REQUEUE_SECONDS", 300, minimum=10)
+PERIODIC_TASKS["moderate-pending-comments"] = {
+    "task": "blog.tasks.pending_comments_requeue_task",
+    "every_seconds": 300,
+    "description": "Comments whose moderation message was lost are moderated again.",
+}
+PERIODIC_TASKS["requeue-unsent-emails"] = {
+    "task": "blog.tasks.email_sweep_task",
+    "every_seconds": 60,
+    "description": "Emails whose next attempt is due, or whose task was lost, are handed to the workers.",
+}
 
 
 # --- weather (weather/client.py; README "Weather") ---
@@ -420,6 +446,21 @@ WEATHER_RATE_LIMIT = env_int("WEATHER_RATE_LIMIT", 60, minimum=0)
 WEATHER_RATE_WINDOW_SECONDS = env_int("WEATHER_RATE_WINDOW_SECONDS", 60, minimum=1)
 
 
+# --- live pages: each daphne process probes its channel-layer subscription (dashboard/live/fanout.py) ---
+
+# How often (seconds) a probe goes through Redis and back while the subscription is healthy, and
+# how long it may take before the pages are told they are not live.
+LIVE_PROBE_INTERVAL = env_float("LIVE_PROBE_INTERVAL", 5.0, minimum=0.2)
+LIVE_PROBE_TIMEOUT = env_float("LIVE_PROBE_TIMEOUT", 3.0, minimum=0.1)
+
+
+# Worker heartbeats (dashboard/live/heartbeat.py): written this often; a running task no live worker
+# has claimed for WORKER_LOST_AFTER_SECONDS is declared lost (checked every LOST_TASKS_SWEEP_SECONDS).
+WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 10.0, minimum=0.2)
+WORKER_LOST_AFTER_SECONDS = env_float("WORKER_LOST_AFTER_SECONDS", 60.0, minimum=1.0)
+LOST_TASKS_SWEEP_SECONDS = env_int("LOST_TASKS_SWEEP_SECONDS", 30, minimum=1)
+
+
 # --- websockets (dashboard/live/consumers.py) ---
 
 # A socket is authorised when it connects; it closes (code 1012, which the page's htmx ws extension
@@ -443,6 +484,11 @@ HOME_CHARTS_INTERVAL = env_float("HOME_CHARTS_INTERVAL", 10.0, minimum=2.0)
 
 PERIODIC_TASKS["daily-report"] = {"task": "dashboard.tasks.daily_report_task", "crontab": "5 0 * * *"}
 PERIODIC_TASKS["clean-up-task-results"] = {"task": "dashboard.tasks.cleanup_task_results_task", "crontab": "45 3 * * *"}
+PERIODIC_TASKS["sweep-lost-tasks"] = {
+    "task": "dashboard.tasks.lost_tasks_sweep_task",
+    "every_seconds": LOST_TASKS_SWEEP_SECONDS,
+    "description": "Tasks whose worker died: marked failed with the reason, sent again when safe.",
+}
 # Task results (and who launched them) older than this are deleted by the clean-up, in batches of
 # this many primary keys, each batch its own short transaction so the site stays usable meanwhile.
 TASK_RESULT_MAX_AGE_DAYS = env_int("TASK_RESULT_MAX_AGE_DAYS", 30, minimum=1)

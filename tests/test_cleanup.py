@@ -9,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_celery_results.models import TaskResult
 
-from dashboard.monitor.maintenance import task_results_cleanup
 from dashboard.models import TaskLaunch
+from dashboard.monitor.maintenance import task_results_cleanup
 from dashboard.tasks import cleanup_task_results_task
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

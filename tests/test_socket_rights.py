@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from dashboard.tasks import demo_job_task
 from tests.blog_helpers import make_comment, make_post
-from tests.conftest import browser_login, grant, make_user, session_cookie, start_daphne
+from tests.conftest import browser_login, grant, session_cookie, start_daphne
 from tests.livetools import ws_connect
 
 pytestmark = pytest.mark.live

@@ -32,10 +32,12 @@ REGISTERED_TASKS = [
     "blog.tasks.email_send_task",
     "blog.tasks.email_sweep_task",
     "blog.tasks.moderate_comment_task",
+    "blog.tasks.pending_comments_requeue_task",
     "blog.tasks.purge_unverified_members_task",
     "dashboard.tasks.cleanup_task_results_task",
     "dashboard.tasks.daily_report_task",
     "dashboard.tasks.demo_job_task",
+    "dashboard.tasks.lost_tasks_sweep_task",
     "dashboard.tasks.progress_loop_task",
 ]
 
@@ -99,6 +101,7 @@ SITE_URLS = [
     ("dashboard:task_terminate", {"task_id": "abc-123"}, "/dashboard/tasks/abc-123/terminate/"),
     ("dashboard:tasks_bulk", {}, "/dashboard/tasks/bulk/"),
     ("dashboard:workers", {}, "/dashboard/workers/"),
+    ("email_state", {}, "/accounts/email-state/"),
     ("home", {}, "/"),
     ("login", {}, "/accounts/login/"),
     ("logout", {}, "/accounts/logout/"),

@@ -12,7 +12,6 @@ from site_config.websocket_origin import allowed_origins, origin_allowed
 from tests.conftest import session_cookie
 from tests.livetools import ws_connect
 
-
 # --- which origins are ours (settings only) ---
 
 @pytest.mark.parametrize(("origin", "allowed"), [

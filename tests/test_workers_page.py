@@ -8,8 +8,8 @@ import pytest
 from django.core.cache import cache
 from websockets.exceptions import InvalidStatus
 
-from dashboard.workers import services as workers
 from dashboard.tasks import demo_job_task
+from dashboard.workers import services as workers
 from tests.conftest import session_cookie, start_worker
 from tests.livetools import signed_in_as, wait_for, ws_connect
 

@@ -34,6 +34,7 @@ import hashlib
 import json
 import logging
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -111,7 +112,24 @@ def _state() -> _LoopState:
                                                     socket_timeout=2, socket_connect_timeout=2)
     state = _LoopState(session, asyncio.Semaphore(cap), aioredis.Redis.from_pool(pool), _ProcessBudget())
     _states[id(loop)] = (loop, state)
+    _close_at_server_shutdown()
     return state
+
+
+def _close_at_server_shutdown() -> None:
+    """Under daphne, close the session and pool when the server stops (an unclosed aiohttp session
+    logs a warning and drops its connections uncleanly). Django's ASGI handler has no lifespan
+    events, so the hook is Twisted's, whose reactor daphne runs on asyncio's loop."""
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is None or getattr(_close_at_server_shutdown, "registered", False):
+        return
+    from twisted.internet.defer import Deferred
+
+    def close():
+        return Deferred.fromFuture(asyncio.ensure_future(client_close()))
+
+    reactor.addSystemEventTrigger("before", "shutdown", close)
+    _close_at_server_shutdown.registered = True
 
 
 async def client_close() -> None:

@@ -178,3 +178,20 @@ def _notify_post_authors(comment_ids: list[int]) -> None:
             ),
             kind="comment_approved",
         )
+
+
+def comments_pending_requeue(*, older_than_seconds: int) -> int:
+    """Queue automatic moderation again for comments still pending after `older_than_seconds`.
+
+    A comment's moderation message can be lost (Redis restarted without persistence, a worker
+    killed before it acknowledged): without this the comment would wait for ever, seen by nobody.
+    Moderation only changes a pending comment, so running it twice is harmless.
+    """
+    from blog.tasks import moderate_comment_task
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    ids = list(Comment.objects.filter(status=Comment.Status.PENDING, created_at__lt=cutoff)
+               .order_by("id").values_list("pk", flat=True)[:1000])
+    for comment_id in ids:
+        moderate_comment_task.delay(comment_id)
+    return len(ids)

@@ -3,6 +3,13 @@ of its cause, then sent by a Celery task after commit.
 
 Members and comments only queue rows here (email_queue); claiming, sending, retrying and sweeping
 live in this module so that the rule "never sent twice" is enforced in one place.
+
+Retries live in the row, not in a worker's memory: a failed attempt writes when the next one is due
+(`next_attempt_at`, doubling from EMAIL_RETRY_BACKOFF_SECONDS up to EMAIL_RETRY_BACKOFF_MAX_SECONDS)
+and the task ends; the sweep, every minute, sends what is due. So an SMTP outage of an hour or more
+costs a few rows waiting, not tasks held past the broker's visibility timeout (and run twice), and a
+worker restart loses nothing. EMAIL_SEND_MAX_ATTEMPTS bounds the attempts (the defaults span more
+than an hour); after that the row is failed with the reason.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
-from django.db.models import Case, F, TextField, Value, When
+from django.db.models import Case, F, Q, TextField, Value, When
 from django.utils import timezone
 
 from blog.models import OutboundEmail
@@ -43,12 +50,12 @@ class EmailDeliveryFailed(Exception):
 
 
 def email_send(*, email_id: int) -> str:
-    """Send one queued email. Returns "sent", or "skipped" when another run already has it.
+    """Send one queued email. Returns "sent", "retry at <time>", or "skipped" when another run has it.
     The body of a secret kind (OutboundEmail.SECRET_KINDS) is blanked once it is sent.
 
     The row is claimed (queued -> sending) by a conditional update: if the task runs twice, only
     one run gets the row, so the message is never sent twice. On a transient error the row goes
-    back to queued with the error and the exception propagates so the task retries with back-off;
+    back to queued with the error and the time of its next attempt (the sweep sends it then);
     after EMAIL_SEND_MAX_ATTEMPTS (or on a permanent error) it is marked failed with the reason.
     """
     now = timezone.now()
@@ -69,15 +76,18 @@ def email_send(*, email_id: int) -> str:
         transient = isinstance(error, TRANSIENT_EMAIL_ERRORS)
         final = not transient or attempts >= settings.EMAIL_SEND_MAX_ATTEMPTS
         reason = f"{type(error).__name__}: {error}"[:2000]
+        next_attempt_at = None if final else timezone.now() + email_retry_delay(attempts)
         OutboundEmail.objects.filter(pk=email_id, status=OutboundEmail.Status.SENDING).update(
             status=OutboundEmail.Status.FAILED if final else OutboundEmail.Status.QUEUED,
-            attempts=attempts, last_error=reason, updated_at=timezone.now(),
+            attempts=attempts, last_error=reason, last_error_transient=transient,
+            next_attempt_at=next_attempt_at, updated_at=timezone.now(),
         )
         if final:
             logger.warning("email %s failed for good after %s attempt(s): %s", email_id, attempts, reason)
             raise EmailDeliveryFailed(reason) from error
-        logger.info("email %s attempt %s failed, will retry: %s", email_id, attempts, reason)
-        raise
+        logger.info("email %s attempt %s failed, next attempt at %s: %s", email_id, attempts,
+                    next_attempt_at.isoformat(timespec="seconds"), reason)
+        return "retry at " + next_attempt_at.isoformat(timespec="seconds")
     # Marked sent whatever the row's status now (the sweep may have re-queued a slow send): the
     # message is out, and a re-queued run must find it sent, so it is never sent twice. A one-time
     # account link has reached its owner and is of no use to anyone else: its body is blanked in the
@@ -90,41 +100,66 @@ def email_send(*, email_id: int) -> str:
     return "sent"
 
 
-def email_sweep(*, queued_after_seconds: int | None = None, sending_after_seconds: int | None = None) -> int:
-    """Queue again emails left unsent: "queued" for longer than any back-off (the task was lost,
-    e.g. a crash between commit and enqueue) or "sending" for too long (a worker died mid-send).
-    Returns how many were re-queued. A duplicate task is harmless: the claim lets one through."""
-    now = timezone.now()
+def email_retry_delay(attempts: int) -> timedelta:
+    """How long after its `attempts`-th failed attempt an email is tried again."""
+    base, cap = settings.EMAIL_RETRY_BACKOFF_SECONDS, settings.EMAIL_RETRY_BACKOFF_MAX_SECONDS
+    return timedelta(seconds=min(cap, base * 2 ** max(attempts - 1, 0)))
+
+
+def email_sweep(*, now=None, queued_after_seconds: int | None = None, sending_after_seconds: int | None = None) -> int:
+    """Hand to Celery every email that should be sent now; returns how many. Runs every minute.
+
+    - queued, and its next attempt is due;
+    - queued with no attempt planned for longer than EMAIL_SWEEP_QUEUED_AFTER_SECONDS (its task was
+      lost: a crash between commit and enqueue, a broker restart);
+    - "sending" for too long (a worker died mid-send): queued again;
+    - failed on a transient error with attempts left (failed under an older, shorter schedule).
+    A duplicate task is harmless: the claim in email_send lets one through.
+    """
+    now = now or timezone.now()
     queued_after = settings.EMAIL_SWEEP_QUEUED_AFTER_SECONDS if queued_after_seconds is None else queued_after_seconds
     sending_after = (
         settings.EMAIL_SWEEP_SENDING_AFTER_SECONDS if sending_after_seconds is None else sending_after_seconds
     )
-    stuck_sending = list(
-        OutboundEmail.objects.filter(
-            status=OutboundEmail.Status.SENDING, updated_at__lt=now - timedelta(seconds=sending_after)
-        ).values_list("pk", flat=True)
+    Status = OutboundEmail.Status
+    OutboundEmail.objects.filter(status=Status.SENDING, updated_at__lt=now - timedelta(seconds=sending_after)).update(
+        status=Status.QUEUED, next_attempt_at=now, updated_at=now, last_error="re-queued: stuck while sending"
     )
-    OutboundEmail.objects.filter(pk__in=stuck_sending, status=OutboundEmail.Status.SENDING).update(
-        status=OutboundEmail.Status.QUEUED, updated_at=now, last_error="re-queued: stuck while sending"
+    OutboundEmail.objects.filter(
+        status=Status.FAILED, last_error_transient=True, attempts__lt=settings.EMAIL_SEND_MAX_ATTEMPTS
+    ).update(status=Status.QUEUED, next_attempt_at=now, updated_at=now)
+    due = OutboundEmail.objects.filter(status=Status.QUEUED).filter(
+        Q(next_attempt_at__lte=now)
+        | Q(next_attempt_at__isnull=True, updated_at__lt=now - timedelta(seconds=queued_after))
     )
-    stale_queued = list(
-        OutboundEmail.objects.filter(
-            status=OutboundEmail.Status.QUEUED, updated_at__lt=now - timedelta(seconds=queued_after)
-        ).values_list("pk", flat=True)
-    )
-    ids = sorted(set(stale_queued) | set(stuck_sending))
+    ids = list(due.order_by("pk").values_list("pk", flat=True)[:5000])
     for pk in ids:
         _send_after_commit(pk)
     if ids:
-        logger.info("email sweep re-queued %s email(s)", len(ids))
+        logger.info("email sweep handed %s email(s) to the workers", len(ids))
     return len(ids)
+
+
+def email_state(email: OutboundEmail) -> str:
+    """The email's state in words, for the person waiting for it."""
+    Status = OutboundEmail.Status
+    if email.status == Status.SENT:
+        return "sent"
+    if email.status == Status.SENDING:
+        return "sending"
+    if email.status == Status.FAILED:
+        return f"could not be sent ({email.last_error.split(':', 1)[0]})"
+    if email.attempts and email.next_attempt_at:
+        when = timezone.localtime(email.next_attempt_at).strftime("%H:%M")
+        return f"not sent yet: the mail server did not take it; retrying at {when}"
+    return "queued"
 
 
 def email_requeue_failed(*, email_id: int) -> bool:
     """Staff action: try a failed email again from scratch."""
     with transaction.atomic():
         changed = OutboundEmail.objects.filter(pk=email_id, status=OutboundEmail.Status.FAILED).update(
-            status=OutboundEmail.Status.QUEUED, attempts=0, updated_at=timezone.now()
+            status=OutboundEmail.Status.QUEUED, attempts=0, next_attempt_at=None, updated_at=timezone.now()
         )
         if changed:
             _send_after_commit(email_id)

@@ -110,6 +110,12 @@ class LiveTask(DjangoTask):
             TaskResult.objects.filter(task_id=task_id).update(status=states.REVOKED)
             record_event(task_id, "ignored", "revoked from the dashboard before it started: not run")
             raise Ignore()
+        if _declared_lost(task_id):
+            # Delivered again after it was declared lost (and, when safe, sent again as a new task):
+            # running it now would run the work twice. Put back the state Celery's STARTED overwrote.
+            TaskResult.objects.filter(task_id=task_id).update(status=states.FAILURE)
+            record_event(task_id, "ignored", "delivered again after it was declared lost: not run")
+            raise Ignore()
         self.progress_begin()
         record_event(task_id, "started", f"on {self.request.hostname or 'a worker'}")
         view = load_view(task_id)  # STARTED is stored by Celery (task_track_started) just before this
@@ -127,6 +133,12 @@ class LiveTask(DjangoTask):
         if view is not None:
             publish_view(view)
             publisher.flush(timeout=5.0)
+
+
+def _declared_lost(task_id: str) -> bool:
+    from dashboard.monitor.lost import was_declared_lost
+
+    return was_declared_lost(task_id)
 
 
 def _outcome_event(status, retval, einfo) -> tuple[str, str]:

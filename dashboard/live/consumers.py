@@ -28,6 +28,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
+from functools import cache
 from importlib import import_module
 
 from channels.auth import get_user
@@ -35,6 +36,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.template.loader import render_to_string
 
 from dashboard.live.contract import (
     POLL_UPDATE,
@@ -47,6 +49,13 @@ from dashboard.live.contract import (
 from dashboard.live.fanout import fanout
 from dashboard.live.poller import poller
 from dashboard.monitor.access import can_view_all_tasks
+
+
+@cache
+def live_state_html(live: bool) -> str:
+    """The fragment that swaps a page's live indicator (id "live-state") for this state."""
+    return render_to_string("dashboard/live/_state.html", {"live": live, "oob": True})
+
 
 # Close code for a refused connection or a right that ended (4000-4999 are for applications); a
 # refusal before accept() also makes daphne answer the handshake with HTTP 403. The htmx ws
@@ -78,6 +87,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
     # The message types this consumer handles (dashboard.live.contract); each subclass names its own.
     # The user-group messages every socket obeys (a right that ended); subclasses add their own.
     message_types: frozenset[str] = frozenset({USER_SIGNED_OUT, USER_RIGHTS_CHANGED})
+    # No channel of its own: the fan-out hands messages to `deliver()`. With the default alias
+    # Channels would SUBSCRIBE one Redis channel per socket that nothing ever sends to, and a socket
+    # opened while Redis is down would fail with an exception instead of a snapshot from the database.
+    channel_layer_alias = "unused"
 
     async def connect(self) -> None:
         self._ready = False
@@ -109,6 +122,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         max_age = settings.WS_MAX_AGE_SECONDS * (1 - random.uniform(0, MAX_AGE_SPREAD))
         self._expiry = asyncio.get_running_loop().call_later(max_age, self._end_soon, CLOSE_RECONNECT)
         await self.send(text_data=await self.snapshot())
+        if hub.live is False:
+            await self.send(text_data=live_state_html(False))
         self._ready = True
         held, self._held = self._held, {}
         for message in held.values():
@@ -175,6 +190,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         """Clients only listen; anything they send is ignored."""
+
+    async def live_changed(self, live: bool) -> None:
+        """The fan-out lost or regained Redis: say so; once back, re-send the snapshot, since
+        whatever was published meanwhile never arrived."""
+        if not getattr(self, "_ready", False):
+            return
+        if live:
+            await self.send(text_data=await self.snapshot())
+        await self.send(text_data=live_state_html(live))
 
     async def authorize(self) -> None:
         raise NotImplementedError

@@ -27,6 +27,7 @@ from collections.abc import Hashable
 TASK_UPDATE = "task.update"
 MODERATION_UPDATE = "moderation.update"
 POLL_UPDATE = "poll.update"
+PROBE = "fanout.probe"  # a daphne process checking that its own subscription still works
 
 USER_SIGNED_OUT = "user.signed_out"
 USER_RIGHTS_CHANGED = "user.rights_changed"

@@ -13,6 +13,13 @@ and a backlog cannot build. Messages without a key are never coalesced; order be
 
 Consumers call `await fanout().join(group, self)` / `leave(...)` and implement `deliver(message)`.
 Messages come from dashboard.live.publisher, which adds "group" and "key" to each one.
+
+Redis can go away. The fan-out then keeps its members (joining never fails: the page gets its
+snapshot from the database), and tells them it is not live (`live_changed(False)`): their pages say
+so instead of pretending. A probe, sent through Redis to the fan-out itself every few seconds,
+proves the whole path works again; then every group is subscribed again and each member is told
+`live_changed(True)`, on which it re-sends its snapshot: nothing published during the outage is
+missed for long. The probe also catches a subscription that died silently.
 """
 
 from __future__ import annotations
@@ -20,8 +27,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
+import uuid
 
 from channels.layers import get_channel_layer
+from django.conf import settings
+
+from dashboard.live.contract import PROBE
 
 logger = logging.getLogger(__name__)
 
@@ -34,19 +46,28 @@ class GroupFanout:
         self.layer = get_channel_layer()
         self.members: dict[str, set] = {}
         self.channel: str | None = None
+        self.live: bool | None = None  # None until the first probe: subscribed, and it came back
+        self._subscribed: set[str] = set()
         self._pending: dict[tuple, dict] = {}
         self._wake = asyncio.Event()
         self._start_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
         self._unique = itertools.count()
+        self._probe_group = f"fanout-probe.{uuid.uuid4().hex}"
+        self._probe_sent = 0
+        self._probe_seen = 0
 
     async def join(self, group: str, consumer) -> None:
-        await self._ensure_started()
+        """Add a member; never raises for Redis: the member is told `live_changed(False)` instead."""
         members = self.members.setdefault(group, set())
-        first = not members
         members.add(consumer)
-        if first:
-            await self.layer.group_add(group, self.channel)
+        self._start_background()
+        if self.channel is not None and group not in self._subscribed:
+            try:
+                await self.layer.group_add(group, self.channel)
+                self._subscribed.add(group)
+            except Exception as error:
+                self._lost(error)
 
     async def leave(self, group: str, consumer) -> None:
         members = self.members.get(group)
@@ -55,15 +76,71 @@ class GroupFanout:
         members.discard(consumer)
         if not members:
             del self.members[group]
-            await self.layer.group_discard(group, self.channel)
+            if group in self._subscribed:
+                self._subscribed.discard(group)
+                try:
+                    await self.layer.group_discard(group, self.channel)
+                except Exception:
+                    logger.debug("group_discard failed while Redis is away", exc_info=True)
 
-    async def _ensure_started(self) -> None:
-        if self.channel is not None:
-            return
-        async with self._start_lock:
+    def _start_background(self) -> None:
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._deliver_loop()), asyncio.create_task(self._watch_loop())]
+
+    async def _connect(self) -> bool:
+        """Make sure there is a channel, every group is subscribed and a probe comes back."""
+        try:
             if self.channel is None:
                 self.channel = await self.layer.new_channel(prefix="fanout.")
-                self._tasks = [asyncio.create_task(self._receive_loop()), asyncio.create_task(self._deliver_loop())]
+                self._tasks.append(asyncio.create_task(self._receive_loop()))
+            for group in [self._probe_group, *self.members]:
+                if group not in self._subscribed:
+                    await self.layer.group_add(group, self.channel)
+                    self._subscribed.add(group)
+            self._probe_sent += 1
+            await self.layer.group_send(self._probe_group, {"type": PROBE, "group": self._probe_group,
+                                                            "key": None, "n": self._probe_sent})
+        except Exception as error:
+            self._lost(error)
+            return False
+        deadline = time.monotonic() + settings.LIVE_PROBE_TIMEOUT
+        while self._probe_seen < self._probe_sent and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return self._probe_seen >= self._probe_sent
+
+    async def _watch_loop(self) -> None:
+        while True:
+            ok = await self._connect()
+            if ok and not self.live:
+                was, self.live = self.live, True
+                if was is False:
+                    logger.info("fan-out subscribed again: live")
+                    await self._tell_members(True)
+            elif not ok and self.live:
+                self._lost(TimeoutError("probe did not come back"))
+            if not self.live and not any(self.members.values()):
+                await asyncio.sleep(settings.LIVE_PROBE_INTERVAL)
+                continue
+            await asyncio.sleep(settings.LIVE_PROBE_INTERVAL if self.live else min(1.0, settings.LIVE_PROBE_INTERVAL))
+
+    def _lost(self, error: Exception) -> None:
+        # The layer's own connection re-subscribes what it knew; groups joined while it was away
+        # are subscribed again by `_connect`.
+        self._subscribed.clear()
+        if self.live is not False:
+            self.live = False
+            logger.warning("fan-out lost its channel-layer subscription (%s); pages say not live", error)
+            asyncio.get_running_loop().create_task(self._tell_members(False))
+
+    async def _tell_members(self, live: bool) -> None:
+        consumers = {consumer for members in self.members.values() for consumer in members}
+        for count, consumer in enumerate(consumers, 1):
+            try:
+                await consumer.live_changed(live)
+            except Exception:
+                logger.warning("telling a consumer about the live state failed", exc_info=True)
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
 
     async def _receive_loop(self) -> None:
         while True:
@@ -71,13 +148,16 @@ class GroupFanout:
                 message = await self.layer.receive(self.channel)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # Redis gone: the layer re-subscribes when it is back.
-                logger.warning("fan-out receive failed; retrying", exc_info=True)
+            except Exception as error:  # Redis gone: the layer reconnects; the watch loop notices.
+                self._lost(error)
                 await asyncio.sleep(1)
                 continue
             group = message.get("group")
             if group is None:
                 logger.warning("dropping a message without a group: %s", message.get("type"))
+                continue
+            if group == self._probe_group:
+                self._probe_seen = max(self._probe_seen, int(message.get("n") or 0))
                 continue
             key = message.get("key")
             slot = (group, key if key is not None else ("unique", next(self._unique)))

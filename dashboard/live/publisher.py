@@ -18,6 +18,7 @@ import itertools
 import logging
 import os
 import threading
+import time
 from collections.abc import Hashable
 
 from channels.layers import get_channel_layer
@@ -25,6 +26,8 @@ from channels.layers import get_channel_layer
 from dashboard.live.contract import stamp
 
 logger = logging.getLogger(__name__)
+
+LOG_EVERY = 10.0  # seconds between two warnings about dropped messages
 
 
 class Publisher:
@@ -37,6 +40,8 @@ class Publisher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._unique = itertools.count()
+        self.dropped = 0
+        self._logged_at = float("-inf")
 
     def publish(self, group: str, message: dict, *, key: Hashable = None) -> None:
         """Queue `message` for `group`; returns at once. A pending message with the same key is
@@ -49,6 +54,16 @@ class Publisher:
             self._pending[slot] = message
             self._idle.clear()
         self._loop.call_soon_threadsafe(self._wake.set)
+
+    def _dropped(self, group: str, error: Exception) -> None:
+        """Count a message lost to an outage; say so at most once every LOG_EVERY seconds (an outage
+        would otherwise write a traceback per progress report)."""
+        self.dropped += 1
+        now = time.monotonic()
+        if now - self._logged_at >= LOG_EVERY:
+            logger.warning("could not publish to %s (%s: %s); %d message(s) dropped so far, pages catch up "
+                           "from the database when they reconnect", group, type(error).__name__, error, self.dropped)
+            self._logged_at = now
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far has been handed to the channel layer."""
@@ -93,8 +108,8 @@ class Publisher:
                 for (group, _key), message in batch.items():
                     try:
                         await layer.group_send(group, message)
-                    except Exception:  # Redis down: the database row stays the truth.
-                        logger.warning("could not publish to %s", group, exc_info=True)
+                    except Exception as error:  # Redis down: the database row stays the truth.
+                        self._dropped(group, error)
 
 
 publisher = Publisher()

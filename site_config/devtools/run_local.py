@@ -2,13 +2,13 @@
 
 Uses REDIS_URL when set; else a Redis on 127.0.0.1:6379 if one answers; else starts a private one
 for this session (stopped on exit). Then migrates, makes sure a staff account exists, and starts
-the Procfile's web, worker and beat processes with honcho. Ctrl-C stops everything.
+the Procfile's web, worker and beat processes under a small supervisor that restarts a process that
+exits. Ctrl-C stops everything, letting a running job finish (Ctrl-C twice to hurry it).
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -60,16 +60,11 @@ def main() -> int:
         subprocess.run([*manage, "migrate", "--noinput", "-v", "1"], env=env, check=True, cwd=BASE_DIR)
         subprocess.run([*manage, "ensure_staff"], env=env, check=True, cwd=BASE_DIR)
         print(f"\nServing http://{env['BIND_ADDRESS']}:{env['PORT']}/  (Ctrl-C stops web, worker, beat)\n", flush=True)
-        honcho = subprocess.Popen(
-            [sys.executable, "-m", "honcho", "start", "-f", "Procfile", "-p", env["PORT"], "web", "worker", "beat"],
-            env=env,
-            cwd=BASE_DIR,
-        )
-        try:
-            return honcho.wait()
-        except KeyboardInterrupt:
-            honcho.send_signal(signal.SIGINT)
-            return honcho.wait()
+        # The supervisor keeps each process up and stops them gently (site_config/devtools/supervisor.py).
+        from site_config.devtools.supervisor import Supervisor, procfile_entries  # noqa: PLC0415
+
+        entries = procfile_entries(BASE_DIR / "Procfile")
+        return Supervisor({name: entries[name] for name in ("web", "worker", "beat")}, env=env, cwd=BASE_DIR).run()
     except subprocess.CalledProcessError as error:
         return error.returncode
     except KeyboardInterrupt:

@@ -1,0 +1,204 @@
+"""Tasks whose worker is gone or whose message the broker lost: found, marked failed with the
+reason, and sent again when safe.
+
+A task is lost when its row says it is running (STARTED or PROGRESS) and no live worker has claimed
+it in its heartbeat (dashboard/live/heartbeat.py) for WORKER_LOST_AFTER_SECONDS. The wait is counted
+in Redis from the first sweep that missed it, so a Redis restart (which forgets every heartbeat
+until the workers write them again) starts the count afresh, and nothing is judged while Redis
+cannot be read at all.
+
+A lost task whose code declares it safe to run again (`acks_late`, and not `retryable = False`) is
+sent again as a new task linked to the original, like a dashboard retry. If the broker later
+delivers the original once more (its message was never acknowledged), LiveTask refuses to run it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+
+import redis
+from celery import current_app, states
+from celery import uuid as celery_uuid
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_celery_results.models import TaskResult
+
+from dashboard.live.heartbeat import redis_client, running_task_ids
+from dashboard.live.publish import publish_view
+from dashboard.live.store import load_view, record_event
+from dashboard.models import TaskAction, TaskEvent, TaskLaunch
+
+logger = logging.getLogger(__name__)
+
+RUNNING_STATES = (states.STARTED, "PROGRESS")
+MISSING_PREFIX = "site:task-unclaimed-since:"
+LOST_EVENT = "lost"
+
+
+def was_declared_lost(task_id: str) -> bool:
+    return TaskEvent.objects.filter(task_id=task_id, kind=LOST_EVENT).exists()
+
+
+def tasks_lost_sweep(*, client: redis.Redis | None = None, now: float | None = None) -> list[str]:
+    """Declare lost the running tasks no live worker has claimed for long enough; their ids."""
+    lost_after = settings.WORKER_LOST_AFTER_SECONDS
+    running = list(TaskResult.objects.filter(status__in=RUNNING_STATES).values_list("task_id", "worker"))
+    if not running:
+        return []
+    client = client or redis_client()
+    now = time.time() if now is None else now
+    try:
+        claimed = running_task_ids(client)
+        unclaimed = [(task_id, worker) for task_id, worker in running if task_id not in claimed]
+        overdue = []
+        for task_id, worker in unclaimed:
+            key = f"{MISSING_PREFIX}{task_id}"
+            client.set(key, now, nx=True, ex=int(lost_after * 3) + 60)
+            since = float(client.get(key) or now)
+            if now - since >= lost_after:
+                overdue.append((task_id, worker, since))
+    except (redis.RedisError, OSError) as error:
+        logger.warning("lost-task sweep skipped: Redis cannot be read (%s)", error)
+        return []
+    return [task_id for task_id, worker, since in overdue if _declare_lost(task_id, worker, since)]
+
+
+def _declare_lost(task_id: str, worker: str | None, unclaimed_since: float) -> bool:
+    worker = worker or "its worker"
+    reason = (f"worker lost: {worker} stopped running it (no heartbeat has claimed it since "
+              f"{timezone.localtime(datetime.fromtimestamp(unclaimed_since, tz=UTC)):%H:%M:%S %Z})")
+    with transaction.atomic():
+        updated = TaskResult.objects.filter(task_id=task_id, status__in=RUNNING_STATES).update(
+            status=states.FAILURE,
+            result=json.dumps({"exc_type": "WorkerLost", "exc_message": [reason], "exc_module": "builtins"}),
+            traceback=f"WorkerLost: {reason}\n",
+            date_done=timezone.now(),
+        )
+        if not updated:
+            return False  # it finished (or was revoked) meanwhile
+        record_event(task_id, LOST_EVENT, reason)
+    logger.warning("task %s declared lost: %s", task_id, reason)
+    new_id = _send_again(task_id)
+    view = load_view(task_id)
+    if view is not None:
+        publish_view(view)
+    return bool(updated) or bool(new_id)
+
+
+def _send_again(task_id: str) -> str | None:
+    row = TaskResult.objects.filter(task_id=task_id).first()
+    task = current_app.tasks.get(row.task_name or "") if row else None
+    launch = TaskLaunch.objects.filter(task_id=task_id).first()
+    if task is None or not getattr(task, "acks_late", False) or not getattr(task, "retryable", True):
+        return None
+    if launch is None or launch.args is None:
+        return None
+    new_id = celery_uuid()
+    with transaction.atomic():
+        TaskAction.objects.create(batch=uuid.uuid4(), kind=TaskAction.Kind.RETRY, task_id=task_id,
+                                  new_task_id=new_id, user=None, note="sent again automatically: worker lost")
+        record_event(task_id, "retried", f"as {new_id}, automatically (worker lost)")
+    headers = {"retry_of": task_id}
+    if launch.launched_by_id:
+        headers["launched_by"] = launch.launched_by_id
+    task.apply_async(launch.args, launch.kwargs or {}, task_id=new_id, queue=launch.queue or None, headers=headers)
+    return new_id
+
+
+# --- messages the broker lost ---
+
+EPOCH_KEY = "site:broker-epoch"
+SCAN_LIMIT = 100_000  # messages read at most when looking for lost ones
+QUEUED_STATES = (states.PENDING, states.RECEIVED)
+
+
+def tasks_unqueued_sweep(*, broker: redis.Redis | None = None, now: float | None = None) -> list[str]:
+    """After the broker's Redis lost its data, the queued tasks whose message exists nowhere:
+    sent again when safe, else failed with "message lost". Their ids.
+
+    A Redis that keeps nothing on disk (as `make run`'s private one) forgets every queued and
+    unacknowledged message when it restarts; their rows would say "queued" for ever. A marker key
+    tells when that happened: while it exists nothing was lost and this costs one command. When it
+    is missing (a restart, a flush, or the very first run), the queues and the unacknowledged
+    messages are read, and every queued task found in neither is lost.
+    """
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://")):
+        return []  # RabbitMQ keeps its queues across restarts
+    now = time.time() if now is None else now
+    broker = broker or redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        if not broker.set(EPOCH_KEY, now, nx=True):
+            return []
+        waiting = list(TaskResult.objects.filter(status__in=QUEUED_STATES).values_list("task_id", flat=True))
+        if not waiting:
+            return []
+        present = _ids_in_broker(broker)
+    except (redis.RedisError, OSError) as error:
+        logger.warning("lost-message sweep skipped: the broker cannot be read (%s)", error)
+        try:
+            broker.delete(EPOCH_KEY)  # look again next time
+        except (redis.RedisError, OSError):
+            pass
+        return []
+    if present is None:
+        return []
+    lost = [task_id for task_id in waiting if task_id not in present]
+    return [task_id for task_id in lost if _declare_message_lost(task_id)]
+
+
+def _ids_in_broker(broker: redis.Redis) -> set[str] | None:
+    """Task ids of every message in any bound queue or unacknowledged; None when there are too many."""
+    queues: set[bytes] = set()
+    for key in broker.scan_iter(match="_kombu.binding.*", count=500):
+        for member in broker.smembers(key):
+            queues.add(member.split(b"\x06\x16")[-1])
+    ids: set[str] = set()
+    read = 0
+    raw_messages = []
+    for queue in queues:
+        length = broker.llen(queue)
+        read += length
+        if read > SCAN_LIMIT:
+            logger.warning("lost-message sweep: more than %d queued messages, not judging", SCAN_LIMIT)
+            return None
+        raw_messages.extend(broker.lrange(queue, 0, -1))
+    for value in broker.hvals("unacked"):
+        try:
+            raw_messages.append(json.dumps(json.loads(value)[0]))
+        except (ValueError, IndexError, TypeError):
+            continue
+    for raw in raw_messages:
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            continue
+        task_id = (message.get("headers") or {}).get("id") or (message.get("properties") or {}).get("correlation_id")
+        if task_id:
+            ids.add(task_id)
+    return ids
+
+
+def _declare_message_lost(task_id: str) -> bool:
+    reason = "message lost: the broker restarted without it, so no worker will ever receive this task"
+    with transaction.atomic():
+        updated = TaskResult.objects.filter(task_id=task_id, status__in=QUEUED_STATES).update(
+            status=states.FAILURE,
+            result=json.dumps({"exc_type": "MessageLost", "exc_message": [reason], "exc_module": "builtins"}),
+            traceback=f"MessageLost: {reason}\n",
+            date_done=timezone.now(),
+        )
+        if not updated:
+            return False
+        record_event(task_id, LOST_EVENT, reason)
+    logger.warning("task %s: %s", task_id, reason)
+    _send_again(task_id)
+    view = load_view(task_id)
+    if view is not None:
+        publish_view(view)
+    return True
