@@ -96,10 +96,12 @@ def _start_daphne():
 
     port = free_port()
     log = open(os.path.join(os.environ["DJANGO_VAR_DIR"], "daphne.log"), "ab")
-    # SITE_URL is the origin the clients send: the websocket Origin check accepts the site's own origin.
+    # The clients send Origin http://127.0.0.1:<port>: a trusted origin for the websocket check
+    # (SITE_URL must stay https with DEBUG off).
     proc = subprocess.Popen([str(BIN / "daphne"), "--bind", "127.0.0.1", "--port", str(port),
                              "site_config.asgi:application"], cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "SITE_URL": f"http://127.0.0.1:{port}", "PORT": str(port)})
+                            env={**os.environ, "DJANGO_CSRF_TRUSTED_ORIGINS": f"http://127.0.0.1:{port}",
+                                 "PORT": str(port)})
     import socket
 
     for _ in range(200):

@@ -31,6 +31,8 @@ from pathlib import Path
 os.environ.setdefault("PROGRESS_MIN_INTERVAL_MS", "0")
 os.environ["WEATHER_CACHE_ENABLED"] = "0"
 os.environ["WEATHER_RATE_LIMIT"] = "0"
+for window in ("MINUTE", "HOUR", "DAY"):  # the fake upstream has no quota: keep every visitor going upstream
+    os.environ[f"WEATHER_UPSTREAM_PER_{window}"] = "100000000"
 os.environ["LIVE_PROBE_INTERVAL"] = "2"
 import _setup  # noqa: E402,F401  (private Redis, temporary database)
 from _setup import BASE_DIR, BIN, REDIS, WORKDIR, free_port, migrate, percentile  # noqa: E402
@@ -190,8 +192,10 @@ def main() -> None:
     fake = subprocess.Popen([sys.executable, "-m", "weather.fake_open_meteo", "--port", str(weather_port),
                              "--latency-ms", "200"], cwd=BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     port = free_port()
+    # The clients send Origin http://127.0.0.1:<port>: a trusted origin for the websocket check.
     web = subprocess.Popen([str(BIN / "daphne"), "--bind", "127.0.0.1", "--port", str(port), "site_config.asgi:application"],
-                           cwd=BASE_DIR, stdout=open(logs / "daphne.log", "wb"), stderr=subprocess.STDOUT)
+                           cwd=BASE_DIR, stdout=open(logs / "daphne.log", "wb"), stderr=subprocess.STDOUT,
+                           env={**os.environ, "DJANGO_CSRF_TRUSTED_ORIGINS": f"http://127.0.0.1:{port}"})
     worker = subprocess.Popen([str(BIN / "celery"), "--app", "site_config", "worker", "--loglevel", "WARNING",
                                "--concurrency", "6", "--hostname", "soak@%h"],
                               cwd=BASE_DIR, stdout=open(logs / "worker.log", "wb"), stderr=subprocess.STDOUT)
