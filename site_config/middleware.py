@@ -69,7 +69,7 @@ class SecurityMiddleware(_OnTheLoop, _SecurityMiddleware):
 class CSPMiddleware(_OnTheLoop, _CSPMiddleware):
     """django-csp's: a lazy nonce on the request, one header on the response (string work only).
 
-    django-csp rebuilds the policy from the settings for every response (about 70 µs: dataclass
+    django-csp rebuilds the policy from the settings for every response (70-100 µs: dataclass
     copies and joins), a visible share of a weather visitor's CPU. Here the site-wide policy is
     built once per settings object, with a marker where the nonce goes, and each response only
     substitutes its nonce. Responses a view changed (django-csp's decorators), a report-only policy
