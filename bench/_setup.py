@@ -63,6 +63,22 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    """Return once something accepts connections on 127.0.0.1:`port`."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing listens on {port}") from None
+            time.sleep(0.05)
+
+
 def staff_cookie(username: str = "bench") -> str:
     """A logged-in staff session (Django must be set up), as a Cookie header value."""
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
@@ -77,4 +93,4 @@ def staff_cookie(username: str = "bench") -> str:
     return f"sessionid={session.session_key}"
 
 
-__all__ = ["BASE_DIR", "BIN", "REDIS", "WORKDIR", "cpu_seconds", "free_port", "migrate", "percentile", "staff_cookie"]
+__all__ = ["BASE_DIR", "BIN", "REDIS", "WORKDIR", "cpu_seconds", "free_port", "migrate", "percentile", "staff_cookie", "wait_for_port"]

@@ -102,14 +102,9 @@ def _start_daphne():
                              "site_config.asgi:application"], cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, "DJANGO_CSRF_TRUSTED_ORIGINS": f"http://127.0.0.1:{port}",
                                  "PORT": str(port)})
-    import socket
+    from _setup import wait_for_port
 
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    wait_for_port(port)
     return proc, port
 
 

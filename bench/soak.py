@@ -35,7 +35,7 @@ for window in ("MINUTE", "HOUR", "DAY"):  # the fake upstream has no quota: keep
     os.environ[f"WEATHER_UPSTREAM_PER_{window}"] = "100000000"
 os.environ["LIVE_PROBE_INTERVAL"] = "2"
 import _setup  # noqa: E402,F401  (private Redis, temporary database)
-from _setup import BASE_DIR, BIN, REDIS, WORKDIR, free_port, migrate, percentile  # noqa: E402
+from _setup import BASE_DIR, BIN, REDIS, WORKDIR, free_port, migrate, percentile, wait_for_port  # noqa: E402
 
 STAMP = re.compile(r"t=(\d+\.\d+)")
 STATE = re.compile(r'data-state="(\w+)"')
@@ -157,18 +157,6 @@ async def redis_restart(at: float, stats: Stats, settle: float) -> None:
     stats.phase = "after"
 
 
-def _wait_for_port(port: int) -> None:
-    import socket
-
-    for _ in range(400):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=10)
@@ -199,8 +187,8 @@ def main() -> None:
     worker = subprocess.Popen([str(BIN / "celery"), "--app", "site_config", "worker", "--loglevel", "WARNING",
                                "--concurrency", "6", "--hostname", "soak@%h"],
                               cwd=BASE_DIR, stdout=open(logs / "worker.log", "wb"), stderr=subprocess.STDOUT)
-    _wait_for_port(port)
-    _wait_for_port(weather_port)
+    wait_for_port(port)
+    wait_for_port(weather_port)
     time.sleep(5)  # the worker's pool
     processes = {"daphne": web, "worker (main + pool)": worker}
     memory_start = {name: rss_mb(p.pid) for name, p in processes.items()}

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import random
-import statistics
 import sys
 import time
 import uuid

@@ -20,11 +20,16 @@ from django.utils.safestring import mark_safe
 
 from site_config.urls import urlpatterns as site_urlpatterns
 from weather.client import (
-    CityAnswer, UpstreamBudget, WeatherError, forecast_checked, forecast_params, geocoding_params, place_from_geocoding,
+    CityAnswer,
+    UpstreamBudget,
+    WeatherError,
+    forecast_checked,
+    forecast_params,
+    geocoding_params,
+    place_from_geocoding,
 )
 from weather.services import CityReport, city_report_get, weather_from_answer
 from weather.views import CARDS_SLOT
-
 
 
 def _page_parts(request, names):

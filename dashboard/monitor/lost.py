@@ -72,22 +72,28 @@ def _declare_lost(task_id: str, worker: str | None, unclaimed_since: float) -> b
     worker = worker or "its worker"
     reason = (f"worker lost: {worker} stopped running it (no heartbeat has claimed it since "
               f"{timezone.localtime(datetime.fromtimestamp(unclaimed_since, tz=UTC)):%H:%M:%S %Z})")
+    return _fail_and_send_again(task_id, from_states=RUNNING_STATES, error="WorkerLost", reason=reason)
+
+
+def _fail_and_send_again(task_id: str, *, from_states, error: str, reason: str) -> bool:
+    """Fail the task with the reason (if it is still in `from_states`), record it on its timeline,
+    send it again when safe, and tell its watchers. False when it had moved on meanwhile."""
     with transaction.atomic():
-        updated = TaskResult.objects.filter(task_id=task_id, status__in=RUNNING_STATES).update(
+        updated = TaskResult.objects.filter(task_id=task_id, status__in=from_states).update(
             status=states.FAILURE,
-            result=json.dumps({"exc_type": "WorkerLost", "exc_message": [reason], "exc_module": "builtins"}),
-            traceback=f"WorkerLost: {reason}\n",
+            result=json.dumps({"exc_type": error, "exc_message": [reason], "exc_module": "builtins"}),
+            traceback=f"{error}: {reason}\n",
             date_done=timezone.now(),
         )
         if not updated:
-            return False  # it finished (or was revoked) meanwhile
+            return False  # it finished, started or was revoked meanwhile
         record_event(task_id, LOST_EVENT, reason)
-    logger.warning("task %s declared lost: %s", task_id, reason)
-    new_id = _send_again(task_id)
+    logger.warning("task %s: %s", task_id, reason)
+    _send_again(task_id)
     view = load_view(task_id)
     if view is not None:
         publish_view(view)
-    return bool(updated) or bool(new_id)
+    return True
 
 
 def _send_again(task_id: str) -> str | None:
@@ -186,19 +192,4 @@ def _ids_in_broker(broker: redis.Redis) -> set[str] | None:
 
 def _declare_message_lost(task_id: str) -> bool:
     reason = "message lost: the broker restarted without it, so no worker will ever receive this task"
-    with transaction.atomic():
-        updated = TaskResult.objects.filter(task_id=task_id, status__in=QUEUED_STATES).update(
-            status=states.FAILURE,
-            result=json.dumps({"exc_type": "MessageLost", "exc_message": [reason], "exc_module": "builtins"}),
-            traceback=f"MessageLost: {reason}\n",
-            date_done=timezone.now(),
-        )
-        if not updated:
-            return False
-        record_event(task_id, LOST_EVENT, reason)
-    logger.warning("task %s: %s", task_id, reason)
-    _send_again(task_id)
-    view = load_view(task_id)
-    if view is not None:
-        publish_view(view)
-    return True
+    return _fail_and_send_again(task_id, from_states=QUEUED_STATES, error="MessageLost", reason=reason)
