@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("DJANGO_VAR_DIR", BASE_DIR / "var"))
@@ -248,6 +249,20 @@ CELERY_TASK_ALWAYS_EAGER = False
 # Results are rows people read; expiry is handled by our own batched clean-up, not Celery's.
 CELERY_RESULT_EXPIRES = None
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Email and moderation have queues of their own, so a pile of demo jobs or reports never delays a
+# sign-up email or a comment's screening, and a worker can be dedicated to them (`-Q email,moderation`).
+# A worker started without -Q consumes every queue declared here (Celery's default), so the single
+# worker of `make run` never strands a task. Each queue has its own exchange and routing key: two
+# queues bound with the same key would both receive, and run, the same message.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name, type="direct"), routing_key=name)
+                      for name in ("celery", "email", "moderation")]
+# Routed by task name (the names are stored data: tests/test_structure.py pins them).
+CELERY_TASK_ROUTES = {
+    "blog.tasks.email_send_task": {"queue": "email"},
+    "blog.tasks.email_sweep_task": {"queue": "email"},
+    "blog.tasks.moderate_comment_task": {"queue": "moderation"},
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Default periodic tasks (django-celery-beat). Each app adds its own entries here; they are created
