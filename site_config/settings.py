@@ -6,6 +6,7 @@ production sets DJANGO_DEBUG=0 and the variables documented in README.md.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -104,6 +105,7 @@ INSTALLED_APPS = [
     "django_celery_results",
     "django_celery_beat",
     "site_config.apps.SiteConfigConfig",  # the project's deploy checks (site_config/checks.py)
+    "ops",
     "dashboard",
     "blog",
     "weather",
@@ -112,6 +114,8 @@ INSTALLED_APPS = [
 # Django's and WhiteNoise's middleware, with an async mode that runs the hooks on daphne's event loop
 # instead of a thread hand-off per hook (site_config/middleware.py says why and when they still do).
 MIDDLEWARE = [
+    # /healthz, /readyz and /metrics, answered before ALLOWED_HOSTS and the HTTPS redirect (ops/middleware.py).
+    "ops.middleware.ProbeMiddleware",
     "site_config.middleware.SecurityMiddleware",
     "site_config.middleware.WhiteNoiseMiddleware",
     "site_config.middleware.SessionMiddleware",
@@ -425,3 +429,20 @@ TASK_RESULT_CLEANUP_BATCH_SIZE = env_int("TASK_RESULT_CLEANUP_BATCH_SIZE", 5000,
 # Flower (`python -m site_config.flower`, Procfile): "user:password[,user2:password2]"; required
 # unless DEBUG is on.
 FLOWER_BASIC_AUTH = env_str("FLOWER_BASIC_AUTH", "")
+
+
+# --- operations: readiness and metrics (ops/; README "Health and metrics", docs/operations.md) ---
+
+# /readyz reuses its last result for this long, so load balancers may poll it every second.
+READINESS_CACHE_SECONDS = env_float("READINESS_CACHE_SECONDS", 1.0, minimum=0.0)
+# Who may read /metrics: a bearer token, and/or client addresses (CIDR, e.g. "10.0.0.0/8"). Neither
+# set: /metrics answers 404. The address is daphne's peer (or X-Forwarded-For with DAPHNE_PROXY_HEADERS).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", [])
+try:
+    for _network in METRICS_ALLOWED_NETWORKS:
+        ipaddress.ip_network(_network, strict=False)
+except ValueError as error:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {error}") from None
+# Each process sends what it recorded to Redis this often (seconds); see ops/metrics.py.
+METRICS_FLUSH_SECONDS = env_float("METRICS_FLUSH_SECONDS", 2.0, minimum=0.1)

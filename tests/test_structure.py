@@ -384,7 +384,7 @@ def test_every_websocket_path_still_reaches_a_consumer(path, kwargs):
 
 # --- settings access ---
 
-APP_PACKAGES = ["dashboard", "blog", "weather", "site_config"]
+APP_PACKAGES = ["dashboard", "blog", "weather", "site_config", "ops"]
 
 
 def test_app_code_reads_settings_as_attributes_not_through_getattr():

@@ -48,6 +48,8 @@ def weather_daphne(fake_open_meteo, django_db_setup):
     server = start_daphne("daphne-weather", env={
         **fake_open_meteo.env, "WEATHER_RETRY_BACKOFF_MS": "20", "WEATHER_TIMEOUT_SECONDS": "2",
         "WEATHER_RETRIES": "1", "WEATHER_RATE_LIMIT": "1000", "PYTHONASYNCIODEBUG": "1",
+        # Its upstream counts would land in the shared metrics while a test here measures its own.
+        "METRICS_FLUSH_SECONDS": "3600",
     })
     yield server
     server.stop()
@@ -230,6 +232,27 @@ def test_retries_stop_after_the_configured_attempts(upstream, settings):
     upstream.configure(rules=[{"city": "paris", "endpoint": "forecast", "fault": "500"}])
     assert get("/weather/api/", {"city": "Paris"}).status_code == 502
     assert upstream.stats()["forecast"] == {"paris": 3}
+
+
+def test_upstream_attempts_and_failures_are_counted_for_the_metrics(upstream, settings):
+    from ops.metrics import recorder
+    from tests.metrics_helpers import scrape, value
+
+    settings.WEATHER_RETRIES = 2
+    recorder.flush()  # what earlier tests in this process recorded
+    before = scrape()
+    upstream.configure(rules=[{"city": "paris", "endpoint": "forecast", "fault": "500"}])
+    assert get("/weather/api/", {"city": "Paris"}).status_code == 502
+    recorder.flush()
+    after = scrape()
+
+    def delta(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("site_weather_upstream_requests_total", endpoint="geocoding") == 1
+    assert delta("site_weather_upstream_requests_total", endpoint="forecast") == 3
+    assert delta("site_weather_upstream_errors_total", endpoint="forecast", kind="upstream") == 3
+    assert delta("site_weather_upstream_errors_total", endpoint="geocoding", kind="upstream") == 0
 
 
 # --- cache and stale fallback ---

@@ -34,6 +34,8 @@ import aiohttp
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from ops.metrics import WEATHER_UPSTREAM_ERRORS, WEATHER_UPSTREAM_REQUESTS
+
 logger = logging.getLogger(__name__)
 
 CURRENT_FIELDS = "temperature_2m,relative_humidity_2m,apparent_temperature,weather_code,wind_speed_10m"
@@ -171,10 +173,16 @@ async def upstream_get(*, url: str, params: dict) -> dict:
     """GET a JSON object from Open-Meteo, retrying transient failures with back-off and jitter."""
     attempts = settings.WEATHER_RETRIES + 1
     base = settings.WEATHER_RETRY_BACKOFF_MS / 1000
+    endpoint = "geocoding" if url == settings.WEATHER_GEOCODING_URL else "forecast"
     for attempt in range(attempts):
+        WEATHER_UPSTREAM_REQUESTS.inc(endpoint)
         try:
             return await _attempt(url, params)
+        except WeatherError as error:
+            WEATHER_UPSTREAM_ERRORS.inc(endpoint, error.kind)
+            raise
         except _Retryable as retryable:
+            WEATHER_UPSTREAM_ERRORS.inc(endpoint, retryable.error.kind)
             if attempt + 1 >= attempts:
                 raise retryable.error from None
             if retryable.retry_after is not None:

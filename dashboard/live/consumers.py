@@ -24,6 +24,7 @@ from dashboard.live.contract import handler_name
 from dashboard.live.fanout import fanout
 from dashboard.live.poller import poller
 from dashboard.monitor.access import can_view_all_tasks
+from ops.metrics import WEBSOCKETS_OPEN
 
 # Close codes for refused connections (4000-4999 are for applications); a refusal before accept()
 # also makes daphne answer the handshake with HTTP 403.
@@ -57,6 +58,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await hub.join(group, self)
             self._joined.append(group)
         await self.accept()
+        self._counted = True
+        WEBSOCKETS_OPEN.add(1)
         await self.send(text_data=await self.snapshot())
         self._ready = True
         held, self._held = self._held, {}
@@ -65,6 +68,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self._ready = False
+        if getattr(self, "_counted", False):
+            self._counted = False
+            WEBSOCKETS_OPEN.add(-1)
         hub = fanout()
         for group in getattr(self, "_joined", ()):
             await hub.leave(group, self)

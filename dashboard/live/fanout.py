@@ -20,8 +20,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 
 from channels.layers import get_channel_layer
+
+from ops.metrics import LIVE_DELIVERY_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -91,13 +94,17 @@ class GroupFanout:
             while self._pending:
                 slot = next(iter(self._pending))
                 message = self._pending.pop(slot)
-                for count, consumer in enumerate(list(self.members.get(slot[0], ())), 1):
+                consumers = list(self.members.get(slot[0], ()))
+                for count, consumer in enumerate(consumers, 1):
                     try:
                         await consumer.deliver(message)
                     except Exception:
                         logger.warning("delivery to a consumer failed", exc_info=True)
                     if count % YIELD_EVERY == 0:
                         await asyncio.sleep(0)
+                if consumers and "sent_at" in message:
+                    # Once per message and process, when its last local watcher has it: the slowest.
+                    LIVE_DELIVERY_SECONDS.observe(max(0.0, time.time() - message["sent_at"]))
 
 
 _fanouts: dict[asyncio.AbstractEventLoop, GroupFanout] = {}
