@@ -121,8 +121,8 @@ class Recorder:
         self._counters: dict[tuple[Metric, tuple], int] = {}
         self._histograms: dict[tuple[Metric, tuple], list] = {}  # [bucket counts..., sum, count]
         self._gauges: dict[tuple[Metric, tuple], int] = {}
-        self._wake = threading.Event()
         self._failures = 0
+        self._process = ""
 
     # --- recording (any thread) ---
 
@@ -146,7 +146,7 @@ class Recorder:
 
     def gauge_add(self, metric: Metric, label_values: tuple, amount: int) -> None:
         self._ensure_started()
-        slot = (metric, (process_name(), *(str(v) for v in label_values)))
+        slot = (metric, (self._process, *(str(v) for v in label_values)))
         with self._lock:
             self._gauges[slot] = self._gauges.get(slot, 0) + amount
 
@@ -213,15 +213,14 @@ class Recorder:
                 return
             # A forked child (Celery prefork) starts with an empty buffer: the parent sends its own.
             self._counters, self._histograms, self._gauges = {}, {}, {}
-            self._wake = threading.Event()
+            self._process = process_name()
             threading.Thread(target=self._run, name="metrics-flush", daemon=True).start()
             self._pid = os.getpid()
         atexit.register(self._at_exit)
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(settings.METRICS_FLUSH_SECONDS)
-            self._wake.clear()
+            time.sleep(settings.METRICS_FLUSH_SECONDS)
             try:
                 self.flush()
             except Exception:  # never let the thread die

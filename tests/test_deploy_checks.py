@@ -102,8 +102,8 @@ def test_with_djangos_own_classes_django_reports_and_we_stay_quiet():
         "security.W008", "security.W019"}
 
 
-def test_make_check_deploy_command_is_clean_with_production_environment():
-    """The same command as `make check-deploy` (settings read from a DEBUG-off environment)."""
+def test_check_deploy_is_clean_with_settings_read_from_a_production_environment():
+    """What `make check-deploy` runs: settings.py itself with DJANGO_DEBUG=0, not overridden values."""
     from tests.conftest import child_env
 
     env = child_env(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="k" * 20 + "0123456789abcdefghijklmnopqrstuvwxyz",
