@@ -185,7 +185,8 @@ def _watch_on(web: Web, path: str, cookies: dict):
 def _ping(redis_url: str) -> list[str]:
     from celery import Celery
 
-    app = Celery(broker=redis_url)
+    # Not the current app: shared tasks of this test process must keep resolving to the site's.
+    app = Celery(broker=redis_url, set_as_current=False)
     try:
         return sorted(name for reply in app.control.ping(timeout=2) for name in reply)
     finally:
