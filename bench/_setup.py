@@ -54,6 +54,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine (every core, every process, ours or not) has been busy (Linux /proc)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], pct: float) -> float:
     if not values:
         return float("nan")
@@ -62,4 +69,5 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
-__all__ = ["BASE_DIR", "BIN", "REDIS", "WORKDIR", "cpu_seconds", "free_port", "migrate", "percentile"]
+__all__ = ["BASE_DIR", "BIN", "REDIS", "WORKDIR", "cpu_seconds", "free_port", "machine_busy_seconds", "migrate",
+           "percentile"]

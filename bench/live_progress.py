@@ -224,13 +224,14 @@ def _row(name: str, watchers: int, expected: int, result: dict, cpu: dict, secon
         "p50": percentile(lat, 50), "p95": percentile(lat, 95), "p99": percentile(lat, 99), "max": max(lat or [0]),
         "cpu_daphne": [each / seconds for each in cpu["daphne"]], "cpu_driver": cpu["driver"] / seconds,
         "cpu_clients": cpu["clients"] / seconds, "cpu_redis": cpu["redis"] / seconds,
+        "cpu_machine": cpu["machine"] / seconds,
         "p99_first_10s": percentile(result.get("early", []), 99), "p99_last_10s": percentile(result.get("late", []), 99),
     }
 
 
 def _scenario(name, daphnes, cookie, task_count, watchers_per_task, list_watchers, hz, seconds, procs):
     """`daphnes`: [(process, port)] the watchers are shared between."""
-    from _setup import REDIS, cpu_seconds
+    from _setup import REDIS, cpu_seconds, machine_busy_seconds
 
     task_ids = _new_task_ids(task_count)
     paths = [(f"/ws/tasks/{tid}/", 1) for tid in task_ids for _ in range(watchers_per_task)]
@@ -238,17 +239,18 @@ def _scenario(name, daphnes, cookie, task_count, watchers_per_task, list_watcher
     clients = _start_clients([port for _, port in daphnes], cookie, paths, seconds + 60, procs)
     redis_pid = REDIS.process.pid
     before = {"daphne": [cpu_seconds(process.pid) for process, _ in daphnes], "driver": time.process_time(),
-              "clients": sum(cpu_seconds(c.pid) for c in clients), "redis": cpu_seconds(redis_pid)}
+              "clients": sum(cpu_seconds(c.pid) for c in clients), "redis": cpu_seconds(redis_pid),
+              "machine": machine_busy_seconds()}
     started = time.monotonic()
     sent = _drive(task_ids, hz, seconds)
     elapsed = time.monotonic() - started
     after_clients = sum(cpu_seconds(c.pid) for c in clients)
     after = {"daphne": [cpu_seconds(process.pid) for process, _ in daphnes], "driver": time.process_time(),
-             "redis": cpu_seconds(redis_pid)}
+             "redis": cpu_seconds(redis_pid), "machine": machine_busy_seconds()}
     result = _collect(clients)
     cpu = {"daphne": [a - b for a, b in zip(after["daphne"], before["daphne"])],
            "driver": after["driver"] - before["driver"], "clients": after_clients - before["clients"],
-           "redis": after["redis"] - before["redis"]}
+           "redis": after["redis"] - before["redis"], "machine": after["machine"] - before["machine"]}
     per_task_expected = sent // max(1, task_count)
     # A list watcher gets the updates of the rows on its page (the 25 newest tasks): new tasks
     # beyond it only raise the "N new tasks" bar.
@@ -347,14 +349,15 @@ def main() -> None:
 
 def _print_table(rows, loops) -> None:
     print("\n| scenario | watchers | expected | delivered | coalesced | finals | p50 ms | p95 ms | p99 ms | max ms "
-          "| p99 first 10 s | p99 last 10 s | CPU daphne (each) | CPU driver | CPU clients | CPU Redis |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| p99 first 10 s | p99 last 10 s | CPU daphne (each) | CPU driver | CPU clients | CPU Redis "
+          "| whole machine |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['scenario']} | {r['watchers']} | {r['expected']} | {r['delivered']} | {r['coalesced']} "
               f"| {r['finals']} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | {r['max']:.1f} "
               f"| {r['p99_first_10s']:.1f} | {r['p99_last_10s']:.1f} "
               f"| {' + '.join(f'{each:.0%}' for each in r['cpu_daphne'])} | {r['cpu_driver']:.0%} "
-              f"| {r['cpu_clients']:.0%} | {r['cpu_redis']:.0%} |")
+              f"| {r['cpu_clients']:.0%} | {r['cpu_redis']:.0%} | {r['cpu_machine']:.0%} |")
     for loop, work in zip(loops, ("tight items (~4 us each)", "typical items (~30 us each)")):
         print(f"\n3: {loop['iterations']:,}-report loop, {work}: off {loop['off_s']*1000:.1f} ms, "
               f"on {loop['on_s']*1000:.1f} ms, ratio {loop['ratio']:.3f}, "

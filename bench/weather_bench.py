@@ -220,13 +220,21 @@ def _start_daphnes(count: int, env: dict, name: str):
     return started
 
 
+def _upstream_calls(fake_url: str) -> int:
+    with urllib.request.urlopen(f"{fake_url}/_stats", timeout=30) as response:
+        stats = json.load(response)
+    return sum(sum(stats.get(endpoint, {}).values()) for endpoint in ("geocoding", "forecast"))
+
+
 def _measured(load, processes: dict[str, int], visitors: int) -> dict:
     """Run `load()` (a coroutine factory) and the CPU each named process (pid) spent meanwhile."""
     before = {name: setup.cpu_seconds(pid) for name, pid in processes.items()}
-    generator_before = time.process_time()
+    generator_before, machine_before = time.process_time(), setup.machine_busy_seconds()
     result = asyncio.run(load())
     cpu = {name: setup.cpu_seconds(pid) - before[name] for name, pid in processes.items()}
     cpu["load generator"] = time.process_time() - generator_before
+    # Everything the machine did meanwhile, ours or not: whether other work took cores from the run.
+    cpu["whole machine"] = setup.machine_busy_seconds() - machine_before
     result["cpu"] = {name: {"share": seconds / result["wall"], "ms_per_visitor": seconds * 1000 / visitors}
                      for name, seconds in cpu.items()}
     return result
@@ -265,7 +273,9 @@ def _several_processes(visitors: int, count: int) -> int:
             asyncio.run(_load(lambda v, c: url_for(v + 10_000, c), 2 * processes, 3))  # warm-up (and cache)
             pids = {f"daphne.{i + 1}": process.pid for i, (process, _url) in enumerate(daphnes)}
             pids.update({"fake Open-Meteo": fake.pid, "Redis": setup.REDIS.process.pid})
+            calls_before = _upstream_calls(fake_url)
             result = _measured(lambda: _load(url_for, visitors, 3), pids, visitors)
+            result["upstream_calls"] = _upstream_calls(fake_url) - calls_before
             rows.append((label, result))
             print(label, json.dumps(result), flush=True)
             for process, _url in daphnes:
@@ -278,13 +288,13 @@ def _several_processes(visitors: int, count: int) -> int:
                 process.wait(timeout=15)
     print(f"\n{visitors} simultaneous visitors x 3 cities, 200 ms upstream latency, {time.strftime('%Y-%m-%d')}, "
           f"{os.cpu_count()} cores shared by everything:\n")
-    print("| run | throughput | first card p50 / p99 | last card p50 / p99 | errors | CPU per process "
-          "(share of one core; ms per visitor) |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| run | throughput | first card p50 / p99 | last card p50 / p99 | errors | upstream calls "
+          "| CPU per process (share of one core; ms per visitor) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for label, r in rows:
         cpu = "; ".join(f"{name} {c['share']:.0%} ({c['ms_per_visitor']:.1f} ms)" for name, c in r["cpu"].items())
         print(f"| {label} | {r['throughput']:.0f} visitors/s | {r['first_p50']:.2f} / {r['first_p99']:.2f} s "
-              f"| {r['last_p50']:.2f} / {r['last_p99']:.2f} s | {r['errors']} | {cpu} |")
+              f"| {r['last_p50']:.2f} / {r['last_p99']:.2f} s | {r['errors']} | {r['upstream_calls']} | {cpu} |")
     return 0
 
 
