@@ -265,6 +265,23 @@ def test_cache_hit_avoids_upstream_calls(upstream):
     assert upstream.stats()["forecast"] == {"london": 1}
 
 
+def test_a_burst_of_visitors_is_served_from_the_cache_and_the_rate_limit_holds(upstream, settings):
+    # More lookups at once than a Redis connection pool of redis-py's default size (100) would take.
+    from weather.client import city_answer_fetch, rate_limit_take
+
+    get("/weather/api/", {"city": "Oslo"})
+
+    async def burst():
+        answers = await asyncio.gather(*(city_answer_fetch(name="Oslo") for _ in range(300)))
+        limits = await asyncio.gather(*(rate_limit_take(client=f"burst-{i}", cost=1) for i in range(300)))
+        return answers, limits
+
+    answers, limits = run(burst)
+    assert all(answer.upstream_calls == 0 for answer in answers)
+    assert upstream.stats()["geocoding"] == {"oslo": 1} and upstream.stats()["forecast"] == {"oslo": 1}
+    assert limits == [None] * 300, "no visitor refused because the pool ran out of connections"
+
+
 def test_geocoding_stays_cached_after_the_forecast_expires(upstream, settings):
     settings.WEATHER_FORECAST_CACHE_SECONDS = 0
     get("/weather/api/", {"city": "Berlin"})

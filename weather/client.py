@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 CURRENT_FIELDS = "temperature_2m,relative_humidity_2m,apparent_temperature,weather_code,wind_speed_10m"
 CACHE_PREFIX = "weather:v1:"
+#: Redis connections per process for the cache and the rate limit; more commands at once wait their turn.
+REDIS_POOL_SIZE = 50
 
 
 class WeatherError(Exception):
@@ -96,8 +98,13 @@ def _state() -> _LoopState:
         headers={"User-Agent": "live-django-weather/1.0", "Accept": "application/json"},
         raise_for_status=False,
     )
-    state = _LoopState(session, asyncio.Semaphore(cap),
-                       aioredis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2))
+    # A pool that waits for a free connection: redis-py's default pool refuses a command beyond 100
+    # connections ("Too many connections"), so a burst of visitors missed the cache, went upstream and,
+    # the rate limit failing closed, got 429. Redis answers in well under a millisecond, so a few
+    # dozen connections carry thousands of commands a second.
+    pool = aioredis.BlockingConnectionPool.from_url(settings.REDIS_URL, max_connections=REDIS_POOL_SIZE, timeout=2,
+                                                    socket_timeout=2, socket_connect_timeout=2)
+    state = _LoopState(session, asyncio.Semaphore(cap), aioredis.Redis.from_pool(pool))
     _states[id(loop)] = (loop, state)
     return state
 
