@@ -267,9 +267,14 @@ def test_cache_hit_avoids_upstream_calls(upstream):
 
 def test_a_burst_of_visitors_is_served_from_the_cache_and_the_rate_limit_holds(upstream, settings):
     # More lookups at once than a Redis connection pool of redis-py's default size (100) would take.
+    import redis
+
+    from tests.plugin import REDIS
     from weather.client import city_answer_fetch, rate_limit_take
 
     get("/weather/api/", {"city": "Oslo"})
+    commands = redis.Redis.from_url(REDIS.url)
+    gets_before = commands.info("commandstats").get("cmdstat_get", {}).get("calls", 0)
 
     async def burst():
         answers = await asyncio.gather(*(city_answer_fetch(name="Oslo") for _ in range(300)))
@@ -280,6 +285,8 @@ def test_a_burst_of_visitors_is_served_from_the_cache_and_the_rate_limit_holds(u
     assert all(answer.upstream_calls == 0 for answer in answers)
     assert upstream.stats()["geocoding"] == {"oslo": 1} and upstream.stats()["forecast"] == {"oslo": 1}
     assert limits == [None] * 300, "no visitor refused because the pool ran out of connections"
+    gets = commands.info("commandstats")["cmdstat_get"]["calls"] - gets_before
+    assert gets < 60, f"{gets} Redis reads for 300 lookups of one city: concurrent reads are shared"
 
 
 def test_geocoding_stays_cached_after_the_forecast_expires(upstream, settings):

@@ -79,6 +79,7 @@ class _LoopState:
     session: aiohttp.ClientSession
     semaphore: asyncio.Semaphore
     redis: aioredis.Redis
+    reads: dict = field(default_factory=dict)  # cache key -> the read in flight (asyncio.Task)
 
 
 _states: dict[int, tuple[asyncio.AbstractEventLoop, _LoopState]] = {}
@@ -263,6 +264,19 @@ def _cache_key(kind: str, text: str) -> str:
 
 
 async def _cache_read(key: str) -> dict | None:
+    """The cache entry for `key`. Visitors asking for the same key at the same moment (a popular
+    city) share one Redis read instead of queueing one each for the pool's connections; the entry is
+    only read, never changed, by its users."""
+    reads = _state().reads
+    read = reads.get(key)
+    if read is None:
+        read = reads[key] = asyncio.ensure_future(_cache_read_now(key))
+        read.add_done_callback(lambda _done: reads.pop(key, None))
+    # Shielded: a visitor who leaves must not cancel the read for the others.
+    return await asyncio.shield(read)
+
+
+async def _cache_read_now(key: str) -> dict | None:
     try:
         raw = await _state().redis.get(key)
         return json.loads(raw) if raw else None
