@@ -3,7 +3,7 @@
     .venv/bin/python bench/live_progress.py            # all scenarios (about 3 minutes)
     .venv/bin/python bench/live_progress.py --quick    # shorter runs
     .venv/bin/python bench/live_progress.py --only 2   # one scenario (3 always runs: it is quick)
-    .venv/bin/python bench/live_progress.py --only 4   # several web processes (about 4 minutes)
+    .venv/bin/python bench/live_progress.py --only 4   # several web processes (about 4 minutes; --cases 2000x2)
 
 Scenarios:
   1. one task reporting at 10 Hz watched by N = 1, 100, 1000 clients on its task page;
@@ -305,6 +305,8 @@ def main() -> None:
     parser.add_argument("--clients")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", type=int, choices=(1, 2, 3, 4), help="run one scenario")
+    parser.add_argument("--cases", default="1000x1,1000x2,2000x2",
+                        help="scenario 4: WATCHERSxPROCESSES, comma-separated (default: %(default)s)")
     args = parser.parse_args()
     if args.clients:
         asyncio.run(_run_clients(args))
@@ -329,12 +331,14 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
         if args.only == 4:
             run_for = 10 if args.quick else 60
-            daphnes.append(_start_daphne("daphne.2"))
-            for watchers, processes in ((1000, 1), (1000, 2), (2000, 2)):
+            cases = [tuple(int(n) for n in case.split("x")) for case in args.cases.split(",")]
+            while len(daphnes) < max(processes for _, processes in cases):
+                daphnes.append(_start_daphne(f"daphne.{len(daphnes) + 1}"))
+            for watchers, processes in cases:
                 # One client process per 500 watchers, each talking to one daphne.
                 rows.append(_scenario(f"4: one task at 10 Hz, {watchers} watchers on {processes} web process"
                                       f"{'es' if processes > 1 else ''}", daphnes[:processes], cookie,
-                                      1, watchers, 0, 10, run_for, watchers // 500))
+                                      1, watchers, 0, 10, run_for, max(1, watchers // 500)))
                 print(json.dumps(rows[-1]), flush=True)
             _print_table(rows, [])
             return
