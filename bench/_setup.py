@@ -55,6 +55,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine (every core, every process, ours or not) has been busy (Linux /proc)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], pct: float) -> float:
     if not values:
         return float("nan")
@@ -93,4 +100,5 @@ def staff_cookie(username: str = "bench") -> str:
     return f"sessionid={session.session_key}"
 
 
-__all__ = ["BASE_DIR", "BIN", "REDIS", "WORKDIR", "cpu_seconds", "free_port", "migrate", "percentile", "staff_cookie", "wait_for_port"]
+__all__ = ["BASE_DIR", "BIN", "REDIS", "WORKDIR", "cpu_seconds", "free_port", "machine_busy_seconds", "migrate",
+           "percentile", "staff_cookie", "wait_for_port"]

@@ -3,17 +3,21 @@
     .venv/bin/python bench/live_progress.py            # all scenarios (about 3 minutes)
     .venv/bin/python bench/live_progress.py --quick    # shorter runs
     .venv/bin/python bench/live_progress.py --only 2   # one scenario (3 always runs: it is quick)
+    .venv/bin/python bench/live_progress.py --only 4   # several web processes (about 4 minutes; --cases 2000x2)
 
 Scenarios:
   1. one task reporting at 10 Hz watched by N = 1, 100, 1000 clients on its task page;
   2. 100 tasks reporting at 10 Hz at once, each watched by its own client, plus 20 list clients;
-  3. a 100,000-report loop with progress on versus off (run-time ratio).
+  3. a 100,000-report loop with progress on versus off (run-time ratio);
+  4. one task at 10 Hz for 60 s: 1,000 watchers on 1 daphne process, then on 2, then 2,000 on 2
+     (watchers split evenly between the processes, as a proxy in front would share them out).
 
 A driver (this process) stands in for workers: it creates real task rows and calls the real
 reporting API (LiveTask.report_progress inside a pushed request context), which stores each report
 and publishes it through dashboard.live.publisher -> channels-redis -> one real daphne process. Each
 report's message carries its wall-clock send time, so clients (separate processes) measure the
 latency of every message they receive. The throttle is set to 50 ms so every 10 Hz report goes out.
+Every row reports the CPU of every process: each daphne, the driver, the client processes, Redis.
 """
 
 from __future__ import annotations
@@ -91,11 +95,11 @@ def _django():
     django.setup()
 
 
-def _start_daphne():
+def _start_daphne(name: str = "daphne"):
     from _setup import BASE_DIR, BIN, free_port
 
     port = free_port()
-    log = open(os.path.join(os.environ["DJANGO_VAR_DIR"], "daphne.log"), "ab")
+    log = open(os.path.join(os.environ["DJANGO_VAR_DIR"], f"{name}.log"), "ab")
     # The clients send Origin http://127.0.0.1:<port>: a trusted origin for the websocket check
     # (SITE_URL must stay https with DEBUG off).
     proc = subprocess.Popen([str(BIN / "daphne"), "--bind", "127.0.0.1", "--port", str(port),
@@ -128,12 +132,14 @@ def _new_task_ids(count: int) -> list[str]:
     return ids
 
 
-def _start_clients(port: int, cookie: str, paths: list[tuple[str, int]], max_seconds: float, procs: int):
+def _start_clients(ports: list[int], cookie: str, paths: list[tuple[str, int]], max_seconds: float, procs: int):
+    """`procs` client processes sharing `paths`; client process i talks to daphne ports[i % len(ports)]."""
     chunks = [paths[i::procs] for i in range(procs)]
     clients = []
-    for chunk in chunks:
+    for index, chunk in enumerate(chunks):
         if not chunk:
             continue
+        port = ports[index % len(ports)]
         spec = {"ws_url": f"ws://127.0.0.1:{port}", "origin": f"http://127.0.0.1:{port}", "cookie": cookie,
                 "paths": chunk, "max_seconds": max_seconds}
         clients.append(subprocess.Popen([sys.executable, __file__, "--clients", json.dumps(spec)],
@@ -208,29 +214,35 @@ def _row(name: str, watchers: int, expected: int, result: dict, cpu: dict, secon
         "scenario": name, "watchers": watchers, "expected": expected, "delivered": len(lat),
         "coalesced": expected - len(lat), "finals": result["finals"],
         "p50": percentile(lat, 50), "p95": percentile(lat, 95), "p99": percentile(lat, 99), "max": max(lat or [0]),
-        "cpu_daphne": cpu["daphne"] / seconds, "cpu_driver": cpu["driver"] / seconds,
-        "cpu_clients": cpu["clients"] / seconds,
+        "cpu_daphne": [each / seconds for each in cpu["daphne"]], "cpu_driver": cpu["driver"] / seconds,
+        "cpu_clients": cpu["clients"] / seconds, "cpu_redis": cpu["redis"] / seconds,
+        "cpu_machine": cpu["machine"] / seconds,
         "p99_first_10s": percentile(result.get("early", []), 99), "p99_last_10s": percentile(result.get("late", []), 99),
     }
 
 
-def _scenario(name, port, cookie, daphne_pid, task_count, watchers_per_task, list_watchers, hz, seconds, procs):
-    from _setup import cpu_seconds
+def _scenario(name, daphnes, cookie, task_count, watchers_per_task, list_watchers, hz, seconds, procs):
+    """`daphnes`: [(process, port)] the watchers are shared between."""
+    from _setup import REDIS, cpu_seconds, machine_busy_seconds
 
     task_ids = _new_task_ids(task_count)
     paths = [(f"/ws/tasks/{tid}/", 1) for tid in task_ids for _ in range(watchers_per_task)]
     paths += [("/ws/tasks/", task_count)] * list_watchers
-    clients = _start_clients(port, cookie, paths, seconds + 60, procs)
-    before = {"daphne": cpu_seconds(daphne_pid), "driver": time.process_time(),
-              "clients": sum(cpu_seconds(c.pid) for c in clients)}
+    clients = _start_clients([port for _, port in daphnes], cookie, paths, seconds + 60, procs)
+    redis_pid = REDIS.process.pid
+    before = {"daphne": [cpu_seconds(process.pid) for process, _ in daphnes], "driver": time.process_time(),
+              "clients": sum(cpu_seconds(c.pid) for c in clients), "redis": cpu_seconds(redis_pid),
+              "machine": machine_busy_seconds()}
     started = time.monotonic()
     sent = _drive(task_ids, hz, seconds)
     elapsed = time.monotonic() - started
     after_clients = sum(cpu_seconds(c.pid) for c in clients)
-    after = {"daphne": cpu_seconds(daphne_pid), "driver": time.process_time()}
+    after = {"daphne": [cpu_seconds(process.pid) for process, _ in daphnes], "driver": time.process_time(),
+             "redis": cpu_seconds(redis_pid), "machine": machine_busy_seconds()}
     result = _collect(clients)
-    cpu = {"daphne": after["daphne"] - before["daphne"], "driver": after["driver"] - before["driver"],
-           "clients": after_clients - before["clients"]}
+    cpu = {"daphne": [a - b for a, b in zip(after["daphne"], before["daphne"])],
+           "driver": after["driver"] - before["driver"], "clients": after_clients - before["clients"],
+           "redis": after["redis"] - before["redis"], "machine": after["machine"] - before["machine"]}
     per_task_expected = sent // max(1, task_count)
     # A list watcher gets the updates of the rows on its page (the 25 newest tasks): new tasks
     # beyond it only raise the "N new tasks" bar.
@@ -284,7 +296,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", type=int, choices=(1, 2, 3), help="run one scenario")
+    parser.add_argument("--only", type=int, choices=(1, 2, 3, 4), help="run one scenario")
+    parser.add_argument("--cases", default="1000x1,1000x2,2000x2",
+                        help="scenario 4: WATCHERSxPROCESSES, comma-separated (default: %(default)s)")
     args = parser.parse_args()
     if args.clients:
         asyncio.run(_run_clients(args))
@@ -293,37 +307,53 @@ def main() -> None:
 
     migrate()
     _django()
-    daphne, port = _start_daphne()
+    daphnes = [_start_daphne("daphne.1")]
     try:
         cookie = _staff_cookie()
         seconds = 5 if args.quick else 10
         rows = []
         for watchers in (1, 100, 1000) if args.only in (None, 1) else ():
             run_for = seconds if watchers < 1000 else (10 if args.quick else 60)
-            rows.append(_scenario(f"1: one task at 10 Hz, {watchers} watchers", port, cookie, daphne.pid,
+            rows.append(_scenario(f"1: one task at 10 Hz, {watchers} watchers", daphnes, cookie,
                                   1, watchers, 0, 10, run_for, 1 if watchers < 1000 else 2))
             print(json.dumps(rows[-1]), flush=True)
         if args.only in (None, 2):
-            rows.append(_scenario("2: 100 tasks at 10 Hz, 1 watcher each + 20 list", port, cookie, daphne.pid,
+            rows.append(_scenario("2: 100 tasks at 10 Hz, 1 watcher each + 20 list", daphnes, cookie,
                                   100, 1, 20, 10, seconds, 1))
             print(json.dumps(rows[-1]), flush=True)
+        if args.only == 4:
+            run_for = 10 if args.quick else 60
+            cases = [tuple(int(n) for n in case.split("x")) for case in args.cases.split(",")]
+            while len(daphnes) < max(processes for _, processes in cases):
+                daphnes.append(_start_daphne(f"daphne.{len(daphnes) + 1}"))
+            for watchers, processes in cases:
+                # One client process per 500 watchers, each talking to one daphne.
+                rows.append(_scenario(f"4: one task at 10 Hz, {watchers} watchers on {processes} web process"
+                                      f"{'es' if processes > 1 else ''}", daphnes[:processes], cookie,
+                                      1, watchers, 0, 10, run_for, max(1, watchers // 500)))
+                print(json.dumps(rows[-1]), flush=True)
+            _print_table(rows, [])
+            return
         loops = [_loop_ratio(100_000, _tight_item), _loop_ratio(100_000, _typical_item)]
         for loop in loops:
             print(json.dumps(loop), flush=True)
         _print_table(rows, loops)
     finally:
-        daphne.terminate()
+        for daphne, _port in daphnes:
+            daphne.terminate()
 
 
 def _print_table(rows, loops) -> None:
     print("\n| scenario | watchers | expected | delivered | coalesced | finals | p50 ms | p95 ms | p99 ms | max ms "
-          "| p99 first 10 s | p99 last 10 s | CPU daphne | CPU driver | CPU clients |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| p99 first 10 s | p99 last 10 s | CPU daphne (each) | CPU driver | CPU clients | CPU Redis "
+          "| whole machine |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['scenario']} | {r['watchers']} | {r['expected']} | {r['delivered']} | {r['coalesced']} "
               f"| {r['finals']} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | {r['max']:.1f} "
               f"| {r['p99_first_10s']:.1f} | {r['p99_last_10s']:.1f} "
-              f"| {r['cpu_daphne']:.0%} | {r['cpu_driver']:.0%} | {r['cpu_clients']:.0%} |")
+              f"| {' + '.join(f'{each:.0%}' for each in r['cpu_daphne'])} | {r['cpu_driver']:.0%} "
+              f"| {r['cpu_clients']:.0%} | {r['cpu_redis']:.0%} | {r['cpu_machine']:.0%} |")
     for loop, work in zip(loops, ("tight items (~4 us each)", "typical items (~30 us each)")):
         print(f"\n3: {loop['iterations']:,}-report loop, {work}: off {loop['off_s']*1000:.1f} ms, "
               f"on {loop['on_s']*1000:.1f} ms, ratio {loop['ratio']:.3f}, "

@@ -6,8 +6,8 @@
 Real processes: one daphne, one Celery worker (prefork, 6 processes), the fake Open-Meteo (200 ms),
 a private Redis. Load, all at once for the whole run:
   - 20 demo jobs a second, each reporting 5 steps (the worker's progress path);
-  - 200 open task pages: websocket clients, each following the newest job (when its job ends it
-    opens the next one, as a person watching jobs would);
+  - 200 open task pages: websocket clients, each on the newest job's page for 30 s (the job runs,
+    ends, the page is read), then on the newest job again;
   - 50 weather visitors, each streaming /weather/ for 3 cities again and again;
   - the moderation queue open (one websocket).
 Halfway, Redis is stopped for 5 s and started again (it keeps nothing on disk).
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import re
 import subprocess
 import sys
@@ -68,27 +69,32 @@ class Stats:
         self.errors.setdefault(self.phase, []).append(what)
 
 
-async def page_watcher(web: str, cookie: str, newest: dict, stats: Stats, stop: float) -> None:
+async def page_watcher(web: str, cookie: str, newest: dict, stats: Stats, stop: float, dwell: float) -> None:
+    """One open task page: opens the newest job's page and stays on it for `dwell` seconds (the job
+    runs, ends, and the page is read), then opens the newest job again."""
     import websockets
 
+    await asyncio.sleep(random.uniform(0, dwell))  # people do not all arrive in the same second
     while time.time() < stop:
         task_id = newest.get("id")
         if task_id is None:
             await asyncio.sleep(0.2)
             continue
         opened = time.time()
+        leave = min(stop, opened + dwell)
         try:
             async with websockets.connect(f"{web}/ws/tasks/{task_id}/", additional_headers={
                     "Cookie": cookie, "Origin": web.replace("ws://", "http://")}, open_timeout=20) as ws:
-                snapshot = await asyncio.wait_for(ws.recv(), timeout=20)
+                await asyncio.wait_for(ws.recv(), timeout=20)
                 stats.add("snapshot", (time.time() - opened) * 1000)
-                finished = set(STATE.findall(snapshot)) & {"SUCCESS", "FAILURE", "REVOKED"}
-                while time.time() < stop and not finished:
-                    message = await asyncio.wait_for(ws.recv(), timeout=20)
+                while time.time() < leave:
+                    try:
+                        message = await asyncio.wait_for(ws.recv(), timeout=max(0.1, leave - time.time()))
+                    except TimeoutError:
+                        break
                     now = time.time()
                     for match in STAMP.finditer(message):
                         stats.add("push", (now - float(match.group(1))) * 1000)
-                    finished = set(STATE.findall(message)) & {"SUCCESS", "FAILURE", "REVOKED"}
         except Exception as error:  # noqa: BLE001  (counted, not hidden)
             stats.error(f"page: {type(error).__name__}")
             await asyncio.sleep(1)
@@ -163,6 +169,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--weather", type=int, default=50)
     parser.add_argument("--jobs-per-second", type=int, default=20)
+    parser.add_argument("--dwell", type=float, default=30, help="seconds a page stays on one job's page")
     args = parser.parse_args()
 
     weather_port = free_port()
@@ -204,7 +211,7 @@ def main() -> None:
             job_driver(newest, stats, stop, args.jobs_per_second),
             redis_restart(start + seconds / 2, stats, settle=30),
             moderation_watcher(ws_base, cookie, stats, stop),
-            *(page_watcher(ws_base, cookie, newest, stats, stop) for _ in range(args.pages)),
+            *(page_watcher(ws_base, cookie, newest, stats, stop, args.dwell) for _ in range(args.pages)),
             *(weather_visitor(http_base, stats, stop, n) for n in range(args.weather)),
         )
 

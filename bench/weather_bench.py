@@ -10,7 +10,16 @@ each with the fake's configured latency). Scenarios:
 (c) the same load against a synchronous view fetching city by city on a threaded WSGI server, and an
     async view that gathers every city before rendering anything.
 
-Run: `.venv/bin/python bench/weather_bench.py [--visitors 500]`. Prints a Markdown section.
+(d) with `--processes 2`: the same 500 x 3 load on two daphne processes (visitors alternate between
+    them, as a proxy in front would share them out), cache off, distinct cities; the one-process
+    streaming run (b) again beside it, same day, same machine (target: p99 to last card <= 2.2 s);
+(e) with `--processes 2`: cache on, every visitor asking for the same 3 popular cities, cache warmed
+    by one visitor first (target: p99 <= 1.5 s).
+Every run reports the CPU of every process: each daphne, the fake Open-Meteo, Redis and the load
+generator (this process).
+
+Run: `.venv/bin/python bench/weather_bench.py [--visitors 500]`, or `... --processes 2` for (b), (d)
+and (e). Prints a Markdown section.
 """
 
 from __future__ import annotations
@@ -100,12 +109,16 @@ async def _timed(session, url):
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--visitors", type=int, default=500)
+    parser.add_argument("--processes", type=int, help="compare N daphne processes with one: scenarios (b), (d), (e)")
     parser.add_argument("--wsgi-server", type=int, help=argparse.SUPPRESS)  # internal: run the WSGI baseline
     args = parser.parse_args()
     if args.wsgi_server:
         return _serve_wsgi(args.wsgi_server)
     global setup
     import bench._setup as setup  # noqa: PLC0415
+
+    if args.processes:
+        return _several_processes(args.visitors, args.processes)
 
     fake_port, daphne_port, wsgi_port = setup.free_port(), setup.free_port(), setup.free_port()
     fake_url = f"http://127.0.0.1:{fake_port}"
@@ -188,6 +201,105 @@ def main() -> int:
         for process in processes:
             process.terminate()
             process.wait(timeout=15)
+
+
+def _production_env(fake_url: str, **extra) -> dict:
+    return {**os.environ, "DJANGO_DEBUG": "0", "WEATHER_GEOCODING_URL": f"{fake_url}/v1/search",
+            "WEATHER_FORECAST_URL": f"{fake_url}/v1/forecast", "WEATHER_CACHE_ENABLED": "0", "WEATHER_RATE_LIMIT": "0",
+            "WEATHER_MAX_CONCURRENT_UPSTREAM": "2000", "WEATHER_MAX_CITIES": "10", "DJANGO_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(setup.BASE_DIR), **extra}
+
+
+def _start_daphnes(count: int, env: dict, name: str):
+    """`count` daphne processes on ports of their own; returns [(process, base URL)]."""
+    started = []
+    for index in range(count):
+        port = setup.free_port()
+        # An endpoint string, for a listen backlog that holds 500 simultaneous connects (the default is 50).
+        process = _start([str(setup.BIN / "daphne"), "-e", f"tcp:{port}:interface=127.0.0.1:backlog=2048",
+                          "site_config.asgi:application"], env, f"{name}.{index + 1}")
+        started.append((process, f"http://127.0.0.1:{port}"))
+    for _process, url in started:
+        _wait_http(f"{url}/healthz")
+    return started
+
+
+def _upstream_calls(fake_url: str) -> int:
+    with urllib.request.urlopen(f"{fake_url}/_stats", timeout=30) as response:
+        stats = json.load(response)
+    return sum(sum(stats.get(endpoint, {}).values()) for endpoint in ("geocoding", "forecast"))
+
+
+def _measured(load, processes: dict[str, int], visitors: int) -> dict:
+    """Run `load()` (a coroutine factory) and the CPU each named process (pid) spent meanwhile."""
+    before = {name: setup.cpu_seconds(pid) for name, pid in processes.items()}
+    generator_before, machine_before = time.process_time(), setup.machine_busy_seconds()
+    result = asyncio.run(load())
+    cpu = {name: setup.cpu_seconds(pid) - before[name] for name, pid in processes.items()}
+    cpu["load generator"] = time.process_time() - generator_before
+    # Everything the machine did meanwhile, ours or not: whether other work took cores from the run.
+    cpu["whole machine"] = setup.machine_busy_seconds() - machine_before
+    result["cpu"] = {name: {"share": seconds / result["wall"], "ms_per_visitor": seconds * 1000 / visitors}
+                     for name, seconds in cpu.items()}
+    return result
+
+
+def _several_processes(visitors: int, count: int) -> int:
+    import subprocess  # noqa: PLC0415
+
+    fake_port = setup.free_port()
+    fake_url = f"http://127.0.0.1:{fake_port}"
+    cache_off, cache_on = _production_env(fake_url), _production_env(fake_url, WEATHER_CACHE_ENABLED="1")
+    subprocess.run([sys.executable, str(setup.BASE_DIR / "manage.py"), "collectstatic", "--noinput", "-v", "0"],
+                   env=cache_off, cwd=setup.BASE_DIR, check=True)
+    fake = _start([sys.executable, "-m", "weather.fake_open_meteo", "--port", str(fake_port)], cache_off, "fake")
+    running = [fake]
+    rows = []
+    try:
+        _wait_http(f"{fake_url}/_stats")
+        _configure_fake(fake_url, 200)
+        run_id = int(time.time())
+        for label, processes, env, popular in [
+            ("(b) 1 process, cache off, distinct cities", 1, cache_off, False),
+            (f"(d) {count} processes, cache off, distinct cities", count, cache_off, False),
+            (f"(e) {count} processes, cache on, 3 popular cities", count, cache_on, True),
+        ]:
+            daphnes = _start_daphnes(processes, env, f"daphne-{len(rows)}")
+            running += [process for process, _url in daphnes]
+            bases = [url for _process, url in daphnes]
+            tag = f"B{run_id}r{len(rows)}"
+
+            def url_for(visitor, cities, bases=bases, tag=tag, popular=popular):
+                names = ["Taipei", "Tokyo", "London"][:cities] if popular else [
+                    f"{tag}v{visitor}c{i}" for i in range(cities)]
+                return f"{bases[visitor % len(bases)]}/weather/?cities=" + ",".join(names)
+
+            asyncio.run(_load(lambda v, c: url_for(v + 10_000, c), 2 * processes, 3))  # warm-up (and cache)
+            pids = {f"daphne.{i + 1}": process.pid for i, (process, _url) in enumerate(daphnes)}
+            pids.update({"fake Open-Meteo": fake.pid, "Redis": setup.REDIS.process.pid})
+            calls_before = _upstream_calls(fake_url)
+            result = _measured(lambda: _load(url_for, visitors, 3), pids, visitors)
+            result["upstream_calls"] = _upstream_calls(fake_url) - calls_before
+            rows.append((label, result))
+            print(label, json.dumps(result), flush=True)
+            for process, _url in daphnes:
+                process.terminate()
+                process.wait(timeout=15)
+    finally:
+        for process in running:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=15)
+    print(f"\n{visitors} simultaneous visitors x 3 cities, 200 ms upstream latency, {time.strftime('%Y-%m-%d')}, "
+          f"{os.cpu_count()} cores shared by everything:\n")
+    print("| run | throughput | first card p50 / p99 | last card p50 / p99 | errors | upstream calls "
+          "| CPU per process (share of one core; ms per visitor) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for label, r in rows:
+        cpu = "; ".join(f"{name} {c['share']:.0%} ({c['ms_per_visitor']:.1f} ms)" for name, c in r["cpu"].items())
+        print(f"| {label} | {r['throughput']:.0f} visitors/s | {r['first_p50']:.2f} / {r['first_p99']:.2f} s "
+              f"| {r['last_p50']:.2f} / {r['last_p99']:.2f} s | {r['errors']} | {r['upstream_calls']} | {cpu} |")
+    return 0
 
 
 def _serve_wsgi(port: int) -> int:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("DJANGO_VAR_DIR", BASE_DIR / "var"))
@@ -112,6 +113,8 @@ INSTALLED_APPS = [
     "template_partials",
     "django_celery_results",
     "django_celery_beat",
+    "site_config.apps.SiteConfigConfig",  # the project's deploy checks (site_config/checks.py)
+    "site_config.ops",
     "dashboard",
     "blog",
     "weather",
@@ -120,6 +123,8 @@ INSTALLED_APPS = [
 # Django's and WhiteNoise's middleware, with an async mode that runs the hooks on daphne's event loop
 # instead of a thread hand-off per hook (site_config/middleware.py says why and when they still do).
 MIDDLEWARE = [
+    # /healthz, /readyz and /metrics, answered before ALLOWED_HOSTS and the HTTPS redirect (site_config/ops/middleware.py).
+    "site_config.ops.middleware.ProbeMiddleware",
     "site_config.middleware.SecurityMiddleware",
     "site_config.middleware.WhiteNoiseMiddleware",
     "site_config.middleware.CSPMiddleware",
@@ -273,6 +278,20 @@ CELERY_TASK_ALWAYS_EAGER = False
 # Results are rows people read; expiry is handled by our own batched clean-up, not Celery's.
 CELERY_RESULT_EXPIRES = None
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Email and moderation have queues of their own, so a pile of demo jobs or reports never delays a
+# sign-up email or a comment's screening, and a worker can be dedicated to them (`-Q email,moderation`).
+# A worker started without -Q consumes every queue declared here (Celery's default), so the single
+# worker of `make run` never strands a task. Each queue has its own exchange and routing key: two
+# queues bound with the same key would both receive, and run, the same message.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name, type="direct"), routing_key=name)
+                      for name in ("celery", "email", "moderation")]
+# Routed by task name (the names are stored data: tests/test_structure.py pins them).
+CELERY_TASK_ROUTES = {
+    "blog.tasks.email_send_task": {"queue": "email"},
+    "blog.tasks.email_sweep_task": {"queue": "email"},
+    "blog.tasks.moderate_comment_task": {"queue": "moderation"},
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Default periodic tasks (django-celery-beat). Each app adds its own entries here; they are created
@@ -291,6 +310,11 @@ DEMO_JOB_MAX_DELAY_MS = env_int("DEMO_JOB_MAX_DELAY_MS", 5000, minimum=0)
 
 
 # --- security: production values when DEBUG is off (manage.py check --deploy is clean) ---
+
+# Django's checks for its security, X-Frame-Options and CSRF middleware look for its own class paths,
+# not our subclasses; site_config/checks.py checks ours instead, and runs the checks that depend on
+# them (HSTS, HTTPS redirect, cookie flags, ...), which Django skips. Silence exactly those three.
+SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003"]
 
 SESSION_COOKIE_HTTPONLY = True
 # Scripts never need the cookie: htmx sends the token from the page (base.html's hx-headers).
@@ -570,3 +594,20 @@ CONTENT_SECURITY_POLICY_REPORT_ONLY: dict = {}  # none: the policy above is enfo
 # loopback at this port may open websockets (site_config/websocket_origin.py); otherwise websockets are
 # accepted from SITE_URL and DJANGO_CSRF_TRUSTED_ORIGINS only, scheme, host and port compared.
 PORT = env_int("PORT", 8000, minimum=1)
+
+
+# --- operations: readiness and metrics (site_config/ops/; README "Health and metrics", docs/operations.md) ---
+
+# /readyz reuses its last result for this long, so load balancers may poll it every second.
+READINESS_CACHE_SECONDS = env_float("READINESS_CACHE_SECONDS", 1.0, minimum=0.0)
+# Who may read /metrics: a bearer token, and/or client addresses (CIDR, e.g. "10.0.0.0/8"). Neither
+# set: /metrics answers 404. The address is the client's as site_config/client_address.py decides it (TRUSTED_PROXIES).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", [])
+try:
+    for _network in METRICS_ALLOWED_NETWORKS:
+        ipaddress.ip_network(_network, strict=False)
+except ValueError as error:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {error}") from None
+# Each process sends what it recorded to Redis this often (seconds); see site_config/ops/metrics.py.
+METRICS_FLUSH_SECONDS = env_float("METRICS_FLUSH_SECONDS", 2.0, minimum=0.1)

@@ -49,6 +49,8 @@ def weather_daphne(fake_open_meteo, django_db_setup):
     server = start_daphne("daphne-weather", env={
         **fake_open_meteo.env, "WEATHER_RETRY_BACKOFF_MS": "20", "WEATHER_TIMEOUT_SECONDS": "2",
         "WEATHER_RETRIES": "1", "WEATHER_RATE_LIMIT": "1000", "PYTHONASYNCIODEBUG": "1",
+        # Its upstream counts would land in the shared metrics while a test here measures its own.
+        "METRICS_FLUSH_SECONDS": "3600",
     })
     yield server
     server.stop()
@@ -233,6 +235,27 @@ def test_retries_stop_after_the_configured_attempts(upstream, settings):
     assert upstream.stats()["forecast"] == {"paris": 3}
 
 
+def test_upstream_attempts_and_failures_are_counted_for_the_metrics(upstream, settings):
+    from site_config.ops.metrics import recorder
+    from tests.metrics_helpers import scrape, value
+
+    settings.WEATHER_RETRIES = 2
+    recorder.flush()  # what earlier tests in this process recorded
+    before = scrape()
+    upstream.configure(rules=[{"city": "paris", "endpoint": "forecast", "fault": "500"}])
+    assert get("/weather/api/", {"city": "Paris"}).status_code == 502
+    recorder.flush()
+    after = scrape()
+
+    def delta(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("site_weather_upstream_requests_total", endpoint="geocoding") == 1
+    assert delta("site_weather_upstream_requests_total", endpoint="forecast") == 3
+    assert delta("site_weather_upstream_errors_total", endpoint="forecast", kind="upstream") == 3
+    assert delta("site_weather_upstream_errors_total", endpoint="geocoding", kind="upstream") == 0
+
+
 # --- cache and stale fallback ---
 
 def test_cache_hit_avoids_upstream_calls(upstream):
@@ -241,6 +264,30 @@ def test_cache_hit_avoids_upstream_calls(upstream):
     assert second["temperature"] == first["temperature"] and second["stale"] is False
     assert upstream.stats()["geocoding"] == {"london": 1}
     assert upstream.stats()["forecast"] == {"london": 1}
+
+
+def test_a_burst_of_visitors_is_served_from_the_cache_and_the_rate_limit_holds(upstream, settings):
+    # More lookups at once than a Redis connection pool of redis-py's default size (100) would take.
+    import redis
+
+    from tests.plugin import REDIS
+    from weather.client import city_answer_fetch, rate_limit_take
+
+    get("/weather/api/", {"city": "Oslo"})
+    commands = redis.Redis.from_url(REDIS.url)
+    gets_before = commands.info("commandstats").get("cmdstat_get", {}).get("calls", 0)
+
+    async def burst():
+        answers = await asyncio.gather(*(city_answer_fetch(name="Oslo") for _ in range(300)))
+        limits = await asyncio.gather(*(rate_limit_take(client=f"burst-{i}", cost=1) for i in range(300)))
+        return answers, limits
+
+    answers, limits = run(burst)
+    assert all(answer.upstream_calls == 0 for answer in answers)
+    assert upstream.stats()["geocoding"] == {"oslo": 1} and upstream.stats()["forecast"] == {"oslo": 1}
+    assert limits == [None] * 300, "no visitor refused because the pool ran out of connections"
+    gets = commands.info("commandstats")["cmdstat_get"]["calls"] - gets_before
+    assert gets < 60, f"{gets} Redis reads for 300 lookups of one city: concurrent reads are shared"
 
 
 def test_geocoding_stays_cached_after_the_forecast_expires(upstream, settings):

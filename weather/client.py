@@ -42,6 +42,8 @@ import aiohttp
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from site_config.ops.metrics import WEATHER_UPSTREAM_ERRORS, WEATHER_UPSTREAM_REQUESTS
+
 logger = logging.getLogger(__name__)
 
 CURRENT_FIELDS = "temperature_2m,relative_humidity_2m,apparent_temperature,weather_code,wind_speed_10m"
@@ -86,6 +88,7 @@ class _LoopState:
     semaphore: asyncio.Semaphore
     redis: aioredis.Redis
     budget: _ProcessBudget
+    reads: dict = field(default_factory=dict)  # cache key -> the read in flight (asyncio.Task)
 
 
 _states: dict[int, tuple[asyncio.AbstractEventLoop, _LoopState]] = {}
@@ -222,11 +225,17 @@ async def upstream_get(*, url: str, params: dict, deadline: float | None = None,
     loop = asyncio.get_running_loop()
     deadline = city_deadline() if deadline is None else deadline
     budget = UpstreamBudget(calls=1) if budget is None else budget
+    endpoint = "geocoding" if url == settings.WEATHER_GEOCODING_URL else "forecast"
     for attempt in range(attempts):
         await budget.take()
+        WEATHER_UPSTREAM_REQUESTS.inc(endpoint)
         try:
             return await _attempt(url, params, deadline)
+        except WeatherError as error:
+            WEATHER_UPSTREAM_ERRORS.inc(endpoint, error.kind)
+            raise
         except _Retryable as retryable:
+            WEATHER_UPSTREAM_ERRORS.inc(endpoint, retryable.error.kind)
             if attempt + 1 >= attempts:
                 raise retryable.error from None
             if retryable.retry_after is not None:
@@ -304,6 +313,19 @@ def _cache_key(kind: str, text: str, *, upstream: str) -> str:
 
 
 async def _cache_read(key: str) -> dict | None:
+    """The cache entry for `key`. Visitors asking for the same key at the same moment (a popular
+    city) share one Redis read instead of queueing one each for the pool's connections; the entry is
+    only read, never changed, by its users."""
+    reads = _state().reads
+    read = reads.get(key)
+    if read is None:
+        read = reads[key] = asyncio.ensure_future(_cache_read_now(key))
+        read.add_done_callback(lambda _done: reads.pop(key, None))
+    # Shielded: a visitor who leaves must not cancel the read for the others.
+    return await asyncio.shield(read)
+
+
+async def _cache_read_now(key: str) -> dict | None:
     try:
         raw = await _state().redis.get(key)
         return json.loads(raw) if raw else None

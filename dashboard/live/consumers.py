@@ -49,6 +49,7 @@ from dashboard.live.contract import (
 from dashboard.live.fanout import fanout
 from dashboard.live.poller import poller
 from dashboard.monitor.access import can_view_all_tasks
+from site_config.ops.metrics import WEBSOCKETS_OPEN
 
 
 @cache
@@ -121,6 +122,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.accept()
         max_age = settings.WS_MAX_AGE_SECONDS * (1 - random.uniform(0, MAX_AGE_SPREAD))
         self._expiry = asyncio.get_running_loop().call_later(max_age, self._end_soon, CLOSE_RECONNECT)
+        self._counted = True
+        WEBSOCKETS_OPEN.add(1)
         await self.send(text_data=await self.snapshot())
         if hub.live is False:
             await self.send(text_data=live_state_html(False))
@@ -140,6 +143,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self._ready = False
         if getattr(self, "_expiry", None) is not None:
             self._expiry.cancel()
+        if getattr(self, "_counted", False):
+            self._counted = False
+            WEBSOCKETS_OPEN.add(-1)
         hub = fanout()
         joined, self._joined = getattr(self, "_joined", []), []
         for group in joined:

@@ -9,6 +9,8 @@ A message is a dict handed to the channel layer for one group:
   channel-layer subscription per daphne process carries every group, so the message says which).
 - ``key``: a coalescing key (a string) or None. Of two undelivered messages with the same group and
   key, only the newer is delivered; messages without a key are all delivered, in order.
+- ``sent_at``: wall-clock time (``time.time()``) of the publish, stamped by the publisher; the
+  fan-out measures publish-to-delivery latency from it (metric ``site_live_delivery_seconds``).
 - ``html``: the fragment every watcher receives, rendered once by the sender. ``html_staff``, when
   present, replaces it for staff watchers (a task's traceback); ``html_decide`` for watchers of the
   moderation queue who may decide comments (the rows' decide buttons).
@@ -22,6 +24,7 @@ ended; ``user.rights_changed`` carries nothing: every socket of the user authori
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Hashable
 
 TASK_UPDATE = "task.update"
@@ -55,8 +58,8 @@ def session_tag(session_key: str | None) -> str | None:
 
 
 def stamp(message: dict, *, group: str, key: Hashable | None) -> dict:
-    """The message as it travels: with its group and its coalescing key."""
-    return {**message, "group": group, "key": repr(key) if key is not None else None}
+    """The message as it travels: with its group, its coalescing key and its publish time."""
+    return {**message, "group": group, "key": repr(key) if key is not None else None, "sent_at": time.time()}
 
 
 def handler_name(message_type: str) -> str:

@@ -34,6 +34,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from dashboard.live.contract import PROBE
+from site_config.ops.metrics import LIVE_DELIVERY_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -171,13 +172,17 @@ class GroupFanout:
             while self._pending:
                 slot = next(iter(self._pending))
                 message = self._pending.pop(slot)
-                for count, consumer in enumerate(list(self.members.get(slot[0], ())), 1):
+                consumers = list(self.members.get(slot[0], ()))
+                for count, consumer in enumerate(consumers, 1):
                     try:
                         await consumer.deliver(message)
                     except Exception:
                         logger.warning("delivery to a consumer failed", exc_info=True)
                     if count % YIELD_EVERY == 0:
                         await asyncio.sleep(0)
+                if consumers and "sent_at" in message:
+                    # Once per message and process, when its last local watcher has it: the slowest.
+                    LIVE_DELIVERY_SECONDS.observe(max(0.0, time.time() - message["sent_at"]))
 
 
 _fanouts: dict[asyncio.AbstractEventLoop, GroupFanout] = {}
