@@ -107,7 +107,7 @@ def test_check_deploy_is_clean_with_settings_read_from_a_production_environment(
     from tests.conftest import child_env
 
     env = child_env(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="k" * 20 + "0123456789abcdefghijklmnopqrstuvwxyz",
-                    DJANGO_ALLOWED_HOSTS="example.com")
+                    DJANGO_ALLOWED_HOSTS="example.com", SITE_URL="https://example.com")
     env.pop("DJANGO_SECURE_SSL_REDIRECT", None)
     finished = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                               cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120)

@@ -107,6 +107,10 @@ def formation(formation_database):
         DJANGO_VAR_DIR=str(WORKDIR / "formation-var"), DJANGO_STATIC_ROOT=str(WORKDIR / "formation-static"),
         PORT=str(port), BIND_ADDRESS="127.0.0.1", CELERY_CONCURRENCY="1", METRICS_TOKEN=METRICS_TOKEN,
         DJANGO_SUPERUSER_USERNAME=STAFF, DJANGO_SUPERUSER_PASSWORD=PASSWORD,
+        # The tests speak to each web process as its proxy would (X-Forwarded-Proto: https), from
+        # 127.0.0.1: a trusted proxy; the pages' own origins are the websockets' allowed origins.
+        TRUSTED_PROXIES="127.0.0.1", SITE_URL=f"https://127.0.0.1:{port}",
+        DJANGO_CSRF_TRUSTED_ORIGINS=f"https://127.0.0.1:{port},https://127.0.0.1:{port + 1}",
     )
     release_log = WORKDIR / "formation-release.log"
     with open(release_log, "wb") as log:
