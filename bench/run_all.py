@@ -19,6 +19,8 @@ RUNS = [
     ("task-result clean-up", ["cleanup_bench.py"], {"ROWS": "100000"} if QUICK else {}),
     ("moderation queue", ["moderation_bench.py"], {}),
     ("weather streaming", ["weather_bench.py"], {}),
+    ("live progress, several web processes", ["live_progress.py", "--only", "4", *(["--quick"] if QUICK else [])], {}),
+    ("weather, several web processes", ["weather_bench.py", "--processes", "2"], {}),
 ]
 
 
