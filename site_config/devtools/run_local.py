@@ -1,7 +1,7 @@
 """`make run`: everything a fresh clone needs to serve the site with a worker and beat.
 
-Uses REDIS_URL when set; else a Redis on 127.0.0.1:6379 if one answers; else starts a private one
-for this session (stopped on exit). Then migrates, makes sure a staff account exists, and starts
+Uses REDIS_URL when set; else starts a private Redis for this session (stopped on exit), never one
+that happens to answer on 6379. Then migrates, makes sure a staff account exists, and starts
 the Procfile's web, worker and beat processes under a small supervisor that restarts a process that
 exits. Ctrl-C stops everything, letting a running job finish (Ctrl-C twice to hurry it).
 """
@@ -32,10 +32,9 @@ def main() -> int:
         if not redis_answers(parsed.hostname or "127.0.0.1", parsed.port or 6379):
             print(f"REDIS_URL={env['REDIS_URL']} does not answer. Start that Redis, or unset REDIS_URL.", file=sys.stderr)
             return 1
-    elif redis_answers():
-        env["REDIS_URL"] = "redis://127.0.0.1:6379/0"
-        print("Using the Redis already running on 127.0.0.1:6379.")
     else:
+        # Never a Redis that happens to answer on 6379: another project's Celery on it would share our
+        # queues, and the channel layer's pub/sub ignores database numbers.
         private = PrivateRedis(BASE_DIR / "var" / "redis").start()
         env["REDIS_URL"] = private.url
         print(f"Started a private Redis for this session at {private.url} (stopped on exit).")

@@ -108,7 +108,8 @@ class Supervisor:
     def start(self, process: Supervised) -> None:
         process.popen = subprocess.Popen(
             ["/bin/sh", "-c", f"exec {process.command}" if process.simple else process.command],
-            env=self.env, cwd=self.cwd,
+            # Named as honcho names them: the Procfile's worker line takes its node name from it.
+            env={**self.env, "HONCHO_PROCESS_NAME": process.name}, cwd=self.cwd,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )
         process.restart_at = None
