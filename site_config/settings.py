@@ -361,13 +361,21 @@ LOGGING = {
 # Absolute base of every link in an email (verification, password reset, "your comment was
 # approved"). Never taken from a request: its Host header is chosen by the client, and a reset link
 # pointing at someone else's host would hand them the token.
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000" if DEBUG else "").rstrip("/")
-if not DEBUG:
-    if not SITE_URL:
+SITE_URL = env_str("SITE_URL", "").rstrip("/")
+if not SITE_URL:
+    # Unset: the site's own first host name (a value the operator chose, never a request's Host
+    # header), over https in production; `make run`'s address with DEBUG on.
+    _host = next((host.lstrip(".") for host in ALLOWED_HOSTS if host.strip(".")), "")
+    if DEBUG:
+        SITE_URL = "http://127.0.0.1:8000"
+    elif _host:
+        SITE_URL = f"https://{_host}"
+    else:
         raise ImproperlyConfigured(
-            "SITE_URL must be set when DJANGO_DEBUG is off: links in emails are built from it "
-            "(e.g. SITE_URL=https://example.com)."
+            "SITE_URL must be set when DJANGO_DEBUG is off and DJANGO_ALLOWED_HOSTS names no host: links "
+            "in emails are built from it (e.g. SITE_URL=https://example.com)."
         )
+if not DEBUG:
     _site = urlsplit(SITE_URL)
     if _site.scheme != "https" or not _site.netloc:
         raise ImproperlyConfigured(

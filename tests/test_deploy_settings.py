@@ -25,8 +25,6 @@ def _start(**env: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize(("site_url", "message"), [
-    (None, "SITE_URL must be set when DJANGO_DEBUG is off"),
-    ("", "SITE_URL must be set when DJANGO_DEBUG is off"),
     ("http://example.com", "must be an https:// address"),
     ("example.com", "must be an https:// address"),
 ])
@@ -34,6 +32,19 @@ def test_production_refuses_to_start_without_an_https_site_url(site_url, message
     started = _start(**PRODUCTION, SITE_URL=site_url)
     assert started.returncode != 0
     assert "ImproperlyConfigured" in started.stderr and message in started.stderr
+
+
+@pytest.mark.parametrize("site_url", [None, ""])
+def test_production_without_site_url_links_to_its_first_host_over_https(site_url):
+    started = _start(**{**PRODUCTION, "DJANGO_ALLOWED_HOSTS": ".example.com,www.example.com"}, SITE_URL=site_url)
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip() == "https://example.com"
+
+
+def test_production_without_site_url_or_a_host_name_refuses_to_start():
+    started = _start(**{**PRODUCTION, "DJANGO_ALLOWED_HOSTS": "."}, SITE_URL=None)
+    assert started.returncode != 0
+    assert "SITE_URL must be set when DJANGO_DEBUG is off and DJANGO_ALLOWED_HOSTS names no host" in started.stderr
 
 
 def test_production_starts_with_an_https_site_url():
