@@ -177,11 +177,13 @@ def short_lived_daphne(django_db_setup):
 def test_a_socket_closes_at_its_maximum_age_and_its_reconnect_is_authorised_afresh(
         short_lived_daphne, transactional_db, alice):
     cookie = session_cookie(alice)
+    before_connect = time.monotonic()
     with ws_connect(short_lived_daphne, "/ws/tasks/", cookie) as ws:
         ws.recv(timeout=10)
-        opened = time.monotonic()
         assert close_code(ws, timeout=10) == RECONNECT
-        assert 1.5 <= time.monotonic() - opened <= 4
+        # Not before its age (2 s, shortened by at most 10 %): counted from before the connection
+        # began, so a slow machine can only make this larger, never fail it.
+        assert time.monotonic() - before_connect >= 2 * 0.9
     with ws_connect(short_lived_daphne, "/ws/tasks/", cookie) as ws:
         ws.recv(timeout=10)
         # A change no signal reports (a queryset update): the socket lives on until its maximum age...
