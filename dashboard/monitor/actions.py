@@ -13,7 +13,7 @@ from celery import uuid as celery_uuid
 from django.db import transaction
 from django_celery_results.models import TaskResult
 
-from dashboard.live.signals import publish_view
+from dashboard.live.publish import publish_view
 from dashboard.live.store import load_view, record_event
 from dashboard.models import TaskAction, TaskLaunch
 
@@ -26,12 +26,15 @@ class TaskActionRefused(Exception):
     """The action cannot be done to this task; the message says why, for the person who asked."""
 
 
-def task_retry(*, user, task_id: str, batch: uuid.UUID | None = None) -> str:
+def task_retry(*, user, task_id: str, batch: uuid.UUID | None = None, why: str = "") -> str:
     """Send the same task with the same arguments as a new task linked to the original.
 
     A task is retried once: a double click, two operators or a repeated bulk retry get a refusal
     naming the retry that exists (retry that one if it failed too). The claim is the TaskAction row,
     written under a lock on the original's row before anything is sent.
+
+    `user` None is the site itself (a lost task sent again, `why` says why): the new task keeps the
+    original's launcher.
     """
     with transaction.atomic():
         row = TaskResult.objects.select_for_update().filter(task_id=task_id).first()
@@ -55,12 +58,13 @@ def task_retry(*, user, task_id: str, batch: uuid.UUID | None = None) -> str:
             raise TaskActionRefused("The original arguments were not recorded, so the task cannot be sent again.")
         new_id = celery_uuid()
         TaskAction.objects.create(batch=batch or uuid.uuid4(), kind=TaskAction.Kind.RETRY, task_id=task_id,
-                                  new_task_id=new_id, user=user)
-        record_event(task_id, "retried", f"as {new_id} by {user.get_username()}")
+                                  new_task_id=new_id, user=user, note=f"sent again automatically: {why}" if why else "")
+        record_event(task_id, "retried", f"as {new_id} by {user.get_username()}" if user else
+                     f"as {new_id}, automatically ({why})")
     # Sent after the claim is committed. If the broker is down, the new task's row says so (FAILURE
     # with the reason) and can itself be retried.
     task.apply_async(launch.args, launch.kwargs or {}, task_id=new_id, queue=launch.queue or None,
-                     headers={"launched_by": user.pk, "retry_of": task_id})
+                     headers={"launched_by": user.pk if user else launch.launched_by_id, "retry_of": task_id})
     return new_id
 
 

@@ -17,12 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from datetime import UTC, datetime
 
 import redis
 from celery import current_app, states
-from celery import uuid as celery_uuid
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -31,7 +29,7 @@ from django_celery_results.models import TaskResult
 from dashboard.live.heartbeat import redis_client, running_task_ids
 from dashboard.live.publish import publish_view
 from dashboard.live.store import load_view, record_event
-from dashboard.models import TaskAction, TaskEvent, TaskLaunch
+from dashboard.models import TaskEvent
 
 logger = logging.getLogger(__name__)
 
@@ -72,10 +70,11 @@ def _declare_lost(task_id: str, worker: str | None, unclaimed_since: float) -> b
     worker = worker or "its worker"
     reason = (f"worker lost: {worker} stopped running it (no heartbeat has claimed it since "
               f"{timezone.localtime(datetime.fromtimestamp(unclaimed_since, tz=UTC)):%H:%M:%S %Z})")
-    return _fail_and_send_again(task_id, from_states=RUNNING_STATES, error="WorkerLost", reason=reason)
+    return _fail_and_send_again(task_id, from_states=RUNNING_STATES, error="WorkerLost", reason=reason,
+                                why="worker lost")
 
 
-def _fail_and_send_again(task_id: str, *, from_states, error: str, reason: str) -> bool:
+def _fail_and_send_again(task_id: str, *, from_states, error: str, reason: str, why: str) -> bool:
     """Fail the task with the reason (if it is still in `from_states`), record it on its timeline,
     send it again when safe, and tell its watchers. False when it had moved on meanwhile."""
     with transaction.atomic():
@@ -89,31 +88,26 @@ def _fail_and_send_again(task_id: str, *, from_states, error: str, reason: str) 
             return False  # it finished, started or was revoked meanwhile
         record_event(task_id, LOST_EVENT, reason)
     logger.warning("task %s: %s", task_id, reason)
-    _send_again(task_id)
+    _send_again(task_id, why)
     view = load_view(task_id)
     if view is not None:
         publish_view(view)
     return True
 
 
-def _send_again(task_id: str) -> str | None:
-    row = TaskResult.objects.filter(task_id=task_id).first()
-    task = current_app.tasks.get(row.task_name or "") if row else None
-    launch = TaskLaunch.objects.filter(task_id=task_id).first()
-    if task is None or not getattr(task, "acks_late", False) or not getattr(task, "retryable", True):
+def _send_again(task_id: str, why: str) -> str | None:
+    """Send a lost task again, as a dashboard retry would (once, same arguments, linked), when its code
+    says it is safe to repeat (`acks_late`)."""
+    from dashboard.monitor.actions import TaskActionRefused, task_retry
+
+    name = TaskResult.objects.filter(task_id=task_id).values_list("task_name", flat=True).first()
+    if not getattr(current_app.tasks.get(name or ""), "acks_late", False):
         return None
-    if launch is None or launch.args is None:
+    try:
+        return task_retry(user=None, task_id=task_id, why=why)
+    except TaskActionRefused as refusal:
+        logger.info("lost task %s not sent again: %s", task_id, refusal)
         return None
-    new_id = celery_uuid()
-    with transaction.atomic():
-        TaskAction.objects.create(batch=uuid.uuid4(), kind=TaskAction.Kind.RETRY, task_id=task_id,
-                                  new_task_id=new_id, user=None, note="sent again automatically: worker lost")
-        record_event(task_id, "retried", f"as {new_id}, automatically (worker lost)")
-    headers = {"retry_of": task_id}
-    if launch.launched_by_id:
-        headers["launched_by"] = launch.launched_by_id
-    task.apply_async(launch.args, launch.kwargs or {}, task_id=new_id, queue=launch.queue or None, headers=headers)
-    return new_id
 
 
 # --- messages the broker lost ---
@@ -192,4 +186,5 @@ def _ids_in_broker(broker: redis.Redis) -> set[str] | None:
 
 def _declare_message_lost(task_id: str) -> bool:
     reason = "message lost: the broker restarted without it, so no worker will ever receive this task"
-    return _fail_and_send_again(task_id, from_states=QUEUED_STATES, error="MessageLost", reason=reason)
+    return _fail_and_send_again(task_id, from_states=QUEUED_STATES, error="MessageLost", reason=reason,
+                                why="message lost")
