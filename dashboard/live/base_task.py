@@ -37,9 +37,19 @@ from dashboard.live.throttle import ProgressThrottle
 _execution = threading.local()
 
 
+class TaskCancelled(Exception):
+    """Raised by report_progress when the person who started the task (or staff) cancelled it.
+
+    A task that writes partial output catches it as `self.Cancelled` (no import needed, so the blog
+    need not import the dashboard), removes what it wrote, and re-raises; the task then ends REVOKED
+    with "cancelled by <user>"."""
+
+
 class LiveTask(DjangoTask):
     #: Tasks that must not be run again with the same arguments set this to False (dashboard retry).
     retryable = True
+    #: `except self.Cancelled:` in a task body: see TaskCancelled.
+    Cancelled = TaskCancelled
 
     # --- queueing ---
 
