@@ -17,6 +17,8 @@ DECIDE_COMMENTS = "dashboard.decide_comments"
 RESEND_EMAIL = "dashboard.resend_email"
 START_DEMO_JOB = "dashboard.start_demo_job"
 CHANGE_SCHEDULES = "django_celery_beat.change_periodictask"
+ADD_POSTS = "blog.add_post"
+CHANGE_POSTS = "blog.change_post"
 
 #: What a read-only page and a refusal say: the action, and the permission as the admin names it.
 NEEDS = {
@@ -26,6 +28,8 @@ NEEDS = {
     RESEND_EMAIL: "Sending a failed email again needs the permission “Can send failed emails again”.",
     START_DEMO_JOB: "Starting the demo job needs the permission “Can start the demo job”.",
     CHANGE_SCHEDULES: "Changing or running schedules needs the permission “Can change periodic task”.",
+    ADD_POSTS: "Writing a post needs the permission “Can add post”.",
+    CHANGE_POSTS: "Editing a post needs the permission “Can change post”.",
 }
 
 

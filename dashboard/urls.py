@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("dashboard.moderation.urls")),
     path("", include("dashboard.outbox.urls")),
     path("", include("dashboard.workers.urls")),
+    path("", include("dashboard.posts.urls")),
 ]
