@@ -29,7 +29,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from blog.models import Post, PostImageRendition
 
@@ -41,6 +41,12 @@ FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 RENDITION_FORMATS = ("webp", "jpeg")
 #: EXIF orientations that turn the picture a quarter: its displayed width is its stored height.
 QUARTER_TURNS = {5, 6, 7, 8}
+#: EXIF orientation -> the transpose that shows the picture upright (as ImageOps.exif_transpose does).
+TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 NOT_READABLE = "not an image Pillow can read (JPEG, PNG or WebP)"
 
 
@@ -138,8 +144,8 @@ def rendition_widths(display_width: int, widths: Iterable[int]) -> list[int]:
 
 
 def image_decode(*, source, widths: Iterable[int], max_pixels: int) -> tuple[Image.Image, list[tuple[int, int]]]:
-    """Decode `source` (a binary file) upright and ready to resize, and the (width, height) of each
-    rendition, smallest first.
+    """Decode `source` (a binary file) at the largest rendition's size, upright (EXIF orientation
+    applied), and the (width, height) of each rendition, smallest first.
 
     A JPEG is decoded reduced by libjpeg (1/2, 1/4 or 1/8) to no less than the largest rendition
     needs, so a 24 MP photo never holds its full 72 MB of pixels for a 1600 px rendition."""
@@ -163,11 +169,15 @@ def image_decode(*, source, widths: Iterable[int], max_pixels: int) -> tuple[Ima
         image.load()
     except Exception as error:  # truncated or broken data: Pillow raises OSError, SyntaxError, ...
         raise ImageRejected(f"{NOT_READABLE}: {error}") from None
-    try:
-        image = ImageOps.exif_transpose(image)
-    except Exception:
-        pass  # a broken EXIF block: keep the stored orientation rather than fail the whole image
-    return _web_ready(image), sizes
+    image = _web_ready(image)
+    # Down to the largest rendition first, then upright: the turn copies the smaller image only.
+    largest_width, largest_height = sizes[-1]
+    stored_target = (largest_height, largest_width) if turned else (largest_width, largest_height)
+    if image.size != stored_target:
+        image = image.resize(stored_target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    if orientation in TRANSPOSE:
+        image = image.transpose(TRANSPOSE[orientation])
+    return image, sizes
 
 
 def _web_ready(image: Image.Image) -> Image.Image:
