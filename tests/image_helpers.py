@@ -54,3 +54,18 @@ def open_image(data: bytes) -> Image.Image:
     image = Image.open(BytesIO(data))
     image.load()
     return image
+
+
+def post_with_ready_image(author, data: bytes, *, slug: str = "pictured", alt: str = "Red and blue halves") -> Post:
+    """A published post whose renditions are made in this process (no task queued): for pages."""
+    from django.utils import timezone
+
+    from blog.services import images
+
+    post = Post(title=f"Post {slug}", slug=slug, body="Body.", author=author, status="published",
+                published_at=timezone.now(), image_alt=alt)
+    post.image.save("photo.jpg", ContentFile(data), save=False)
+    post.save()
+    images.post_image_renditions_make(post_id=post.pk)
+    post.refresh_from_db()
+    return post
