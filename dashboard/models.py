@@ -157,3 +157,32 @@ class ScheduleChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.periodic_task_name}: {self.get_action_display()} by {self.changed_by_id or 'system'}"
+
+
+class ApiToken(models.Model):
+    """A user's named key for the JSON API (/api/). Only a digest of the token is stored.
+
+    The token is `ldt_<prefix>_<secret>`: the prefix finds the row (and is shown on the tokens page
+    so the owner can tell tokens apart); the SHA-256 of the whole token is compared in constant time.
+    A fast hash is right here, unlike for passwords: the secret is 256 random bits, so there is
+    nothing to guess, and a slow hash would cost every API request tens of milliseconds.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="apitoken_user_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) of {self.user_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

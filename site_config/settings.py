@@ -113,6 +113,9 @@ INSTALLED_APPS = [
     "template_partials",
     "django_celery_results",
     "django_celery_beat",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, from PyPI (never a CDN): /api/docs/
     "site_config.apps.SiteConfigConfig",  # the project's deploy checks (site_config/checks.py)
     "site_config.ops",
     "dashboard",
@@ -565,6 +568,40 @@ def env_rate(name: str, default: str) -> tuple[int, int]:
         raise ImproperlyConfigured(f"{name}={raw!r}: the count must be 0 or more and the seconds at least 1.")
     return count, seconds
 
+
+# The JSON API (/api/, dashboard/api/): JSON in and out, a token or the session (with CSRF), one
+# request budget per token (API_THROTTLE_RATE, "COUNT/SECONDS"), errors in one shape
+# (dashboard/api/errors.py). Progress streams close after API_STREAM_MAX_SECONDS (clients reconnect).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "dashboard.api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["dashboard.api.throttling.PerTokenThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "dashboard.api.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Live Django API",
+    "DESCRIPTION": "Tasks, workers, queues, schedules and reports, with the dashboard's permissions. "
+                   "Authenticate with `Authorization: Bearer <token>` (create tokens at /accounts/tokens/).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "dashboard.api.schema.add_stream_endpoints",
+    ],
+}
+API_THROTTLE_RATE = env_rate("API_THROTTLE_RATE", "600/60")
+API_STREAM_MAX_SECONDS = env_int("API_STREAM_MAX_SECONDS", 300, minimum=5)
 
 # Throttles on the account doors (site_config/throttles.py): attempts per window, counted in Redis;
 # over the limit a 429 page says when to try again, and the window ends by itself. Login counts
