@@ -76,7 +76,28 @@ def test_every_stored_schedule_row_after_migrate_runs_a_registered_task(db):
 
 # (name, kwargs, path) for every named URL of the site, as of today. Parameterised URLs use
 # example values; the path is what `reverse(name, kwargs=kwargs)` gives today.
+TASK = {"task_id": "abc-123"}
 SITE_URLS = [
+    ("api:demo_job_start", {}, "/api/demo-jobs/"),
+    ("api:docs", {}, "/api/docs/"),
+    ("api:me", {}, "/api/me/"),
+    ("api:queue_list", {}, "/api/queues/"),
+    ("api:report_detail", {"day": "2026-01-02"}, "/api/reports/2026-01-02/"),
+    ("api:report_list", {}, "/api/reports/"),
+    ("api:schedule_disable", {"periodic_task_id": 7}, "/api/schedules/7/disable/"),
+    ("api:schedule_enable", {"periodic_task_id": 7}, "/api/schedules/7/enable/"),
+    ("api:schedule_list", {}, "/api/schedules/"),
+    ("api:schedule_run", {"periodic_task_id": 7}, "/api/schedules/7/run/"),
+    ("api:schema", {}, "/api/schema/"),
+    ("api:task_detail", TASK, "/api/tasks/abc-123/"),
+    ("api:task_events", TASK, "/api/tasks/abc-123/events/"),
+    ("api:task_list", {}, "/api/tasks/"),
+    ("api:task_retry", TASK, "/api/tasks/abc-123/retry/"),
+    ("api:task_revoke", TASK, "/api/tasks/abc-123/revoke/"),
+    ("api:task_wait", TASK, "/api/tasks/abc-123/wait/"),
+    ("api:worker_list", {}, "/api/workers/"),
+    ("api_token_revoke", {"token_id": 7}, "/accounts/tokens/7/revoke/"),
+    ("api_tokens", {}, "/accounts/tokens/"),
     ("blog:comment_create", {"slug": "hello"}, "/blog/hello/comments/"),
     ("blog:post_detail", {"slug": "hello"}, "/blog/hello/"),
     ("blog:post_list", {}, "/blog/"),

@@ -96,13 +96,16 @@ def _version(data: dict | None) -> str:
     return hashlib.sha256(json.dumps(data, cls=DjangoJSONEncoder, sort_keys=True).encode()).hexdigest()[:16]
 
 
-async def _wait_for_change(follower: _Follower, timeout: float) -> None:
+async def _wait_for_change(follower: _Follower, timeout: float) -> bool:
+    """Wait until the fan-out says something happened (or `timeout`); True if it did. While the
+    fan-out is not live, wake at least every NOT_LIVE_POLL_SECONDS to read the task anyway."""
     hub_live = fanout().live is not False
     try:
         await asyncio.wait_for(follower.changed.wait(), timeout if hub_live else min(timeout, NOT_LIVE_POLL_SECONDS))
     except TimeoutError:
-        pass
+        return False
     follower.changed.clear()
+    return True
 
 
 @require_GET
@@ -137,9 +140,7 @@ async def _event_stream(task_id: str):
             if remaining <= 0:
                 yield ": the stream ends here; reconnect to go on following\n\n"
                 return
-            before = follower.changed.is_set()
-            await _wait_for_change(follower, min(KEEP_ALIVE_SECONDS, remaining))
-            if not before and not follower.changed.is_set():
+            if not await _wait_for_change(follower, min(KEEP_ALIVE_SECONDS, remaining)):
                 yield ": keep-alive\n\n"
     finally:
         await hub.leave(group, follower)

@@ -19,6 +19,7 @@ urlpatterns = [
     re_path(rf"^tasks/{TASK_ID}/revoke/$", views.task_revoke_view, name="task_revoke"),
     re_path(rf"^tasks/{TASK_ID}/events/$", stream.task_events, name="task_events"),
     re_path(rf"^tasks/{TASK_ID}/wait/$", stream.task_wait, name="task_wait"),
+    path("demo-jobs/", views.demo_job_start, name="demo_job_start"),
     path("workers/", views.worker_list, name="worker_list"),
     path("queues/", views.queue_list, name="queue_list"),
     path("schedules/", views.schedule_list, name="schedule_list"),

@@ -294,3 +294,31 @@ def me(request):
         "permissions": sorted(name for name in NEEDS if may(user, name)),
         "token": request.auth.name if isinstance(request.auth, ApiToken) else None,
     })
+
+
+# --- the demo job (the same form and permission as the dashboard's home page) ---
+
+
+@extend_schema(request=inline_serializer("DemoJob", {
+    "steps": serializers.IntegerField(min_value=1, help_text="How many steps (progress reports)."),
+    "delay_ms": serializers.IntegerField(min_value=0, help_text="Milliseconds per step."),
+    "fail_at_step": serializers.IntegerField(required=False, allow_null=True, help_text="Fail on purpose at this step."),
+}), responses={202: s.NewTaskSerializer, 503: OpenApiResponse(description="The broker cannot be reached."), **ERRORS},
+    summary="Start the demo job", description="Needs “Can start the demo job”. Follow it with /events/ or /wait/.")
+@api_view(["POST"])
+def demo_job_start(request):
+    from dashboard.home.forms import DemoJobForm
+    from dashboard.permissions import START_DEMO_JOB
+    from dashboard.tasks import demo_job_task
+
+    _require(request, START_DEMO_JOB)
+    body = request.data if isinstance(request.data, dict) else {}
+    form = DemoJobForm({key: ("" if value is None else value) for key, value in body.items()})
+    if not form.is_valid():
+        raise ValidationError({field: [str(e) for e in errors] for field, errors in form.errors.items()})
+    data = form.cleaned_data
+    try:
+        result = demo_job_task.delay_for(request.user, data["steps"], data["delay_ms"], data["fail_at_step"])
+    except OperationalError:
+        raise Unavailable() from None
+    return _new_task(result.id)
