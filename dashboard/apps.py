@@ -13,7 +13,9 @@ class DashboardConfig(AppConfig):
         from dashboard.api import schema  # noqa: F401  (the API token's OpenAPI security scheme)
         from dashboard.live import rights, signals  # noqa: F401
         from dashboard.moderation import live  # noqa: F401  (blog comment changes -> live moderation queues)
+        from dashboard.schedules import live as schedules_live  # noqa: F401  (runs of a schedule -> live schedule pages)
         from dashboard.schedules.services import sync_after_migrate
+        from dashboard.workers import signals as workers_signals  # noqa: F401  (queues sent to, for AMQP)
 
         # Logout and changes to a user's rights end or re-authorise their open sockets.
         rights.connect()

@@ -71,6 +71,7 @@ class TaskAction(models.Model):
         RETRY = "retry", "Retry"
         REVOKE = "revoke", "Revoke"
         TERMINATE = "terminate", "Terminate"
+        PURGE = "purge", "Purged from its queue"
 
     batch = models.UUIDField()
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -100,7 +101,30 @@ class NamedPermission(models.Model):
             ("decide_comments", "Can decide comments (approve, reject, mark as spam)"),
             ("resend_email", "Can send failed emails again"),
             ("start_demo_job", "Can start the demo job"),
+            ("purge_queue", "Can purge a queue (its waiting tasks are revoked)"),
         ]
+
+
+class QueuePurge(models.Model):
+    """Audit of a queue purge from the workers page: who, when, which queue, how many messages.
+
+    Each purged task also has a TaskAction (kind "purge") sharing `batch`, shown on its page.
+    """
+
+    batch = models.UUIDField(unique=True)
+    queue = models.CharField(max_length=200)
+    broker = models.CharField(max_length=20, blank=True, default="")
+    purged_count = models.PositiveIntegerField()
+    #: The count the confirmation page showed (more may have arrived, or been consumed, since).
+    confirmed_count = models.PositiveIntegerField(null=True, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.queue}: {self.purged_count} purged by {self.user_id or 'a deleted user'}"
 
 
 class DailyReport(models.Model):
@@ -139,6 +163,9 @@ class ScheduleChange(models.Model):
         DISABLED = "disabled", "disabled"
         SCHEDULE = "schedule", "changed schedule"
         RUN_NOW = "run_now", "ran now"
+        CREATED = "created", "created"
+        DUPLICATED = "duplicated", "duplicated"
+        DELETED = "deleted", "deleted"
 
     # The name is kept as text as well, so the trail outlives a deleted periodic task.
     periodic_task = models.ForeignKey(

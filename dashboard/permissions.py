@@ -17,6 +17,9 @@ DECIDE_COMMENTS = "dashboard.decide_comments"
 RESEND_EMAIL = "dashboard.resend_email"
 START_DEMO_JOB = "dashboard.start_demo_job"
 CHANGE_SCHEDULES = "django_celery_beat.change_periodictask"
+ADD_SCHEDULES = "django_celery_beat.add_periodictask"
+DELETE_SCHEDULES = "django_celery_beat.delete_periodictask"
+PURGE_QUEUE = "dashboard.purge_queue"
 
 #: What a read-only page and a refusal say: the action, and the permission as the admin names it.
 NEEDS = {
@@ -26,6 +29,9 @@ NEEDS = {
     RESEND_EMAIL: "Sending a failed email again needs the permission “Can send failed emails again”.",
     START_DEMO_JOB: "Starting the demo job needs the permission “Can start the demo job”.",
     CHANGE_SCHEDULES: "Changing or running schedules needs the permission “Can change periodic task”.",
+    ADD_SCHEDULES: "Creating or duplicating schedules needs the permission “Can add periodic task”.",
+    DELETE_SCHEDULES: "Deleting schedules needs the permission “Can delete periodic task”.",
+    PURGE_QUEUE: "Purging a queue needs the permission “Can purge a queue (its waiting tasks are revoked)”.",
 }
 
 

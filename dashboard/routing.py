@@ -3,6 +3,7 @@
 from dashboard.home.routing import websocket_urlpatterns as home
 from dashboard.moderation.routing import websocket_urlpatterns as moderation
 from dashboard.monitor.routing import websocket_urlpatterns as monitor
+from dashboard.schedules.routing import websocket_urlpatterns as schedules
 from dashboard.workers.routing import websocket_urlpatterns as workers
 
-websocket_urlpatterns = [*monitor, *moderation, *workers, *home]
+websocket_urlpatterns = [*monitor, *moderation, *workers, *home, *schedules]

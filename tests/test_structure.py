@@ -109,11 +109,16 @@ SITE_URLS = [
     ("dashboard:outbox", {}, "/dashboard/outbox/"),
     ("dashboard:outbox_retry", {"pk": 7}, "/dashboard/outbox/7/retry/"),
     ("dashboard:report_detail", {"day": "2026-01-02"}, "/dashboard/reports/2026-01-02/"),
+    ("dashboard:queue_purge", {"name": "celery"}, "/dashboard/workers/queues/celery/purge/"),
     ("dashboard:report_list", {}, "/dashboard/reports/"),
+    ("dashboard:schedule_create", {}, "/dashboard/schedules/new/"),
+    ("dashboard:schedule_delete", {"pk": 7}, "/dashboard/schedules/7/delete/"),
     ("dashboard:schedule_detail", {"pk": 7}, "/dashboard/schedules/7/"),
+    ("dashboard:schedule_duplicate", {"pk": 7}, "/dashboard/schedules/7/duplicate/"),
     ("dashboard:schedule_enable", {"pk": 7}, "/dashboard/schedules/7/enabled/"),
     ("dashboard:schedule_list", {}, "/dashboard/schedules/"),
     ("dashboard:schedule_run", {"pk": 7}, "/dashboard/schedules/7/run/"),
+    ("dashboard:schedules_bulk", {}, "/dashboard/schedules/bulk/"),
     ("dashboard:task_counts", {}, "/dashboard/tasks/counts/"),
     ("dashboard:task_detail", {"task_id": "abc-123"}, "/dashboard/tasks/abc-123/"),
     ("dashboard:task_list", {}, "/dashboard/tasks/"),
@@ -341,6 +346,7 @@ WEBSOCKET_PATTERNS = [
     "ws/moderation/",
     "ws/workers/",
     "ws/dashboard/charts/",
+    "ws/schedules/",
     r"^ws/tasks/(?P<task_id>[\w.-]{1,255})/$",
 ]
 
@@ -350,6 +356,7 @@ WEBSOCKET_EXAMPLES = [
     ("ws/moderation/", {}),
     ("ws/workers/", {}),
     ("ws/dashboard/charts/", {}),
+    ("ws/schedules/", {}),
     ("ws/tasks/abc-123/", {"task_id": "abc-123"}),
 ]
 

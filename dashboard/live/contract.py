@@ -17,6 +17,7 @@ A message is a dict handed to the channel layer for one group:
 
 Type-specific fields: ``task.update`` carries ``task_id``, ``final`` (the task reached a final
 state) and ``new`` (the task was just queued: list pages count it in their "new tasks" bar).
+``schedule.update`` carries ``periodic_task`` (the schedule's primary key).
 ``user.signed_out`` (to a user's group) carries ``session``, the session_tag of the session that
 ended; ``user.rights_changed`` carries nothing: every socket of the user authorises again.
 """
@@ -30,6 +31,7 @@ from collections.abc import Hashable
 TASK_UPDATE = "task.update"
 MODERATION_UPDATE = "moderation.update"
 POLL_UPDATE = "poll.update"
+SCHEDULE_UPDATE = "schedule.update"
 PROBE = "fanout.probe"  # a daphne process checking that its own subscription still works
 
 USER_SIGNED_OUT = "user.signed_out"
@@ -37,6 +39,7 @@ USER_RIGHTS_CHANGED = "user.rights_changed"
 
 TASKS_GROUP = "tasks"  # every task's row, for the task list pages
 MODERATION_GROUP = "moderation"  # held comments arriving and leaving, for the moderation queue
+SCHEDULES_GROUP = "schedules"  # a schedule's run sent (beat, run now) or finished, for the schedules page
 
 
 def task_group(task_id: str) -> str:

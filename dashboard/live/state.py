@@ -90,6 +90,8 @@ class TaskView:
             message = str(payload.get("message") or "")
         elif row.status in (states.FAILURE, states.RETRY) and isinstance(payload, dict):
             error = f"{payload.get('exc_type', 'Error')}: {_exc_message(payload.get('exc_message'))}"
+        elif row.status == states.REVOKED and isinstance(payload, dict) and payload.get("purged_by"):
+            error = f"Revoked: {_exc_message(payload.get('exc_message'))}."  # "purged by alice from queue celery"
         elif row.status == states.REVOKED:
             error = "Revoked: the task was cancelled before it finished."
         elif row.status == states.SUCCESS and payload is not None:
