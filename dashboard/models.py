@@ -1,4 +1,4 @@
-"""Dashboard models: who launched each Celery task.
+"""Dashboard models: who launched each Celery task (and, imported from its room, the exports).
 
 Task state itself lives in django-celery-results' TaskResult (one row per task id); this table adds
 what Celery does not know: the user who started the task, so a member sees only their own tasks.
@@ -71,6 +71,7 @@ class TaskAction(models.Model):
         RETRY = "retry", "Retry"
         REVOKE = "revoke", "Revoke"
         TERMINATE = "terminate", "Terminate"
+        CANCEL = "cancel", "Cancel"
 
     batch = models.UUIDField()
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -100,6 +101,7 @@ class NamedPermission(models.Model):
             ("decide_comments", "Can decide comments (approve, reject, mark as spam)"),
             ("resend_email", "Can send failed emails again"),
             ("start_demo_job", "Can start the demo job"),
+            ("export_data", "Can export tasks, the moderation queue and comments as CSV"),
         ]
 
 
@@ -157,3 +159,6 @@ class ScheduleChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.periodic_task_name}: {self.get_action_display()} by {self.changed_by_id or 'system'}"
+
+
+from dashboard.exports.models import Export  # noqa: E402,F401  (the exports room's model, in this app)
