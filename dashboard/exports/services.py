@@ -139,6 +139,7 @@ def _write_csv(out, header: list[str], batches: Iterator[list[tuple]], total: in
     for number, batch in enumerate(batches, 1):
         writer.writerows([csv_cell(value) for value in row] for row in convert(batch))
         written += len(batch)
+        out.flush()  # the file on disk holds what the report says
         after_batch(number)
         progress(written, max(total, written), f"{written:,} of {max(total, written):,} rows")
     return written
@@ -220,6 +221,7 @@ def _write_member_data(export, out, progress, after_batch) -> int:
                 "id": pk, "post": title, "post_slug": slug, "body": body, "status": status,
                 "created_at": created.isoformat()}))
             written += 1
+        out.flush()
         after_batch(number)
         progress(written, max(total, written), f"{written:,} of {max(total, written):,} comments")
     out.write("]}\n")
