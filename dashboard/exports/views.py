@@ -100,7 +100,11 @@ def export_download(request, pk: int):
     if export_is_expired(export):
         return HttpResponse("This export has expired; ask for a new one.", status=410, content_type="text/plain")
     content_type = "text/csv; charset=utf-8" if export.filename.endswith(".csv") else "application/json"
-    response = FileResponse(default_storage.open(export.file.name, "rb"), as_attachment=True,
+    try:
+        stored = default_storage.open(export.file.name, "rb")
+    except FileNotFoundError:
+        raise Http404("The export's file is gone.") from None
+    response = FileResponse(stored, as_attachment=True,
                             filename=export.filename, content_type=content_type)
     response["Cache-Control"] = "private, no-store"
     return response
