@@ -81,6 +81,7 @@ def test_every_page_runs_under_a_strict_policy_without_a_violation(watched, csp_
         "/dashboard/", "/dashboard/tasks/", f"/dashboard/tasks/{running.task_id}/", "/dashboard/workers/",
         "/dashboard/schedules/", f"/dashboard/schedules/{schedule.pk}/", "/dashboard/reports/",
         "/dashboard/moderation/", "/dashboard/outbox/", post.get_absolute_url(), "/weather/",
+        "/dashboard/my-tasks/", "/dashboard/my-data/",
         "/admin/", "/admin/django_celery_beat/periodictask/add/", "/admin/blog/comment/",
     ]
     for path in pages:

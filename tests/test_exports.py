@@ -195,3 +195,22 @@ def test_cancelled_export_removes_its_partial_file_and_ends_revoked(client, live
     assert export.status == Export.Status.CANCELLED and not export.file
     assert not part.exists()
     assert not default_storage.exists(f"exports/{bob.pk}") or default_storage.listdir(f"exports/{bob.pk}")[1] == []
+
+
+def test_staff_export_of_the_filtered_task_list_end_to_end(client, live_worker, alice):
+    failed = [_task_row("dashboard.tasks.demo_job_task", states.FAILURE, "=2*3") for _ in range(3)]
+    _task_row("dashboard.tasks.demo_job_task", states.SUCCESS)
+    client.force_login(grant(alice, "dashboard.export_data"))
+    confirm = client.get("/dashboard/exports/new/?kind=tasks&state=FAILURE").content.decode()
+    assert "3 rows match" in confirm
+    response = client.post("/dashboard/exports/new/", {"kind": "tasks", "state": "FAILURE"})
+    export = Export.objects.get(owner=alice)
+    assert response["Location"] == f"/dashboard/tasks/{export.task_id}/"
+    row = wait_for(lambda: TaskResult.objects.filter(task_id=export.task_id, status__in=states.READY_STATES).first(),
+                   timeout=30)
+    assert row.status == states.SUCCESS
+    download = client.get(f"/dashboard/exports/{export.pk}/download/")
+    assert download["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(download.streaming_content).decode())))
+    assert sorted(r["task_id"] for r in rows) == sorted(failed)
+    assert {r["task_args"] for r in rows} == {"'=2*3"}
