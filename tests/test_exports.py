@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import uuid
 from datetime import timedelta
 
@@ -21,6 +22,7 @@ from blog.models import Comment
 from dashboard.exports.models import Export
 from dashboard.exports.services import csv_cell, export_part_path, export_write, exports_cleanup
 from dashboard.models import TaskAction, TaskEvent, TaskLaunch
+from dashboard.tasks import exports_cleanup_task
 from tests.blog_helpers import make_post
 from tests.conftest import grant
 from tests.livetools import wait_for
@@ -114,7 +116,7 @@ def test_only_the_owner_downloads_an_export(client, db, alice, bob, charlie, dja
     assert client.get(url).status_code == 302  # to the log-in page
 
 
-def test_expired_exports_are_refused_then_removed_with_their_files_by_the_cleanup(client, db, bob):
+def test_expired_exports_are_refused_then_removed_with_their_files_by_the_cleanup(client, db, bob, settings):
     expired = _export(bob, Export.Kind.MEMBER_DATA, status=Export.Status.READY, filename="old.json")
     expired.file.name = default_storage.save("exports/old.json", ContentFile(b"{}"))
     expired.expires_at = timezone.now() - timedelta(minutes=1)
@@ -124,7 +126,17 @@ def test_expired_exports_are_refused_then_removed_with_their_files_by_the_cleanu
     fresh.save()
     client.force_login(bob)
     assert client.get(f"/dashboard/exports/{expired.pk}/download/").status_code == 410
-    assert exports_cleanup() == 1
+    settings.EXPORT_WORK_DIR.mkdir(parents=True, exist_ok=True)
+    abandoned, current = export_part_path(10_001), export_part_path(10_002)  # a killed worker's, a running one's
+    abandoned.write_text("partial")
+    current.write_text("partial")
+    old = (timezone.now() - timedelta(days=2)).timestamp()
+    os.utime(abandoned, (old, old))
+    assert settings.PERIODIC_TASKS["remove-expired-exports"]["task"] == exports_cleanup_task.name
+    assert exports_cleanup_task.apply().get() == {"removed": 1}  # the beat job's task, run here
+    assert exports_cleanup() == 0
+    assert not abandoned.exists() and current.exists()
+    current.unlink()
     assert not default_storage.exists(expired.file.name)
     assert default_storage.exists(fresh.file.name)
     assert list(Export.objects.values_list("pk", flat=True)) == [fresh.pk]

@@ -249,8 +249,10 @@ def export_is_expired(export: Export, now: datetime | None = None) -> bool:
 
 
 def exports_cleanup(*, now: datetime | None = None, batch_size: int = 500) -> int:
-    """Delete expired exports: the file from the storage, then the row. Returns how many."""
+    """Delete expired exports: the file from the storage, then the row. Returns how many. Scratch
+    files older than the expiry (left by a worker that was killed mid-export) go too."""
     now = now or timezone.now()
+    _scratch_cleanup(older_than=now - timedelta(hours=settings.EXPORT_EXPIRY_HOURS))
     removed = 0
     while True:
         batch = list(Export.objects.filter(expires_at__lte=now).order_by("id")[:batch_size])
@@ -261,3 +263,14 @@ def exports_cleanup(*, now: datetime | None = None, batch_size: int = 500) -> in
                 default_storage.delete(export.file.name)
         Export.objects.filter(pk__in=[export.pk for export in batch]).delete()
         removed += len(batch)
+
+
+def _scratch_cleanup(*, older_than: datetime) -> None:
+    if not settings.EXPORT_WORK_DIR.is_dir():
+        return
+    for part in settings.EXPORT_WORK_DIR.glob("*.part"):
+        try:
+            if part.stat().st_mtime < older_than.timestamp():
+                part.unlink()
+        except FileNotFoundError:  # removed by its own job meanwhile
+            pass
