@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 from blog.models import Comment
 from dashboard.exports.models import Export
 from dashboard.exports.services import export_start
+from dashboard.tasks import demo_job_task
 from tests.blog_helpers import make_post
 from tests.conftest import browser_login
 
@@ -55,3 +56,22 @@ def test_member_exports_their_data_watches_it_downloads_it_and_cancels_another_r
     expect(page.get_by_text("Cancelled: nothing was kept.")).to_be_visible()
     export.refresh_from_db()
     assert export.status == Export.Status.CANCELLED and not export.file
+
+
+def test_my_tasks_shows_a_members_new_job_arriving_and_finishing_without_reload(page, live_worker, daphne_server,
+                                                                               bob, charlie, gate):
+    browser_login(page, daphne_server.url, "bob")
+    page.goto(f"{daphne_server.url}/dashboard/my-tasks/")
+    expect(page.locator("#my-tasks.connected")).to_be_visible()
+    expect(page.get_by_text("You have not started any job yet.")).to_be_visible()
+    page.evaluate("window.__sameDocument = true")
+    theirs = demo_job_task.delay_for(charlie, 1, 0)
+    mine = demo_job_task.delay_for(bob, 2, 0, gate_key=gate.key)
+    row = page.locator(f"#task-row-{mine.id}")
+    expect(row.locator(".badge")).to_have_text("Running", timeout=WORKER)  # inserted live, held at its gate
+    expect(page.get_by_text("You have not started any job yet.")).to_be_hidden()
+    gate.open()
+    expect(row.locator(".badge")).to_have_text("Succeeded", timeout=WORKER)
+    expect(row.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
+    expect(page.locator(f"#task-row-{theirs.id}")).to_have_count(0)
+    assert page.evaluate("window.__sameDocument === true")
