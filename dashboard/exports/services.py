@@ -23,7 +23,6 @@ from django.db import transaction
 from django.db.models import Max
 from django.http import QueryDict
 from django.utils import timezone
-from django_celery_results.models import TaskResult
 
 from blog.models import Comment
 from dashboard.exports.models import Export

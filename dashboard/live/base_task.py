@@ -27,9 +27,9 @@ from celery.exceptions import Ignore
 from django.conf import settings
 from django_celery_results.models import TaskResult
 
+from dashboard.live.cancel import cancel_forget, cancel_requested_by
 from dashboard.live.publish import publish_view
 from dashboard.live.publisher import publisher
-from dashboard.live.cancel import cancel_forget, cancel_requested_by
 from dashboard.live.store import load_view, mark_unqueued, record_event, record_runtime, was_revoked_from_dashboard
 from dashboard.live.throttle import ProgressThrottle
 
