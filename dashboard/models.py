@@ -1,4 +1,4 @@
-"""Dashboard models: who launched each Celery task.
+"""Dashboard models: who launched each Celery task (and, imported from its room, the exports).
 
 Task state itself lives in django-celery-results' TaskResult (one row per task id); this table adds
 what Celery does not know: the user who started the task, so a member sees only their own tasks.
@@ -72,6 +72,7 @@ class TaskAction(models.Model):
         REVOKE = "revoke", "Revoke"
         TERMINATE = "terminate", "Terminate"
         PURGE = "purge", "Purged from its queue"
+        CANCEL = "cancel", "Cancel"
 
     batch = models.UUIDField()
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -102,6 +103,7 @@ class NamedPermission(models.Model):
             ("resend_email", "Can send failed emails again"),
             ("start_demo_job", "Can start the demo job"),
             ("purge_queue", "Can purge a queue (its waiting tasks are revoked)"),
+            ("export_data", "Can export tasks, the moderation queue and comments as CSV"),
         ]
 
 
@@ -213,3 +215,4 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+from dashboard.exports.models import Export  # noqa: E402,F401  (the exports room's model, in this app)

@@ -12,4 +12,6 @@ urlpatterns = [
     path("", include("dashboard.moderation.urls")),
     path("", include("dashboard.outbox.urls")),
     path("", include("dashboard.workers.urls")),
+    path("", include("dashboard.jobs.urls")),
+    path("", include("dashboard.exports.urls")),
 ]

@@ -209,6 +209,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+# Uploaded and generated files (exports; post images) go through the "default" storage, so a worker on
+# another host can write them when this is a shared storage; served by permission-checked views only.
+MEDIA_ROOT = Path(env_str("DJANGO_MEDIA_ROOT", str(VAR_DIR / "media")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -445,6 +448,25 @@ PERIODIC_TASKS["requeue-unsent-emails"] = {
     "task": "blog.tasks.email_sweep_task",
     "every_seconds": 60,
     "description": "Emails whose next attempt is due, or whose task was lost, are handed to the workers.",
+}
+
+
+# --- jobs people start: cancel, exports (dashboard/jobs/, dashboard/exports/; README "Jobs") ---
+
+# How long a cancel request waits for its running task's next progress report (the flag's lifetime
+# in Redis); longer than the longest gap between two reports of any task.
+TASK_CANCEL_FLAG_SECONDS = env_int("TASK_CANCEL_FLAG_SECONDS", 86400, minimum=60)
+# An export's file can be downloaded for this long; then the clean-up job removes file and row.
+EXPORT_EXPIRY_HOURS = env_int("EXPORT_EXPIRY_HOURS", 24, minimum=1)
+# Rows read per database batch (keyset pagination) and per progress report while writing an export.
+EXPORT_BATCH_ROWS = env_int("EXPORT_BATCH_ROWS", 2000, minimum=1)
+# Where an export is written before it is handed to the storage (a local scratch folder; the partial
+# file is removed when the job fails or is cancelled).
+EXPORT_WORK_DIR = Path(env_str("EXPORT_WORK_DIR", str(VAR_DIR / "exports-work")))
+PERIODIC_TASKS["remove-expired-exports"] = {
+    "task": "dashboard.tasks.exports_cleanup_task",
+    "every_seconds": 900,
+    "description": "Export files past their expiry are deleted with their rows.",
 }
 
 

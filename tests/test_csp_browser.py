@@ -82,6 +82,7 @@ def test_every_page_runs_under_a_strict_policy_without_a_violation(watched, csp_
         "/dashboard/schedules/", f"/dashboard/schedules/{schedule.pk}/", "/dashboard/reports/",
         "/dashboard/schedules/new/", f"/dashboard/schedules/{schedule.pk}/delete/", "/dashboard/workers/queues/celery/purge/",
         "/dashboard/moderation/", "/dashboard/outbox/", post.get_absolute_url(), "/weather/",
+        "/dashboard/my-tasks/", "/dashboard/my-data/",
         "/admin/", "/admin/django_celery_beat/periodictask/add/", "/admin/blog/comment/",
     ]
     for path in pages:

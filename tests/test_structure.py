@@ -37,6 +37,8 @@ REGISTERED_TASKS = [
     "dashboard.tasks.cleanup_task_results_task",
     "dashboard.tasks.daily_report_task",
     "dashboard.tasks.demo_job_task",
+    "dashboard.tasks.export_write_task",
+    "dashboard.tasks.exports_cleanup_task",
     "dashboard.tasks.lost_tasks_sweep_task",
     "dashboard.tasks.progress_loop_task",
 ]
@@ -102,10 +104,15 @@ SITE_URLS = [
     ("blog:post_detail", {"slug": "hello"}, "/blog/hello/"),
     ("blog:post_list", {}, "/blog/"),
     ("dashboard:demo_job_start", {}, "/dashboard/tasks/demo/"),
+    ("dashboard:export_download", {"pk": 7}, "/dashboard/exports/7/download/"),
+    ("dashboard:export_for_task", {"task_id": "abc-123"}, "/dashboard/exports/task/abc-123/"),
+    ("dashboard:export_new", {}, "/dashboard/exports/new/"),
     ("dashboard:home", {}, "/dashboard/"),
     ("dashboard:moderation_bulk", {}, "/dashboard/moderation/bulk/"),
     ("dashboard:moderation_decide", {"pk": 7}, "/dashboard/moderation/7/decide/"),
     ("dashboard:moderation_queue", {}, "/dashboard/moderation/"),
+    ("dashboard:my_data", {}, "/dashboard/my-data/"),
+    ("dashboard:my_tasks", {}, "/dashboard/my-tasks/"),
     ("dashboard:outbox", {}, "/dashboard/outbox/"),
     ("dashboard:outbox_retry", {"pk": 7}, "/dashboard/outbox/7/retry/"),
     ("dashboard:report_detail", {"day": "2026-01-02"}, "/dashboard/reports/2026-01-02/"),
@@ -119,6 +126,7 @@ SITE_URLS = [
     ("dashboard:schedule_list", {}, "/dashboard/schedules/"),
     ("dashboard:schedule_run", {"pk": 7}, "/dashboard/schedules/7/run/"),
     ("dashboard:schedules_bulk", {}, "/dashboard/schedules/bulk/"),
+    ("dashboard:task_cancel", {"task_id": "abc-123"}, "/dashboard/tasks/abc-123/cancel/"),
     ("dashboard:task_counts", {}, "/dashboard/tasks/counts/"),
     ("dashboard:task_detail", {"task_id": "abc-123"}, "/dashboard/tasks/abc-123/"),
     ("dashboard:task_list", {}, "/dashboard/tasks/"),
@@ -348,6 +356,7 @@ WEBSOCKET_PATTERNS = [
     "ws/dashboard/charts/",
     "ws/schedules/",
     r"^ws/tasks/(?P<task_id>[\w.-]{1,255})/$",
+    "ws/my-tasks/",
 ]
 
 # (example path, URL kwargs the consumer gets) for each websocket route the pages connect to.
@@ -358,6 +367,7 @@ WEBSOCKET_EXAMPLES = [
     ("ws/dashboard/charts/", {}),
     ("ws/schedules/", {}),
     ("ws/tasks/abc-123/", {"task_id": "abc-123"}),
+    ("ws/my-tasks/", {}),
 ]
 
 

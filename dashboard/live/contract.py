@@ -47,6 +47,11 @@ def task_group(task_id: str) -> str:
     return f"task.{task_id}"
 
 
+def user_tasks_group(user_id: int) -> str:
+    """The rows of the tasks one user launched, for their "My tasks" page (nobody else's rows)."""
+    return f"user-tasks.{user_id}"
+
+
 def user_group(user_id: int) -> str:
     """Every open socket of one user, whatever page: told when the user's rights may have changed."""
     return f"user.{user_id}"
