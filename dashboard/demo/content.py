@@ -24,7 +24,13 @@ class DemoPost:
     title: str
     author: str  # a DemoMember's username
     published_ago: timedelta
-    body: str  # paragraphs separated by a blank line (the post page renders |linebreaks)
+    #: Paragraphs separated by a blank line, wrapped here for reading; stored one line per paragraph,
+    #: since the post page renders |linebreaks (a single newline would become a <br>).
+    wrapped_body: str
+
+    @property
+    def body(self) -> str:
+        return "\n\n".join(" ".join(paragraph.split()) for paragraph in self.wrapped_body.split("\n\n"))
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ POSTS = [
         title="Why every background job deserves a progress bar",
         author="ada",
         published_ago=timedelta(days=6, hours=1),
-        body="""\
+        wrapped_body="""\
 When a web page hands work to a background worker, the person who clicked the button is left with a
 question: is anything happening? A spinner says "wait", but not for how long, and not whether the
 work died ten minutes ago.
@@ -72,7 +78,7 @@ with the right permission can send it again.""",
         title="Moderating comments with plain rules",
         author="ada",
         published_ago=timedelta(days=4, hours=3),
-        body="""\
+        wrapped_body="""\
 Every comment on this blog is saved as pending and checked by a background task a moment later.
 The check is not clever, and that is the point: it adds points for links, for words on a
 blocklist, for shouting in capitals, for repeated characters, for the same text posted twice and
@@ -91,7 +97,7 @@ trail, automatic or not.""",
         title="What happens when Redis restarts",
         author="ada",
         published_ago=timedelta(days=2, hours=5),
-        body="""\
+        wrapped_body="""\
 Redis carries three things here: the task queue, the cache and the messages that make pages live.
 Any of them can vanish for a while, and the site is built so that nothing breaks for good when
 they do.
