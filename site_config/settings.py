@@ -475,6 +475,9 @@ PERIODIC_TASKS["remove-expired-exports"] = {
 # Full endpoint URLs; tests, bench/ and `make run` point them at weather.fake_open_meteo.
 WEATHER_GEOCODING_URL = env_str("WEATHER_GEOCODING_URL", "https://geocoding-api.open-meteo.com/v1/search")
 WEATHER_FORECAST_URL = env_str("WEATHER_FORECAST_URL", "https://api.open-meteo.com/v1/forecast")
+# Set by `make run` when Open-Meteo did not answer at start-up and a local stand-in serves made-up
+# weather (site_config/devtools/weather_upstream.py): the weather page says so.
+WEATHER_USING_FAKE = env_bool("WEATHER_USING_FAKE", False)
 WEATHER_MAX_CITIES = env_int("WEATHER_MAX_CITIES", 10, minimum=1)
 WEATHER_CONNECT_TIMEOUT_SECONDS = env_int("WEATHER_CONNECT_TIMEOUT_SECONDS", 3, minimum=1)
 WEATHER_TIMEOUT_SECONDS = env_int("WEATHER_TIMEOUT_SECONDS", 8, minimum=1)  # one upstream attempt, in total
