@@ -10,6 +10,7 @@ class DashboardConfig(AppConfig):
         # Default schedules from settings.PERIODIC_TASKS, created when missing after every migrate.
         from django.db.models.signals import post_migrate
 
+        from dashboard.announcements import live as announcements_live  # noqa: F401  (blog sends -> live bars)
         from dashboard.live import rights, signals  # noqa: F401
         from dashboard.moderation import live  # noqa: F401  (blog comment changes -> live moderation queues)
         from dashboard.schedules.services import sync_after_migrate

@@ -16,6 +16,7 @@ ACT_ON_TASKS = "dashboard.act_on_tasks"
 DECIDE_COMMENTS = "dashboard.decide_comments"
 RESEND_EMAIL = "dashboard.resend_email"
 START_DEMO_JOB = "dashboard.start_demo_job"
+SEND_ANNOUNCEMENT = "dashboard.send_announcement"
 CHANGE_SCHEDULES = "django_celery_beat.change_periodictask"
 
 #: What a read-only page and a refusal say: the action, and the permission as the admin names it.
@@ -25,6 +26,8 @@ NEEDS = {
     DECIDE_COMMENTS: "Deciding comments needs the permission “Can decide comments (approve, reject, mark as spam)”.",
     RESEND_EMAIL: "Sending a failed email again needs the permission “Can send failed emails again”.",
     START_DEMO_JOB: "Starting the demo job needs the permission “Can start the demo job”.",
+    SEND_ANNOUNCEMENT: "Sending, pausing and resuming announcements needs the permission "
+                       "“Can send announcements to all members”.",
     CHANGE_SCHEDULES: "Changing or running schedules needs the permission “Can change periodic task”.",
 }
 

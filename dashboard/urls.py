@@ -11,5 +11,6 @@ urlpatterns = [
     path("", include("dashboard.reports.urls")),
     path("", include("dashboard.moderation.urls")),
     path("", include("dashboard.outbox.urls")),
+    path("", include("dashboard.announcements.urls")),
     path("", include("dashboard.workers.urls")),
 ]
