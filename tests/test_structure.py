@@ -29,6 +29,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 # Every task this project registers, as of today. A task's name is what is stored, never its module.
 REGISTERED_TASKS = [
+    "blog.tasks.announcement_batch_task",
+    "blog.tasks.email_batch_send_task",
     "blog.tasks.email_send_task",
     "blog.tasks.email_sweep_task",
     "blog.tasks.moderate_comment_task",
@@ -77,9 +79,14 @@ def test_every_stored_schedule_row_after_migrate_runs_a_registered_task(db):
 # (name, kwargs, path) for every named URL of the site, as of today. Parameterised URLs use
 # example values; the path is what `reverse(name, kwargs=kwargs)` gives today.
 SITE_URLS = [
+    ("announcements_unsubscribe", {"token": "tok-123"}, "/accounts/unsubscribe/tok-123/"),
     ("blog:comment_create", {"slug": "hello"}, "/blog/hello/comments/"),
     ("blog:post_detail", {"slug": "hello"}, "/blog/hello/"),
     ("blog:post_list", {}, "/blog/"),
+    ("dashboard:announcement_detail", {"pk": 7}, "/dashboard/announcements/7/"),
+    ("dashboard:announcement_list", {}, "/dashboard/announcements/"),
+    ("dashboard:announcement_pause", {"pk": 7}, "/dashboard/announcements/7/pause/"),
+    ("dashboard:announcement_resume", {"pk": 7}, "/dashboard/announcements/7/resume/"),
     ("dashboard:demo_job_start", {}, "/dashboard/tasks/demo/"),
     ("dashboard:home", {}, "/dashboard/"),
     ("dashboard:moderation_bulk", {}, "/dashboard/moderation/bulk/"),
@@ -321,6 +328,7 @@ WEBSOCKET_PATTERNS = [
     "ws/workers/",
     "ws/dashboard/charts/",
     r"^ws/tasks/(?P<task_id>[\w.-]{1,255})/$",
+    "ws/announcements/<int:pk>/",
 ]
 
 # (example path, URL kwargs the consumer gets) for each websocket route the pages connect to.
@@ -330,6 +338,7 @@ WEBSOCKET_EXAMPLES = [
     ("ws/workers/", {}),
     ("ws/dashboard/charts/", {}),
     ("ws/tasks/abc-123/", {"task_id": "abc-123"}),
+    ("ws/announcements/7/", {"pk": 7}),
 ]
 
 
