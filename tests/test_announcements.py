@@ -176,6 +176,27 @@ def test_the_upgrade_grants_the_permission_to_existing_staff_only(transactional_
     assert not member.has_perm(SEND)
 
 
+def test_the_live_socket_is_for_staff_and_only_those_who_may_send_get_the_buttons(
+        daphne_server, transactional_db, alice, bob, olga):
+    from websockets.exceptions import InvalidStatus
+
+    from tests.conftest import session_cookie
+    from tests.livetools import ws_connect
+
+    announcement = make_announcement(alice, status="sending")
+    path = f"/ws/announcements/{announcement.pk}/"
+    with pytest.raises(InvalidStatus) as refused:
+        ws_connect(daphne_server, path, cookie=session_cookie(bob))
+    assert refused.value.response.status_code == 403
+    with pytest.raises(InvalidStatus):
+        ws_connect(daphne_server, f"/ws/announcements/{announcement.pk + 1}/", cookie=session_cookie(alice))
+    with ws_connect(daphne_server, path, cookie=session_cookie(olga)) as ws:
+        snapshot = ws.recv(timeout=10)
+        assert f'id="announcement-{announcement.pk}-progress"' in snapshot and ">Pause</button>" not in snapshot
+    with ws_connect(daphne_server, path, cookie=session_cookie(grant(alice, SEND))) as ws:
+        assert ">Pause</button>" in ws.recv(timeout=10)
+
+
 # --- sending, in the test process (the worker's runs are below) ---------------------------------
 
 
