@@ -21,23 +21,24 @@ from dashboard.live.publisher import publisher
 TEMPLATE = "dashboard/announcements/detail.html"
 
 
-def progress_context(announcement: Announcement, *, can_send: bool) -> dict:
+def progress_context(announcement: Announcement, *, can_send: bool, progress=None) -> dict:
     return {"announcement": announcement, "can_send": can_send,
-            "progress": announcements.announcement_progress(announcement=announcement)}
+            "progress": progress or announcements.announcement_progress(announcement=announcement)}
 
 
-def render_progress(announcement: Announcement, *, can_send: bool) -> str:
-    return render_to_string(f"{TEMPLATE}#progress", progress_context(announcement, can_send=can_send))
+def render_progress(announcement: Announcement, *, can_send: bool, progress=None) -> str:
+    return render_to_string(f"{TEMPLATE}#progress", progress_context(announcement, can_send=can_send, progress=progress))
 
 
 def publish_announcement(announcement_id: int) -> None:
     announcement = Announcement.objects.filter(pk=announcement_id).first()
     if announcement is None:
         return
+    progress = announcements.announcement_progress(announcement=announcement)  # counted once, for both
     message = {
         "type": ANNOUNCEMENT_UPDATE,
-        "html": render_progress(announcement, can_send=False),
-        "html_act": render_progress(announcement, can_send=True),
+        "html": render_progress(announcement, can_send=False, progress=progress),
+        "html_act": render_progress(announcement, can_send=True, progress=progress),
     }
     publisher.publish(announcement_group(announcement_id), message, key=("announcement", announcement_id))
 
