@@ -23,9 +23,10 @@ def email_send_task(self, email_id: int) -> str:
 def email_batch_send_task(self, email_ids: list[int]) -> dict:
     """Send a batch of outbox rows over one connection (bulk notifications, the sweep). Idempotent
     like email_send_task: each row is claimed before it is sent."""
-    return outbox.emails_send(
-        email_ids=email_ids, on_progress=lambda done, total: self.report_progress(done, total, f"{done} of {total} emails")
-    )
+    def progress(done: int, total: int) -> None:
+        self.report_progress(done, total, f"{done} of {total} emails")
+
+    return outbox.emails_send(email_ids=email_ids, on_progress=progress)
 
 
 # Late acknowledgement: a worker lost mid-batch puts the message back; the batch number makes the
@@ -33,9 +34,11 @@ def email_batch_send_task(self, email_ids: list[int]) -> dict:
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
 def announcement_batch_task(self, announcement_id: int, batch_number: int) -> dict:
     """Hand one batch of members to the outbox and send it, then queue the next batch."""
+    def progress(done: int, total: int) -> None:
+        self.report_progress(done, total, f"batch {batch_number}: {done} of {total} emails")
+
     result = announcements.announcement_batch_send(
-        announcement_id=announcement_id, batch_number=batch_number,
-        on_progress=lambda done, total: self.report_progress(done, total, f"batch {batch_number}: {done} of {total} emails"),
+        announcement_id=announcement_id, batch_number=batch_number, on_progress=progress
     )
     if result.more and announcements.announcement_is_sending(announcement_id=announcement_id):
         announcement_batch_task.delay(announcement_id, batch_number + 1)

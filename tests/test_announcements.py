@@ -285,7 +285,8 @@ def test_an_altered_unsubscribe_link_is_refused(bob):
 
 
 @pytest.mark.django_db
-def test_bulk_approval_queues_one_task_per_batch_of_notifications(alice, bob, settings, django_capture_on_commit_callbacks):
+def test_bulk_approval_queues_one_task_per_batch_of_notifications(
+        alice, bob, settings, django_capture_on_commit_callbacks):
     settings.EMAIL_BATCH_SIZE = 4
     post = make_post(alice)
     held = [make_comment(post, bob, body=f"comment {n}") for n in range(10)]

@@ -27,7 +27,8 @@ def progress_context(announcement: Announcement, *, can_send: bool, progress=Non
 
 
 def render_progress(announcement: Announcement, *, can_send: bool, progress=None) -> str:
-    return render_to_string(f"{TEMPLATE}#progress", progress_context(announcement, can_send=can_send, progress=progress))
+    context = progress_context(announcement, can_send=can_send, progress=progress)
+    return render_to_string(f"{TEMPLATE}#progress", context)
 
 
 def publish_announcement(announcement_id: int) -> None:

@@ -48,8 +48,9 @@ def announcement_list(request):
             announcement = announcements.announcement_create(
                 subject=form.cleaned_data["subject"], body=form.cleaned_data["body"], author=request.user
             )
+            total = announcement.recipients_total
             messages.success(request, f"Announcement “{announcement.subject}” is on its way to "
-                                      f"{announcement.recipients_total} member{'s' if announcement.recipients_total != 1 else ''}.")
+                                      f"{total} member{'s' if total != 1 else ''}.")
             return redirect("dashboard:announcement_detail", pk=announcement.pk)
     return render(request, LIST_TEMPLATE, {
         "form": form, "can_send": can_send, "send_needs": NEEDS[SEND_ANNOUNCEMENT],
