@@ -90,7 +90,7 @@ class TaskAction(models.Model):
 class NamedPermission(models.Model):
     """No table: it holds the named permissions of dashboard actions that change rows of other apps
     (a moderation decision changes a blog comment, a re-send an outbox email, the demo job queues a
-    task). Django attaches permissions to a model; this one exists for that alone. Grant them in the
+    task, an announcement writes to every member). Django attaches permissions to a model; this one exists for that alone. Grant them in the
     admin, to a user or a group; dashboard.permissions checks them.
     """
 
@@ -104,6 +104,7 @@ class NamedPermission(models.Model):
             ("start_demo_job", "Can start the demo job"),
             ("purge_queue", "Can purge a queue (its waiting tasks are revoked)"),
             ("export_data", "Can export tasks, the moderation queue and comments as CSV"),
+            ("send_announcement", "Can send announcements to all members"),
         ]
 
 

@@ -17,6 +17,7 @@ DECIDE_COMMENTS = "dashboard.decide_comments"
 RESEND_EMAIL = "dashboard.resend_email"
 START_DEMO_JOB = "dashboard.start_demo_job"
 EXPORT_DATA = "dashboard.export_data"
+SEND_ANNOUNCEMENT = "dashboard.send_announcement"
 CHANGE_SCHEDULES = "django_celery_beat.change_periodictask"
 ADD_SCHEDULES = "django_celery_beat.add_periodictask"
 DELETE_SCHEDULES = "django_celery_beat.delete_periodictask"
@@ -30,6 +31,8 @@ NEEDS = {
     RESEND_EMAIL: "Sending a failed email again needs the permission “Can send failed emails again”.",
     START_DEMO_JOB: "Starting the demo job needs the permission “Can start the demo job”.",
     EXPORT_DATA: "Exporting needs the permission “Can export tasks, the moderation queue and comments as CSV”.",
+    SEND_ANNOUNCEMENT: "Sending, pausing and resuming announcements needs the permission "
+                       "“Can send announcements to all members”.",
     CHANGE_SCHEDULES: "Changing or running schedules needs the permission “Can change periodic task”.",
     ADD_SCHEDULES: "Creating or duplicating schedules needs the permission “Can add periodic task”.",
     DELETE_SCHEDULES: "Deleting schedules needs the permission “Can delete periodic task”.",

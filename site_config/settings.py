@@ -296,6 +296,8 @@ CELERY_TASK_QUEUES = [Queue(name, Exchange(name, type="direct"), routing_key=nam
 CELERY_TASK_ROUTES = {
     "blog.tasks.email_send_task": {"queue": "email"},
     "blog.tasks.email_sweep_task": {"queue": "email"},
+    "blog.tasks.email_batch_send_task": {"queue": "email"},
+    "blog.tasks.announcement_batch_task": {"queue": "email"},
     "blog.tasks.moderate_comment_task": {"queue": "moderation"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -414,6 +416,12 @@ EMAIL_RETRY_BACKOFF_MAX_SECONDS = env_int("EMAIL_RETRY_BACKOFF_MAX_SECONDS", 900
 # planned for this long (their task was lost), and rows stuck "sending" (a worker died mid-send).
 EMAIL_SWEEP_QUEUED_AFTER_SECONDS = env_int("EMAIL_SWEEP_QUEUED_AFTER_SECONDS", 120, minimum=1)
 EMAIL_SWEEP_SENDING_AFTER_SECONDS = env_int("EMAIL_SWEEP_SENDING_AFTER_SECONDS", 600, minimum=1)
+# Many emails at once (bulk approval's notifications, the sweep) go out as one task per this many,
+# over one SMTP connection, not one task each.
+EMAIL_BATCH_SIZE = env_int("EMAIL_BATCH_SIZE", 100, minimum=1)
+# Announcements to all members: members per batch task (one task writes and sends a batch, then
+# queues the next; a pause takes effect between batches).
+ANNOUNCEMENT_BATCH_SIZE = env_int("ANNOUNCEMENT_BATCH_SIZE", 100, minimum=1)
 
 # Members.
 VERIFICATION_LINK_MAX_AGE_SECONDS = env_int("VERIFICATION_LINK_MAX_AGE_SECONDS", 3 * 24 * 3600, minimum=60)

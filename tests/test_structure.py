@@ -29,6 +29,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 # Every task this project registers, as of today. A task's name is what is stored, never its module.
 REGISTERED_TASKS = [
+    "blog.tasks.announcement_batch_task",
+    "blog.tasks.email_batch_send_task",
     "blog.tasks.email_send_task",
     "blog.tasks.email_sweep_task",
     "blog.tasks.moderate_comment_task",
@@ -100,9 +102,14 @@ SITE_URLS = [
     ("api:worker_list", {}, "/api/workers/"),
     ("api_token_revoke", {"token_id": 7}, "/accounts/tokens/7/revoke/"),
     ("api_tokens", {}, "/accounts/tokens/"),
+    ("announcements_unsubscribe", {"token": "tok-123"}, "/accounts/unsubscribe/tok-123/"),
     ("blog:comment_create", {"slug": "hello"}, "/blog/hello/comments/"),
     ("blog:post_detail", {"slug": "hello"}, "/blog/hello/"),
     ("blog:post_list", {}, "/blog/"),
+    ("dashboard:announcement_detail", {"pk": 7}, "/dashboard/announcements/7/"),
+    ("dashboard:announcement_list", {}, "/dashboard/announcements/"),
+    ("dashboard:announcement_pause", {"pk": 7}, "/dashboard/announcements/7/pause/"),
+    ("dashboard:announcement_resume", {"pk": 7}, "/dashboard/announcements/7/resume/"),
     ("dashboard:demo_job_start", {}, "/dashboard/tasks/demo/"),
     ("dashboard:export_download", {"pk": 7}, "/dashboard/exports/7/download/"),
     ("dashboard:export_for_task", {"task_id": "abc-123"}, "/dashboard/exports/task/abc-123/"),
@@ -357,6 +364,7 @@ WEBSOCKET_PATTERNS = [
     "ws/schedules/",
     r"^ws/tasks/(?P<task_id>[\w.-]{1,255})/$",
     "ws/my-tasks/",
+    "ws/announcements/<int:pk>/",
 ]
 
 # (example path, URL kwargs the consumer gets) for each websocket route the pages connect to.
@@ -368,6 +376,7 @@ WEBSOCKET_EXAMPLES = [
     ("ws/schedules/", {}),
     ("ws/tasks/abc-123/", {"task_id": "abc-123"}),
     ("ws/my-tasks/", {}),
+    ("ws/announcements/7/", {"pk": 7}),
 ]
 
 

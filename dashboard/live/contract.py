@@ -13,7 +13,8 @@ A message is a dict handed to the channel layer for one group:
   fan-out measures publish-to-delivery latency from it (metric ``site_live_delivery_seconds``).
 - ``html``: the fragment every watcher receives, rendered once by the sender. ``html_staff``, when
   present, replaces it for staff watchers (a task's traceback); ``html_decide`` for watchers of the
-  moderation queue who may decide comments (the rows' decide buttons).
+  moderation queue who may decide comments (the rows' decide buttons); ``html_act`` for watchers of
+  an announcement who may pause and resume it (its buttons).
 
 Type-specific fields: ``task.update`` carries ``task_id``, ``final`` (the task reached a final
 state) and ``new`` (the task was just queued: list pages count it in their "new tasks" bar).
@@ -30,6 +31,7 @@ from collections.abc import Hashable
 
 TASK_UPDATE = "task.update"
 MODERATION_UPDATE = "moderation.update"
+ANNOUNCEMENT_UPDATE = "announcement.update"
 POLL_UPDATE = "poll.update"
 SCHEDULE_UPDATE = "schedule.update"
 PROBE = "fanout.probe"  # a daphne process checking that its own subscription still works
@@ -50,6 +52,11 @@ def task_group(task_id: str) -> str:
 def user_tasks_group(user_id: int) -> str:
     """The rows of the tasks one user launched, for their "My tasks" page (nobody else's rows)."""
     return f"user-tasks.{user_id}"
+
+
+def announcement_group(announcement_id: int) -> str:
+    """One announcement's page: its progress in members reached."""
+    return f"announcement.{announcement_id}"
 
 
 def user_group(user_id: int) -> str:
