@@ -5,7 +5,8 @@ Creates COMMENTS comments (a third of them held) on 50 posts in a temporary data
   through Django's test client (the whole view and template, no network) -> p50 / p95;
 - counts the SQL queries per page at page sizes 10, 50 and 200 (must not grow with page size);
 - bulk-approves 100 held comments ROUNDS times (conditional update, audit rows, notification
-  emails queued on commit to a real private Redis) -> p50 / p95.
+  emails: outbox rows and one batch task per EMAIL_BATCH_SIZE, queued on commit to a real private
+  Redis) -> p50 / p95.
 
     .venv/bin/python bench/moderation_bench.py                  # 100,000 comments, SQLite
     COMMENTS=20000 .venv/bin/python bench/moderation_bench.py

@@ -15,6 +15,7 @@ urlpatterns = [
     path("verify/resend/", verification_resend_throttled(views.verify_email_resend), name="verify_email_resend"),
     path("email-state/", views.email_state, name="email_state"),
     path("verify/<str:token>/", views.verify_email, name="verify_email"),
+    path("unsubscribe/<str:token>/", views.announcements_unsubscribe, name="announcements_unsubscribe"),
     # Same URL and name as Django's, with a form whose email goes through the outbox.
     path(
         "password_reset/",

@@ -16,6 +16,8 @@ class Profile(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
     email_verified_at = models.DateTimeField(null=True, blank=True)
+    # Set by the unsubscribe link in every announcement: staff announcements skip this member.
+    announcements_opt_out = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"profile of {self.user}"
@@ -153,6 +155,8 @@ class OutboundEmail(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Extra headers of the message, e.g. an announcement's List-Unsubscribe and List-Unsubscribe-Post.
+    headers = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -186,3 +190,52 @@ class ModerationDecision(models.Model):
     def __str__(self) -> str:
         who = self.moderator_id or "auto"
         return f"comment {self.comment_id}: {self.previous_status} -> {self.new_status} by {who}"
+
+
+class Announcement(models.Model):
+    """A message from staff to every verified member who has not opted out, sent through the outbox
+    in batches (blog.services.announcements). `last_member_id` is where sending stands: members are
+    taken in primary-key order, so a resume continues after it."""
+
+    class Status(models.TextChoices):
+        SENDING = "sending", "Sending"
+        PAUSED = "paused", "Paused"
+        DONE = "done", "Finished"
+
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SENDING)
+    #: Members handed to the outbox so far plus those still to come (recounted after every batch).
+    recipients_total = models.PositiveIntegerField(default=0)
+    last_member_id = models.BigIntegerField(default=0)
+    #: Batches handed to the outbox; batch task N runs only when this is N - 1 (redelivery-safe).
+    batches_done = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"announcement {self.pk}: {self.subject} ({self.status})"
+
+
+class AnnouncementDelivery(models.Model):
+    """One member's copy of an announcement: unique per (announcement, member), so nobody gets two."""
+
+    announcement = models.ForeignKey(Announcement, on_delete=models.CASCADE, related_name="deliveries")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    email = models.OneToOneField(OutboundEmail, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["announcement", "member"], name="blog_announcement_member_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"announcement {self.announcement_id} to member {self.member_id}"

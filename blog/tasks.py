@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from blog.services import comments, images, members, outbox
+from blog.services import announcements, comments, images, members, outbox
 
 logger = logging.getLogger(__name__)
 
@@ -17,6 +17,32 @@ def email_send_task(self, email_id: int) -> str:
     """Send one outbox row. Idempotent: a second run finds the row claimed or sent and skips it. A
     failed attempt plans the next one in the row (the sweep sends it then): no retry waits here."""
     return outbox.email_send(email_id=email_id)
+
+
+@shared_task(bind=True)
+def email_batch_send_task(self, email_ids: list[int]) -> dict:
+    """Send a batch of outbox rows over one connection (bulk notifications, the sweep). Idempotent
+    like email_send_task: each row is claimed before it is sent."""
+    def progress(done: int, total: int) -> None:
+        self.report_progress(done, total, f"{done} of {total} emails")
+
+    return outbox.emails_send(email_ids=email_ids, on_progress=progress)
+
+
+# Late acknowledgement: a worker lost mid-batch puts the message back; the batch number makes the
+# second run harmless (see blog.services.announcements).
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def announcement_batch_task(self, announcement_id: int, batch_number: int) -> dict:
+    """Hand one batch of members to the outbox and send it, then queue the next batch."""
+    def progress(done: int, total: int) -> None:
+        self.report_progress(done, total, f"batch {batch_number}: {done} of {total} emails")
+
+    result = announcements.announcement_batch_send(
+        announcement_id=announcement_id, batch_number=batch_number, on_progress=progress
+    )
+    if result.more and announcements.announcement_is_sending(announcement_id=announcement_id):
+        announcement_batch_task.delay(announcement_id, batch_number + 1)
+    return {"batch": batch_number, "outcome": result.outcome, "members": result.members, "emails": result.emails}
 
 
 @shared_task

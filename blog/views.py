@@ -10,12 +10,13 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from blog.forms import CommentForm, SignupForm
 from blog.models import Comment, OutboundEmail, Post
-from blog.services import comments, members, outbox
+from blog.services import announcements, comments, members, outbox
 
 AWAITING = [Comment.Status.PENDING, Comment.Status.HELD, Comment.Status.SPAM]
 
@@ -216,3 +217,19 @@ def verify_email_resend(request):
                                            require_https=request.is_secure()):
         next_url = "/blog/"
     return redirect(next_url)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "HEAD", "POST"])
+def announcements_unsubscribe(request, token: str):
+    """The link in every announcement. GET shows an "Unsubscribe" button (mail scanners open links,
+    they do not submit forms); its POST, or a mail client's RFC 8058 one-click POST
+    (`List-Unsubscribe=One-Click`, sent without cookies), opts the member out. CSRF-exempt: the
+    signed token is what authorises it, and all it can do is unsubscribe the token's own member."""
+    member = announcements.announcement_unsubscribe_member(token=token)
+    if member is None:
+        return render(request, "blog/unsubscribe.html", {"outcome": "invalid"}, status=400)
+    if request.method == "POST":
+        announcements.announcement_unsubscribe(member=member)
+        return render(request, "blog/unsubscribe.html", {"outcome": "unsubscribed", "member": member})
+    return render(request, "blog/unsubscribe.html", {"outcome": "confirm", "member": member})

@@ -1,4 +1,4 @@
-"""Dashboard models: who launched each Celery task.
+"""Dashboard models: who launched each Celery task (and, imported from its room, the exports).
 
 Task state itself lives in django-celery-results' TaskResult (one row per task id); this table adds
 what Celery does not know: the user who started the task, so a member sees only their own tasks.
@@ -71,6 +71,8 @@ class TaskAction(models.Model):
         RETRY = "retry", "Retry"
         REVOKE = "revoke", "Revoke"
         TERMINATE = "terminate", "Terminate"
+        PURGE = "purge", "Purged from its queue"
+        CANCEL = "cancel", "Cancel"
 
     batch = models.UUIDField()
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -88,7 +90,7 @@ class TaskAction(models.Model):
 class NamedPermission(models.Model):
     """No table: it holds the named permissions of dashboard actions that change rows of other apps
     (a moderation decision changes a blog comment, a re-send an outbox email, the demo job queues a
-    task). Django attaches permissions to a model; this one exists for that alone. Grant them in the
+    task, an announcement writes to every member). Django attaches permissions to a model; this one exists for that alone. Grant them in the
     admin, to a user or a group; dashboard.permissions checks them.
     """
 
@@ -100,7 +102,32 @@ class NamedPermission(models.Model):
             ("decide_comments", "Can decide comments (approve, reject, mark as spam)"),
             ("resend_email", "Can send failed emails again"),
             ("start_demo_job", "Can start the demo job"),
+            ("purge_queue", "Can purge a queue (its waiting tasks are revoked)"),
+            ("export_data", "Can export tasks, the moderation queue and comments as CSV"),
+            ("send_announcement", "Can send announcements to all members"),
         ]
+
+
+class QueuePurge(models.Model):
+    """Audit of a queue purge from the workers page: who, when, which queue, how many messages.
+
+    Each purged task also has a TaskAction (kind "purge") sharing `batch`, shown on its page.
+    """
+
+    batch = models.UUIDField(unique=True)
+    queue = models.CharField(max_length=200)
+    broker = models.CharField(max_length=20, blank=True, default="")
+    purged_count = models.PositiveIntegerField()
+    #: The count the confirmation page showed (more may have arrived, or been consumed, since).
+    confirmed_count = models.PositiveIntegerField(null=True, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.queue}: {self.purged_count} purged by {self.user_id or 'a deleted user'}"
 
 
 class DailyReport(models.Model):
@@ -139,6 +166,9 @@ class ScheduleChange(models.Model):
         DISABLED = "disabled", "disabled"
         SCHEDULE = "schedule", "changed schedule"
         RUN_NOW = "run_now", "ran now"
+        CREATED = "created", "created"
+        DUPLICATED = "duplicated", "duplicated"
+        DELETED = "deleted", "deleted"
 
     # The name is kept as text as well, so the trail outlives a deleted periodic task.
     periodic_task = models.ForeignKey(
@@ -157,3 +187,33 @@ class ScheduleChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.periodic_task_name}: {self.get_action_display()} by {self.changed_by_id or 'system'}"
+
+
+class ApiToken(models.Model):
+    """A user's named key for the JSON API (/api/). Only a digest of the token is stored.
+
+    The token is `ldt_<prefix>_<secret>`: the prefix finds the row (and is shown on the tokens page
+    so the owner can tell tokens apart); the SHA-256 of the whole token is compared in constant time.
+    A fast hash is right here, unlike for passwords: the secret is 256 random bits, so there is
+    nothing to guess, and a slow hash would cost every API request tens of milliseconds.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="apitoken_user_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) of {self.user_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+from dashboard.exports.models import Export  # noqa: E402,F401  (the exports room's model, in this app)

@@ -16,7 +16,12 @@ ACT_ON_TASKS = "dashboard.act_on_tasks"
 DECIDE_COMMENTS = "dashboard.decide_comments"
 RESEND_EMAIL = "dashboard.resend_email"
 START_DEMO_JOB = "dashboard.start_demo_job"
+EXPORT_DATA = "dashboard.export_data"
+SEND_ANNOUNCEMENT = "dashboard.send_announcement"
 CHANGE_SCHEDULES = "django_celery_beat.change_periodictask"
+ADD_SCHEDULES = "django_celery_beat.add_periodictask"
+DELETE_SCHEDULES = "django_celery_beat.delete_periodictask"
+PURGE_QUEUE = "dashboard.purge_queue"
 ADD_POSTS = "blog.add_post"
 CHANGE_POSTS = "blog.change_post"
 
@@ -27,7 +32,13 @@ NEEDS = {
     DECIDE_COMMENTS: "Deciding comments needs the permission “Can decide comments (approve, reject, mark as spam)”.",
     RESEND_EMAIL: "Sending a failed email again needs the permission “Can send failed emails again”.",
     START_DEMO_JOB: "Starting the demo job needs the permission “Can start the demo job”.",
+    EXPORT_DATA: "Exporting needs the permission “Can export tasks, the moderation queue and comments as CSV”.",
+    SEND_ANNOUNCEMENT: "Sending, pausing and resuming announcements needs the permission "
+                       "“Can send announcements to all members”.",
     CHANGE_SCHEDULES: "Changing or running schedules needs the permission “Can change periodic task”.",
+    ADD_SCHEDULES: "Creating or duplicating schedules needs the permission “Can add periodic task”.",
+    DELETE_SCHEDULES: "Deleting schedules needs the permission “Can delete periodic task”.",
+    PURGE_QUEUE: "Purging a queue needs the permission “Can purge a queue (its waiting tasks are revoked)”.",
     ADD_POSTS: "Writing a post needs the permission “Can add post”.",
     CHANGE_POSTS: "Editing a post needs the permission “Can change post”.",
 }

@@ -1,5 +1,6 @@
-"""Dashboard tasks: the demo job that shows live progress to newcomers, and the jobs scheduled in
-settings.PERIODIC_TASKS: the daily report, the task-result clean-up and the lost-task sweep."""
+"""Dashboard tasks: the demo job that shows live progress to newcomers, exports (written for one
+person, dashboard/exports/), and the jobs scheduled in settings.PERIODIC_TASKS: the daily report, the
+task-result clean-up, the lost-task sweep and the removal of expired exports."""
 
 import time
 from datetime import date, timedelta
@@ -94,3 +95,26 @@ def lost_tasks_sweep_task(self) -> dict:
     """Tasks whose worker is gone, or whose message the broker lost: marked failed with the reason,
     sent again when safe."""
     return {"lost": tasks_lost_sweep(), "messages_lost": tasks_unqueued_sweep()}
+
+
+@shared_task(bind=True)
+def export_write_task(self, export_id: int, gate_key: str | None = None, gate_timeout: float = 60.0) -> dict:
+    """Write one export (dashboard.exports.services). With `gate_key`, batch N reports its progress
+    once the gate admits N (see wait_at_gate). Cancelled: the partial file is removed, the export says
+    so, and the task ends revoked."""
+    from dashboard.exports.services import export_mark_cancelled, export_write
+
+    after_batch = (lambda number: wait_at_gate(gate_key, number, timeout=gate_timeout)) if gate_key else None
+    try:
+        return export_write(export_id=export_id, progress=self.report_progress, after_batch=after_batch)
+    except self.Cancelled:
+        export_mark_cancelled(export_id=export_id)  # export_write already removed the partial file
+        raise
+
+
+@shared_task(bind=True)
+def exports_cleanup_task(self) -> dict:
+    """Export files past their expiry, and their rows, are deleted."""
+    from dashboard.exports.services import exports_cleanup
+
+    return {"removed": exports_cleanup()}

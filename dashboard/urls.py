@@ -11,6 +11,9 @@ urlpatterns = [
     path("", include("dashboard.reports.urls")),
     path("", include("dashboard.moderation.urls")),
     path("", include("dashboard.outbox.urls")),
+    path("", include("dashboard.announcements.urls")),
     path("", include("dashboard.workers.urls")),
+    path("", include("dashboard.jobs.urls")),
+    path("", include("dashboard.exports.urls")),
     path("", include("dashboard.posts.urls")),
 ]

@@ -114,6 +114,9 @@ INSTALLED_APPS = [
     "template_partials",
     "django_celery_results",
     "django_celery_beat",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, from PyPI (never a CDN): /api/docs/
     "site_config.apps.SiteConfigConfig",  # the project's deploy checks (site_config/checks.py)
     "site_config.ops",
     "dashboard",
@@ -207,10 +210,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
-# Uploaded media (post images): always written and read through the "default" storage's API (open,
-# save, delete), never a local path, so a worker on another host can write them once the storage is
-# shared (an object store backend from the environment, or a shared volume). A Django view serves
-# them (blog/media_views.py); WhiteNoise serves static files only.
+# Uploaded and generated files (post images, exports): always written and read through the "default"
+# storage's API (open, save, delete), never a local path, so a worker on another host can write them
+# once the storage is shared (an object store backend from the environment, or a shared volume).
+# Served by permission-checked views only (blog/media.py, the exports' download); WhiteNoise serves
+# static files only.
 MEDIA_ROOT = Path(env_str("DJANGO_MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
 MEDIA_STORAGE_BACKEND = env_str("MEDIA_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
@@ -306,6 +310,8 @@ CELERY_TASK_QUEUES = [Queue(name, Exchange(name, type="direct"), routing_key=nam
 CELERY_TASK_ROUTES = {
     "blog.tasks.email_send_task": {"queue": "email"},
     "blog.tasks.email_sweep_task": {"queue": "email"},
+    "blog.tasks.email_batch_send_task": {"queue": "email"},
+    "blog.tasks.announcement_batch_task": {"queue": "email"},
     "blog.tasks.moderate_comment_task": {"queue": "moderation"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -424,6 +430,12 @@ EMAIL_RETRY_BACKOFF_MAX_SECONDS = env_int("EMAIL_RETRY_BACKOFF_MAX_SECONDS", 900
 # planned for this long (their task was lost), and rows stuck "sending" (a worker died mid-send).
 EMAIL_SWEEP_QUEUED_AFTER_SECONDS = env_int("EMAIL_SWEEP_QUEUED_AFTER_SECONDS", 120, minimum=1)
 EMAIL_SWEEP_SENDING_AFTER_SECONDS = env_int("EMAIL_SWEEP_SENDING_AFTER_SECONDS", 600, minimum=1)
+# Many emails at once (bulk approval's notifications, the sweep) go out as one task per this many,
+# over one SMTP connection, not one task each.
+EMAIL_BATCH_SIZE = env_int("EMAIL_BATCH_SIZE", 100, minimum=1)
+# Announcements to all members: members per batch task (one task writes and sends a batch, then
+# queues the next; a pause takes effect between batches).
+ANNOUNCEMENT_BATCH_SIZE = env_int("ANNOUNCEMENT_BATCH_SIZE", 100, minimum=1)
 
 # Members.
 VERIFICATION_LINK_MAX_AGE_SECONDS = env_int("VERIFICATION_LINK_MAX_AGE_SECONDS", 3 * 24 * 3600, minimum=60)
@@ -474,11 +486,33 @@ PERIODIC_TASKS["requeue-unsent-emails"] = {
 }
 
 
+# --- jobs people start: cancel, exports (dashboard/jobs/, dashboard/exports/; README "Jobs") ---
+
+# How long a cancel request waits for its running task's next progress report (the flag's lifetime
+# in Redis); longer than the longest gap between two reports of any task.
+TASK_CANCEL_FLAG_SECONDS = env_int("TASK_CANCEL_FLAG_SECONDS", 86400, minimum=60)
+# An export's file can be downloaded for this long; then the clean-up job removes file and row.
+EXPORT_EXPIRY_HOURS = env_int("EXPORT_EXPIRY_HOURS", 24, minimum=1)
+# Rows read per database batch (keyset pagination) and per progress report while writing an export.
+EXPORT_BATCH_ROWS = env_int("EXPORT_BATCH_ROWS", 2000, minimum=1)
+# Where an export is written before it is handed to the storage (a local scratch folder; the partial
+# file is removed when the job fails or is cancelled).
+EXPORT_WORK_DIR = Path(env_str("EXPORT_WORK_DIR", str(VAR_DIR / "exports-work")))
+PERIODIC_TASKS["remove-expired-exports"] = {
+    "task": "dashboard.tasks.exports_cleanup_task",
+    "every_seconds": 900,
+    "description": "Export files past their expiry are deleted with their rows.",
+}
+
+
 # --- weather (weather/client.py; README "Weather") ---
 
 # Full endpoint URLs; tests, bench/ and `make run` point them at weather.fake_open_meteo.
 WEATHER_GEOCODING_URL = env_str("WEATHER_GEOCODING_URL", "https://geocoding-api.open-meteo.com/v1/search")
 WEATHER_FORECAST_URL = env_str("WEATHER_FORECAST_URL", "https://api.open-meteo.com/v1/forecast")
+# Set by `make run` when Open-Meteo did not answer at start-up and a local stand-in serves made-up
+# weather (site_config/devtools/weather_upstream.py): the weather page says so.
+WEATHER_USING_FAKE = env_bool("WEATHER_USING_FAKE", False)
 WEATHER_MAX_CITIES = env_int("WEATHER_MAX_CITIES", 10, minimum=1)
 WEATHER_CONNECT_TIMEOUT_SECONDS = env_int("WEATHER_CONNECT_TIMEOUT_SECONDS", 3, minimum=1)
 WEATHER_TIMEOUT_SECONDS = env_int("WEATHER_TIMEOUT_SECONDS", 8, minimum=1)  # one upstream attempt, in total
@@ -594,6 +628,40 @@ def env_rate(name: str, default: str) -> tuple[int, int]:
         raise ImproperlyConfigured(f"{name}={raw!r}: the count must be 0 or more and the seconds at least 1.")
     return count, seconds
 
+
+# The JSON API (/api/, dashboard/api/): JSON in and out, a token or the session (with CSRF), one
+# request budget per token (API_THROTTLE_RATE, "COUNT/SECONDS"), errors in one shape
+# (dashboard/api/errors.py). Progress streams close after API_STREAM_MAX_SECONDS (clients reconnect).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "dashboard.api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["dashboard.api.throttling.PerTokenThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "dashboard.api.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Live Django API",
+    "DESCRIPTION": "Tasks, workers, queues, schedules and reports, with the dashboard's permissions. "
+                   "Authenticate with `Authorization: Bearer <token>` (create tokens at /accounts/tokens/).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "dashboard.api.schema.add_stream_endpoints",
+    ],
+}
+API_THROTTLE_RATE = env_rate("API_THROTTLE_RATE", "600/60")
+API_STREAM_MAX_SECONDS = env_int("API_STREAM_MAX_SECONDS", 300, minimum=5)
 
 # Throttles on the account doors (site_config/throttles.py): attempts per window, counted in Redis;
 # over the limit a 429 page says when to try again, and the window ends by itself. Login counts

@@ -17,6 +17,8 @@ urlpatterns = [
     path("accounts/login/", login_throttled(auth_views.LoginView.as_view()), name="login"),
     path("accounts/", include("blog.account_urls")),  # sign-up, verification, outbox password reset
     path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include("dashboard.api.page_urls")),  # API tokens
+    path("api/", include("dashboard.api.urls")),
     path("blog/", include("blog.urls")),
     path("admin/", admin.site.urls),
     path("dashboard/", include("dashboard.urls")),

@@ -27,6 +27,9 @@ os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///
 os.environ["DJANGO_DEBUG"] = "1"
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 os.environ["DJANGO_STATIC_ROOT"] = str(_workdir / "static")
+# Exports read and report in batches of two rows, so a test's handful of rows makes several batches
+# (a bar that moves, a cancel between two batches); the worker and daphne inherit it.
+os.environ["EXPORT_BATCH_ROWS"] = "2"
 (_workdir / "static").mkdir()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_config.settings")
 

@@ -13,6 +13,8 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 from playwright.sync_api import expect
 
+from blog.models import Announcement
+from blog.services import announcements
 from tests.blog_helpers import make_comment, make_post
 from tests.conftest import browser_login, make_user, start_daphne
 from tests.image_helpers import jpeg_bytes, post_with_ready_image
@@ -70,9 +72,13 @@ def test_every_page_runs_under_a_strict_policy_without_a_violation(watched, csp_
                                         date_started=timezone.now())
     every_minute = IntervalSchedule.objects.create(every=60, period=IntervalSchedule.SECONDS)
     schedule = PeriodicTask.objects.create(name="csp-check", task="dashboard.tasks.daily_report_task", interval=every_minute)
+    announcement = Announcement.objects.create(subject="News", body="Hello.", created_by=alice, status="paused",
+                                               recipients_total=3)
+    unsubscribe = announcements.announcement_unsubscribe_url(member_id=bob.pk).split("/accounts/", 1)[1]
 
     # Before logging in: the doors.
-    for path in ("/", "/accounts/login/", "/accounts/signup/", "/accounts/password_reset/", "/blog/"):
+    for path in ("/", "/accounts/login/", "/accounts/signup/", "/accounts/password_reset/", "/blog/",
+                 f"/accounts/{unsubscribe}"):
         response = page.goto(csp_site.url + path)
         policy = response.headers["content-security-policy"]
         assert "script-src 'self' 'nonce-" in policy and "unsafe-inline" not in policy and "unsafe-eval" not in policy
@@ -82,7 +88,10 @@ def test_every_page_runs_under_a_strict_policy_without_a_violation(watched, csp_
     pages = [
         "/dashboard/", "/dashboard/tasks/", f"/dashboard/tasks/{running.task_id}/", "/dashboard/workers/",
         "/dashboard/schedules/", f"/dashboard/schedules/{schedule.pk}/", "/dashboard/reports/",
+        "/dashboard/schedules/new/", f"/dashboard/schedules/{schedule.pk}/delete/", "/dashboard/workers/queues/celery/purge/",
         "/dashboard/moderation/", "/dashboard/outbox/", post.get_absolute_url(), "/weather/",
+        "/dashboard/my-tasks/", "/dashboard/my-data/",
+        "/dashboard/announcements/", f"/dashboard/announcements/{announcement.pk}/",
         "/admin/", "/admin/django_celery_beat/periodictask/add/", "/admin/blog/comment/",
         "/dashboard/posts/", "/dashboard/posts/new/", pictured.get_absolute_url(), "/admin/blog/post/add/",
     ]

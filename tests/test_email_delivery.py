@@ -188,9 +188,14 @@ def test_sweep_sends_what_is_due_and_leaves_the_rest(db, django_capture_on_commi
     }
     OutboundEmail.objects.filter(pk__in=[rows[name].pk for name in ("lost task", "stuck sending", "sent")]).update(
         updated_at=old)
+    settings.EMAIL_BATCH_SIZE = 3
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         assert outbox.email_sweep(now=now) == 4
-    assert len(callbacks) == 4
+    # In batch tasks of EMAIL_BATCH_SIZE, not one task per email.
+    batches = [callback.args[0] for callback in callbacks]
+    assert [len(batch) for batch in batches] == [3, 1]
+    assert sorted(sum(batches, [])) == sorted(rows[name].pk for name in (
+        "lost task", "stuck sending", "due retry", "failed, server down"))
     status = {name: OutboundEmail.objects.get(pk=email.pk).status for name, email in rows.items()}
     assert status == {"lost task": "queued", "stuck sending": "queued", "due retry": "queued",
                       "failed, server down": "queued", "fresh": "queued", "retry later": "queued",

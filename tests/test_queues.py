@@ -18,6 +18,8 @@ def queue_of(task_name: str) -> str:
 @pytest.mark.parametrize(("task_name", "queue"), [
     ("blog.tasks.email_send_task", "email"),
     ("blog.tasks.email_sweep_task", "email"),
+    ("blog.tasks.email_batch_send_task", "email"),
+    ("blog.tasks.announcement_batch_task", "email"),
     ("blog.tasks.moderate_comment_task", "moderation"),
     ("blog.tasks.purge_unverified_members_task", "celery"),
     ("dashboard.tasks.demo_job_task", "celery"),

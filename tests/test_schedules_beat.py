@@ -4,6 +4,7 @@ reach the running beat without a restart."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from celery import states
@@ -11,8 +12,9 @@ from django.urls import reverse
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
-from tests.conftest import BIN, Process, child_env
-from tests.livetools import wait_for
+from dashboard.models import ScheduleChange
+from tests.conftest import BIN, Process, child_env, session_cookie
+from tests.livetools import wait_for, ws_connect
 
 pytestmark = pytest.mark.live
 
@@ -98,3 +100,28 @@ def test_run_now_queues_exactly_one_run_and_opens_its_live_page(live_worker, cli
     wait_for(lambda: TaskResult.objects.filter(task_id=task_id, status=states.SUCCESS).exists(), timeout=30)
     page = client.get(response["Location"])
     assert page.status_code == 200 and "Succeeded" in page.content.decode()
+
+
+def test_schedules_page_is_told_of_each_run_as_beat_sends_it(beat, daphne_server, alice):
+    """Pushed from the run's own message headers (periodic_task_name) when beat sends it, not from
+    PeriodicTask.last_run_at, which beat writes back only every few minutes."""
+    with ws_connect(daphne_server, "/ws/schedules/", session_cookie(alice)) as ws:
+        assert 'id="schedule-' in ws.recv(timeout=15)  # the snapshot: every schedule's run cells
+        pt = _every_second("live-tick")
+        cell = re.compile(rf'id="schedule-{pt.pk}-last-run".*?data-task-id="([^"]+)".*?data-state="(\w+)"', re.S)
+        runs: set[str] = set()
+        states_seen: set[str] = set()
+
+        def two_runs_pushed():
+            match = cell.search(ws.recv(timeout=30))
+            if match:
+                runs.add(match.group(1))
+                states_seen.add(match.group(2))
+            return len(runs) >= 2 and states.SUCCESS in states_seen
+
+        # Sent (beat's after_task_publish: queued) and finished (the worker's task_postrun: succeeded).
+        wait_for(two_runs_pushed, timeout=60, interval=0)
+    assert states.PENDING in states_seen
+    # Each pushed id is a run of that schedule, sent by beat (no one pressed "run now").
+    assert set(TaskResult.objects.filter(task_id__in=runs).values_list("periodic_task_name", flat=True)) == {"live-tick"}
+    assert not ScheduleChange.objects.filter(periodic_task_name="live-tick").exists()

@@ -84,3 +84,43 @@ def test_reports_page_draws_thirty_day_charts(page, live_server_url, alice):
     page.get_by_role("link", name=re.compile((today - timedelta(days=1)).strftime("%Y-%m-%d"))).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Report for")
     _shot(page, "report-detail")
+
+
+def test_staff_create_duplicate_and_delete_a_schedule_in_the_browser(page, live_server_url):
+    from tests.conftest import grant, make_user
+
+    grant(make_user("erin", staff=True), "django_celery_beat.add_periodictask",
+          "django_celery_beat.change_periodictask", "django_celery_beat.delete_periodictask")
+    browser_login(page, live_server_url, "erin")
+    page.goto(f"{live_server_url}/dashboard/schedules/")
+    page.get_by_role("link", name="New schedule").click()
+    page.get_by_role("link", name="Every so often (interval)").click()
+    page.get_by_label("Name").fill("nightly-export")
+    page.get_by_label("Task").select_option("dashboard.tasks.demo_job_task")
+    page.get_by_label("Positional arguments (JSON list)").fill("[2, 0]")
+    page.get_by_label("Every").fill("15")
+    page.get_by_label("Unit").select_option("minutes")
+    page.get_by_role("button", name="Create schedule").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("nightly-export")
+    expect(page.locator(".schedule-words")).to_have_text("every 15 minutes")
+    created = PeriodicTask.objects.get(name="nightly-export")
+    assert created.args == "[2, 0]" and created.enabled
+
+    page.get_by_role("button", name="Duplicate").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("nightly-export (copy)")
+    expect(page.locator(".messages")).to_contain_text("copied as nightly-export (copy), disabled")
+    assert not PeriodicTask.objects.get(name="nightly-export (copy)").enabled
+
+    page.get_by_role("link", name="Delete…").click()
+    page.get_by_role("button", name="Delete nightly-export (copy)").click()
+    expect(page).to_have_url(f"{live_server_url}/dashboard/schedules/")
+    expect(page.locator(".messages")).to_contain_text("Schedule nightly-export (copy) deleted.")
+    expect(page.locator('tr[data-name="nightly-export"]')).to_have_count(1)
+    expect(page.locator('tr[data-name="nightly-export (copy)"]')).to_have_count(0)
+    expect(page.locator(".changes")).to_contain_text("deleted nightly-export (copy)")
+    assert list(ScheduleChange.objects.order_by("id").values_list("action", flat=True)) == ["created", "duplicated", "deleted"]
+
+    # A schedule from settings offers no delete, and says why.
+    page.goto(f"{live_server_url}/dashboard/schedules/{PeriodicTask.objects.get(name='daily-report').pk}/")
+    expect(page.locator(".declared-notice")).to_contain_text("can be disabled but not deleted")
+    expect(page.get_by_role("link", name="Delete…")).to_have_count(0)

@@ -29,6 +29,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 # Every task this project registers, as of today. A task's name is what is stored, never its module.
 REGISTERED_TASKS = [
+    "blog.tasks.announcement_batch_task",
+    "blog.tasks.email_batch_send_task",
     "blog.tasks.email_send_task",
     "blog.tasks.email_sweep_task",
     "blog.tasks.moderate_comment_task",
@@ -38,6 +40,8 @@ REGISTERED_TASKS = [
     "dashboard.tasks.cleanup_task_results_task",
     "dashboard.tasks.daily_report_task",
     "dashboard.tasks.demo_job_task",
+    "dashboard.tasks.export_write_task",
+    "dashboard.tasks.exports_cleanup_task",
     "dashboard.tasks.lost_tasks_sweep_task",
     "dashboard.tasks.progress_loop_task",
 ]
@@ -77,26 +81,63 @@ def test_every_stored_schedule_row_after_migrate_runs_a_registered_task(db):
 
 # (name, kwargs, path) for every named URL of the site, as of today. Parameterised URLs use
 # example values; the path is what `reverse(name, kwargs=kwargs)` gives today.
+TASK = {"task_id": "abc-123"}
 SITE_URLS = [
+    ("api:demo_job_start", {}, "/api/demo-jobs/"),
+    ("api:docs", {}, "/api/docs/"),
+    ("api:me", {}, "/api/me/"),
+    ("api:queue_list", {}, "/api/queues/"),
+    ("api:report_detail", {"day": "2026-01-02"}, "/api/reports/2026-01-02/"),
+    ("api:report_list", {}, "/api/reports/"),
+    ("api:schedule_disable", {"periodic_task_id": 7}, "/api/schedules/7/disable/"),
+    ("api:schedule_enable", {"periodic_task_id": 7}, "/api/schedules/7/enable/"),
+    ("api:schedule_list", {}, "/api/schedules/"),
+    ("api:schedule_run", {"periodic_task_id": 7}, "/api/schedules/7/run/"),
+    ("api:schema", {}, "/api/schema/"),
+    ("api:task_detail", TASK, "/api/tasks/abc-123/"),
+    ("api:task_events", TASK, "/api/tasks/abc-123/events/"),
+    ("api:task_list", {}, "/api/tasks/"),
+    ("api:task_retry", TASK, "/api/tasks/abc-123/retry/"),
+    ("api:task_revoke", TASK, "/api/tasks/abc-123/revoke/"),
+    ("api:task_wait", TASK, "/api/tasks/abc-123/wait/"),
+    ("api:worker_list", {}, "/api/workers/"),
+    ("api_token_revoke", {"token_id": 7}, "/accounts/tokens/7/revoke/"),
+    ("api_tokens", {}, "/accounts/tokens/"),
+    ("announcements_unsubscribe", {"token": "tok-123"}, "/accounts/unsubscribe/tok-123/"),
     ("blog:comment_create", {"slug": "hello"}, "/blog/hello/comments/"),
     ("blog:post_detail", {"slug": "hello"}, "/blog/hello/"),
     ("blog:post_list", {}, "/blog/"),
+    ("dashboard:announcement_detail", {"pk": 7}, "/dashboard/announcements/7/"),
+    ("dashboard:announcement_list", {}, "/dashboard/announcements/"),
+    ("dashboard:announcement_pause", {"pk": 7}, "/dashboard/announcements/7/pause/"),
+    ("dashboard:announcement_resume", {"pk": 7}, "/dashboard/announcements/7/resume/"),
     ("dashboard:demo_job_start", {}, "/dashboard/tasks/demo/"),
+    ("dashboard:export_download", {"pk": 7}, "/dashboard/exports/7/download/"),
+    ("dashboard:export_for_task", {"task_id": "abc-123"}, "/dashboard/exports/task/abc-123/"),
+    ("dashboard:export_new", {}, "/dashboard/exports/new/"),
     ("dashboard:home", {}, "/dashboard/"),
     ("dashboard:moderation_bulk", {}, "/dashboard/moderation/bulk/"),
     ("dashboard:moderation_decide", {"pk": 7}, "/dashboard/moderation/7/decide/"),
     ("dashboard:moderation_queue", {}, "/dashboard/moderation/"),
+    ("dashboard:my_data", {}, "/dashboard/my-data/"),
+    ("dashboard:my_tasks", {}, "/dashboard/my-tasks/"),
     ("dashboard:outbox", {}, "/dashboard/outbox/"),
     ("dashboard:post_create", {}, "/dashboard/posts/new/"),
     ("dashboard:post_edit", {"pk": 7}, "/dashboard/posts/7/"),
     ("dashboard:post_list", {}, "/dashboard/posts/"),
     ("dashboard:outbox_retry", {"pk": 7}, "/dashboard/outbox/7/retry/"),
     ("dashboard:report_detail", {"day": "2026-01-02"}, "/dashboard/reports/2026-01-02/"),
+    ("dashboard:queue_purge", {"name": "celery"}, "/dashboard/workers/queues/celery/purge/"),
     ("dashboard:report_list", {}, "/dashboard/reports/"),
+    ("dashboard:schedule_create", {}, "/dashboard/schedules/new/"),
+    ("dashboard:schedule_delete", {"pk": 7}, "/dashboard/schedules/7/delete/"),
     ("dashboard:schedule_detail", {"pk": 7}, "/dashboard/schedules/7/"),
+    ("dashboard:schedule_duplicate", {"pk": 7}, "/dashboard/schedules/7/duplicate/"),
     ("dashboard:schedule_enable", {"pk": 7}, "/dashboard/schedules/7/enabled/"),
     ("dashboard:schedule_list", {}, "/dashboard/schedules/"),
     ("dashboard:schedule_run", {"pk": 7}, "/dashboard/schedules/7/run/"),
+    ("dashboard:schedules_bulk", {}, "/dashboard/schedules/bulk/"),
+    ("dashboard:task_cancel", {"task_id": "abc-123"}, "/dashboard/tasks/abc-123/cancel/"),
     ("dashboard:task_counts", {}, "/dashboard/tasks/counts/"),
     ("dashboard:task_detail", {"task_id": "abc-123"}, "/dashboard/tasks/abc-123/"),
     ("dashboard:task_list", {}, "/dashboard/tasks/"),
@@ -325,7 +366,10 @@ WEBSOCKET_PATTERNS = [
     "ws/moderation/",
     "ws/workers/",
     "ws/dashboard/charts/",
+    "ws/schedules/",
     r"^ws/tasks/(?P<task_id>[\w.-]{1,255})/$",
+    "ws/my-tasks/",
+    "ws/announcements/<int:pk>/",
 ]
 
 # (example path, URL kwargs the consumer gets) for each websocket route the pages connect to.
@@ -334,7 +378,10 @@ WEBSOCKET_EXAMPLES = [
     ("ws/moderation/", {}),
     ("ws/workers/", {}),
     ("ws/dashboard/charts/", {}),
+    ("ws/schedules/", {}),
     ("ws/tasks/abc-123/", {"task_id": "abc-123"}),
+    ("ws/my-tasks/", {}),
+    ("ws/announcements/7/", {"pk": 7}),
 ]
 
 

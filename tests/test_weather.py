@@ -153,6 +153,21 @@ def test_weather_page_without_cities_shows_the_form(upstream):
     assert upstream.calls() == 0
 
 
+def test_weather_page_credits_open_meteo(upstream):
+    html = get("/weather/").html
+    assert '<a href="https://open-meteo.com/">Weather data by Open-Meteo.com</a>' in html
+    assert '<a href="https://creativecommons.org/licenses/by/4.0/">CC BY 4.0</a>' in html
+    assert "local stand-in" not in html
+
+
+def test_weather_page_says_when_it_shows_the_local_stand_in(upstream, settings):
+    settings.WEATHER_USING_FAKE = True  # what `make run` sets when Open-Meteo did not answer at start-up
+    for path in ("/weather/", "/weather/?cities=Oslo"):
+        html = get(path).html
+        assert "Offline: showing a local stand-in for Open-Meteo." in html
+        assert "Weather data by Open-Meteo.com" in html
+
+
 @pytest.mark.parametrize(("cities", "message"), [
     ("", "This field is required."),
     (" , ,, ", "Enter at least one city."),

@@ -9,6 +9,7 @@ from django.core.cache import cache
 from websockets.exceptions import InvalidStatus
 
 from dashboard.tasks import demo_job_task
+from dashboard.workers import queues
 from dashboard.workers import services as workers
 from tests.conftest import session_cookie, start_worker
 from tests.livetools import signed_in_as, wait_for, ws_connect
@@ -72,7 +73,7 @@ def test_running_task_shows_among_the_workers_active_tasks(live_worker, client, 
 
 def test_queue_length_counts_messages_nobody_consumes(live_worker, client, alice, monkeypatch):
     # A newly declared queue is found within a minute; here at once.
-    monkeypatch.setattr(workers, "DECLARED_QUEUES_MAX_AGE", 0)
+    monkeypatch.setattr(queues, "DECLARED_QUEUES_MAX_AGE", 0)
     client.force_login(alice)
     before = queue_length(workers_page(client), "parked") or 0
     for _ in range(3):

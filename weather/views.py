@@ -19,6 +19,7 @@ Validation and the rate limit run before the response starts, so they get real s
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -36,7 +37,7 @@ ERROR_STATUS = {"not_found": 404, "rate_limited": 503, "timeout": 504}  # the re
 
 
 async def _page_context(request, **extra) -> dict:
-    return {"user": await request.auser(), **extra}
+    return {"user": await request.auser(), "using_fake": settings.WEATHER_USING_FAKE, **extra}
 
 
 @require_GET

@@ -162,22 +162,26 @@ def _transition(*, comment_ids, expected_status: str, new_status: str, moderator
 
 
 def _notify_post_authors(comment_ids: list[int]) -> None:
+    """One email per approved comment to its post's author, queued together: a bulk approval of 100
+    is one batch task after commit (outbox.emails_queue), not 100."""
     comments = Comment.objects.filter(pk__in=comment_ids).select_related("post__author", "author")
+    messages = []
     for comment in comments:
         post_author = comment.post.author
         if post_author.pk == comment.author_id or not post_author.email:
             continue
         link = f"{settings.SITE_URL}{comment.post.get_absolute_url()}#comment-{comment.pk}"
         excerpt = comment.body if len(comment.body) <= 300 else comment.body[:299] + "…"
-        outbox.email_queue(
-            to=post_author.email,
-            subject=f"New comment on “{comment.post.title}”",
-            body=(
+        messages.append({
+            "to": post_author.email,
+            "subject": f"New comment on “{comment.post.title}”",
+            "body": (
                 f"{comment.author.get_username()} commented on your post “{comment.post.title}”:\n\n"
                 f"{excerpt}\n\nRead it here: {link}\n"
             ),
-            kind="comment_approved",
-        )
+            "kind": "comment_approved",
+        })
+    outbox.emails_queue(messages=messages)
 
 
 def comments_pending_requeue(*, older_than_seconds: int) -> int:

@@ -25,6 +25,7 @@ from django.db.models import Case, F, Q, TextField, Value, When
 from django.utils import timezone
 
 from blog.models import OutboundEmail
+from blog.signals import emails_sent
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +33,32 @@ logger = logging.getLogger(__name__)
 TRANSIENT_EMAIL_ERRORS = (smtplib.SMTPException, OSError)
 
 
-def email_queue(*, to: str, subject: str, body: str, kind: str) -> OutboundEmail:
+def email_queue(*, to: str, subject: str, body: str, kind: str, headers: dict | None = None) -> OutboundEmail:
     """Record an email in the current transaction; it is handed to Celery after commit."""
-    email = OutboundEmail.objects.create(to=to, subject=subject, body=body, kind=kind)
+    email = OutboundEmail.objects.create(to=to, subject=subject, body=body, kind=kind, headers=headers or {})
     _send_after_commit(email.pk)
     return email
+
+
+def emails_queue(*, messages: list[dict]) -> list[OutboundEmail]:
+    """Record many emails (dicts of to, subject, body, kind and optional headers) in the current
+    transaction; after commit they go to Celery as one task per EMAIL_BATCH_SIZE, not one each."""
+    if not messages:
+        return []
+    emails = OutboundEmail.objects.bulk_create(OutboundEmail(**message) for message in messages)
+    emails_hand_over(email_ids=[email.pk for email in emails])
+    return emails
+
+
+def emails_hand_over(*, email_ids: list[int]) -> int:
+    """Queue one batch task per EMAIL_BATCH_SIZE of these emails after commit; returns how many tasks."""
+    from blog.tasks import email_batch_send_task
+
+    size = settings.EMAIL_BATCH_SIZE
+    chunks = [email_ids[start:start + size] for start in range(0, len(email_ids), size)]
+    for chunk in chunks:
+        email_batch_send_task.delay_on_commit(chunk)
+    return len(chunks)
 
 
 def _send_after_commit(email_id: int) -> None:
@@ -49,6 +71,54 @@ class EmailDeliveryFailed(Exception):
     """The last attempt failed: the row is marked failed and nobody will retry it automatically."""
 
 
+def _claim(email_id: int) -> bool:
+    """queued -> sending, a conditional update: of two runs for the same email only one gets it."""
+    return bool(OutboundEmail.objects.filter(pk=email_id, status=OutboundEmail.Status.QUEUED).update(
+        status=OutboundEmail.Status.SENDING, updated_at=timezone.now()
+    ))
+
+
+def _message(email: OutboundEmail, connection) -> EmailMessage:
+    return EmailMessage(
+        subject=email.subject, body=email.body, from_email=settings.DEFAULT_FROM_EMAIL, to=[email.to],
+        headers=email.headers or None, connection=connection,
+    )
+
+
+def _record_failure(email: OutboundEmail, error: Exception) -> tuple[bool, str]:
+    """Put a claimed email back to queued with its next attempt, or mark it failed for good.
+    Returns (final, reason or next attempt time)."""
+    attempts = email.attempts + 1
+    transient = isinstance(error, TRANSIENT_EMAIL_ERRORS)
+    final = not transient or attempts >= settings.EMAIL_SEND_MAX_ATTEMPTS
+    reason = f"{type(error).__name__}: {error}"[:2000]
+    next_attempt_at = None if final else timezone.now() + email_retry_delay(attempts)
+    OutboundEmail.objects.filter(pk=email.pk, status=OutboundEmail.Status.SENDING).update(
+        status=OutboundEmail.Status.FAILED if final else OutboundEmail.Status.QUEUED,
+        attempts=attempts, last_error=reason, last_error_transient=transient,
+        next_attempt_at=next_attempt_at, updated_at=timezone.now(),
+    )
+    if final:
+        logger.warning("email %s failed for good after %s attempt(s): %s", email.pk, attempts, reason)
+        return True, reason
+    logger.info("email %s attempt %s failed, next attempt at %s: %s", email.pk, attempts,
+                next_attempt_at.isoformat(timespec="seconds"), reason)
+    return False, next_attempt_at.isoformat(timespec="seconds")
+
+
+def _record_sent(email: OutboundEmail) -> None:
+    # Marked sent whatever the row's status now (the sweep may have re-queued a slow send): the
+    # message is out, and a re-queued run must find it sent, so it is never sent twice. A one-time
+    # account link has reached its owner and is of no use to anyone else: its body is blanked in the
+    # same update, so the key does not stay readable in the database, the admin or a backup.
+    OutboundEmail.objects.filter(pk=email.pk).update(
+        status=OutboundEmail.Status.SENT, attempts=email.attempts + 1, sent_at=timezone.now(),
+        updated_at=timezone.now(),
+        body=Case(When(kind__in=OutboundEmail.SECRET_KINDS, then=Value("")), default=F("body"),
+                  output_field=TextField()),
+    )
+
+
 def email_send(*, email_id: int) -> str:
     """Send one queued email. Returns "sent", "retry at <time>", or "skipped" when another run has it.
     The body of a secret kind (OutboundEmail.SECRET_KINDS) is blanked once it is sent.
@@ -58,46 +128,78 @@ def email_send(*, email_id: int) -> str:
     back to queued with the error and the time of its next attempt (the sweep sends it then);
     after EMAIL_SEND_MAX_ATTEMPTS (or on a permanent error) it is marked failed with the reason.
     """
-    now = timezone.now()
-    claimed = OutboundEmail.objects.filter(pk=email_id, status=OutboundEmail.Status.QUEUED).update(
-        status=OutboundEmail.Status.SENDING, updated_at=now
-    )
-    if not claimed:
+    if not _claim(email_id):
         return "skipped"
     email = OutboundEmail.objects.get(pk=email_id)
-    attempts = email.attempts + 1
     try:
-        message = EmailMessage(
-            subject=email.subject, body=email.body, from_email=settings.DEFAULT_FROM_EMAIL, to=[email.to],
-            connection=get_connection(fail_silently=False),
-        )
-        message.send()
+        _message(email, get_connection(fail_silently=False)).send()
     except Exception as error:
-        transient = isinstance(error, TRANSIENT_EMAIL_ERRORS)
-        final = not transient or attempts >= settings.EMAIL_SEND_MAX_ATTEMPTS
-        reason = f"{type(error).__name__}: {error}"[:2000]
-        next_attempt_at = None if final else timezone.now() + email_retry_delay(attempts)
-        OutboundEmail.objects.filter(pk=email_id, status=OutboundEmail.Status.SENDING).update(
-            status=OutboundEmail.Status.FAILED if final else OutboundEmail.Status.QUEUED,
-            attempts=attempts, last_error=reason, last_error_transient=transient,
-            next_attempt_at=next_attempt_at, updated_at=timezone.now(),
-        )
+        final, detail = _record_failure(email, error)
         if final:
-            logger.warning("email %s failed for good after %s attempt(s): %s", email_id, attempts, reason)
-            raise EmailDeliveryFailed(reason) from error
-        logger.info("email %s attempt %s failed, next attempt at %s: %s", email_id, attempts,
-                    next_attempt_at.isoformat(timespec="seconds"), reason)
-        return "retry at " + next_attempt_at.isoformat(timespec="seconds")
-    # Marked sent whatever the row's status now (the sweep may have re-queued a slow send): the
-    # message is out, and a re-queued run must find it sent, so it is never sent twice. A one-time
-    # account link has reached its owner and is of no use to anyone else: its body is blanked in the
-    # same update, so the key does not stay readable in the database, the admin or a backup.
-    OutboundEmail.objects.filter(pk=email_id).update(
-        status=OutboundEmail.Status.SENT, attempts=attempts, sent_at=timezone.now(), updated_at=timezone.now(),
-        body=Case(When(kind__in=OutboundEmail.SECRET_KINDS, then=Value("")), default=F("body"),
-                  output_field=TextField()),
-    )
+            raise EmailDeliveryFailed(detail) from error
+        return "retry at " + detail
+    _record_sent(email)
+    _tell_sent([email])
     return "sent"
+
+
+def _connection_lost(error: Exception) -> bool:
+    """The server or the network is gone (not one message refused): the rest of a batch would fail too."""
+    if isinstance(error, (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError)):
+        return True
+    return isinstance(error, OSError) and not isinstance(error, smtplib.SMTPException)
+
+
+def emails_send(*, email_ids: list[int], on_progress=None) -> dict[str, int]:
+    """Send a batch of queued emails over one connection. Returns counts: sent, retry, failed, skipped.
+
+    Each email is claimed like email_send's (never sent twice, whoever else runs it) and its outcome
+    is recorded in its own row; a failure never stops the others, except that when the server or the
+    network is gone, the rest of the batch is put back with the same error instead of each waiting
+    for its own timeout. The sweep sends them again when due (the same back-off as email_send).
+    `on_progress(done, total)` is called after each email (a task's report_progress).
+    """
+    counts = {"sent": 0, "retry": 0, "failed": 0, "skipped": 0}
+    claimed = [pk for pk in email_ids if _claim(pk)]
+    counts["skipped"] = len(email_ids) - len(claimed)
+    emails = list(OutboundEmail.objects.filter(pk__in=claimed).order_by("pk"))
+    connection = get_connection(fail_silently=False)
+    sent: list[OutboundEmail] = []
+    lost: Exception | None = None
+    opened = False
+    try:
+        for done, email in enumerate(emails, 1):
+            try:
+                if lost is not None:
+                    raise lost
+                if not opened:  # opened once: a message sent on a closed connection opens and closes one
+                    connection.open()
+                    opened = True
+                _message(email, connection).send()
+            except Exception as error:
+                final, _ = _record_failure(email, error)
+                counts["failed" if final else "retry"] += 1
+                if lost is None and _connection_lost(error):
+                    lost = error
+            else:
+                _record_sent(email)
+                sent.append(email)
+                counts["sent"] += 1
+            if on_progress is not None:
+                on_progress(done, len(emails))
+    finally:
+        try:
+            connection.close()
+        except Exception:  # closing a broken connection: nothing left to save
+            logger.debug("closing the SMTP connection failed", exc_info=True)
+    _tell_sent(sent)
+    return counts
+
+
+def _tell_sent(emails: list[OutboundEmail]) -> None:
+    if emails:
+        emails_sent.send_robust(sender=OutboundEmail, email_ids=[email.pk for email in emails],
+                                kinds={email.kind for email in emails})
 
 
 def email_retry_delay(attempts: int) -> timedelta:
@@ -114,7 +216,8 @@ def email_sweep(*, now=None, queued_after_seconds: int | None = None, sending_af
       lost: a crash between commit and enqueue, a broker restart);
     - "sending" for too long (a worker died mid-send): queued again;
     - failed on a transient error with attempts left (failed under an older, shorter schedule).
-    A duplicate task is harmless: the claim in email_send lets one through.
+    They go out in batch tasks (EMAIL_BATCH_SIZE each). A duplicate task is harmless: the claim
+    lets one through.
     """
     now = now or timezone.now()
     queued_after = settings.EMAIL_SWEEP_QUEUED_AFTER_SECONDS if queued_after_seconds is None else queued_after_seconds
@@ -133,8 +236,7 @@ def email_sweep(*, now=None, queued_after_seconds: int | None = None, sending_af
         | Q(next_attempt_at__isnull=True, updated_at__lt=now - timedelta(seconds=queued_after))
     )
     ids = list(due.order_by("pk").values_list("pk", flat=True)[:5000])
-    for pk in ids:
-        _send_after_commit(pk)
+    emails_hand_over(email_ids=ids)
     if ids:
         logger.info("email sweep handed %s email(s) to the workers", len(ids))
     return len(ids)

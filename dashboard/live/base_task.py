@@ -27,6 +27,7 @@ from celery.exceptions import Ignore
 from django.conf import settings
 from django_celery_results.models import TaskResult
 
+from dashboard.live.cancel import cancel_forget, cancel_requested_by
 from dashboard.live.publish import publish_view
 from dashboard.live.publisher import publisher
 from dashboard.live.store import load_view, mark_unqueued, record_event, record_runtime, was_revoked_from_dashboard
@@ -42,7 +43,11 @@ class TaskCancelled(Exception):
 
     A task that writes partial output catches it as `self.Cancelled` (no import needed, so the blog
     need not import the dashboard), removes what it wrote, and re-raises; the task then ends REVOKED
-    with "cancelled by <user>"."""
+    with "cancelled by <user>" (LiveTask.__call__). `args[0]` is who cancelled it."""
+
+    @property
+    def cancelled_by(self) -> str:
+        return str(self.args[0]) if self.args else "someone"
 
 
 class LiveTask(DjangoTask):
@@ -94,6 +99,12 @@ class LiveTask(DjangoTask):
         if not throttle.should_send(current, total, message):
             return False
         request = self.request
+        if request.id:
+            # Only here, where a report goes out (at most every PROGRESS_MIN_INTERVAL_MS, and the
+            # final one): one Redis read, so a suppressed call costs what it did before cancel existed.
+            cancelled_by = cancel_requested_by(request.id)
+            if cancelled_by is not None:
+                raise self.Cancelled(cancelled_by)
         if not request.called_directly and request.id:
             self.update_state(state="PROGRESS", meta={"current": current, "total": total, "message": message})
             view = getattr(_execution, "view", None)
@@ -110,6 +121,33 @@ class LiveTask(DjangoTask):
         _execution.throttle = ProgressThrottle(settings.PROGRESS_MIN_INTERVAL_MS / 1000)
         _execution.view = None
         return _execution.throttle
+
+    # --- cancelled: REVOKED, not FAILURE ---
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except TaskCancelled as cancelled:
+            request = self.request
+            if request.called_directly or not request.id:
+                raise
+            self._end_cancelled(request.id, cancelled.cancelled_by)
+            # Ignore: Celery stores nothing more (the REVOKED row stays) and acknowledges the message,
+            # so a late-acknowledged task is not delivered again.
+            raise Ignore() from None
+
+    def _end_cancelled(self, task_id: str, who: str) -> None:
+        reason = f"cancelled by {who}"
+        self.backend.mark_as_revoked(task_id, reason, request=self.request)
+        cancel_forget(task_id)
+        _execution.throttle = _execution.view = None
+        record_event(task_id, "revoked", reason)
+        view = load_view(task_id)
+        if view is not None and view.runtime is not None:
+            record_runtime(task_id, view.runtime)
+        if view is not None:
+            publish_view(view)
+            publisher.flush(timeout=5.0)
 
     # --- state changes, published from one place ---
 

@@ -13,10 +13,12 @@ A message is a dict handed to the channel layer for one group:
   fan-out measures publish-to-delivery latency from it (metric ``site_live_delivery_seconds``).
 - ``html``: the fragment every watcher receives, rendered once by the sender. ``html_staff``, when
   present, replaces it for staff watchers (a task's traceback); ``html_decide`` for watchers of the
-  moderation queue who may decide comments (the rows' decide buttons).
+  moderation queue who may decide comments (the rows' decide buttons); ``html_act`` for watchers of
+  an announcement who may pause and resume it (its buttons).
 
 Type-specific fields: ``task.update`` carries ``task_id``, ``final`` (the task reached a final
 state) and ``new`` (the task was just queued: list pages count it in their "new tasks" bar).
+``schedule.update`` carries ``periodic_task`` (the schedule's primary key).
 ``user.signed_out`` (to a user's group) carries ``session``, the session_tag of the session that
 ended; ``user.rights_changed`` carries nothing: every socket of the user authorises again.
 """
@@ -29,7 +31,9 @@ from collections.abc import Hashable
 
 TASK_UPDATE = "task.update"
 MODERATION_UPDATE = "moderation.update"
+ANNOUNCEMENT_UPDATE = "announcement.update"
 POLL_UPDATE = "poll.update"
+SCHEDULE_UPDATE = "schedule.update"
 PROBE = "fanout.probe"  # a daphne process checking that its own subscription still works
 
 USER_SIGNED_OUT = "user.signed_out"
@@ -37,11 +41,22 @@ USER_RIGHTS_CHANGED = "user.rights_changed"
 
 TASKS_GROUP = "tasks"  # every task's row, for the task list pages
 MODERATION_GROUP = "moderation"  # held comments arriving and leaving, for the moderation queue
+SCHEDULES_GROUP = "schedules"  # a schedule's run sent (beat, run now) or finished, for the schedules page
 
 
 def task_group(task_id: str) -> str:
     """One task's page."""
     return f"task.{task_id}"
+
+
+def user_tasks_group(user_id: int) -> str:
+    """The rows of the tasks one user launched, for their "My tasks" page (nobody else's rows)."""
+    return f"user-tasks.{user_id}"
+
+
+def announcement_group(announcement_id: int) -> str:
+    """One announcement's page: its progress in members reached."""
+    return f"announcement.{announcement_id}"
 
 
 def user_group(user_id: int) -> str:

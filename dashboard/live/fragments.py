@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.template.loader import render_to_string
 
-from dashboard.live.contract import TASK_UPDATE, TASKS_GROUP, task_group
+from dashboard.live.contract import TASK_UPDATE, TASKS_GROUP, task_group, user_tasks_group
 from dashboard.live.state import TaskView
 
 DETAIL = "dashboard/monitor/detail.html"
@@ -47,4 +47,7 @@ def task_messages(view: TaskView, *, queued: bool = False) -> list[tuple[str, di
         "new": queued,
         "html": render_row(view),
     }
-    return [(task_group(view.task_id), detail), (TASKS_GROUP, row)]
+    messages = [(task_group(view.task_id), detail), (TASKS_GROUP, row)]
+    if view.launched_by_id:  # the same row, for its launcher's "My tasks" page
+        messages.append((user_tasks_group(view.launched_by_id), row))
+    return messages

@@ -38,6 +38,7 @@ class TaskView:
     error: str = ""
     traceback: str = ""
     launched_by: str = ""
+    launched_by_id: int | None = None
     created: datetime | None = None
     started: datetime | None = None
     done: datetime | None = None
@@ -79,9 +80,9 @@ class TaskView:
     @classmethod
     def from_row(cls, row, launch=None) -> TaskView:
         """Build from a TaskResult (or None for a task id with no row yet)."""
-        launched_by = ""
+        launched_by, launched_by_id = "", None
         if launch is not None and launch.launched_by_id:
-            launched_by = launch.launched_by.get_username()
+            launched_by, launched_by_id = launch.launched_by.get_username(), launch.launched_by_id
         payload = _decode(row.result)
         current = total = None
         message = result = error = ""
@@ -90,8 +91,14 @@ class TaskView:
             message = str(payload.get("message") or "")
         elif row.status in (states.FAILURE, states.RETRY) and isinstance(payload, dict):
             error = f"{payload.get('exc_type', 'Error')}: {_exc_message(payload.get('exc_message'))}"
+        elif row.status == states.REVOKED and isinstance(payload, dict) and payload.get("purged_by"):
+            error = f"Revoked: {_exc_message(payload.get('exc_message'))}."  # "purged by alice from queue celery"
         elif row.status == states.REVOKED:
-            error = "Revoked: the task was cancelled before it finished."
+            # A cancelled task stores why (TaskRevokedError("cancelled by bob")); a dashboard revoke
+            # leaves whatever the row held before.
+            reason = _exc_message(payload.get("exc_message")) if isinstance(payload, dict) and \
+                payload.get("exc_type") == "TaskRevokedError" else ""
+            error = f"Revoked: {reason}." if reason else "Revoked: the task was cancelled before it finished."
         elif row.status == states.SUCCESS and payload is not None:
             result = json.dumps(payload, indent=2, sort_keys=True) if not isinstance(payload, str) else payload
         return cls(
@@ -105,6 +112,7 @@ class TaskView:
             error=error,
             traceback=row.traceback or "",
             launched_by=launched_by,
+            launched_by_id=launched_by_id,
             created=row.date_created,
             started=row.date_started,
             done=row.date_done,

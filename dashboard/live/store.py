@@ -78,7 +78,7 @@ def record_runtime(task_id: str, seconds: float) -> None:
 
 
 def was_revoked_from_dashboard(task_id: str) -> bool:
-    return TaskAction.objects.filter(task_id=task_id, kind__in=["revoke", "terminate"]).exists()
+    return TaskAction.objects.filter(task_id=task_id, kind__in=["revoke", "terminate", "purge", "cancel"]).exists()
 
 
 def _jsonable(value):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from celery import states
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
@@ -19,6 +20,7 @@ from django.views.decorators.http import require_POST
 from django_celery_results.models import TaskResult
 from kombu.exceptions import OperationalError
 
+from dashboard.jobs.services import can_cancel
 from dashboard.live.state import TaskView
 from dashboard.models import TaskAction, TaskEvent, TaskLaunch
 from dashboard.monitor.access import can_view_all_tasks, get_task_for_user
@@ -94,7 +96,8 @@ def task_detail(request, task_id: str):
     staff = can_view_all_tasks(request.user)
     if not staff:
         view = get_task_for_user(request.user, task_id)
-        return render(request, "dashboard/monitor/detail.html", {"task": view, "show_traceback": False, "staff": False})
+        return render(request, "dashboard/monitor/detail.html", {"task": view, "show_traceback": False, "staff": False,
+                                                                 "can_cancel": not view.is_final and can_cancel(request.user, task_id)})
     row = TaskResult.objects.filter(task_id=task_id).first()
     if row is None:
         raise Http404("No such task.")
@@ -119,6 +122,7 @@ def task_detail(request, task_id: str):
         "can_retry": row.status in RETRYABLE_STATES and not retried_as,
         "can_revoke": row.status in REVOCABLE_STATES,
         "can_terminate": row.status in RUNNING_STATES,
+        "can_cancel": row.status not in states.READY_STATES and can_cancel(request.user, task_id),
     })
 
 

@@ -8,6 +8,7 @@ back exactly the same fields and the service keeps the same row.
 
 from __future__ import annotations
 
+import json
 import zoneinfo
 from datetime import timedelta
 
@@ -152,3 +153,45 @@ def schedule_form_for(kind: str, *, current_kind: str | None, current_row, data=
         return form_class(data)
     return form_class(initial=form_class.initial_from(current_row if kind == current_kind else None))
 
+
+
+class ScheduleCreateForm(forms.Form):
+    """What a new periodic task runs; its schedule comes from the type form shown beside it."""
+
+    name = forms.CharField(max_length=200, help_text="Unique; e.g. nightly-export.")
+    task = forms.ChoiceField(choices=(), help_text="One of this project's registered tasks.")
+    args = forms.CharField(initial="[]", required=False, label="Positional arguments (JSON list)")
+    kwargs = forms.CharField(initial="{}", required=False, label="Keyword arguments (JSON object)")
+    queue = forms.CharField(max_length=200, required=False, help_text="Left empty: the task's own routing.")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    enabled = forms.BooleanField(required=False, initial=True)
+
+    def __init__(self, *args, task_names: list[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["task"].choices = [(name, name) for name in task_names]
+
+    def clean_name(self) -> str:
+        from django_celery_beat.models import PeriodicTask
+
+        name = self.cleaned_data["name"].strip()
+        if PeriodicTask.objects.filter(name=name).exists():
+            raise ValidationError(f"A schedule named {name!r} already exists.")
+        return name
+
+    def _json(self, field: str, kind: type, empty):
+        raw = (self.cleaned_data.get(field) or "").strip()
+        if not raw:
+            return empty
+        try:
+            value = json.loads(raw)
+        except ValueError as error:
+            raise ValidationError(f"Not valid JSON: {error}.") from None
+        if not isinstance(value, kind):
+            raise ValidationError(f"Must be a JSON {'list' if kind is list else 'object'}.")
+        return value
+
+    def clean_args(self) -> list:
+        return self._json("args", list, [])
+
+    def clean_kwargs(self) -> dict:
+        return self._json("kwargs", dict, {})

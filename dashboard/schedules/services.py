@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from celery import current_app
 from cron_descriptor import ExpressionDescriptor
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import IntegrityError, transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 from django_celery_beat.models import (
@@ -389,3 +389,99 @@ def sync_after_migrate(sender, **kwargs) -> None:
     created = periodic_tasks_sync()
     if created and kwargs.get("verbosity", 1) >= 1:
         print(f"  Created periodic tasks: {', '.join(created)}")
+
+
+# --- creating, duplicating, deleting, and enabling many at once ---
+
+
+class ScheduleRefused(Exception):
+    """The change cannot be made to this schedule; the message says why, for the person who asked."""
+
+
+def schedule_is_declared(name: str) -> bool:
+    """Declared in settings.PERIODIC_TASKS: every migrate creates it again when it is missing, so it
+    may be disabled but not deleted."""
+    return name in settings.PERIODIC_TASKS
+
+
+def project_task_names() -> list[str]:
+    """The tasks a schedule may run: this project's registered tasks (Celery's own are not offered)."""
+    current_app.loader.import_default_modules()
+    return sorted(name for name in current_app.tasks if not name.startswith("celery."))
+
+
+def schedule_create(*, user, name: str, task: str, kind: str, fields: dict, args: list | None = None,
+                    kwargs: dict | None = None, queue: str = "", enabled: bool = True,
+                    description: str = "") -> PeriodicTask:
+    """A new periodic task on a schedule of `kind` with these model `fields` (a matching schedule row
+    is reused); recorded. Clocked schedules are one-off, as on the edit page. The name must be free."""
+    if kind not in SCHEDULE_MODELS:
+        raise ValueError(f"Unknown schedule type {kind!r}.")
+    with transaction.atomic():
+        if PeriodicTask.objects.filter(name=name).exists():
+            raise ScheduleRefused(f"A schedule named {name!r} already exists.")
+        pt = PeriodicTask(name=name, task=task, args=json.dumps(args or []), kwargs=json.dumps(kwargs or {}),
+                          queue=queue or None, enabled=enabled, description=description, one_off=kind == "clocked")
+        setattr(pt, kind, _matching_schedule_row(kind, fields, current=None))
+        pt.save()  # bumps PeriodicTasks.changed: the running beat loads it
+        _record(pt, ScheduleChange.Action.CREATED,
+                f"{task}, {describe_schedule(pt)}{'' if enabled else ', disabled'}", user=user)
+    return pt
+
+
+#: Fields of a periodic task that its copy keeps (its runs, run count and change times are its own).
+COPIED_FIELDS = ("task", "args", "kwargs", "queue", "exchange", "routing_key", "headers", "priority", "expires",
+                 "expire_seconds", "one_off", "start_time", "description", *(f"{kind}_id" for kind in SCHEDULE_MODELS))
+
+
+def copy_name(name: str, taken: set[str], *, max_length: int = 200) -> str:
+    """"<name> (copy)", else "<name> (copy 2)", "(copy 3)"...: the first one not in `taken`,
+    the original shortened when the suffix would not fit in the column."""
+    number = 1
+    while True:
+        suffix = " (copy)" if number == 1 else f" (copy {number})"
+        candidate = name[: max_length - len(suffix)] + suffix
+        if candidate not in taken:
+            return candidate
+        number += 1
+
+
+def schedule_duplicate(*, periodic_task_id: int, user) -> PeriodicTask:
+    """A copy of the periodic task under a unique name, disabled (so the job does not suddenly run
+    twice; enable it once it is changed); recorded on the copy."""
+    original = PeriodicTask.objects.get(pk=periodic_task_id)
+    for _ in range(5):  # two people copying at once: the unique name decides, the loser takes the next
+        taken = set(PeriodicTask.objects.filter(name__startswith=original.name[:150]).values_list("name", flat=True))
+        copy = PeriodicTask(name=copy_name(original.name, taken), enabled=False,
+                            **{field: getattr(original, field) for field in COPIED_FIELDS})
+        try:
+            with transaction.atomic():
+                copy.save()
+                _record(copy, ScheduleChange.Action.DUPLICATED, f"copy of {original.name}, disabled", user=user)
+            return copy
+        except (IntegrityError, ValidationError):  # PeriodicTask.save() checks the name first
+            continue
+    raise ScheduleRefused("Could not find a free name for the copy; try again.")
+
+
+def schedule_delete(*, periodic_task_id: int, user) -> str:
+    """Delete a periodic task made in the dashboard or the admin; returns its name. A schedule
+    declared in settings is refused: the next migrate would create it again (disable it instead).
+    The record keeps the name; the deletion bumps beat's change marker (django-celery-beat's signal)."""
+    with transaction.atomic():
+        pt = PeriodicTask.objects.select_for_update().filter(pk=periodic_task_id).first()
+        if pt is None:
+            raise ScheduleRefused("No such schedule (already deleted?).")
+        if schedule_is_declared(pt.name):
+            raise ScheduleRefused(
+                f"{pt.name} is declared in settings.PERIODIC_TASKS: deleted, it would come back at the next migrate. "
+                "Disable it instead.")
+        _record(pt, ScheduleChange.Action.DELETED, f"{pt.task}, {describe_schedule(pt)}", user=user)
+        name = pt.name
+        pt.delete()
+    return name
+
+
+def schedules_set_enabled(*, periodic_task_ids: list[int], enabled: bool, user) -> list[int]:
+    """Enable or disable many; each change recorded as one would be. Returns the ids that changed."""
+    return [pk for pk in periodic_task_ids if schedule_set_enabled(periodic_task_id=pk, enabled=enabled, user=user)]

@@ -1,5 +1,6 @@
-"""Schedules pages (staff only): every periodic task, its next and last run; enable, disable,
-change the schedule, run now. Business logic lives in dashboard.schedules.services."""
+"""Schedules pages (staff only): every periodic task, its next and last run; create, duplicate,
+delete, enable, disable (one or many), change the schedule, run now. Business logic lives in
+dashboard.schedules.services."""
 
 from __future__ import annotations
 
@@ -14,18 +15,25 @@ from django_celery_beat.models import PeriodicTask
 from django_htmx.http import HttpResponseClientRedirect
 
 from dashboard.models import ScheduleChange
-from dashboard.permissions import CHANGE_SCHEDULES, require
+from dashboard.permissions import ADD_SCHEDULES, CHANGE_SCHEDULES, DELETE_SCHEDULES, NEEDS, may, require
 from dashboard.rendering import render_page
-from dashboard.schedules.forms import SCHEDULE_FORMS, schedule_form_for
+from dashboard.schedules.forms import SCHEDULE_FORMS, ScheduleCreateForm, schedule_form_for
 from dashboard.schedules.services import (
     SCHEDULE_MODELS,
+    ScheduleRefused,
     UnknownTask,
+    project_task_names,
+    schedule_create,
+    schedule_delete,
+    schedule_duplicate,
+    schedule_is_declared,
     schedule_kind,
     schedule_row,
     schedule_rows,
     schedule_run_now,
     schedule_set_enabled,
     schedule_update,
+    schedules_set_enabled,
 )
 
 CHANGES_SHOWN = 50
@@ -47,6 +55,7 @@ def schedule_list(request):
         "rows": schedule_rows(),
         "changes": ScheduleChange.objects.select_related("changed_by")[:10],
         "time_zone": settings.TIME_ZONE,
+        "declared": set(settings.PERIODIC_TASKS),
     }
     return render_page(request, "dashboard/schedules/list.html", context, partial="schedule-table")
 
@@ -84,6 +93,7 @@ def schedule_detail(request, pk: int):
         "current_kind": current_kind,
         "kinds": [(name, form_class.title) for name, form_class in SCHEDULE_FORMS.items()],
         "changes": ScheduleChange.objects.select_related("changed_by").filter(periodic_task=periodic_task)[:CHANGES_SHOWN],
+        "declared": schedule_is_declared(periodic_task.name),
     }
     # htmx only posts the form (which comes back with its errors); a GET is always the whole page.
     return render_page(request, "dashboard/schedules/detail.html", context, partial="schedule-form", status=status,
@@ -100,7 +110,8 @@ def schedule_enable(request, pk: int):
     changed = schedule_set_enabled(periodic_task_id=pk, enabled=enabled, user=request.user)
     if request.htmx:  # the swapped row says it; a flash message would only show up on the next page
         periodic_task.refresh_from_db()
-        return render(request, "dashboard/schedules/list.html#schedule-row", {"row": schedule_row(periodic_task)})
+        return render(request, "dashboard/schedules/list.html#schedule-row",
+                      {"row": schedule_row(periodic_task), "declared": set(settings.PERIODIC_TASKS)})
     if changed:
         messages.success(request, f"{periodic_task.name} {'enabled' if enabled else 'disabled'}.")
     if request.POST.get("next") == "detail":
@@ -121,3 +132,97 @@ def schedule_run(request, pk: int):
         return _redirect(request, reverse("dashboard:schedule_list"))
     messages.success(request, f"{periodic_task.name} queued.")
     return _redirect(request, reverse("dashboard:task_detail", args=[task_id]))
+
+
+@staff_member_required
+def schedule_create_view(request):
+    """A new schedule: what it runs (a project task, JSON arguments, a queue) and when (the form of
+    the chosen type, `?kind=`, as on the edit page)."""
+    source = request.POST if request.method == "POST" else request.GET
+    kind = source.get("kind") or "crontab"
+    if kind not in SCHEDULE_FORMS:
+        return HttpResponseBadRequest(f"Unknown schedule type {kind!r}: choose one of {', '.join(SCHEDULE_FORMS)}.")
+    task_names = project_task_names()
+    status = 200
+    if request.method == "POST":
+        require(request.user, ADD_SCHEDULES)
+        form = ScheduleCreateForm(request.POST, task_names=task_names)
+        schedule_form = schedule_form_for(kind, current_kind=None, current_row=None, data=request.POST)
+        if form.is_valid() and schedule_form.is_valid():
+            data = form.cleaned_data
+            try:
+                pt = schedule_create(user=request.user, name=data["name"], task=data["task"], kind=kind,
+                                     fields=schedule_form.schedule_fields(), args=data["args"], kwargs=data["kwargs"],
+                                     queue=data["queue"], enabled=data["enabled"], description=data["description"])
+            except ScheduleRefused as refusal:
+                form.add_error("name", str(refusal))
+            else:
+                messages.success(request, f"Schedule {pt.name} created.")
+                return redirect("dashboard:schedule_detail", pk=pt.pk)
+        status = 400
+    else:
+        form = ScheduleCreateForm(task_names=task_names)
+        schedule_form = schedule_form_for(kind, current_kind=None, current_row=None)
+    context = {
+        "form": form, "schedule_form": schedule_form, "kind": kind,
+        "kinds": [(name, form_class.title) for name, form_class in SCHEDULE_FORMS.items()],
+        "allowed": may(request.user, ADD_SCHEDULES), "needs": NEEDS[ADD_SCHEDULES],
+    }
+    return render(request, "dashboard/schedules/create.html", context, status=status)
+
+
+@staff_member_required
+@require_POST
+def schedule_duplicate_view(request, pk: int):
+    """A disabled copy under a unique name; opens the copy's page."""
+    require(request.user, ADD_SCHEDULES)
+    original = get_object_or_404(PeriodicTask, pk=pk)
+    try:
+        copy = schedule_duplicate(periodic_task_id=original.pk, user=request.user)
+    except ScheduleRefused as refusal:
+        messages.error(request, str(refusal))
+        return _redirect(request, reverse("dashboard:schedule_detail", args=[pk]))
+    messages.success(request, f"{original.name} copied as {copy.name}, disabled: change it, then enable it.")
+    return _redirect(request, reverse("dashboard:schedule_detail", args=[copy.pk]))
+
+
+@staff_member_required
+def schedule_delete_view(request, pk: int):
+    """GET: what deleting means (or why this schedule cannot be deleted). POST: delete it."""
+    periodic_task = get_object_or_404(PeriodicTask.objects.select_related(*SCHEDULE_MODELS), pk=pk)
+    if request.method == "POST":
+        require(request.user, DELETE_SCHEDULES)
+        try:
+            name = schedule_delete(periodic_task_id=pk, user=request.user)
+        except ScheduleRefused as refusal:
+            messages.error(request, str(refusal))
+            return _redirect(request, reverse("dashboard:schedule_detail", args=[pk]))
+        messages.success(request, f"Schedule {name} deleted.")
+        return _redirect(request, reverse("dashboard:schedule_list"))
+    context = {
+        "row": schedule_row(periodic_task), "declared": schedule_is_declared(periodic_task.name),
+        "allowed": may(request.user, DELETE_SCHEDULES), "needs": NEEDS[DELETE_SCHEDULES],
+    }
+    return render(request, "dashboard/schedules/delete_confirm.html", context)
+
+
+@staff_member_required
+@require_POST
+def schedules_bulk(request):
+    """POST action=enable|disable with the ticked ids: each one changed and recorded."""
+    require(request.user, CHANGE_SCHEDULES)
+    action = request.POST.get("action")
+    if action not in ("enable", "disable"):
+        return HttpResponseBadRequest("Choose enable or disable.")
+    try:
+        ids = sorted({int(pk) for pk in request.POST.getlist("ids")})
+    except ValueError:
+        return HttpResponseBadRequest("Schedule ids are numbers.")
+    if not ids:
+        messages.error(request, "Tick at least one schedule.")
+        return _redirect(request, reverse("dashboard:schedule_list"))
+    changed = schedules_set_enabled(periodic_task_ids=ids, enabled=action == "enable", user=request.user)
+    unchanged = len(ids) - len(changed)
+    messages.success(request, f"{len(changed)} schedule{'s' if len(changed) != 1 else ''} {action}d"
+                              + (f"; {unchanged} already {'enabled' if action == 'enable' else 'disabled'}." if unchanged else "."))
+    return _redirect(request, reverse("dashboard:schedule_list"))

@@ -5,7 +5,7 @@ One collection asks every worker at once, in parallel threads, and waits a bound
   - `inspect().active()`    the tasks running now;  `inspect().reserved()`  prefetched, not started;
   - a short capture of Celery's `worker-heartbeat` events (the receiver wakes the workers up so
     each sends one at once): load average, active/processed counts, heartbeat time;
-  - `LLEN` of every queue's list in the broker (Redis), including kombu's priority sub-lists.
+  - every queue's length from the broker (dashboard.workers.queues: Redis or RabbitMQ).
 
 A worker that does not answer is offline; the last time it answered is kept in the Django cache
 (Redis, shared by every web process), so the page still lists it with its last-seen time for a day.
@@ -29,6 +29,7 @@ from django.core.cache import cache
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from dashboard.workers.queues import queue_lengths
 from site_config.celery import app
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,6 @@ FORGET_AFTER = timedelta(days=1)
 REGISTRY_KEY = "dashboard:workers:registry"
 SNAPSHOT_KEY = "dashboard:workers:snapshot"
 LOCK_KEY = "dashboard:workers:collecting"
-KOMBU_SEP = "\x06\x16"  # kombu's Redis transport: "<queue>\x06\x16<priority>" and binding fields
 
 
 def workers_snapshot(*, max_age: float | None = None) -> dict:
@@ -165,79 +165,6 @@ def _task_facts(task: dict) -> dict:
 def _short(value, limit: int = 60) -> str:
     text = "" if value in (None, "", [], (), {}) else repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def queue_lengths(extra_names: set[str] = frozenset()) -> list[dict] | None:
-    """[{"name", "length"}] for every queue the broker knows of, or None if it is not Redis.
-
-    kombu's Redis transport keeps each queue as a list named after it, plus one list per priority
-    step ("<queue>\\x06\\x16<step>"); declared queues are recorded in "_kombu.binding.<exchange>".
-    One pipelined round trip for the lengths.
-    """
-    url = app.conf.broker_url or ""
-    if not url.startswith(("redis://", "rediss://", "unix://")):
-        return None
-    options = app.conf.broker_transport_options or {}
-    prefix = options.get("global_keyprefix", "")
-    steps = [step for step in options.get("priority_steps", [0, 3, 6, 9]) if step]
-    client = _redis(url)
-    names = set(extra_names) | {app.conf.task_default_queue} | {q.name for q in (app.conf.task_queues or [])}
-    try:
-        names |= _declared_queues(client, prefix)
-        names.discard("")
-        ordered = sorted(names)
-        pipe = client.pipeline(transaction=False)
-        for name in ordered:
-            pipe.llen(f"{prefix}{name}")
-            for step in steps:
-                pipe.llen(f"{prefix}{name}{KOMBU_SEP}{step}")
-        lengths = pipe.execute()
-    except Exception:
-        logger.warning("could not read queue lengths from the broker", exc_info=True)
-        return None
-    per_queue = 1 + len(steps)
-    return [
-        {"name": name, "length": sum(lengths[i * per_queue:(i + 1) * per_queue])}
-        for i, name in enumerate(ordered)
-    ]
-
-
-_declared: dict = {"at": float("-inf"), "names": set()}
-#: How often the broker's list of declared queues is re-read (a SCAN over the key space).
-DECLARED_QUEUES_MAX_AGE = 60.0
-
-
-def _declared_queues(client, prefix: str) -> set[str]:
-    """Every queue declared through kombu, from its "_kombu.binding.<exchange>" sets.
-
-    A queue sent to by name (`apply_async(queue="parked")`) gets an exchange of its own, so the
-    sets are found with SCAN (incremental, never blocks Redis), at most once a minute per process.
-    Celery's own plumbing (events, remote-control replies) is left out.
-    """
-    if time.monotonic() - _declared["at"] < DECLARED_QUEUES_MAX_AGE:
-        return _declared["names"]
-    names: set[str] = set()
-    binding = f"{prefix}_kombu.binding."
-    for key in client.scan_iter(match=f"{binding}*", count=1000):
-        exchange = key.decode(errors="replace")[len(binding):]
-        if exchange == "celeryev" or exchange.endswith(".pidbox"):
-            continue
-        for member in client.smembers(key):
-            names.add(member.decode(errors="replace").split(KOMBU_SEP)[-1])
-    _declared.update(at=time.monotonic(), names=names)
-    return names
-
-
-_clients: dict = {}
-
-
-def _redis(url: str):
-    import redis
-
-    client = _clients.get(url)
-    if client is None:
-        client = _clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-    return client
 
 
 def workers_context(snapshot: dict) -> dict:

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('blog', '0002_email_next_attempt'),
+        ('blog', '0003_announcements'),
     ]
 
     operations = [

@@ -1,0 +1,9 @@
+"""The form staff write an announcement with."""
+
+from django import forms
+
+
+class AnnouncementForm(forms.Form):
+    subject = forms.CharField(max_length=200)
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 10}), max_length=20_000,
+                           help_text="Plain text. An unsubscribe link is added below it.")
