@@ -80,7 +80,7 @@ def post_image_renditions_task(self, post_id: int) -> dict:
     try:
         return images.post_image_renditions_make(post_id=post_id, task_id=self.request.id or "",
                                                  progress=self.report_progress)
-    except self.Cancelled:
-        # The service has removed what it wrote; the post says it was cancelled.
-        images.post_image_cancelled(post_id=post_id, task_id=self.request.id or "")
+    except self.Cancelled as cancelled:
+        # The service has removed what it wrote; the post says who cancelled it.
+        images.post_image_cancelled(post_id=post_id, task_id=self.request.id or "", by=cancelled.cancelled_by)
         raise

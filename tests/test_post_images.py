@@ -10,12 +10,15 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.test import override_settings
 from django_celery_results.models import TaskResult
 
 from blog.models import Post, PostImageRendition
 from blog.services import images
+from dashboard.jobs.services import task_cancel
 from dashboard.live.base_task import TaskCancelled
+from dashboard.live.cancel import cancel_request
 from tests.blog_helpers import make_post
 from tests.conftest import grant
 from tests.image_helpers import BLUE, RED, jpeg_bytes, open_image, png_bytes, post_with_image
@@ -196,16 +199,16 @@ def test_progress_names_each_output_and_a_cancel_removes_what_was_written(alice)
     def progress(done, total, message):
         reports.append((done, total, message))
         if done == 3:
-            raise TaskCancelled("cancelled by alice")
+            raise TaskCancelled("alice")
 
     with pytest.raises(TaskCancelled):
         images.post_image_renditions_make(post_id=post.pk, task_id="t-1", progress=progress)
     assert reports == [(0, 6, "decoded"), (1, 6, "1600w webp"), (2, 6, "1600w jpeg"), (3, 6, "960w webp")]
     assert set(default_storage.listdir(folder)[1]) == before
     assert not PostImageRendition.objects.exists()
-    images.post_image_cancelled(post_id=post.pk, task_id="t-1")
+    images.post_image_cancelled(post_id=post.pk, task_id="t-1", by="alice")
     post.refresh_from_db()
-    assert (post.image_status, post.image_error) == ("failed", "cancelled before the web sizes were made")
+    assert (post.image_status, post.image_error) == ("failed", "cancelled by alice before the web sizes were made")
     assert default_storage.exists(post.image.name)  # the original stays
 
 
@@ -251,6 +254,34 @@ def test_task_fails_with_the_reason_and_the_post_shows_it_to_staff_only(live_wor
     client.force_login(bob)
     page = client.get(post.get_absolute_url()).content.decode()
     assert "could not be used" not in page and "<picture>" not in page
+
+
+def test_cancelled_while_running_the_task_ends_revoked_and_leaves_no_renditions(live_worker, client, alice):
+    # The cancel request is made before the worker takes the task (in the transaction that queues it),
+    # so the task stops at its first progress report, whatever the machine's speed.
+    with transaction.atomic():
+        post, task_id = post_with_image(alice, jpeg_bytes(2000, 1500))
+        cancel_request(task_id, who="alice")
+    result = wait_for(lambda: TaskResult.objects.filter(task_id=task_id, status="REVOKED").first(), timeout=WORKER)
+    assert "cancelled by alice" in result.result
+    post.refresh_from_db()
+    assert (post.image_status, post.image_error) == ("failed", "cancelled by alice before the web sizes were made")
+    assert not post.image_renditions.exists()
+    assert default_storage.exists(post.image.name)  # the original stays, to try again
+    client.force_login(alice)
+    assert "cancelled by alice" in client.get(post.get_absolute_url()).content.decode()
+
+
+def test_cancelled_while_queued_the_post_stops_showing_a_placeholder(client, alice, bob):
+    post, task_id = post_with_image(alice, jpeg_bytes())  # queued on commit, which this test never reaches
+    TaskResult.objects.create(task_id=task_id, task_name="blog.tasks.post_image_renditions_task", status="PENDING")
+    assert task_cancel(user=alice, task_id=task_id) == "revoked"
+    client.force_login(bob)
+    page = client.get(post.get_absolute_url()).content.decode()
+    assert "being prepared" not in page and "<picture>" not in page
+    client.force_login(alice)
+    assert "cancelled before the web sizes were made" in client.get(post.get_absolute_url()).content.decode()
+    assert "cancelled before the web sizes were made" in client.get("/dashboard/posts/").content.decode()
 
 
 # --- the media view ---

@@ -25,10 +25,12 @@ from dataclasses import dataclass
 from io import BytesIO
 from pathlib import PurePosixPath
 
+from celery import states
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django_celery_results.models import TaskResult
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from blog.models import Post, PostImageRendition
@@ -335,12 +337,21 @@ def post_image_renditions_make(*, post_id: int, task_id: str = "",
     }
 
 
-def post_image_cancelled(*, post_id: int, task_id: str) -> None:
-    """The renditions task `task_id` was cancelled (its partial output already removed): the post
-    says so to staff, unless another run has taken the image over meanwhile."""
+def post_image_cancelled(*, post_id: int, task_id: str, by: str) -> None:
+    """The renditions task `task_id` was cancelled by `by` while running (its partial output already
+    removed): the post says so to staff, unless another run has taken the image over meanwhile."""
     Post.objects.filter(pk=post_id, image_task_id=task_id, image_status=Post.ImageStatus.PENDING).update(
-        image_status=Post.ImageStatus.FAILED, image_error="cancelled before the web sizes were made"
+        image_status=Post.ImageStatus.FAILED, image_error=f"cancelled by {by} before the web sizes were made"
     )
+
+
+def post_image_state(*, post: Post) -> tuple[str, str]:
+    """(status, error) of the post's image as pages show it. A task cancelled while still queued never
+    runs, so nothing recorded the end on the post: its result row, REVOKED, says so instead."""
+    if post.image_status == Post.ImageStatus.PENDING and post.image_task_id:
+        if TaskResult.objects.filter(task_id=post.image_task_id, status=states.REVOKED).exists():
+            return Post.ImageStatus.FAILED, "cancelled before the web sizes were made"
+    return post.image_status, post.image_error
 
 
 def post_image_files_delete(*, post: Post) -> None:

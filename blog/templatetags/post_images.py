@@ -8,6 +8,7 @@ from django import template
 from django.urls import reverse
 
 from blog.models import Post
+from blog.services import images
 
 register = template.Library()
 
@@ -21,8 +22,9 @@ def _srcset(renditions) -> str:
 
 @register.inclusion_tag("blog/_post_image.html", takes_context=True)
 def post_image(context, post: Post, sizes: str = "100vw", loading: str = "lazy") -> dict:
-    result = {"post": post, "state": post.image_status, "user": context.get("user"), "picture": None}
-    if not post.image or post.image_status != Post.ImageStatus.READY:
+    state, error = images.post_image_state(post=post)
+    result = {"post": post, "state": state, "error": error, "user": context.get("user"), "picture": None}
+    if not post.image or state != Post.ImageStatus.READY:
         return result
     renditions = list(post.image_renditions.all())  # prefetched by the list page
     webp = sorted((r for r in renditions if r.format == "webp"), key=lambda r: r.width)
@@ -42,3 +44,10 @@ def post_image(context, post: Post, sizes: str = "100vw", loading: str = "lazy")
         "alt": post.image_alt,
     }
     return result
+
+
+@register.simple_tag
+def post_image_state(post: Post) -> dict:
+    """`{% post_image_state post as image %}`: {"status", "error", "label"} as the pages show them."""
+    status, error = images.post_image_state(post=post)
+    return {"status": status, "error": error, "label": Post.ImageStatus(status).label}
