@@ -17,7 +17,7 @@ themes; a colour given as "#rrggbb" is still drawn as a fixed fill.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from django.utils import timezone
 from django.utils.html import escape
@@ -26,6 +26,8 @@ from django.utils.safestring import SafeString, mark_safe
 AXIS = 'stroke="currentColor"'
 TICK = 'class="tick" font-size="11" fill="currentColor"'
 LEFT, RIGHT, TOP, BOTTOM = 40, 8, 10, 24
+# Time ticks the browser rewrites in the viewer's zone (static/js/site.js), by their strftime format.
+LOCAL_TICK_STYLES = {"%H:%M": "clock", "%a %H:%M": "weekday-clock"}
 
 
 def _paint(tone: str, *classes: str) -> str:
@@ -113,7 +115,10 @@ def stacked_bars_svg(buckets: list[tuple[datetime, dict[str, int]]], *, series: 
                 parts.append(f'<rect {_paint(color, key.lower())} x="{x:.1f}" y="{y:.1f}" width="{bar_width:.1f}" height="{segment:.1f}"/>')
         parts.append("</g>")
         if index % tick_every == 0:
-            parts.append(f'<text {TICK} x="{x:.1f}" y="{height - 6}">{escape(label)}</text>')
+            local = LOCAL_TICK_STYLES.get(label_format)
+            at = (f' data-at="{moment.astimezone(UTC).isoformat().replace("+00:00", "Z")}" data-local="{local}"'
+                  if local else "")
+            parts.append(f'<text {TICK} x="{x:.1f}" y="{height - 6}"{at}>{escape(label)}</text>')
     return _close(parts)
 
 

@@ -133,3 +133,21 @@ def test_relative_times_are_refreshed_while_the_page_is_open(tokyo_page, live_se
     expect(finished).to_have_text("3 min ago")
     page.clock.fast_forward("02:00")  # two minutes later, nothing reloaded
     expect(finished).to_have_text("5 min ago")
+
+
+def test_chart_ticks_follow_the_viewers_zone(tokyo_page, live_server_url, alice):
+    from django_celery_results.models import TaskResult
+
+    TaskResult.objects.create(task_id="done-now", task_name="app.tasks.some_task", status="SUCCESS",
+                              date_done=timezone.now())
+    page = tokyo_page
+    browser_login(page, live_server_url, "alice")
+    page.goto(f"{live_server_url}/dashboard/")
+    ticks = page.locator("svg.per-minute text[data-at]")
+    expect(ticks.first).to_be_attached()
+    for tick in ticks.all():
+        moment = datetime.fromisoformat(tick.get_attribute("data-at").replace("Z", "+00:00"))
+        expect(tick).to_have_text(moment.astimezone(TOKYO).strftime("%H:%M"))
+    hours = page.locator("svg.per-hour text[data-at]")
+    moment = datetime.fromisoformat(hours.first.get_attribute("data-at").replace("Z", "+00:00"))
+    expect(hours.first).to_have_text(moment.astimezone(TOKYO).strftime("%a %H:%M"))

@@ -86,6 +86,10 @@ function localText(date, style) {
   const clock = `${p.hour}:${p.minute}`;
   const zone = p.timeZoneName;
   if (style === "minute") return `${clock} ${zone}`;
+  if (style === "clock") return clock;  // chart ticks: the zone is the page's, named by its other times
+  if (style === "weekday-clock") {
+    return `${new Intl.DateTimeFormat("en-GB", { weekday: "short" }).format(date)} ${clock}`;
+  }
   if (style === "time") return `${clock}:${p.second} ${zone}`;
   if (style === "precise") return `${day} ${clock}:${p.second}.${String(date.getMilliseconds()).padStart(3, "0")} ${zone}`;
   return `${day} ${clock}:${p.second} ${zone}`;
@@ -111,11 +115,13 @@ function relativeText(date, now) {
 
 function localiseTimes(root = document) {
   const now = Date.now();
-  root.querySelectorAll("time[data-local][datetime]").forEach((element) => {
-    const date = new Date(element.getAttribute("datetime"));
+  root.querySelectorAll("time[data-local][datetime], text[data-local][data-at]").forEach((element) => {
+    const date = new Date(element.getAttribute("datetime") || element.dataset.at);
     if (Number.isNaN(date.getTime())) return;
     const style = element.dataset.local;
-    if (style === "relative") {
+    if (element.tagName.toLowerCase() === "text") {  // an SVG chart's tick: no title attribute there
+      element.textContent = localText(date, style);
+    } else if (style === "relative") {
       element.textContent = relativeText(date, now);
       element.title = `${localText(date, "datetime")} (${utcText(date)})`;
     } else {
