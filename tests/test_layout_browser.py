@@ -56,7 +56,7 @@ def page_overflow(page) -> dict:
             .filter((element) => ![...element.children].some((child) => child.getBoundingClientRect().right > width + 1 && !clipped(child)))
             .slice(0, 5)
             .map((element) => `${element.tagName.toLowerCase()}${element.id ? "#" + element.id : ""}`
-                 + `${element.className && typeof element.className === "string" ? "." + element.className.trim().split(/\s+/).join(".") : ""}`
+                 + `${element.className && typeof element.className === "string" ? "." + element.className.trim().split(" ").filter(Boolean).join(".") : ""}`
                  + ` right=${Math.round(element.getBoundingClientRect().right)}`);
         return {scrollWidth: document.documentElement.scrollWidth, innerWidth: width, offenders};
     }""")
