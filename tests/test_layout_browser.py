@@ -143,6 +143,9 @@ def test_navigation_folds_behind_a_menu_button_on_a_phone(page, live_server_url)
     expect(menu).to_have_attribute("aria-expanded", "true")
     expect(tasks_link).to_be_visible()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    if os.environ.get("LAYOUT_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "390-menu-open.png"))
     tasks_link.click()
     expect(page).to_have_url(live_server_url + "/dashboard/tasks/")
 
