@@ -8,20 +8,34 @@ beside it. Three shapes:
 - `stacked_bars_svg`: one stacked bar per time bucket, one segment per series (tasks per minute/hour
   by outcome);
 - `hbars_svg`: horizontal bars, per row a few series (runtime and wait percentiles per task name).
+
+Colours are tones ("ok", "bad", "warn", "accent", "accent-light"), drawn through CSS classes
+(`tone-<name>` in static/css/site.css) and `currentColor`, so the charts follow the light and dark
+themes; a colour given as "#rrggbb" is still drawn as a fixed fill.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-AXIS = 'stroke="#9aa5b1"'
-TICK = 'class="tick" font-size="11" fill="#5b6673"'
+AXIS = 'stroke="currentColor"'
+TICK = 'class="tick" font-size="11" fill="currentColor"'
 LEFT, RIGHT, TOP, BOTTOM = 40, 8, 10, 24
+# Time ticks the browser rewrites in the viewer's zone (static/js/site.js), by their strftime format.
+LOCAL_TICK_STYLES = {"%H:%M": "clock", "%a %H:%M": "weekday-clock"}
+
+
+def _paint(tone: str, *classes: str) -> str:
+    """The attributes that colour a shape: a tone's class, or a fixed fill for a "#rrggbb" colour."""
+    if tone.startswith("#"):
+        names = " ".join(classes)
+        return (f'class="{escape(names)}" ' if names else "") + f'fill="{escape(tone)}"'
+    return f'class="{escape(" ".join((*classes, f"tone-{tone}")))}"'
 
 
 def _frame(width: float, height: float, *, title: str, css_class: str) -> list[str]:
@@ -47,7 +61,7 @@ def _close(parts: list[str]) -> SafeString:
 
 
 def daily_bars_svg(
-    points: Sequence[tuple[date, int]], *, title: str, css_class: str = "", color: str = "#2457c5"
+    points: Sequence[tuple[date, int]], *, title: str, css_class: str = "", color: str = "accent"
 ) -> SafeString:
     """One bar per day; hovering a bar shows its day and value."""
     width, height = 360, 140
@@ -62,7 +76,7 @@ def daily_bars_svg(
         x = LEFT + index * slot + (slot - bar_width) / 2
         y = TOP + plot_height - bar_height
         parts.append(
-            f'<rect class="bar" fill="{escape(color)}" x="{x:.1f}" y="{y:.1f}" width="{bar_width:.1f}" height="{bar_height:.1f}" '
+            f'<rect {_paint(color, "bar")} x="{x:.1f}" y="{y:.1f}" width="{bar_width:.1f}" height="{bar_height:.1f}" '
             f'data-day="{day.isoformat()}" data-value="{value}"><title>{day:%a %d %b}: {value}</title></rect>'
         )
     if points:
@@ -77,7 +91,7 @@ def daily_bars_svg(
 
 def stacked_bars_svg(buckets: list[tuple[datetime, dict[str, int]]], *, series: Sequence[tuple[str, str, str]],
                      title: str, label_format: str, tick_every: int, css_class: str = "") -> SafeString:
-    """One stacked bar per bucket, one segment per series (key, word, colour); each bar's title
+    """One stacked bar per bucket, one segment per series (key, word, tone); each bar's title
     lists its counts."""
     width, height = 720, 170
     plot_width, plot_height = width - LEFT - RIGHT, height - TOP - BOTTOM
@@ -98,16 +112,19 @@ def stacked_bars_svg(buckets: list[tuple[datetime, dict[str, int]]], *, series: 
             if value:
                 segment = plot_height * value / scale_top
                 y -= segment
-                parts.append(f'<rect class="{key.lower()}" fill="{color}" x="{x:.1f}" y="{y:.1f}" width="{bar_width:.1f}" height="{segment:.1f}"/>')
+                parts.append(f'<rect {_paint(color, key.lower())} x="{x:.1f}" y="{y:.1f}" width="{bar_width:.1f}" height="{segment:.1f}"/>')
         parts.append("</g>")
         if index % tick_every == 0:
-            parts.append(f'<text {TICK} x="{x:.1f}" y="{height - 6}">{escape(label)}</text>')
+            local = LOCAL_TICK_STYLES.get(label_format)
+            at = (f' data-at="{moment.astimezone(UTC).isoformat().replace("+00:00", "Z")}" data-local="{local}"'
+                  if local else "")
+            parts.append(f'<text {TICK} x="{x:.1f}" y="{height - 6}"{at}>{escape(label)}</text>')
     return _close(parts)
 
 
 def hbars_svg(rows: list[tuple[str, list[tuple[str, float | None, str]]]], *, title: str, unit: str,
               css_class: str = "") -> SafeString:
-    """Horizontal bars: per row (a task name) one bar per series (label, value, colour)."""
+    """Horizontal bars: per row (a task name) one bar per series (label, value, tone)."""
     width, label_width, bar_height, gap = 720, 230, 11, 8
     series_count = max((len(series) for _, series in rows), default=1)
     row_height = series_count * (bar_height + 2) + gap
@@ -120,14 +137,14 @@ def hbars_svg(rows: list[tuple[str, list[tuple[str, float | None, str]]]], *, ti
     for index, (name, series) in enumerate(rows):
         y = TOP / 2 + index * row_height
         short = name if len(name) <= 36 else "…" + name[-35:]
-        parts.append(f'<text font-size="11" fill="#1d232b" x="{label_width - 6}" y="{y + bar_height}" text-anchor="end">{escape(short)}</text>')
+        parts.append(f'<text class="label" font-size="11" fill="currentColor" x="{label_width - 6}" y="{y + bar_height}" text-anchor="end">{escape(short)}</text>')
         for offset, (label, value, color) in enumerate(series):
             bar_y = y + offset * (bar_height + 2)
             bar_width = plot_width * (value or 0) / top_value
             shown = "–" if value is None else f"{value:g} {unit}".strip()
             parts.append(
                 f'<g class="hbar"><title>{escape(name)} {escape(label)}: {escape(shown)}</title>'
-                f'<rect fill="{color}" x="{label_width}" y="{bar_y:.1f}" width="{max(bar_width, 1):.1f}" height="{bar_height}"/>'
+                f'<rect {_paint(color)} x="{label_width}" y="{bar_y:.1f}" width="{max(bar_width, 1):.1f}" height="{bar_height}"/>'
                 f'<text {TICK} x="{label_width + bar_width + 4:.1f}" y="{bar_y + bar_height - 2:.1f}">{escape(label)} {escape(shown)}</text></g>'
             )
     return _close(parts)

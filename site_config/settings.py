@@ -158,6 +158,8 @@ TEMPLATES = [
                 "site_config.context_processors.csp_nonce",
                 "site_config.context_processors.service_notices",
             ],
+            # {% time_tag %} and |breakable on every page without a {% load %} (site_config/templatetags/display.py).
+            "builtins": ["site_config.templatetags.display"],
         },
     },
 ]

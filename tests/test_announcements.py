@@ -161,13 +161,13 @@ def test_the_upgrade_grants_the_permission_to_existing_staff_only(transactional_
     from django.db.migrations.executor import MigrationExecutor
 
     executor = MigrationExecutor(connection)
-    executor.migrate([("dashboard", "0007_grant_named_permissions_to_staff")])
+    executor.migrate([("dashboard", "0012_permissions_and_action_kinds_together")])
     try:
         # As on a database from before: the permission is created by the upgrade itself.
         Permission.objects.filter(content_type__app_label="dashboard", codename="send_announcement").delete()
         staff, member = make_user("stan", staff=True), make_user("mia")
         executor = MigrationExecutor(connection)
-        executor.migrate([("dashboard", "0008_send_announcement_permission")])
+        executor.migrate([("dashboard", "0013_send_announcement_permission")])
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())

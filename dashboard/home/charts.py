@@ -46,9 +46,9 @@ RUNTIME_SAMPLE = 20_000
 TOP_FAILING = 5
 
 OUTCOMES = [
-    (states.SUCCESS, "succeeded", "#1f8a4c"),
-    (states.FAILURE, "failed", "#c0392b"),
-    (states.RETRY, "retried", "#b7791f"),
+    (states.SUCCESS, "succeeded", "ok"),
+    (states.FAILURE, "failed", "bad"),
+    (states.RETRY, "retried", "warn"),
 ]
 OUTCOME_STATES = [state for state, _, _ in OUTCOMES]
 
@@ -203,10 +203,10 @@ def charts_context(figures: dict | None = None) -> dict:
             figures["per_hour"], series=OUTCOMES, title="Tasks finished per hour, last 7 days", label_format="%a %H:%M",
             tick_every=24, css_class="per-hour"),
         "runtime_svg": hbars_svg(
-            [(row["task_name"], [("p50", row["p50"], "#7aa2e3"), ("p95", row["p95"], "#2457c5")]) for row in timings["by_name"]],
+            [(row["task_name"], [("p50", row["p50"], "accent-light"), ("p95", row["p95"], "accent")]) for row in timings["by_name"]],
             title="Runtime p50 and p95 per task name, last 24 hours", unit="s", css_class="runtimes"),
         "failing_svg": hbars_svg(
-            [(row["task_name"], [("failed", row["count"], "#c0392b")]) for row in figures["top_failing"]],
+            [(row["task_name"], [("failed", row["count"], "bad")]) for row in figures["top_failing"]],
             title="Most failing task names, last 24 hours", unit="", css_class="failing"),
     }
 

@@ -33,7 +33,7 @@ def _charts() -> list[dict]:
     charts = []
     for field, label in CHARTED:
         points = [(day, getattr(by_day[day], field) if day in by_day else 0) for day in days]
-        color = "#c0392b" if field == "tasks_failed" else "#2457c5"
+        color = "bad" if field == "tasks_failed" else "accent"
         svg = daily_bars_svg(points, title=f"{label}, last {CHART_DAYS} days", css_class=field, color=color)
         charts.append({"label": label, "svg": svg})
     return charts

@@ -45,3 +45,103 @@ document.addEventListener("change", (event) => {
     box.checked = all.checked;
   });
 });
+
+// The phone menu: the button stays hidden without JavaScript (the links are then simply listed); with it,
+// narrow screens fold the links behind the button (static/css/site.css, .js-nav).
+function setUpNavigation() {
+  const header = document.querySelector(".site-header");
+  const toggle = header?.querySelector(".nav-toggle");
+  const menu = header?.querySelector(".nav-menu");
+  if (!toggle || !menu) return;
+  header.classList.add("js-nav");
+  toggle.hidden = false;
+  toggle.addEventListener("click", () => {
+    const open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", String(open));
+    menu.classList.toggle("open", open);
+  });
+}
+
+// Times: the server writes <time datetime="...Z" data-local="style" title="... UTC"> in the site's zone
+// (site_config/templatetags/display.py), the same for every viewer, so a pushed fragment is rendered
+// once for all watchers. Here each one is rewritten in the viewer's own zone, zone named, with the UTC
+// time kept in the title; "relative" ones read "3 min ago" and are refreshed while the page is open.
+const pad = (number) => String(number).padStart(2, "0");
+
+function zonedParts(date) {
+  const parts = {};
+  new Intl.DateTimeFormat("en-GB", {
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
+    hourCycle: "h23", timeZoneName: "short",
+  }).formatToParts(date).forEach(({ type, value }) => { parts[type] = value; });
+  return parts;
+}
+
+function localText(date, style) {
+  if (style === "date") {
+    return new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "long", year: "numeric" }).format(date);
+  }
+  const p = zonedParts(date);
+  const day = `${p.year}-${p.month}-${p.day}`;
+  const clock = `${p.hour}:${p.minute}`;
+  const zone = p.timeZoneName;
+  if (style === "minute") return `${clock} ${zone}`;
+  if (style === "clock") return clock;  // chart ticks: the zone is the page's, named by its other times
+  if (style === "weekday-clock") {
+    return `${new Intl.DateTimeFormat("en-GB", { weekday: "short" }).format(date)} ${clock}`;
+  }
+  if (style === "time") return `${clock}:${p.second} ${zone}`;
+  if (style === "precise") return `${day} ${clock}:${p.second}.${String(date.getMilliseconds()).padStart(3, "0")} ${zone}`;
+  return `${day} ${clock}:${p.second} ${zone}`;
+}
+
+function utcText(date) {
+  return `${date.getUTCFullYear()}-${pad(date.getUTCMonth() + 1)}-${pad(date.getUTCDate())} `
+    + `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} UTC`;
+}
+
+function relativeText(date, now) {
+  const seconds = Math.round((now - date) / 1000);
+  const ahead = seconds < 0;
+  const span = Math.abs(seconds);
+  let words;
+  if (span < 10) return "just now";
+  if (span < 60) words = `${span} s`;
+  else if (span < 3600) words = `${Math.floor(span / 60)} min`;
+  else if (span < 86400) words = `${Math.floor(span / 3600)} h`;
+  else words = `${Math.floor(span / 86400)} d`;
+  return ahead ? `in ${words}` : `${words} ago`;
+}
+
+function localiseTimes(root = document) {
+  const now = Date.now();
+  root.querySelectorAll("time[data-local][datetime], text[data-local][data-at]").forEach((element) => {
+    const date = new Date(element.getAttribute("datetime") || element.dataset.at);
+    if (Number.isNaN(date.getTime())) return;
+    const style = element.dataset.local;
+    if (element.tagName.toLowerCase() === "text") {  // an SVG chart's tick: no title attribute there
+      element.textContent = localText(date, style);
+    } else if (style === "relative") {
+      element.textContent = relativeText(date, now);
+      element.title = `${localText(date, "datetime")} (${utcText(date)})`;
+    } else {
+      element.textContent = localText(date, style);
+      element.title = utcText(date);
+    }
+    element.dataset.localised = "";
+  });
+}
+
+// Every way new HTML arrives: a page load, an htmx swap (also out-of-band) and a websocket push.
+["htmx:afterSwap", "htmx:oobAfterSwap", "htmx:wsAfterMessage", "htmx:afterSettle"].forEach((name) => {
+  document.addEventListener(name, () => localiseTimes());
+});
+const RELATIVE_REFRESH_MS = 15_000;
+
+function start() {
+  setUpNavigation();
+  localiseTimes();
+  setInterval(() => localiseTimes(), RELATIVE_REFRESH_MS);
+}
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+else start();
