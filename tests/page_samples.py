@@ -9,15 +9,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from celery import states
+from django.core.files.base import ContentFile
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
 from blog.models import OutboundEmail
+from blog.services import images
 from dashboard.models import ScheduleChange, TaskAction, TaskEvent, TaskLaunch
 from dashboard.reports.services import daily_report_build, yesterday
 from tests.blog_helpers import make_comment, make_post
 from tests.conftest import make_user
+from tests.image_helpers import jpeg_bytes
 
 LONG_TASK_NAME = "dashboard.tasks.an_unusually_long_task_name_that_exports_every_comment_of_every_member_task"
 LONG_WORD = "Supercalifragilisticexpialidocious_without_any_spaces_at_all_" * 3
@@ -33,6 +36,7 @@ class Samples:
     schedule: object
     report_day: str
     email: object
+    rendition_name: str = ""  # one of the post's image renditions (/media/<name>)
 
 
 def _task(name: str, status: str, *, launched_by=None, minutes_ago: int = 5, result=None, traceback: str = "") -> str:
@@ -55,6 +59,12 @@ def seed_every_kind_of_row() -> Samples:
     superuser.save()
     member = make_user("bob")
     post = make_post(superuser, slug="a-post", title="A post whose title is long enough to wrap on a phone " + LONG_WORD)
+    # A wide picture with its renditions, made in this process: its <picture> must fit a phone too.
+    post.image.save("sample.jpg", ContentFile(jpeg_bytes(2000, 800)), save=False)
+    post.image_alt = "A wide picture " + LONG_WORD
+    post.save()
+    images.post_image_renditions_make(post_id=post.pk)
+    rendition_name = post.image_renditions.values_list("name", flat=True).first()
     make_comment(post, member, body="Approved. " + LONG_WORD, status="approved")
     held = make_comment(post, member, body="Held for review. " + LONG_WORD, status="held",
                         reasons=["2 links", "banned word: casino", "repeated text"])
@@ -91,4 +101,4 @@ def seed_every_kind_of_row() -> Samples:
     OutboundEmail.objects.create(to="bob@example.com", subject="Sent one", body="Hi", kind="comment_approved",
                                  status="sent", sent_at=now)
     return Samples(superuser=superuser, member=member, post=post, held_comment=held, task_id=failed,
-                   schedule=schedule, report_day=report.day.isoformat(), email=email)
+                   schedule=schedule, report_day=report.day.isoformat(), email=email, rendition_name=rendition_name)

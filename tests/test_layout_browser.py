@@ -35,6 +35,8 @@ def real_kwargs(name: str, example: dict, samples: Samples) -> dict:
         "dashboard:report_detail": {"day": samples.report_day},
         "dashboard:moderation_decide": {"pk": samples.held_comment.pk},
         "dashboard:outbox_retry": {"pk": samples.email.pk},
+        "dashboard:post_edit": {"pk": samples.post.pk},
+        "media_file": {"name": samples.rendition_name},  # an image, not a page: skipped once found
     }
     by_kwarg = {"slug": samples.post.slug, "task_id": samples.task_id}
     kwargs = {key: by_kwarg.get(key, value) for key, value in example.items()}
