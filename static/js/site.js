@@ -62,6 +62,17 @@ function setUpNavigation() {
   });
 }
 
+// The header's drop-downs (<details class="nav-more">) work without JavaScript; with it, opening one
+// closes the other, and a click elsewhere or Escape closes them, as people expect of a menu.
+document.addEventListener("click", (event) => {
+  document.querySelectorAll("details.nav-more[open]").forEach((menu) => {
+    if (!menu.contains(event.target)) menu.open = false;
+  });
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") document.querySelectorAll("details.nav-more[open]").forEach((menu) => { menu.open = false; });
+});
+
 // Times: the server writes <time datetime="...Z" data-local="style" title="... UTC"> in the site's zone
 // (site_config/templatetags/display.py), the same for every viewer, so a pushed fragment is rendered
 // once for all watchers. Here each one is rewritten in the viewer's own zone, zone named, with the UTC
