@@ -45,3 +45,13 @@ document.addEventListener("change", (event) => {
     box.checked = all.checked;
   });
 });
+
+// A live swap replaces folded sections (<details data-keep-open id=...>, e.g. a worker's registered tasks)
+// with closed copies; reopen the ones the reader had open, so a poll never folds what they are reading.
+let openBeforeSwap = [];
+document.addEventListener("htmx:wsBeforeMessage", () => {
+  openBeforeSwap = [...document.querySelectorAll("details[data-keep-open][open]")].map((details) => details.id);
+});
+document.addEventListener("htmx:wsAfterMessage", () => {
+  openBeforeSwap.forEach((id) => document.getElementById(id)?.setAttribute("open", ""));
+});
