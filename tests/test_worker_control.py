@@ -207,3 +207,23 @@ def test_superusers_hold_every_control_permission(control_worker, client, django
                  "time_limit", "pool_restart", "shutdown"):
         assert f'action="/dashboard/workers/control/{kind}/"' in page
     assert 'href="/dashboard/workers/run/"' in page
+
+
+def test_a_solo_worker_is_shown_without_pool_commands_and_they_are_refused(transactional_db, client, operator):
+    worker = start_worker("single", "--pool", "solo", "-Q", "single-home")
+    try:
+        hostname = f"single@{HOST}"
+        client.force_login(operator)
+        html = client.get("/dashboard/workers/").content.decode()
+        section = html[html.index(f'data-hostname="{hostname}"'):]
+        assert 'class="worker-pool">solo' in section
+        assert '<dd class="worker-supports">a solo pool cannot grow, shrink, autoscale or restart</dd>' in section
+        for kind in ("pool_grow", "pool_restart"):
+            refused = client.post(f"/dashboard/workers/control/{kind}/", {"workers": [hostname], "n": 1})
+            assert refused.status_code == 400 and "its pool cannot" in refused.content.decode()
+        # Commands that do not depend on the pool still work on it.
+        confirmed(client, "rate_limit", {"workers": [hostname], "task_name": "dashboard.tasks.demo_job_task",
+                                         "rate_limit": "5/s"})
+        assert ControlAction.objects.get().replies[hostname] == {"ok": "new rate limit set successfully"}
+    finally:
+        worker.stop()

@@ -4,8 +4,10 @@ land on its live page with the bar."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -15,6 +17,14 @@ from site_config.celery import app
 from tests.conftest import browser_login, grant, make_user, start_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+SCREENSHOTS = os.environ.get("SCREENSHOT_DIR")  # set it to keep pictures of the pages
+
+
+def _shot(page, name: str) -> None:
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture
@@ -30,7 +40,7 @@ def test_grow_the_pool_from_the_page_with_confirmation_and_see_sizes_live(page, 
         page.goto(f"{daphne_server.url}/dashboard/workers/")
         panel = page.locator(f'section.worker[data-hostname="{hostname}"]')
         expect(panel.locator(".worker-pool-size")).to_have_text("1", timeout=20_000)
-        expect(panel.locator(".worker-supports")).to_contain_text("grow and shrink")
+        expect(panel.locator(".worker-supports")).to_have_text("grow, shrink, restart; no autoscale (started without --autoscale)")
 
         control = page.locator("#control-pool_grow")
         control.locator("summary").click()
@@ -38,12 +48,15 @@ def test_grow_the_pool_from_the_page_with_confirmation_and_see_sizes_live(page, 
         control.get_by_label("Processes").fill("1")
         control.get_by_role("button", name="Grow the pool…").click()
         expect(page.get_by_role("heading", name="Grow the pool?")).to_be_visible()  # the confirmation, no JS needed
+        _shot(page, "worker-control-confirm")
         assert not ControlAction.objects.exists()
         page.get_by_role("button", name="Yes, grow the pool").click()
 
         expect(page).to_have_url(f"{daphne_server.url}/dashboard/workers/")
         expect(page.locator(".messages")).to_contain_text(f"{hostname}: pool will grow")
         expect(panel.locator(".worker-pool-size")).to_have_text("2", timeout=20_000)
+        page.locator(f"#worker-{hostname.replace('@', '').replace('.', '')}-registered summary").click()
+        _shot(page, "workers-page")
         assert ControlAction.objects.get(kind="pool_grow").replies == {hostname: {"ok": "pool will grow"}}
 
         # Live: a change made elsewhere arrives without reloading the page.
@@ -64,6 +77,7 @@ def test_run_a_task_from_the_form_and_land_on_its_live_page(page, live_worker, d
     page.get_by_label("Positional arguments (JSON list)").fill("[1, 2, 3, 4, 5, 6, 7]")
     page.get_by_role("button", name="Run it").click()
     expect(page.locator(".errorlist")).to_contain_text("does not take these arguments")
+    _shot(page, "run-task-error")
 
     page.get_by_label("Positional arguments (JSON list)").fill("[4, 300]")
     page.get_by_role("button", name="Run it").click()

@@ -102,7 +102,7 @@ class RunTaskForm(forms.Form):
     queue = forms.ChoiceField(label="Queue", required=False)
     eta = forms.DateTimeField(label="Run at (ETA)", required=False,
                               help_text="YYYY-MM-DD HH:MM in the site's time zone; empty: now",
-                              widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+                              widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
     countdown = forms.FloatField(label="Or after (seconds)", required=False, min_value=0, max_value=7 * 24 * 3600)
 
     def __init__(self, *args, **kwargs) -> None:

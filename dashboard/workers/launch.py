@@ -22,6 +22,11 @@ def project_task_names() -> list[str]:
     return sorted(name for name in app.tasks if not name.startswith("celery."))
 
 
+def task_signatures() -> list[tuple[str, str]]:
+    """(name, "(steps, delay_ms, ...)") for each project task, shown beside the run form."""
+    return [(name, str(inspect.signature(app.tasks[name].run))) for name in project_task_names()]
+
+
 def queue_names() -> list[str]:
     """The queues declared in settings, which a worker started without -Q consumes."""
     return [queue.name for queue in settings.CELERY_TASK_QUEUES]

@@ -167,6 +167,7 @@ def _worker_facts(hostname: str, stats: dict | None, beat: dict | None) -> dict:
             time_limits=pool.get("timeouts"),
             supports=pool_supports(pool_name, autoscaler=bool(stats.get("autoscaler"))),
         )
+        facts["control_summary"] = _control_summary(pool_name, facts["supports"], autoscaler=bool(facts["autoscaler"]))
     if beat:
         facts.update(
             loadavg=beat.get("loadavg"),
@@ -206,6 +207,19 @@ def pool_supports(pool: str | None, *, autoscaler: bool) -> dict[str, bool]:
         "autoscale": prefork and autoscaler,
         "pool_restart": prefork,
     }
+
+
+def _control_summary(pool: str | None, supports: dict[str, bool], *, autoscaler: bool) -> str:
+    """What the page says a worker's pool can do, in words."""
+    can = [word for kind, word in (("pool_grow", "grow"), ("pool_shrink", "shrink"), ("autoscale", "autoscale"),
+                                   ("pool_restart", "restart")) if supports.get(kind)]
+    if pool != "prefork":
+        why = f"a {pool or 'unknown'} pool cannot grow, shrink, autoscale or restart"
+    elif autoscaler:
+        why = "grow and shrink through its autoscale range"
+    else:
+        why = "no autoscale (started without --autoscale)"
+    return f"{', '.join(can)}; {why}" if can else why
 
 
 def _scheduled_facts(entry: dict) -> dict:

@@ -19,7 +19,7 @@ from dashboard.permissions import NEEDS, RUN_TASK, may, require
 from dashboard.rendering import render_page
 from dashboard.workers.control import COMMANDS, command_send, reply_summary
 from dashboard.workers.forms import RunTaskForm, WorkerControlForm
-from dashboard.workers.launch import task_run
+from dashboard.workers.launch import task_run, task_signatures
 from dashboard.workers.services import workers_context, workers_snapshot
 
 RECENT_ACTIONS = 15
@@ -101,4 +101,5 @@ def run_task(request):
             messages.success(request, f"{data['task']} queued.")
             return redirect("dashboard:task_detail", task_id=task_id)
     status = 400 if request.method == "POST" else 200
-    return render(request, "dashboard/workers/run.html", {"form": form}, status=status)
+    return render(request, "dashboard/workers/run.html", {"form": form, "signatures": task_signatures()},
+                  status=status)
