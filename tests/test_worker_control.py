@@ -3,6 +3,7 @@ own replies and what they report afterwards (inspect stats, active_queues, regis
 
 from __future__ import annotations
 
+import re
 import socket
 from html import unescape
 
@@ -227,3 +228,29 @@ def test_a_solo_worker_is_shown_without_pool_commands_and_they_are_refused(trans
         assert ControlAction.objects.get().replies[hostname] == {"ok": "new rate limit set successfully"}
     finally:
         worker.stop()
+
+
+def test_workers_page_shows_processed_per_task_revoked_ids_conf_prefetch_and_uptime(control_worker, transactional_db, client, alice):
+    from celery import uuid as celery_uuid
+
+    from dashboard.tasks import demo_job_task
+
+    hostname = control_worker.hostname
+    done = demo_job_task.apply_async((1, 0), queue="control-home")
+    done.get(timeout=30)
+    forgotten = celery_uuid()
+    app.control.revoke(forgotten, destination=[hostname], reply=True, timeout=5)
+    client.force_login(alice)
+    cache.delete(workers.SNAPSHOT_KEY)
+    html = client.get("/dashboard/workers/").content.decode()
+    section = html[html.index(f'data-hostname="{hostname}"'):]
+    section = section[:section.index("</section>")]
+    assert 'data-task-name="dashboard.tasks.demo_job_task" data-processed="1"' in section
+    assert f'<a href="/dashboard/tasks/{forgotten}/"><code>{forgotten}</code></a>' in section
+    assert "<code>worker_prefetch_multiplier</code></th><td><code>1</code>" in section
+    # Only Celery's settings, as Celery names them: never the rest of Django's (SECRET_KEY, REDIS_URL...).
+    assert "<code>worker_pool_restarts</code></th><td><code>True</code>" in section
+    assert "SECRET_KEY" not in section and "REDIS_URL" not in section and "FLOWER_BASIC_AUTH" not in section
+    assert re.search(r'class="worker-prefetch">\d+ messages? reserved from the broker at most', section)
+    assert re.search(r'class="worker-uptime" title="[\d.]+ s">\d+\xa0minutes?', section)
+    assert 'data-task-name="dashboard.tasks.demo_job_task" data-rate-limit=' in section

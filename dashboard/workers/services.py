@@ -6,7 +6,7 @@ One collection asks every worker at once, in parallel threads, and waits a bound
   - `inspect().scheduled()` tasks held until their ETA;  `inspect().revoked()`  revoked ids in memory;
   - `inspect().registered("rate_limit", "soft_time_limit", "time_limit")`  the task names with their
     current limits (so a rate or time limit set from the page shows at the next poll);
-  - `inspect().conf()`      the worker's configuration as it differs from Celery's defaults (secrets masked);
+  - `inspect().conf()`      the worker's Celery settings (it answers with all of Django's: only CELERY_ ones are kept, secrets masked);
   - a short capture of Celery's `worker-heartbeat` events (the receiver wakes the workers up so
     each sends one at once): load average, active/processed counts, heartbeat time;
   - `LLEN` of every queue's list in the broker (Redis), including kombu's priority sub-lists.
@@ -244,11 +244,25 @@ def _registered_facts(line: str) -> dict:
 
 
 def _conf_facts(conf: dict) -> list[tuple[str, str]]:
-    """The worker's settings as (name, text) pairs, secrets masked as Celery's own report masks them."""
-    from celery.app.utils import filter_hidden_settings
+    """The worker's Celery settings as (name, text) pairs, secrets masked.
 
-    masked = filter_hidden_settings(conf)
-    return sorted((str(key), value if isinstance(value, str) else repr(value)) for key, value in masked.items())
+    `inspect().conf()` answers with the whole Django settings module (Celery reads it through
+    config_from_object), so only the CELERY_ names are kept, shown as Celery names them
+    (`worker_prefetch_multiplier`); Celery's own filter masks keys that look secret, and every URL
+    loses its password (a Redis URL may carry one).
+    """
+    from celery.app.utils import filter_hidden_settings
+    from kombu.utils.url import maybe_sanitize_url
+
+    prefix = "CELERY_"
+    celery_only = {key[len(prefix):].lower(): value for key, value in conf.items()
+                   if isinstance(key, str) and key.startswith(prefix)}
+    masked = filter_hidden_settings(celery_only)
+    pairs = []
+    for key, value in masked.items():
+        text = value if isinstance(value, str) else repr(value)
+        pairs.append((key, maybe_sanitize_url(text) if "://" in text else text))
+    return sorted(pairs)
 
 
 def _short(value, limit: int = 60) -> str:
