@@ -55,7 +55,8 @@ def test_grow_the_pool_from_the_page_with_confirmation_and_see_sizes_live(page, 
         expect(page).to_have_url(f"{daphne_server.url}/dashboard/workers/")
         expect(page.locator(".messages")).to_contain_text(f"{hostname}: pool will grow")
         expect(panel.locator(".worker-pool-size")).to_have_text("2", timeout=20_000)
-        page.locator(f"#worker-{hostname.replace('@', '').replace('.', '')}-registered summary").click()
+        registered = page.locator(f"#worker-{hostname.replace('@', '').replace('.', '').lower()}-registered")
+        registered.locator("summary").click()
         _shot(page, "workers-page")
         assert ControlAction.objects.get(kind="pool_grow").replies == {hostname: {"ok": "pool will grow"}}
 
@@ -65,6 +66,7 @@ def test_grow_the_pool_from_the_page_with_confirmation_and_see_sizes_live(page, 
         assert app.control.pool_shrink(1, destination=[hostname], reply=True, timeout=5)
         expect(panel.locator(".worker-pool-size")).to_have_text("1", timeout=20_000)
         assert page.evaluate("window.__sameDocument === true")
+        expect(registered).to_have_attribute("open", "")  # the live swap kept the reader's section open
     finally:
         worker.stop()
 
