@@ -25,9 +25,11 @@ from dashboard.live.state import TaskView
 from dashboard.models import TaskAction, TaskEvent, TaskLaunch
 from dashboard.monitor.access import can_view_all_tasks, get_task_for_user
 from dashboard.monitor.actions import (
+    DEFAULT_TERMINATE_SIGNAL,
     RETRYABLE_STATES,
     REVOCABLE_STATES,
     RUNNING_STATES,
+    TERMINATE_SIGNALS,
     TaskActionRefused,
     task_retry,
     task_revoke,
@@ -158,14 +160,19 @@ def task_revoke_view(request, task_id: str, terminate: bool = False):
     """GET: a confirmation page that says what will happen. POST: do it."""
     _require_act(request)
     view = get_task_for_user(request.user, task_id)
+    signal = request.POST.get("signal", DEFAULT_TERMINATE_SIGNAL) if terminate else DEFAULT_TERMINATE_SIGNAL
+    context = {"task": view, "terminate": terminate, "signals": TERMINATE_SIGNALS, "signal": signal}
     if request.method != "POST":
-        return render(request, "dashboard/monitor/confirm.html", {"task": view, "terminate": terminate})
+        return render(request, "dashboard/monitor/confirm.html", context)
+    if signal not in TERMINATE_SIGNALS:
+        return render(request, "dashboard/monitor/confirm.html",
+                      {**context, "signal_error": "Choose one of the signals offered."}, status=400)
     try:
-        task_revoke(user=request.user, task_id=task_id, terminate=terminate)
+        task_revoke(user=request.user, task_id=task_id, terminate=terminate, signal=signal)
     except TaskActionRefused as refusal:
         messages.error(request, str(refusal))
     else:
-        messages.success(request, "Terminated." if terminate else "Revoked: it will not run.")
+        messages.success(request, f"Terminated with {signal}." if terminate else "Revoked: it will not run.")
     return redirect("dashboard:task_detail", task_id=task_id)
 
 
@@ -175,26 +182,31 @@ def tasks_bulk(request):
     _require_act(request)
     source = request.POST if request.method == "POST" else request.GET
     action = source.get("action")
-    if action not in ("retry", "revoke"):
-        messages.error(request, "Choose retry or revoke.")
+    if action not in ("retry", "revoke", "terminate"):
+        messages.error(request, "Choose retry, revoke or terminate.")
+        return redirect("dashboard:task_list")
+    signal = source.get("signal", DEFAULT_TERMINATE_SIGNAL)
+    if signal not in TERMINATE_SIGNALS:
+        messages.error(request, "Choose one of the signals offered.")
         return redirect("dashboard:task_list")
     form = TaskFilterForm(source)
     if not form.is_valid():
         return render(request, "dashboard/monitor/list.html", {"form": form, "tasks": []}, status=400)
-    eligible = RETRYABLE_STATES if action == "retry" else REVOCABLE_STATES
+    eligible = {"retry": RETRYABLE_STATES, "revoke": REVOCABLE_STATES, "terminate": RUNNING_STATES}[action]
     qs = filtered_tasks(form.cleaned_data).filter(status__in=eligible)
     if action == "retry":  # each task is retried once; its retry is what to retry next
         qs = qs.exclude(task_id__in=TaskAction.objects.filter(kind=TaskAction.Kind.RETRY).values("task_id"))
     count = qs.count()
     params = source.copy()
-    for key in ("csrfmiddlewaretoken", "confirm", "action", "cursor"):
+    for key in ("csrfmiddlewaretoken", "confirm", "action", "cursor", "signal"):
         params.pop(key, None)
     if request.method != "POST" or source.get("confirm") != "yes":
         return render(request, "dashboard/monitor/bulk_confirm.html", {
             "action": action, "count": count, "limit": BULK_LIMIT, "params": params, "query": params.urlencode(),
+            "signals": TERMINATE_SIGNALS, "signal": signal,
         })
     task_ids = list(qs.order_by("-date_created", "-id").values_list("task_id", flat=True)[:BULK_LIMIT])
-    outcome = tasks_act_in_bulk(user=request.user, action=action, task_ids=task_ids)
+    outcome = tasks_act_in_bulk(user=request.user, action=action, task_ids=task_ids, signal=signal)
     messages.success(request, f"{action.title()}: {len(outcome['done'])} done, {len(outcome['refused'])} refused.")
     return redirect(f"{reverse('dashboard:task_list')}?{params.urlencode()}")
 

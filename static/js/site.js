@@ -73,6 +73,16 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "Escape") document.querySelectorAll("details.nav-more[open]").forEach((menu) => { menu.open = false; });
 });
 
+// A live swap replaces folded sections (<details data-keep-open id=...>, e.g. a worker's registered tasks)
+// with closed copies; reopen the ones the reader had open, so a poll never folds what they are reading.
+let openBeforeSwap = [];
+document.addEventListener("htmx:wsBeforeMessage", () => {
+  openBeforeSwap = [...document.querySelectorAll("details[data-keep-open][open]")].map((details) => details.id);
+});
+document.addEventListener("htmx:wsAfterMessage", () => {
+  openBeforeSwap.forEach((id) => document.getElementById(id)?.setAttribute("open", ""));
+});
+
 // Times: the server writes <time datetime="...Z" data-local="style" title="... UTC"> in the site's zone
 // (site_config/templatetags/display.py), the same for every viewer, so a pushed fragment is rendered
 // once for all watchers. Here each one is rewritten in the viewer's own zone, zone named, with the UTC
