@@ -220,7 +220,7 @@ def test_picked_columns_show_on_the_page_and_on_rows_pushed_live(page, live_work
     browser_login(page, daphne_server.url, "alice")
     page.goto(f"{daphne_server.url}/dashboard/tasks/")
     page.get_by_text("Columns and rows per page").click()
-    page.get_by_label("Worker").check()
+    page.get_by_role("checkbox", name="Worker").check()
     page.get_by_label("Rows per page").select_option("50")
     page.get_by_role("button", name="Show").click()
     table = page.locator("table.tasks")
