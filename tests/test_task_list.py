@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from celery import states
+from django.core.cache import cache
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 from playwright.sync_api import expect
@@ -95,6 +96,19 @@ def test_search_fields_filter_like_the_form_and_errors_show_in_the_page(client, 
         assert problem in bad.content.decode()
     page = client.get("/dashboard/tasks/").content.decode()
     assert "name:&lt;task name&gt; state:" in page  # the help line under the search box
+
+
+def test_state_chips_replace_a_searched_state_instead_of_contradicting_it(client, db, alice):
+    base = timezone.now() - timedelta(hours=1)
+    _rows(2, start=base, name="app.tasks.chipped", status=states.FAILURE)
+    succeeded = _rows(1, start=base, name="app.tasks.chipped", status=states.SUCCESS)
+    client.force_login(alice)
+    chips = client.get("/dashboard/tasks/counts/", {"q": "state:failure name:app.tasks.chipped"}).content.decode()
+    assert re.search(r'class="chip current" data-state="FAILURE"', chips)
+    link = re.search(r'data-state="SUCCESS"\s+href="([^"]+)"', chips).group(1).replace("&amp;", "&")
+    followed = client.get(link)
+    assert followed.status_code == 200 and _shown(followed.content.decode()) == succeeded
+    cache.clear()  # the counts are cached per filter for seconds: leave none to another test
 
 
 def test_args_search_is_bounded_by_the_search_window(client, db, alice):

@@ -128,6 +128,18 @@ def _raw_words(text: str) -> list[str]:
     return re.findall(r"""(?:[^\s"']+|"[^"]*"?|'[^']*'?)+""", text)
 
 
+def query_without_state(params: QueryDict) -> str:
+    """The list's query with no state in it (neither the State field nor a `state:` in the search):
+    what a state chip adds its own state to, so a chip never contradicts the search."""
+    params = params.copy()
+    params.pop("state", None)
+    if params.get("q"):
+        params["q"] = re.sub(r"""(?i)(^|\s)state:("[^"]*"|'[^']*'|\S*)""", " ", params["q"]).strip()
+        if not params["q"]:
+            del params["q"]
+    return params.urlencode()
+
+
 class TaskFilterForm(forms.Form):
     state = forms.ChoiceField(choices=STATE_CHOICES, required=False)
     name = forms.CharField(required=False, max_length=255, label="Task name",

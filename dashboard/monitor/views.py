@@ -41,6 +41,7 @@ from dashboard.monitor.filters import (
     filtered_tasks,
     is_text_search,
     known_task_names,
+    query_without_state,
     state_counts_cached,
     tasks_page,
     window_label,
@@ -100,6 +101,7 @@ def task_list(request):
         "is_first_page": not page.previous_cursor,
         "live": not data.get("cursor"),
         "base_query": base_query,
+        "chip_query": query_without_state(params),
         "ws_query": base_query,
         "can_act": _can_act(request.user),
         "page_size": page_size,
@@ -230,6 +232,7 @@ def task_counts(request):
     for key in ("cursor", *VIEW_PARAMS):
         params.pop(key, None)
     return render(request, "dashboard/monitor/list.html#chips", {
-        "counts": counts, "base_query": params.urlencode(), "current_state": request.GET.get("state", ""),
+        "counts": counts, "base_query": params.urlencode(), "chip_query": query_without_state(params),
+        "current_state": (form.cleaned_data.get("state") if valid else "") or "",
         "window": window_label(form.cleaned_data if valid else {}),
     })
