@@ -1,16 +1,19 @@
 """The task list's filters, sorting and keyset (cursor) pagination, shared by the page and its socket.
 
-All filters live in the URL (GET), so a filtered list is linkable and the back button works. Pages
-are fetched by cursor (the last row's sort value and id), never OFFSET, so page 500 costs what page 1
-costs: with the composite indexes from migration 0003, each single-column filter plus the default
-order is one index range scan. The queue and "started by" filters (kept in TaskLaunch) fetch the few
+All filters live in the URL (GET), so a filtered list is linkable and the back button works. The
+search box's fields (`name:`, `state:`, `worker:`, `args:`; `parse_search`) become the same filters
+as the form's fields. Pages are fetched by cursor (the boundary row's sort values and id, as an
+opaque token), never OFFSET, forwards or back, so page 500 costs what page 1 costs: with the
+composite indexes from migration 0003, each single-column filter plus an order is one index range
+scan, walked in either direction. `task_filter_queryset` is the whole filtered, ordered query for
+the export service. The queue and "started by" filters (kept in TaskLaunch) fetch the few
 matching ids when there are few, or probe rows while walking that order when there are many
 (`_launch_filter`), so they too stop after one page of matches.
 
 Sorting by runtime walks an index on TaskLaunch.runtime (TaskResult, which belongs to
 django-celery-results, has no runtime column), written when each task finishes. Two things cannot
 use an index on a table of millions (counting is proportional to what is counted; a substring
-search reads every row): the state counts and the free-text search therefore cover a bounded window,
+search reads every row): the state counts and the text search (free text and `args:`) therefore cover a bounded window,
 whatever dates are given: the last 24 hours when none is chosen, else the chosen dates, of which at
 most the latest TASK_SCAN_MAX_DAYS; the page says which. A search for a task id (or its first
 characters) uses the index and covers all time. The counts are cached per filter and recounted by
