@@ -185,6 +185,10 @@ def test_the_export_query_returns_every_row_of_the_filter_in_the_list_order(clie
     client.force_login(alice)
     page = client.get("/dashboard/tasks/", {"q": "state:failure", "order": "asc"}).content.decode()
     assert _shown(page) == failed[:25]
+    for task_id, seconds in zip(failed[:3], (2.0, 9.0, 5.0), strict=True):
+        TaskLaunch.objects.create(task_id=task_id, runtime=seconds)
+    slowest = task_filter_queryset({"sort": "runtime", "name": "app.tasks.alpha"})
+    assert [row.task_id for row in slowest] == [failed[1], failed[2], failed[0]]
     with pytest.raises(TaskFiltersInvalid, match="Unknown field"):
         task_filter_queryset({"q": "colour:red"})
 
