@@ -217,6 +217,7 @@ def test_columns_and_page_size_are_remembered_per_user_across_log_out(client, db
     assert 'data-columns=""' in theirs and len(_shown(theirs)) == 25
     refused = client.get("/dashboard/tasks/", {"view": "save", "columns": ["password"], "size": "100000"})
     assert refused.status_code == 200 and not TaskListPreference.objects.filter(user=dora).exists()
+    assert "Columns: Select a valid choice. password is not one of the available choices." in refused.content.decode()
 
 
 @pytest.mark.live
