@@ -33,6 +33,12 @@ class TaskLaunch(models.Model):
     #: Seconds from start to finish, set when the task finishes (TaskResult has no such column to
     #: sort by; the task list's runtime sort walks this index).
     runtime = models.FloatField(null=True, blank=True)
+    #: When the task was asked to run no earlier than / discarded after (the message's headers), and
+    #: how many times Celery has retried it (its own retry re-publishes the same id): the task list's
+    #: optional columns. db_default so that rows inserted by raw SQL (bench/) need not name it.
+    eta = models.DateTimeField(null=True, blank=True)
+    expires = models.DateTimeField(null=True, blank=True)
+    retries = models.PositiveIntegerField(default=0, db_default=0)
 
     class Meta:
         indexes = [
@@ -46,6 +52,20 @@ class TaskLaunch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_id} by {self.launched_by_id or 'system'}"
+
+
+class TaskListPreference(models.Model):
+    """How one person likes the task list: which optional columns it shows and how many rows a page
+    has. A row, not the session, so the choice survives logging out and follows them to any browser."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="task_list_preference")
+    columns = models.JSONField(default=list, blank=True)
+    page_size = models.PositiveSmallIntegerField(default=25)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"task list of {self.user_id}: {' '.join(self.columns) or 'default columns'}, {self.page_size} rows"
 
 
 class TaskEvent(models.Model):

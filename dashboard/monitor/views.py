@@ -36,16 +36,22 @@ from dashboard.monitor.actions import (
     tasks_act_in_bulk,
 )
 from dashboard.monitor.filters import (
+    DEFAULT_ORDER,
     PAGE_SIZE,
-    UUID_LIKE,
+    PAGE_SIZES,
+    SORT_LABELS,
+    Page,
     TaskFilterForm,
     filtered_tasks,
+    is_text_search,
     known_task_names,
+    query_without_state,
     state_counts_cached,
     tasks_page,
     window_label,
 )
 from dashboard.monitor.listing import task_views
+from dashboard.monitor.preferences import TaskListViewForm, task_list_preference_get, task_list_preference_save
 from dashboard.permissions import ACT_ON_TASKS, NEEDS, may, require
 from dashboard.rendering import render_page
 
@@ -60,32 +66,53 @@ def _require_act(request) -> None:
     require(request.user, ACT_ON_TASKS)
 
 
+#: Parameters of the column picker, not of the filter: kept out of the list's links and its socket.
+VIEW_PARAMS = ("view", "columns", "size")
+
+
 @staff_member_required
 def task_list(request):
+    preference = task_list_preference_get(user=request.user)
+    view_form = TaskListViewForm(initial={"columns": preference.columns, "size": preference.page_size})
+    if request.GET.get("view"):  # the column picker (a GET form, so it also works without JS): remember it
+        view_form = TaskListViewForm(request.GET)
+        if view_form.is_valid():
+            preference = task_list_preference_save(user=request.user, columns=view_form.cleaned_data["columns"],
+                                                   page_size=view_form.cleaned_data["size"])
+    page_size = preference.page_size if preference.page_size in PAGE_SIZES else PAGE_SIZE
     form = TaskFilterForm(request.GET)
     if form.is_valid():
         data = form.cleaned_data
-        rows, next_cursor = tasks_page(data)
+        page = tasks_page(data, size=page_size)
         counts = state_counts_cached(data, compute=False)  # None: the chips load themselves
     else:
-        data, rows, next_cursor, counts = {}, [], None, []
+        data, page, counts = {}, Page([], None, None), []
     params = request.GET.copy()
-    params.pop("cursor", None)
+    for key in ("cursor", *VIEW_PARAMS):
+        params.pop(key, None)
     base_query = params.urlencode()
+    sort = data.get("sort") or "received"
     context = {
         "form": form,
-        "tasks": task_views(rows),
+        "view_form": view_form,
+        "filter_params": [(key, value) for key, values in params.lists() for value in values],
+        "columns": preference.columns,
+        "tasks": task_views(page.rows),
         "counts": counts,
         "current_state": data.get("state") or "",
-        "next_cursor": next_cursor,
-        "is_first_page": not data.get("cursor"),
+        "next_cursor": page.next_cursor,
+        "previous_cursor": page.previous_cursor,
+        "is_first_page": not page.previous_cursor,
         "live": not data.get("cursor"),
         "base_query": base_query,
+        "chip_query": query_without_state(params),
         "ws_query": base_query,
         "can_act": _can_act(request.user),
-        "page_size": PAGE_SIZE,
+        "page_size": page_size,
+        "sort_label": SORT_LABELS[sort],
+        "descending": data.get("order", DEFAULT_ORDER[sort]) == "desc",
         "window": window_label(data),
-        "text_search": bool(data.get("q")) and not UUID_LIKE.match(data["q"].strip()),
+        "text_search": is_text_search(data),
         "task_names": known_task_names(),
     }
     return render_page(request, "dashboard/monitor/list.html", context, partial="task-table",
@@ -198,7 +225,7 @@ def tasks_bulk(request):
         qs = qs.exclude(task_id__in=TaskAction.objects.filter(kind=TaskAction.Kind.RETRY).values("task_id"))
     count = qs.count()
     params = source.copy()
-    for key in ("csrfmiddlewaretoken", "confirm", "action", "cursor", "signal"):
+    for key in ("csrfmiddlewaretoken", "confirm", "action", "cursor", "signal", *VIEW_PARAMS):
         params.pop(key, None)
     if request.method != "POST" or source.get("confirm") != "yes":
         return render(request, "dashboard/monitor/bulk_confirm.html", {
@@ -218,8 +245,10 @@ def task_counts(request):
     valid = form.is_valid()
     counts = state_counts_cached(form.cleaned_data) if valid else []
     params = request.GET.copy()
-    params.pop("cursor", None)
+    for key in ("cursor", *VIEW_PARAMS):
+        params.pop(key, None)
     return render(request, "dashboard/monitor/list.html#chips", {
-        "counts": counts, "base_query": params.urlencode(), "current_state": request.GET.get("state", ""),
+        "counts": counts, "base_query": params.urlencode(), "chip_query": query_without_state(params),
+        "current_state": (form.cleaned_data.get("state") if valid else "") or "",
         "window": window_label(form.cleaned_data if valid else {}),
     })

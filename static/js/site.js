@@ -83,6 +83,26 @@ document.addEventListener("htmx:wsAfterMessage", () => {
   openBeforeSwap.forEach((id) => document.getElementById(id)?.setAttribute("open", ""));
 });
 
+// Copy buttons (data-copy="<id of the element whose text to copy>"): the task id, a traceback. Where the
+// clipboard is refused (plain http, a denied permission), select the text instead, so Ctrl+C copies it.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button[data-copy]");
+  const source = button && document.getElementById(button.dataset.copy);
+  if (!source) return;
+  button.dataset.label ??= button.textContent;
+  try {
+    await navigator.clipboard.writeText(source.textContent);
+    button.textContent = "Copied";
+  } catch {
+    const range = document.createRange();
+    range.selectNodeContents(source);
+    window.getSelection().removeAllRanges();
+    window.getSelection().addRange(range);
+    button.textContent = "Selected: press Ctrl+C";
+  }
+  setTimeout(() => { button.textContent = button.dataset.label; }, 3000);
+});
+
 // Times: the server writes <time datetime="...Z" data-local="style" title="... UTC"> in the site's zone
 // (site_config/templatetags/display.py), the same for every viewer, so a pushed fragment is rendered
 // once for all watchers. Here each one is rewritten in the viewer's own zone, zone named, with the UTC
