@@ -9,7 +9,8 @@ Creates ROWS TaskResult rows with a realistic mix (20 task names, mostly success
 retries and revocations, 4 workers, 3 queues, 10% from schedules, 20% launched by one of 50 people,
 spread over 30 days) plus their TaskLaunch rows, then requests pages through Django's test client
 in this process (no network) and prints p50/p95 and SQL queries per page for: the first page and
-page 500 (by cursor) with each filter alone and combined, each sort, and the task detail page.
+page 500 (by cursor) and page 499 reached back from it (its "Previous" link) with each filter alone
+and combined, each sort in either order, the field search, and the task detail page.
 """
 
 from __future__ import annotations
@@ -100,30 +101,37 @@ def measure(client, url: str) -> tuple[float, float, int, int]:
 
 def cursor_for_page(data: dict, page: int, size: int = 25) -> str:
     """The cursor that opens page `page` (computed once with OFFSET; the page itself uses it)."""
-    from dashboard.monitor.filters import SORTS, filtered_tasks
+    from dashboard.monitor.filters import SORTS, TaskFilterForm, encode_cursor, tasks_queryset
 
-    sort = data.get("sort") or "received"
+    form = TaskFilterForm(data)
+    assert form.is_valid(), form.errors
+    data = form.cleaned_data
+    sort, order = data["sort"], data["order"]
+    prefix = "-" if order == "desc" else ""
     if sort == "runtime":
         from django.db.models import Exists, OuterRef
 
         from dashboard.models import TaskLaunch
+        from dashboard.monitor.filters import filtered_tasks
 
         launch = (TaskLaunch.objects.filter(runtime__isnull=False)
                   .filter(Exists(filtered_tasks(data).filter(task_id=OuterRef("task_id"))))
-                  .order_by("-runtime", "-id")[(page - 1) * size - 1: (page - 1) * size].first())
-        return f"{launch.runtime}~{launch.pk}" if launch else ""
-    field = SORTS[sort]
-    qs = filtered_tasks(data)
-    if sort == "started":
-        qs = qs.filter(date_started__isnull=False)
-    elif sort == "finished":
-        qs = qs.filter(status__in=("SUCCESS", "FAILURE", "REVOKED"))
-    last = qs.order_by(f"-{field}", "-id")[(page - 1) * size - 1: (page - 1) * size].first()
+                  .order_by(f"{prefix}runtime", f"{prefix}id")[(page - 1) * size - 1: (page - 1) * size].first())
+        return encode_cursor(sort, order, "next", (launch.runtime, launch.pk)) if launch else ""
+    columns = (*SORTS[sort], "id")
+    last = tasks_queryset(data).order_by(*(prefix + c for c in columns))[(page - 1) * size - 1: (page - 1) * size].first()
     if last is None:
         return ""
-    from dashboard.monitor.filters import _cursor_value
+    return encode_cursor(sort, order, "next", tuple(getattr(last, c) for c in columns))
 
-    return f"{_cursor_value(getattr(last, field))}~{last.pk}"
+
+def previous_cursor_of(client, url: str) -> str:
+    """The "Previous" link's cursor on the page at `url` (the way back from it)."""
+    import re
+    from urllib.parse import parse_qs
+
+    found = re.search(r'<a rel="prev" href="\?([^"]+)"', client.get(url).content.decode())
+    return parse_qs(found.group(1).replace("&amp;", "&"))["cursor"][0] if found else ""
 
 
 def main() -> None:
@@ -162,11 +170,16 @@ def main() -> None:
         "sort started": {"sort": "started"},
         "sort finished": {"sort": "finished"},
         "sort runtime": {"sort": "runtime"},
+        "received, oldest first": {"order": "asc"},
+        "sort name": {"sort": "name"},
+        "sort state, Z to A": {"sort": "state", "order": "desc"},
+        "search syntax": {"q": f"state:failure name:{NAMES[3]} worker:{WORKERS[1]}"},
+        "search args:": {"q": "args:(4242"},
     }
     print(f"\n{connection.vendor}, {ROWS:,} rows, {REPEAT} requests each (ms)\n")
-    print("| filter | page 1 p50 | page 1 p95 | page 500 p50 | page 500 p95 | queries/page | rows "
-          "| state counts p50 | p95 |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| filter | page 1 p50 | page 1 p95 | page 500 p50 | page 500 p95 | back to 499 p50 | p95 | queries/page "
+          "| rows | state counts p50 | p95 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for label, data in scenarios.items():
         p50, p95, queries, rows = measure(client, "/dashboard/tasks/?" + urlencode(data))
         cursor = cursor_for_page(data, 500)
@@ -176,12 +189,18 @@ def main() -> None:
             queries = f"{queries} / {queries500}"
         else:
             page500 = "(fewer pages) | –"
+        if cursor:  # the way back: page 499 through page 500's "Previous" link (a keyset walked backwards)
+            back = previous_cursor_of(client, "/dashboard/tasks/?" + urlencode({**data, "cursor": cursor}))
+            b50, b95, _, _ = measure(client, "/dashboard/tasks/?" + urlencode({**data, "cursor": back}))
+            page500 += f" | {b50:.1f} | {b95:.1f}"
+        else:
+            page500 += " | – | –"
         c50, c95, _, _ = measure(client, "/dashboard/tasks/counts/?" + urlencode(data))
         print(f"| {label} | {p50:.1f} | {p95:.1f} | {page500} | {queries} | {rows} | {c50:.1f} | {c95:.1f} |",
               flush=True)
     task_id = TaskResult.objects.filter(status="FAILURE").values_list("task_id", flat=True)[1000]
     p50, p95, queries, _ = measure(client, f"/dashboard/tasks/{task_id}/")
-    print(f"| task detail page | {p50:.1f} | {p95:.1f} | | | {queries} | | | |")
+    print(f"| task detail page | {p50:.1f} | {p95:.1f} | | | | | {queries} | | | |")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,12 @@ class TaskLaunch(models.Model):
     #: Seconds from start to finish, set when the task finishes (TaskResult has no such column to
     #: sort by; the task list's runtime sort walks this index).
     runtime = models.FloatField(null=True, blank=True)
+    #: When the task was asked to run no earlier than / discarded after (the message's headers), and
+    #: how many times Celery has retried it (its own retry re-publishes the same id): the task list's
+    #: optional columns. db_default so that rows inserted by raw SQL (bench/) need not name it.
+    eta = models.DateTimeField(null=True, blank=True)
+    expires = models.DateTimeField(null=True, blank=True)
+    retries = models.PositiveIntegerField(default=0, db_default=0)
 
     class Meta:
         indexes = [
@@ -46,6 +52,20 @@ class TaskLaunch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_id} by {self.launched_by_id or 'system'}"
+
+
+class TaskListPreference(models.Model):
+    """How one person likes the task list: which optional columns it shows and how many rows a page
+    has. A row, not the session, so the choice survives logging out and follows them to any browser."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="task_list_preference")
+    columns = models.JSONField(default=list, blank=True)
+    page_size = models.PositiveSmallIntegerField(default=25)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"task list of {self.user_id}: {' '.join(self.columns) or 'default columns'}, {self.page_size} rows"
 
 
 class TaskEvent(models.Model):
@@ -216,4 +236,51 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class ControlAction(models.Model):
+    """Audit of what a person told Celery from the workers page: a worker control command (pool
+    grow/shrink, autoscale, consumers, rate and time limits, shutdown, pool restart) or a task run.
+
+    `destination` is the hostnames asked; `replies` what each answered ({hostname: {"ok"|"error": ...}}),
+    or, for a run, the new task's id.
+    """
+
+    class Kind(models.TextChoices):
+        POOL_GROW = "pool_grow", "grow the pool"
+        POOL_SHRINK = "pool_shrink", "shrink the pool"
+        AUTOSCALE = "autoscale", "change autoscale"
+        ADD_CONSUMER = "add_consumer", "consume from a queue"
+        CANCEL_CONSUMER = "cancel_consumer", "stop consuming from a queue"
+        RATE_LIMIT = "rate_limit", "set a rate limit"
+        TIME_LIMIT = "time_limit", "set time limits"
+        SHUTDOWN = "shutdown", "shut down"
+        POOL_RESTART = "pool_restart", "restart the pool"
+        RUN_TASK = "run_task", "run a task"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    arguments = models.JSONField(default=dict, blank=True)
+    destination = models.JSONField(default=list, blank=True)
+    replies = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        default_permissions = ()
+        permissions = [
+            ("resize_worker_pool", "Can grow and shrink a worker's pool"),
+            ("autoscale_workers", "Can change a worker's autoscale range"),
+            ("change_worker_queues", "Can make a worker consume from a queue or stop consuming"),
+            ("set_task_rate_limit", "Can set a task's rate limit on the workers"),
+            ("set_task_time_limit", "Can set a task's soft and hard time limits on the workers"),
+            ("shut_down_workers", "Can shut down workers"),
+            ("restart_worker_pool", "Can restart a worker's pool"),
+            ("run_task", "Can run any registered task with chosen arguments"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} by {self.user_id or 'system'}"
+
+
 from dashboard.exports.models import Export  # noqa: E402,F401  (the exports room's model, in this app)

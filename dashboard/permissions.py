@@ -24,6 +24,16 @@ DELETE_SCHEDULES = "django_celery_beat.delete_periodictask"
 PURGE_QUEUE = "dashboard.purge_queue"
 ADD_POSTS = "blog.add_post"
 CHANGE_POSTS = "blog.change_post"
+# Worker control and running tasks (dashboard.models.ControlAction): none is granted to staff by
+# default; they are new powers, held by superusers until someone grants them.
+RESIZE_WORKER_POOL = "dashboard.resize_worker_pool"
+AUTOSCALE_WORKERS = "dashboard.autoscale_workers"
+CHANGE_WORKER_QUEUES = "dashboard.change_worker_queues"
+SET_TASK_RATE_LIMIT = "dashboard.set_task_rate_limit"
+SET_TASK_TIME_LIMIT = "dashboard.set_task_time_limit"
+SHUT_DOWN_WORKERS = "dashboard.shut_down_workers"
+RESTART_WORKER_POOL = "dashboard.restart_worker_pool"
+RUN_TASK = "dashboard.run_task"
 
 #: What a read-only page and a refusal say: the action, and the permission as the admin names it.
 NEEDS = {
@@ -41,6 +51,15 @@ NEEDS = {
     PURGE_QUEUE: "Purging a queue needs the permission “Can purge a queue (its waiting tasks are revoked)”.",
     ADD_POSTS: "Writing a post needs the permission “Can add post”.",
     CHANGE_POSTS: "Editing a post needs the permission “Can change post”.",
+    RESIZE_WORKER_POOL: "Growing or shrinking a pool needs the permission “Can grow and shrink a worker's pool”.",
+    AUTOSCALE_WORKERS: "Changing autoscale needs the permission “Can change a worker's autoscale range”.",
+    CHANGE_WORKER_QUEUES: "Adding or cancelling a consumer needs the permission "
+                          "“Can make a worker consume from a queue or stop consuming”.",
+    SET_TASK_RATE_LIMIT: "Setting a rate limit needs the permission “Can set a task's rate limit on the workers”.",
+    SET_TASK_TIME_LIMIT: "Setting time limits needs the permission “Can set a task's soft and hard time limits on the workers”.",
+    SHUT_DOWN_WORKERS: "Shutting down workers needs the permission “Can shut down workers”.",
+    RESTART_WORKER_POOL: "Restarting a pool needs the permission “Can restart a worker's pool”.",
+    RUN_TASK: "Running a task needs the permission “Can run any registered task with chosen arguments”.",
 }
 
 

@@ -280,6 +280,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBIL
 # On a cold shutdown (a second Ctrl-C, SIGQUIT) running tasks still get this long to finish before
 # unfinished late-acknowledged ones are handed back to the broker.
 CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env_float("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", 10.0, minimum=0.0)
+# Lets the workers page restart a worker's pool (the `pool_restart` control command; prefork only).
+CELERY_WORKER_POOL_RESTARTS = True
 # django-celery-results' database backend, retrying on a dropped connection (site_config/results.py).
 CELERY_RESULT_BACKEND = "site_config.results:DatabaseBackend"
 CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
@@ -573,6 +575,8 @@ WS_MAX_AGE_SECONDS = env_int("WS_MAX_AGE_SECONDS", 3600, minimum=1)
 WORKERS_INSPECT_TIMEOUT = env_float("WORKERS_INSPECT_TIMEOUT", 1.0, minimum=0.1)
 WORKERS_HEARTBEAT_WINDOW = env_float("WORKERS_HEARTBEAT_WINDOW", 1.5, minimum=0.1)
 WORKERS_POLL_INTERVAL = env_float("WORKERS_POLL_INTERVAL", 3.0, minimum=1.0)
+# Worker control from the workers page: how long a command waits for the workers' replies (seconds).
+WORKERS_CONTROL_TIMEOUT = env_float("WORKERS_CONTROL_TIMEOUT", 2.0, minimum=0.1)
 # Dashboard home charts: re-aggregated at most this often (seconds).
 HOME_CHARTS_INTERVAL = env_float("HOME_CHARTS_INTERVAL", 10.0, minimum=2.0)
 

@@ -36,6 +36,8 @@ class Samples:
     schedule: object
     report_day: str
     email: object
+    announcement: object
+    export: object
     rendition_name: str = ""  # one of the post's image renditions (/media/<name>)
 
 
@@ -100,5 +102,17 @@ def seed_every_kind_of_row() -> Samples:
                                          attempts=6, last_error="SMTP said no: " + LONG_WORD)
     OutboundEmail.objects.create(to="bob@example.com", subject="Sent one", body="Hi", kind="comment_approved",
                                  status="sent", sent_at=now)
+    from django.core.files.base import ContentFile
+
+    from blog.models import Announcement
+    from dashboard.exports.models import Export
+
+    announcement = Announcement.objects.create(subject="Maintenance tonight " + LONG_WORD, body="Hello\n" + LONG_WORD,
+                                               created_by=superuser, recipients_total=12, status="paused")
+    export = Export(owner=superuser, kind=Export.Kind.TASKS, status=Export.Status.READY, filename="tasks.csv", rows=1,
+                    expires_at=now + timedelta(hours=1), task_id=failed)
+    export.file.save("exports/layout-sample.csv", ContentFile(b"id\n1\n"), save=False)
+    export.save()
     return Samples(superuser=superuser, member=member, post=post, held_comment=held, task_id=failed,
-                   schedule=schedule, report_day=report.day.isoformat(), email=email, rendition_name=rendition_name)
+                   schedule=schedule, report_day=report.day.isoformat(), email=email, announcement=announcement,
+                   export=export, rendition_name=rendition_name)

@@ -226,3 +226,12 @@ def test_staff_export_of_the_filtered_task_list_end_to_end(client, live_worker, 
     rows = list(csv.DictReader(io.StringIO(b"".join(download.streaming_content).decode())))
     assert sorted(r["task_id"] for r in rows) == sorted(failed)
     assert {r["task_args"] for r in rows} == {"'=2*3"}
+
+
+def test_export_page_without_a_kind_says_what_can_be_exported(client, db, alice):
+    client.force_login(grant(alice, "dashboard.export_data"))
+    chooser = client.get("/dashboard/exports/new/")
+    assert chooser.status_code == 200
+    assert "Tasks (CSV)" in chooser.content.decode() and "/dashboard/tasks/" in chooser.content.decode()
+    wrong = client.get("/dashboard/exports/new/", {"kind": "passwords"})
+    assert wrong.status_code == 400 and "no export called" in wrong.content.decode()

@@ -35,6 +35,15 @@ def real_kwargs(name: str, example: dict, samples: Samples) -> dict:
         "dashboard:report_detail": {"day": samples.report_day},
         "dashboard:moderation_decide": {"pk": samples.held_comment.pk},
         "dashboard:outbox_retry": {"pk": samples.email.pk},
+        "dashboard:announcement_detail": {"pk": samples.announcement.pk},
+        "dashboard:announcement_pause": {"pk": samples.announcement.pk},
+        "dashboard:announcement_resume": {"pk": samples.announcement.pk},
+        "dashboard:export_download": {"pk": samples.export.pk},
+        "dashboard:schedule_duplicate": {"pk": samples.schedule.pk},
+        "dashboard:schedule_delete": {"pk": samples.schedule.pk},
+        "dashboard:schedule_enable": {"pk": samples.schedule.pk},
+        "dashboard:schedule_run": {"pk": samples.schedule.pk},
+        "dashboard:queue_purge": {"name": "celery"},
         "dashboard:post_edit": {"pk": samples.post.pk},
         "media_file": {"name": samples.rendition_name},  # an image, not a page: skipped once found
     }
@@ -77,8 +86,8 @@ def visit_every_page(browser, base_url: str, samples: Samples, width: int) -> tu
         path = reverse(name, kwargs=real_kwargs(name, example, samples))
         # Asked first without rendering (same session): Chromium refuses to show some empty answers.
         response = page.request.get(base_url + path, max_redirects=0)
-        if response.status == 405 or "text/html" not in response.headers.get("content-type", ""):
-            continue  # POST-only, or not a page (JSON)
+        if response.status in (204, 405) or "text/html" not in response.headers.get("content-type", ""):
+            continue  # nothing to show (an empty fragment), POST-only, or not a page (JSON)
         if response.status == 404 or response.status >= 500:
             broken.append(f"{name} {path}: {response.status} (give it a real object in real_kwargs?)")
             continue
@@ -124,9 +133,18 @@ def test_navigation_is_one_line_at_1280_px(page, live_server_url):
     page.goto(live_server_url + "/dashboard/")
     expect(page.get_by_role("button", name="Menu")).to_be_hidden()
     centres = nav_item_tops(page)
-    assert len(centres) >= 12  # brand, the staff links, who, log out
+    assert len(centres) >= 11  # brand, the public and staff links, who, log out
     assert max(centres) - min(centres) <= 4, centres
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    # The rest of the dashboard is one click away under "More", the account's pages under the name.
+    reports = page.locator(".site-header").get_by_role("link", name="Reports")
+    expect(reports).to_be_hidden()
+    page.locator(".site-header summary", has_text="More").click()
+    expect(reports).to_be_visible()
+    page.locator(".site-header summary", has_text="Signed in as").click()
+    expect(reports).to_be_hidden()  # opening one menu closed the other
+    page.locator(".site-header").get_by_role("link", name="API tokens").click()
+    expect(page).to_have_url(live_server_url + "/accounts/tokens/")
 
 
 def test_navigation_folds_behind_a_menu_button_on_a_phone(page, live_server_url):

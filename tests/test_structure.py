@@ -146,6 +146,8 @@ SITE_URLS = [
     ("dashboard:task_terminate", {"task_id": "abc-123"}, "/dashboard/tasks/abc-123/terminate/"),
     ("dashboard:tasks_bulk", {}, "/dashboard/tasks/bulk/"),
     ("dashboard:workers", {}, "/dashboard/workers/"),
+    ("dashboard:worker_control", {"kind": "pool_grow"}, "/dashboard/workers/control/pool_grow/"),
+    ("dashboard:run_task", {}, "/dashboard/workers/run/"),
     ("email_state", {}, "/accounts/email-state/"),
     ("home", {}, "/"),
     ("login", {}, "/accounts/login/"),

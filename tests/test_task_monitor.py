@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from dashboard.models import TaskAction, TaskEvent, TaskLaunch
 from dashboard.monitor.actions import TaskActionRefused, task_retry, task_revoke
-from dashboard.monitor.filters import _parse_cursor_value, tasks_page
+from dashboard.monitor.filters import DEFAULT_ORDER, decode_cursor, tasks_page
 from dashboard.tasks import demo_job_task
 from tests.conftest import browser_login, make_user, start_worker
 from tests.livetools import process_exists, wait_for, worker_pid_running
@@ -204,14 +204,14 @@ def _rows(count: int, *, start, name="app.tasks.a_task", status=states.SUCCESS, 
 def _walk(data: dict, size: int, on_page=None) -> list[str]:
     seen, cursor = [], None
     while True:
-        rows, cursor = tasks_page({**data, "cursor": cursor}, size=size)
+        rows, token, _previous = tasks_page({**data, "cursor": cursor}, size=size)
         seen += [r.task_id for r in rows]
         if on_page:
             on_page()
-        if not cursor:
+        if not token:
             return seen
-        value, pk = cursor.rsplit("~", 1)
-        cursor = (_parse_cursor_value(data.get("sort") or "received", value), int(pk))
+        sort = data.get("sort") or "received"
+        cursor = decode_cursor(token, sort=sort, order=data.get("order") or DEFAULT_ORDER[sort])
 
 
 def test_keyset_pages_return_exactly_the_matching_rows_while_new_rows_arrive(db):

@@ -14,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from blog.models import Comment
 from dashboard.exports.models import Export
@@ -75,8 +76,10 @@ def export_new(request):
     require(request.user, EXPORT_DATA)
     source = request.POST if request.method == "POST" else request.GET
     kind = source.get("kind", "")
-    if kind not in STAFF_KINDS:
-        raise Http404("No such export.")
+    if kind not in STAFF_KINDS:  # no kind (or a wrong one): say what can be exported, from where
+        kinds = [(value, Export.Kind(value).label, reverse(page)) for value, page in STAFF_KINDS.items()]
+        return render(request, "dashboard/exports/choose.html", {"kinds": kinds, "asked": kind},
+                      status=400 if kind else 200)
     params = _params(request, kind)
     try:
         qs = export_tasks_queryset(params) if kind == Export.Kind.TASKS else comments_queryset(params)

@@ -79,6 +79,10 @@ class LiveTask(DjangoTask):
     def delay_for(self, user, *args, **kwargs):
         return self.apply_async(args, kwargs, headers=_launch_headers(user))
 
+    def apply_async_for(self, user, args=None, kwargs=None, **options):
+        """apply_async with options (queue, eta, countdown, task_id), recording `user` as delay_for does."""
+        return self.apply_async(args, kwargs, headers=_launch_headers(user), **options)
+
     def delay_for_on_commit(self, user, *args, **kwargs) -> str:
         """Queue after the current transaction commits; returns the task id at once."""
         from celery import uuid

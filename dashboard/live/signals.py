@@ -48,6 +48,9 @@ def _task_queued(sender=None, headers=None, body=None, routing_key=None, **kwarg
             root_id=headers.get("root_id"),
             group_id=headers.get("group"),
             retry_of=headers.get("retry_of"),
+            eta=headers.get("eta"),
+            expires=headers.get("expires"),
+            retries=headers.get("retries") or 0,
         )
     except Exception:
         # The task is still sent: a missing PENDING row must not lose the work itself.

@@ -42,6 +42,13 @@ class TaskView:
     created: datetime | None = None
     started: datetime | None = None
     done: datetime | None = None
+    # The task list's optional columns: always rendered (hidden by CSS unless chosen), so that one
+    # pushed row serves every watcher whatever columns each one picked.
+    worker: str = ""
+    args: str = ""
+    retries: int = 0
+    eta: datetime | None = None
+    expires: datetime | None = None
 
     @property
     def label(self) -> str:
@@ -116,6 +123,11 @@ class TaskView:
             created=row.date_created,
             started=row.date_started,
             done=row.date_done,
+            worker=row.worker or "",
+            args=_call_text(row.task_args, row.task_kwargs),
+            retries=launch.retries if launch is not None else 0,
+            eta=launch.eta if launch is not None else None,
+            expires=launch.expires if launch is not None else None,
         )
 
 
@@ -126,6 +138,16 @@ def _decode(raw: str | None):
         return json.loads(raw)
     except (TypeError, ValueError):
         return raw
+
+
+def _call_text(args: str | None, kwargs: str | None) -> str:
+    """The call's arguments as Celery recorded them (reprs stored as JSON strings): "(1, 2) {'a': 3}"."""
+    parts = []
+    for raw in (args, kwargs):
+        value = _decode(raw)
+        if value not in (None, "", "()", "{}", [], {}):
+            parts.append(value if isinstance(value, str) else json.dumps(value, default=str))
+    return " ".join(parts)
 
 
 def _exc_message(value) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from datetime import timezone as dt_timezone
 
 from celery import states
 from django.db import IntegrityError, transaction
@@ -28,6 +30,9 @@ def record_queued(
     root_id: str | None = None,
     group_id: str | None = None,
     retry_of: str | None = None,
+    eta=None,
+    expires=None,
+    retries: int = 0,
 ) -> TaskView | None:
     """Create the PENDING row, how it was launched, and its "queued" event, unless the task already
     has a row. Returns the new row's view, or None when the row existed (Celery's own retry re-queues
@@ -59,12 +64,16 @@ def record_queued(
                     root_id=root_id if root_id and root_id != task_id else None,
                     group_id=group_id or None,
                     retry_of=retry_of or None,
+                    eta=_when(eta),
+                    expires=_when(expires),
+                    retries=_count(retries),
                 )
                 TaskEvent.objects.create(task_id=task_id, kind="queued", at=row.date_created,
                                          detail=f"queue {queue}" if queue else "")
     except IntegrityError:  # a worker stored the row between our read and write
         return None
-    if not created:
+    if not created:  # Celery's own retry: the same id again, with its new count and countdown
+        TaskLaunch.objects.filter(task_id=task_id).update(retries=_count(retries), eta=_when(eta))
         return None
     return TaskView.from_row(row, launch)
 
@@ -79,6 +88,22 @@ def record_runtime(task_id: str, seconds: float) -> None:
 
 def was_revoked_from_dashboard(task_id: str) -> bool:
     return TaskAction.objects.filter(task_id=task_id, kind__in=["revoke", "terminate", "purge", "cancel"]).exists()
+
+
+def _when(value) -> datetime | None:
+    """A header's date (ISO text in Celery's protocol 2, a datetime from some callers), or None."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if timezone.is_aware(value) else timezone.make_aware(value, dt_timezone.utc)
+
+
+def _count(value) -> int:
+    return value if isinstance(value, int) and 0 <= value < 2**31 else 0
 
 
 def _jsonable(value):

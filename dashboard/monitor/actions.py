@@ -20,6 +20,15 @@ from dashboard.models import TaskAction, TaskLaunch
 RETRYABLE_STATES = (states.FAILURE, states.REVOKED)
 REVOCABLE_STATES = (states.PENDING, states.RECEIVED, states.RETRY)
 RUNNING_STATES = (states.STARTED, "PROGRESS")
+#: The signals terminate may send to the pool process running a task, with what each means there.
+TERMINATE_SIGNALS = {
+    "SIGTERM": "SIGTERM (default): the process is asked to stop; it ends at once unless the task catches it",
+    "SIGINT": "SIGINT: as a Ctrl-C; Python raises KeyboardInterrupt inside the task",
+    "SIGUSR1": "SIGUSR1: Celery raises SoftTimeLimitExceeded inside the task, which may clean up and stop",
+    "SIGQUIT": "SIGQUIT: stop at once",
+    "SIGKILL": "SIGKILL: killed at once; nothing in the task runs again, no clean-up",
+}
+DEFAULT_TERMINATE_SIGNAL = "SIGTERM"
 
 
 class TaskActionRefused(Exception):
@@ -68,12 +77,16 @@ def task_retry(*, user, task_id: str, batch: uuid.UUID | None = None, why: str =
     return new_id
 
 
-def task_revoke(*, user, task_id: str, terminate: bool = False, batch: uuid.UUID | None = None) -> None:
-    """Revoke a queued task (it will never run) or terminate a running one.
+def task_revoke(*, user, task_id: str, terminate: bool = False, batch: uuid.UUID | None = None,
+                signal: str = DEFAULT_TERMINATE_SIGNAL) -> None:
+    """Revoke a queued task (it will never run) or terminate a running one with `signal` (one of
+    TERMINATE_SIGNALS; anything else is refused before any change).
 
     The row shows REVOKED at once, before any worker confirms; LiveTask.before_start refuses to run
     a task revoked here even if the worker never heard the broadcast.
     """
+    if signal not in TERMINATE_SIGNALS:
+        raise TaskActionRefused(f"{signal!r} is not a signal terminate may send.")
     allowed = RUNNING_STATES if terminate else REVOCABLE_STATES
     with transaction.atomic():
         updated = TaskResult.objects.filter(task_id=task_id, status__in=allowed).update(status=states.REVOKED)
@@ -84,16 +97,17 @@ def task_revoke(*, user, task_id: str, terminate: bool = False, batch: uuid.UUID
             verb = "terminated: it is not running" if terminate else "revoked: it is no longer queued"
             raise TaskActionRefused(f"This task cannot be {verb} (it is {row.status.lower()}).")
         kind = TaskAction.Kind.TERMINATE if terminate else TaskAction.Kind.REVOKE
-        TaskAction.objects.create(batch=batch or uuid.uuid4(), kind=kind, task_id=task_id, user=user)
-        record_event(task_id, kind, f"by {user.get_username()}")
-    current_app.control.revoke(task_id, terminate=terminate, signal="SIGTERM")
+        note = f"signal {signal}" if terminate else ""
+        TaskAction.objects.create(batch=batch or uuid.uuid4(), kind=kind, task_id=task_id, user=user, note=note)
+        record_event(task_id, kind, f"by {user.get_username()}" + (f" with {signal}" if terminate else ""))
+    current_app.control.revoke(task_id, terminate=terminate, signal=signal)
     view = load_view(task_id)
     if view is not None:
         publish_view(view)
 
 
-def tasks_act_in_bulk(*, user, action: str, task_ids: list[str]) -> dict:
-    """Retry or revoke many tasks; returns {"done": [...], "refused": {task_id: reason}}."""
+def tasks_act_in_bulk(*, user, action: str, task_ids: list[str], signal: str = DEFAULT_TERMINATE_SIGNAL) -> dict:
+    """Retry, revoke or terminate (with `signal`) many tasks; returns {"done": [...], "refused": {task_id: reason}}."""
     batch = uuid.uuid4()
     done, refused = [], {}
     for task_id in task_ids:
@@ -102,6 +116,8 @@ def tasks_act_in_bulk(*, user, action: str, task_ids: list[str]) -> dict:
                 task_retry(user=user, task_id=task_id, batch=batch)
             elif action == "revoke":
                 task_revoke(user=user, task_id=task_id, batch=batch)
+            elif action == "terminate":
+                task_revoke(user=user, task_id=task_id, batch=batch, terminate=True, signal=signal)
             else:
                 raise TaskActionRefused(f"Unknown action {action!r}.")
             done.append(task_id)

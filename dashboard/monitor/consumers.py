@@ -12,6 +12,7 @@ from dashboard.live.fragments import render_outcome, render_status
 from dashboard.live.store import load_view
 from dashboard.monitor.access import ensure_task_visible
 from dashboard.monitor.listing import list_filters, list_queryset, render_new_tasks_bar, task_rows_snapshot
+from dashboard.monitor.preferences import page_size_of
 
 
 class TaskConsumer(LiveConsumer):
@@ -60,13 +61,15 @@ class TaskListConsumer(LiveConsumer):
         self._shown: set[str] = set()
         self._new: set[str] = set()
         self._rows = None if self._unfiltered else await database_sync_to_async(list_queryset)(self.query)
+        # The snapshot is this watcher's first page: as many rows as their page shows.
+        self._page_size = await database_sync_to_async(page_size_of)(self.scope["user"])
 
     @database_sync_to_async
     def _matches(self, task_id: str) -> bool:
         return self._rows is not None and self._rows.filter(task_id=task_id).exists()
 
     async def snapshot(self) -> str:
-        html, shown = await database_sync_to_async(task_rows_snapshot)(self.query)
+        html, shown = await database_sync_to_async(task_rows_snapshot)(self.query, self._page_size)
         self._shown = set(shown)
         return html
 

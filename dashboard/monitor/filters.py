@@ -1,16 +1,19 @@
 """The task list's filters, sorting and keyset (cursor) pagination, shared by the page and its socket.
 
-All filters live in the URL (GET), so a filtered list is linkable and the back button works. Pages
-are fetched by cursor (the last row's sort value and id), never OFFSET, so page 500 costs what page 1
-costs: with the composite indexes from migration 0003, each single-column filter plus the default
-order is one index range scan. The queue and "started by" filters (kept in TaskLaunch) fetch the few
+All filters live in the URL (GET), so a filtered list is linkable and the back button works. The
+search box's fields (`name:`, `state:`, `worker:`, `args:`; `parse_search`) become the same filters
+as the form's fields. Pages are fetched by cursor (the boundary row's sort values and id, as an
+opaque token), never OFFSET, forwards or back, so page 500 costs what page 1 costs: with the
+composite indexes from migration 0003, each single-column filter plus an order is one index range
+scan, walked in either direction. `task_filter_queryset` is the whole filtered, ordered query for
+the export service. The queue and "started by" filters (kept in TaskLaunch) fetch the few
 matching ids when there are few, or probe rows while walking that order when there are many
 (`_launch_filter`), so they too stop after one page of matches.
 
 Sorting by runtime walks an index on TaskLaunch.runtime (TaskResult, which belongs to
 django-celery-results, has no runtime column), written when each task finishes. Two things cannot
 use an index on a table of millions (counting is proportional to what is counted; a substring
-search reads every row): the state counts and the free-text search therefore cover a bounded window,
+search reads every row): the state counts and the text search (free text and `args:`) therefore cover a bounded window,
 whatever dates are given: the last 24 hours when none is chosen, else the chosen dates, of which at
 most the latest TASK_SCAN_MAX_DAYS; the page says which. A search for a task id (or its first
 characters) uses the index and covers all time. The counts are cached per filter and recounted by
@@ -20,34 +23,124 @@ Figures: docs/benchmarks.md.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import math
 import re
+import shlex
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from celery import states
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.http import QueryDict
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
 from dashboard.models import TaskLaunch
 
 PAGE_SIZE = 25
+PAGE_SIZES = (25, 50, 100, 200)
 DAMAGED_CURSOR = "This page link is damaged; start again from the first page."
 DEFAULT_WINDOW = timedelta(hours=24)
 STATE_CHOICES = [("", "Any state")] + [
     (s, s.title()) for s in (states.PENDING, states.STARTED, "PROGRESS", states.RETRY, states.SUCCESS, states.FAILURE,
                              states.REVOKED)
 ]
+#: Each order's keyset: the columns it sorts by (then the id), each backed by a composite index from
+#: migration 0003 ((task_name, date_created, id), (status, date_created, id), ...), walked forwards or
+#: backwards. "runtime" walks TaskLaunch's runtime index instead.
 SORTS = {
-    "received": "date_created",
-    "started": "date_started",
-    "finished": "date_done",
-    "runtime": "runtime",
+    "received": ("date_created",),
+    "started": ("date_started",),
+    "finished": ("date_done",),
+    "name": ("task_name", "date_created"),
+    "state": ("status", "date_created"),
+    "runtime": ("runtime",),
 }
+SORT_LABELS = {"received": "Received", "started": "Started", "finished": "Finished", "name": "Name",
+               "state": "State", "runtime": "Runtime"}
+#: Dates and runtimes read best newest/slowest first; names and states A to Z.
+DEFAULT_ORDER = {"received": "desc", "started": "desc", "finished": "desc", "runtime": "desc", "name": "asc",
+                 "state": "asc"}
 UUID_LIKE = re.compile(r"^[0-9a-fA-F-]{8,36}$")
+
+SEARCH_FIELDS = ("name", "state", "worker", "args")
+SEARCH_HELP = ('Fields: name:<task name> state:<failure, success, …> worker:<worker@host> args:<text in the '
+               'arguments>, plus free text (a task id, or text in the args or result). Quote values with spaces: '
+               'args:"two words". Text (args: and free text) is searched in the chosen dates (at most the latest '
+               'week), else the last 24 h; a task id in all time.')
+
+
+class SearchSyntaxError(ValueError):
+    """A search the parser cannot read; the message names the problem for the page."""
+
+
+def parse_search(text: str) -> dict:
+    """Split a search into its fields (name:, state:, worker:, args:) and the free text left over.
+
+    Returns {"name": ..., "state": ..., "worker": ..., "args": ..., "text": ...} with only the fields
+    given (text always present, maybe ""). A word is a field only when it starts with letters then a
+    colon, so times ("12:30") and ids stay free text; quote text that looks like a field.
+    """
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    try:
+        words = list(lexer)
+    except ValueError:
+        raise SearchSyntaxError("A quotation mark is not closed.") from None
+    found: dict[str, str] = {}
+    free: list[str] = []
+    for word, raw in zip(words, _raw_words(text), strict=False):
+        match = FIELD_WORD.match(word)
+        if not match or raw.startswith(('"', "'")):  # a quoted word is free text, colon or not
+            free.append(word)
+            continue
+        field, value = match.group(1).lower(), match.group(2)
+        if field not in SEARCH_FIELDS:
+            raise SearchSyntaxError(f"Unknown field “{match.group(1)}:”. Use name:, state:, worker: or args: "
+                                    "(or put the text in quotes).")
+        if field in found:
+            raise SearchSyntaxError(f"{field}: is given twice; give it once.")
+        if not value.strip():
+            raise SearchSyntaxError(f"{field}: needs a value, e.g. {field}:{SEARCH_EXAMPLES[field]}.")
+        if field == "state":
+            state = value.strip().upper()
+            if state not in SEARCH_STATES:
+                raise SearchSyntaxError(f"state:{value} is not a state; use one of "
+                                        f"{', '.join(s.lower() for s in SEARCH_STATES)}.")
+            value = state
+        found[field] = value
+    return {**found, "text": " ".join(free)}
+
+
+FIELD_WORD = re.compile(r"^([A-Za-z_]+):(.*)$", re.DOTALL)
+SEARCH_STATES = tuple(state for state, _label in STATE_CHOICES[1:])
+SEARCH_EXAMPLES = {"name": "app.tasks.send_email_task", "state": "failure", "worker": "worker.1@host",
+                   "args": "42"}
+
+
+def _raw_words(text: str) -> list[str]:
+    """The words as typed (quotes kept), to tell `"name:x"` (free text) from `name:x` (a field)."""
+    return re.findall(r"""(?:[^\s"']+|"[^"]*"?|'[^']*'?)+""", text)
+
+
+def query_without_state(params: QueryDict) -> str:
+    """The list's query with no state in it (neither the State field nor a `state:` in the search):
+    what a state chip adds its own state to, so a chip never contradicts the search."""
+    params = params.copy()
+    params.pop("state", None)
+    if params.get("q"):
+        params["q"] = re.sub(r"""(?i)(^|\s)state:("[^"]*"|'[^']*'|\S*)""", " ", params["q"]).strip()
+        if not params["q"]:
+            del params["q"]
+    return params.urlencode()
 
 
 class TaskFilterForm(forms.Form):
@@ -60,35 +153,83 @@ class TaskFilterForm(forms.Form):
     periodic = forms.CharField(required=False, max_length=255, label="Schedule")
     date_from = forms.DateTimeField(required=False, label="From", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     date_to = forms.DateTimeField(required=False, label="To", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    q = forms.CharField(required=False, max_length=200, label="Search id, args, result",
-                        help_text="Text in args or result: the chosen dates (at most the latest week), else the last 24 h.")
-    sort = forms.ChoiceField(choices=[(k, k.title()) for k in SORTS], required=False, initial="received")
-    cursor = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
-
-    def clean_cursor(self):
-        raw = self.cleaned_data.get("cursor") or ""
-        if not raw:
-            return None
-        try:
-            value, pk = raw.rsplit("~", 1)
-            pk = int(pk)
-        except ValueError:
-            raise forms.ValidationError(DAMAGED_CURSOR) from None
-        if not 0 < pk < 2**63:
-            raise forms.ValidationError(DAMAGED_CURSOR)
-        return value, pk
+    q = forms.CharField(required=False, max_length=300, label="Search", help_text=SEARCH_HELP,
+                        widget=forms.TextInput(attrs={"placeholder": "state:failure name:… args:… or a task id"}))
+    sort = forms.ChoiceField(choices=list(SORT_LABELS.items()), required=False, initial="received")
+    order = forms.ChoiceField(choices=[("", "Usual order"), ("desc", "Newest / Z first"), ("asc", "Oldest / A first")],
+                              required=False)
+    cursor = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
 
     def clean(self):
         data = super().clean()
-        cursor = data.get("cursor")
-        if cursor:  # the value's type depends on the sort: check it here, not when querying
+        sort = data.get("sort") or "received"
+        data["sort"] = sort
+        data["order"] = data.get("order") or DEFAULT_ORDER[sort]
+        if data.get("cursor"):  # the keyset's types depend on the sort: checked here, not when querying
             try:
-                data["cursor"] = (_parse_cursor_value(data.get("sort") or "received", cursor[0]), cursor[1])
+                data["cursor"] = decode_cursor(data["cursor"], sort=sort, order=data["order"])
             except forms.ValidationError as error:
                 self.add_error("cursor", error)
+        else:
+            data["cursor"] = None
+        data["args"], data["text"] = "", (data.get("q") or "").strip()
+        if data["text"]:
+            self._clean_search(data)
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             self.add_error("date_to", "Must be after “From”.")
         return data
+
+    def _clean_search(self, data: dict) -> None:
+        """The search's fields become the same filters as the form's own fields (and their indexes)."""
+        try:
+            parsed = parse_search(data["text"])
+        except SearchSyntaxError as error:
+            self.add_error("q", str(error))
+            return
+        for field in ("name", "state", "worker"):
+            if field not in parsed:
+                continue
+            if data.get(field) and data[field] != parsed[field]:
+                label = self.fields[field].label or field.capitalize()
+                self.add_error("q", f"{field}:{parsed[field]} differs from the {label} filter ({data[field]}); "
+                                    "use one of them.")
+                return
+            data[field] = parsed[field]
+        data["args"], data["text"] = parsed.get("args", "").strip(), parsed["text"]
+
+
+class TaskFiltersInvalid(forms.ValidationError):
+    """The GET parameters of a task list URL do not make a valid filter; `form` holds the details."""
+
+    def __init__(self, form: TaskFilterForm):
+        self.form = form
+        super().__init__([f"{form.fields[name].label or name}: {error}" if name != "__all__" else error
+                          for name, errors in form.errors.items() for error in errors])
+
+
+def task_filter_queryset(params) -> QuerySet[TaskResult]:
+    """Every TaskResult the task list shows for these GET parameters (a QueryDict or a plain dict of
+    the list URL's query: filters, search, sort and order; page size and cursor are ignored), in the
+    list's order, not paged. The export service's entry point for "CSV of the current filter";
+    the page builds its keyset pages from the same query (`tasks_queryset`).
+
+    Raises TaskFiltersInvalid (a ValidationError whose messages name each bad parameter)."""
+    if not isinstance(params, QueryDict):
+        query = QueryDict(mutable=True)
+        for key, value in dict(params).items():
+            query.setlist(key, value if isinstance(value, (list, tuple)) else [value])
+        params = query
+    form = TaskFilterForm(params)
+    if not form.is_valid():
+        raise TaskFiltersInvalid(form)
+    data = form.cleaned_data
+    qs = tasks_queryset(data)
+    if data["sort"] == "runtime":  # the page walks TaskLaunch; an export orders by the same value
+        runtime = TaskLaunch.objects.filter(task_id=OuterRef("task_id")).values("runtime")[:1]
+        qs = qs.annotate(runtime=Subquery(runtime)).filter(runtime__isnull=False)
+        descending = data["order"] == "desc"
+        return qs.order_by(*(("-" if descending else "") + column for column in ("runtime", "id")))
+    return qs.order_by(*_ordering(data["sort"], data["order"] == "desc"))
 
 
 def known_task_names() -> list[str]:
@@ -118,14 +259,22 @@ def filtered_tasks(data: dict, *, include_state: bool = True):
     if data.get("launched_by"):
         user_id = get_user_model().objects.filter(username=data["launched_by"]).values_list("pk", flat=True).first()
         qs = _launch_filter(qs, launched_by_id=user_id) if user_id else qs.none()
-    if data.get("q"):
-        term = data["q"].strip()
-        if UUID_LIKE.match(term):
-            qs = qs.filter(task_id__startswith=term.lower())
-        else:  # a substring scan: bounded like the counts
-            qs = _within_window(qs, data).filter(
-                Q(task_args__icontains=term) | Q(task_kwargs__icontains=term) | Q(result__icontains=term))
+    term = data.get("text", "")
+    if term and UUID_LIKE.match(term):
+        qs = qs.filter(task_id__startswith=term.lower())
+    elif term or data.get("args"):  # a substring scan: bounded like the counts
+        qs = _within_window(qs, data)
+        if term:
+            qs = qs.filter(Q(task_args__icontains=term) | Q(task_kwargs__icontains=term) | Q(result__icontains=term))
+        if data.get("args"):
+            qs = qs.filter(Q(task_args__icontains=data["args"]) | Q(task_kwargs__icontains=data["args"]))
     return qs
+
+
+def is_text_search(data: dict) -> bool:
+    """Whether the rows were found by a substring scan (bounded to the search window)."""
+    term = data.get("text", "")
+    return bool(data.get("args")) or (bool(term) and not UUID_LIKE.match(term))
 
 
 SPARSE_LAUNCHES = 5000
@@ -141,48 +290,139 @@ def _launch_filter(qs, **lookup):
     return qs.filter(Exists(launches.filter(task_id=OuterRef("task_id"))))
 
 
-def tasks_page(data: dict, size: int = PAGE_SIZE) -> tuple[list[TaskResult], str | None]:
-    """One page of rows in the chosen order after the cursor, and the cursor of the next page."""
-    sort = data.get("sort") or "received"
-    if sort == "runtime":
-        return _tasks_page_by_runtime(data, size)
-    field = SORTS[sort]
+class Page(NamedTuple):
+    rows: list[TaskResult]
+    next_cursor: str | None  # older (or later in the chosen order)
+    previous_cursor: str | None  # back towards the first page; None on the first page
+
+
+def tasks_queryset(data: dict) -> QuerySet[TaskResult]:
+    """The rows of the cleaned filters that the chosen sort can order (not ordered, not paged)."""
     qs = filtered_tasks(data)
+    sort = data.get("sort") or "received"
     if sort == "started":
         qs = qs.filter(date_started__isnull=False)
     elif sort == "finished":
         qs = qs.filter(status__in=states.READY_STATES)
-    cursor = data.get("cursor")
-    if cursor:
-        value = cursor[0]
-        # "<= value" first gives the database an upper bound to seek to; the OR settles ties by id.
-        qs = qs.filter(Q(**{f"{field}__lte": value}) & (Q(**{f"{field}__lt": value}) | Q(id__lt=cursor[1])))
-    rows = list(qs.order_by(f"-{field}", "-id")[: size + 1])
-    next_cursor = None
-    if len(rows) > size:
+    elif sort == "name":
+        qs = qs.filter(task_name__isnull=False)
+    return qs
+
+
+def tasks_page(data: dict, size: int = PAGE_SIZE) -> Page:
+    """One page of rows in the chosen sort and order, after (or, for a "previous" cursor, before)
+    the cursor, with the cursors of the pages on either side.
+
+    Keyset both ways: a page after the cursor walks the index in the chosen direction from the
+    cursor's row; a page before it walks the other way and is turned round, so either costs one
+    index range of size + 1 rows at any depth."""
+    sort = data.get("sort") or "received"
+    order = data.get("order") or DEFAULT_ORDER[sort]
+    cursor: Cursor | None = data.get("cursor")
+    backwards = cursor is not None and cursor.direction == "previous"
+    descending = (order == "desc") != backwards
+    if sort == "runtime":
+        rows, keys, more = _runtime_rows(data, cursor, descending, size)
+    else:
+        qs = tasks_queryset(data)
+        if cursor:
+            qs = _after(qs, TaskResult, (*SORTS[sort], "id"), cursor.key, descending)
+        rows = list(qs.order_by(*_ordering(sort, descending))[: size + 1])
+        more = len(rows) > size
         rows = rows[:size]
-        last = rows[-1]
-        next_cursor = f"{_cursor_value(getattr(last, field))}~{last.pk}"
-    return rows, next_cursor
+        keys = [tuple(getattr(row, column) for column in (*SORTS[sort], "id")) for row in rows]
+    if backwards:
+        rows.reverse()
+        keys.reverse()
+    has_next = True if backwards else more
+    has_previous = more if backwards else cursor is not None
+    return Page(
+        rows,
+        encode_cursor(sort, order, "next", keys[-1]) if has_next and keys else None,
+        encode_cursor(sort, order, "previous", keys[0]) if has_previous and keys else None,
+    )
 
 
-def _tasks_page_by_runtime(data: dict, size: int) -> tuple[list[TaskResult], str | None]:
-    """Slowest first: walk TaskLaunch's runtime index (set when each task finishes) and keep the
-    launches whose TaskResult matches the filters (one indexed probe each), so a page costs the
-    same at any depth. The cursor is (runtime, TaskLaunch id)."""
+def _ordering(sort: str, descending: bool) -> list[str]:
+    return [("-" if descending else "") + column for column in (*SORTS[sort], "id")]
+
+
+def _after(qs, model, columns: tuple[str, ...], key: tuple, descending: bool):
+    """Rows strictly after `key` in the walk's direction: a row-value comparison, which SQLite and
+    PostgreSQL both turn into one seek in the matching composite index (an OR of per-column
+    conditions would make them scan the rows that share the first column's value)."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    fields = [model._meta.get_field(column) for column in columns]
+    names = ", ".join(f"{table}.{connection.ops.quote_name(field.column)}" for field in fields)
+    placeholders = ", ".join("%s" for _ in fields)
+    params = [field.get_db_prep_value(value, connection) for field, value in zip(fields, key, strict=True)]
+    return qs.extra(where=[f"({names}) {'<' if descending else '>'} ({placeholders})"], params=params)
+
+
+def _runtime_rows(data: dict, cursor, descending: bool, size: int):
+    """Slowest (or quickest) first: walk TaskLaunch's runtime index (set when each task finishes)
+    and keep the launches whose TaskResult matches the filters (one indexed probe each), so a page
+    costs the same at any depth. The key is (runtime, TaskLaunch id)."""
     launches = TaskLaunch.objects.filter(runtime__isnull=False).filter(
         Exists(filtered_tasks(data).filter(task_id=OuterRef("task_id"))))
-    cursor = data.get("cursor")
     if cursor:
-        seconds = cursor[0]
-        launches = launches.filter(Q(runtime__lte=seconds) & (Q(runtime__lt=seconds) | Q(id__lt=cursor[1])))
-    page = list(launches.order_by("-runtime", "-id").values_list("task_id", "runtime", "id")[: size + 1])
-    next_cursor = None
-    if len(page) > size:
-        page = page[:size]
-        next_cursor = f"{page[-1][1]}~{page[-1][2]}"
-    rows = {row.task_id: row for row in TaskResult.objects.filter(task_id__in=[task_id for task_id, *_ in page])}
-    return [rows[task_id] for task_id, *_ in page if task_id in rows], next_cursor
+        launches = _after(launches, TaskLaunch, ("runtime", "id"), cursor.key, descending)
+    direction = "-" if descending else ""
+    page = list(launches.order_by(f"{direction}runtime", f"{direction}id")
+                .values_list("task_id", "runtime", "id")[: size + 1])
+    more = len(page) > size
+    page = page[:size]
+    by_id = {row.task_id: row for row in TaskResult.objects.filter(task_id__in=[task_id for task_id, *_ in page])}
+    kept = [(by_id[task_id], (runtime, pk)) for task_id, runtime, pk in page if task_id in by_id]
+    return [row for row, _key in kept], [key for _row, key in kept], more
+
+
+class Cursor(NamedTuple):
+    direction: str  # "next" or "previous"
+    key: tuple  # the sort columns' values and the id of the row the page starts after
+
+
+def encode_cursor(sort: str, order: str, direction: str, key: tuple) -> str:
+    """An opaque page link token: base64 of the sort, order, direction and the boundary row's key.
+    Not signed: any well-formed key only positions a page (the filters still decide which rows)."""
+    values = [value.isoformat() if isinstance(value, datetime) else value for value in key]
+    payload = json.dumps([sort, order, direction[0], values], separators=(",", ":"))
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def decode_cursor(token: str, *, sort: str, order: str) -> Cursor:
+    """The Cursor of a token made by encode_cursor for this sort and order, else a ValidationError
+    that says the link is damaged (the page answers 400 with it, never 500)."""
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        token_sort, token_order, direction, values = payload
+    except (ValueError, TypeError, binascii.Error):
+        raise forms.ValidationError(DAMAGED_CURSOR) from None
+    columns = SORTS[sort]
+    if (token_sort, token_order) != (sort, order) or direction not in ("n", "p") or not isinstance(values, list) \
+            or len(values) != len(columns) + 1:
+        raise forms.ValidationError(DAMAGED_CURSOR)
+    *raw_values, pk = values
+    if not isinstance(pk, int) or isinstance(pk, bool) or not 0 < pk < 2**63:
+        raise forms.ValidationError(DAMAGED_CURSOR)
+    key = tuple(_parse_key_value(column, raw) for column, raw in zip(columns, raw_values, strict=True)) + (pk,)
+    return Cursor("next" if direction == "n" else "previous", key)
+
+
+def _parse_key_value(column: str, raw):
+    try:
+        if column == "runtime":
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+                raise ValueError(raw)
+            return float(raw)  # exact, as stored: no timedelta rounding at page boundaries
+        if not isinstance(raw, str) or len(raw) > 255:
+            raise ValueError(raw)
+        if column in ("task_name", "status"):
+            return raw
+        value = datetime.fromisoformat(raw)
+        return value if timezone.is_aware(value) else timezone.make_aware(value)
+    except (ValueError, OverflowError):
+        raise forms.ValidationError(DAMAGED_CURSOR) from None
 
 
 def state_counts(data: dict) -> list[tuple[str, int]]:
@@ -229,7 +469,7 @@ def state_counts_cached(data: dict, *, compute: bool = True) -> list[tuple[str, 
 def counts_cache_key(data: dict) -> str:
     import hashlib
 
-    relevant = {k: str(v) for k, v in sorted(data.items()) if k not in ("cursor", "sort", "state") and v}
+    relevant = {k: str(v) for k, v in sorted(data.items()) if k not in ("cursor", "sort", "order", "state", "q") and v}
     return "task-counts:v2:" + hashlib.sha1(repr(relevant).encode()).hexdigest()
 
 
@@ -270,22 +510,3 @@ def _within_window(qs, data: dict):
     start, end, _clipped = scan_window(data)
     qs = qs.filter(date_created__gte=start)
     return qs if end is None else qs.filter(date_created__lte=end)
-
-
-def _cursor_value(value) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value.total_seconds()) if hasattr(value, "total_seconds") else str(value)
-
-
-def _parse_cursor_value(sort: str, raw: str):
-    try:
-        if sort == "runtime":
-            seconds = float(raw)  # exact, as stored: no timedelta rounding at page boundaries
-            if not math.isfinite(seconds):
-                raise ValueError(raw)
-            return seconds
-        value = datetime.fromisoformat(raw)
-        return value if timezone.is_aware(value) else timezone.make_aware(value)
-    except (ValueError, OverflowError):
-        raise forms.ValidationError(DAMAGED_CURSOR) from None

@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 
 from dashboard.live.state import TaskView
 from dashboard.models import TaskLaunch
-from dashboard.monitor.filters import TaskFilterForm, filtered_tasks, tasks_page
+from dashboard.monitor.filters import PAGE_SIZE, TaskFilterForm, filtered_tasks, tasks_page
 
 
 def task_views(rows) -> list[TaskView]:
@@ -20,13 +20,14 @@ def task_views(rows) -> list[TaskView]:
 
 
 
-def task_rows_snapshot(query_string: str = "") -> tuple[str, list[str]]:
+def task_rows_snapshot(query_string: str = "", size: int = PAGE_SIZE) -> tuple[str, list[str]]:
     """The first page of the (filtered) list as the rows partial, and its task ids: the list
-    socket's snapshot (it also clears the "new tasks" bar)."""
+    socket's snapshot (it also clears the "new tasks" bar). `size` is the watcher's page size.
+    Every optional column is rendered; the page's table shows the ones its reader chose."""
     form = TaskFilterForm(QueryDict(query_string))
     data = form.cleaned_data if form.is_valid() else {}
     data = {**data, "cursor": None}
-    rows, _ = tasks_page(data)
+    rows = tasks_page(data, size=size).rows
     html = render_to_string("dashboard/monitor/list.html#rows-message", {"tasks": task_views(rows)})
     return html + render_new_tasks_bar(0, query_string), [row.task_id for row in rows]
 

@@ -25,25 +25,33 @@ from dashboard.live.state import TaskView
 from dashboard.models import TaskAction, TaskEvent, TaskLaunch
 from dashboard.monitor.access import can_view_all_tasks, get_task_for_user
 from dashboard.monitor.actions import (
+    DEFAULT_TERMINATE_SIGNAL,
     RETRYABLE_STATES,
     REVOCABLE_STATES,
     RUNNING_STATES,
+    TERMINATE_SIGNALS,
     TaskActionRefused,
     task_retry,
     task_revoke,
     tasks_act_in_bulk,
 )
 from dashboard.monitor.filters import (
+    DEFAULT_ORDER,
     PAGE_SIZE,
-    UUID_LIKE,
+    PAGE_SIZES,
+    SORT_LABELS,
+    Page,
     TaskFilterForm,
     filtered_tasks,
+    is_text_search,
     known_task_names,
+    query_without_state,
     state_counts_cached,
     tasks_page,
     window_label,
 )
 from dashboard.monitor.listing import task_views
+from dashboard.monitor.preferences import TaskListViewForm, task_list_preference_get, task_list_preference_save
 from dashboard.permissions import ACT_ON_TASKS, NEEDS, may, require
 from dashboard.rendering import render_page
 
@@ -58,32 +66,53 @@ def _require_act(request) -> None:
     require(request.user, ACT_ON_TASKS)
 
 
+#: Parameters of the column picker, not of the filter: kept out of the list's links and its socket.
+VIEW_PARAMS = ("view", "columns", "size")
+
+
 @staff_member_required
 def task_list(request):
+    preference = task_list_preference_get(user=request.user)
+    view_form = TaskListViewForm(initial={"columns": preference.columns, "size": preference.page_size})
+    if request.GET.get("view"):  # the column picker (a GET form, so it also works without JS): remember it
+        view_form = TaskListViewForm(request.GET)
+        if view_form.is_valid():
+            preference = task_list_preference_save(user=request.user, columns=view_form.cleaned_data["columns"],
+                                                   page_size=view_form.cleaned_data["size"])
+    page_size = preference.page_size if preference.page_size in PAGE_SIZES else PAGE_SIZE
     form = TaskFilterForm(request.GET)
     if form.is_valid():
         data = form.cleaned_data
-        rows, next_cursor = tasks_page(data)
+        page = tasks_page(data, size=page_size)
         counts = state_counts_cached(data, compute=False)  # None: the chips load themselves
     else:
-        data, rows, next_cursor, counts = {}, [], None, []
+        data, page, counts = {}, Page([], None, None), []
     params = request.GET.copy()
-    params.pop("cursor", None)
+    for key in ("cursor", *VIEW_PARAMS):
+        params.pop(key, None)
     base_query = params.urlencode()
+    sort = data.get("sort") or "received"
     context = {
         "form": form,
-        "tasks": task_views(rows),
+        "view_form": view_form,
+        "filter_params": [(key, value) for key, values in params.lists() for value in values],
+        "columns": preference.columns,
+        "tasks": task_views(page.rows),
         "counts": counts,
         "current_state": data.get("state") or "",
-        "next_cursor": next_cursor,
-        "is_first_page": not data.get("cursor"),
+        "next_cursor": page.next_cursor,
+        "previous_cursor": page.previous_cursor,
+        "is_first_page": not page.previous_cursor,
         "live": not data.get("cursor"),
         "base_query": base_query,
+        "chip_query": query_without_state(params),
         "ws_query": base_query,
         "can_act": _can_act(request.user),
-        "page_size": PAGE_SIZE,
+        "page_size": page_size,
+        "sort_label": SORT_LABELS[sort],
+        "descending": data.get("order", DEFAULT_ORDER[sort]) == "desc",
         "window": window_label(data),
-        "text_search": bool(data.get("q")) and not UUID_LIKE.match(data["q"].strip()),
+        "text_search": is_text_search(data),
         "task_names": known_task_names(),
     }
     return render_page(request, "dashboard/monitor/list.html", context, partial="task-table",
@@ -158,14 +187,19 @@ def task_revoke_view(request, task_id: str, terminate: bool = False):
     """GET: a confirmation page that says what will happen. POST: do it."""
     _require_act(request)
     view = get_task_for_user(request.user, task_id)
+    signal = request.POST.get("signal", DEFAULT_TERMINATE_SIGNAL) if terminate else DEFAULT_TERMINATE_SIGNAL
+    context = {"task": view, "terminate": terminate, "signals": TERMINATE_SIGNALS, "signal": signal}
     if request.method != "POST":
-        return render(request, "dashboard/monitor/confirm.html", {"task": view, "terminate": terminate})
+        return render(request, "dashboard/monitor/confirm.html", context)
+    if signal not in TERMINATE_SIGNALS:
+        return render(request, "dashboard/monitor/confirm.html",
+                      {**context, "signal_error": "Choose one of the signals offered."}, status=400)
     try:
-        task_revoke(user=request.user, task_id=task_id, terminate=terminate)
+        task_revoke(user=request.user, task_id=task_id, terminate=terminate, signal=signal)
     except TaskActionRefused as refusal:
         messages.error(request, str(refusal))
     else:
-        messages.success(request, "Terminated." if terminate else "Revoked: it will not run.")
+        messages.success(request, f"Terminated with {signal}." if terminate else "Revoked: it will not run.")
     return redirect("dashboard:task_detail", task_id=task_id)
 
 
@@ -175,26 +209,31 @@ def tasks_bulk(request):
     _require_act(request)
     source = request.POST if request.method == "POST" else request.GET
     action = source.get("action")
-    if action not in ("retry", "revoke"):
-        messages.error(request, "Choose retry or revoke.")
+    if action not in ("retry", "revoke", "terminate"):
+        messages.error(request, "Choose retry, revoke or terminate.")
+        return redirect("dashboard:task_list")
+    signal = source.get("signal", DEFAULT_TERMINATE_SIGNAL)
+    if signal not in TERMINATE_SIGNALS:
+        messages.error(request, "Choose one of the signals offered.")
         return redirect("dashboard:task_list")
     form = TaskFilterForm(source)
     if not form.is_valid():
         return render(request, "dashboard/monitor/list.html", {"form": form, "tasks": []}, status=400)
-    eligible = RETRYABLE_STATES if action == "retry" else REVOCABLE_STATES
+    eligible = {"retry": RETRYABLE_STATES, "revoke": REVOCABLE_STATES, "terminate": RUNNING_STATES}[action]
     qs = filtered_tasks(form.cleaned_data).filter(status__in=eligible)
     if action == "retry":  # each task is retried once; its retry is what to retry next
         qs = qs.exclude(task_id__in=TaskAction.objects.filter(kind=TaskAction.Kind.RETRY).values("task_id"))
     count = qs.count()
     params = source.copy()
-    for key in ("csrfmiddlewaretoken", "confirm", "action", "cursor"):
+    for key in ("csrfmiddlewaretoken", "confirm", "action", "cursor", "signal", *VIEW_PARAMS):
         params.pop(key, None)
     if request.method != "POST" or source.get("confirm") != "yes":
         return render(request, "dashboard/monitor/bulk_confirm.html", {
             "action": action, "count": count, "limit": BULK_LIMIT, "params": params, "query": params.urlencode(),
+            "signals": TERMINATE_SIGNALS, "signal": signal,
         })
     task_ids = list(qs.order_by("-date_created", "-id").values_list("task_id", flat=True)[:BULK_LIMIT])
-    outcome = tasks_act_in_bulk(user=request.user, action=action, task_ids=task_ids)
+    outcome = tasks_act_in_bulk(user=request.user, action=action, task_ids=task_ids, signal=signal)
     messages.success(request, f"{action.title()}: {len(outcome['done'])} done, {len(outcome['refused'])} refused.")
     return redirect(f"{reverse('dashboard:task_list')}?{params.urlencode()}")
 
@@ -206,8 +245,10 @@ def task_counts(request):
     valid = form.is_valid()
     counts = state_counts_cached(form.cleaned_data) if valid else []
     params = request.GET.copy()
-    params.pop("cursor", None)
+    for key in ("cursor", *VIEW_PARAMS):
+        params.pop(key, None)
     return render(request, "dashboard/monitor/list.html#chips", {
-        "counts": counts, "base_query": params.urlencode(), "current_state": request.GET.get("state", ""),
+        "counts": counts, "base_query": params.urlencode(), "chip_query": query_without_state(params),
+        "current_state": (form.cleaned_data.get("state") if valid else "") or "",
         "window": window_label(form.cleaned_data if valid else {}),
     })

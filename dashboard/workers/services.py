@@ -3,6 +3,10 @@
 One collection asks every worker at once, in parallel threads, and waits a bounded time:
   - `inspect().stats()`     pool, concurrency, pid, uptime, tasks processed per name;
   - `inspect().active()`    the tasks running now;  `inspect().reserved()`  prefetched, not started;
+  - `inspect().scheduled()` tasks held until their ETA;  `inspect().revoked()`  revoked ids in memory;
+  - `inspect().registered("rate_limit", "soft_time_limit", "time_limit")`  the task names with their
+    current limits (so a rate or time limit set from the page shows at the next poll);
+  - `inspect().conf()`      the worker's Celery settings (it answers with all of Django's: only CELERY_ ones are kept, secrets masked);
   - a short capture of Celery's `worker-heartbeat` events (the receiver wakes the workers up so
     each sends one at once): load average, active/processed counts, heartbeat time;
   - every queue's length from the broker (dashboard.workers.queues: Redis or RabbitMQ).
@@ -63,11 +67,12 @@ def workers_snapshot(*, max_age: float | None = None) -> dict:
 
 def workers_collect() -> dict:
     """Ask the workers and the broker now (blocks about max(settings.WORKERS_INSPECT_TIMEOUT, settings.WORKERS_HEARTBEAT_WINDOW))."""
-    methods = ("stats", "active", "reserved", "active_queues")
+    methods = ("stats", "active", "reserved", "active_queues", "scheduled", "revoked", "registered", "conf")
     with ThreadPoolExecutor(max_workers=len(methods) + 1, thread_name_prefix="workers-inspect") as pool:
-        replies = {name: pool.submit(_inspect, name) for name in methods}
+        replies = {name: pool.submit(_inspect, name, *INSPECT_ARGUMENTS.get(name, ())) for name in methods}
         heartbeats = pool.submit(_heartbeats)
-        stats, active, reserved, consumed = (replies[name].result() for name in methods)
+        stats, active, reserved, consumed, scheduled, revoked, registered, conf = (
+            replies[name].result() for name in methods)
         beats = heartbeats.result()
     now = timezone.now()
     registry: dict[str, dict] = cache.get(REGISTRY_KEY) or {}
@@ -82,22 +87,36 @@ def workers_collect() -> dict:
         worker["active_count"] = len(worker["active"]) if hostname in active else worker.get("active_count")
         if hostname in consumed:
             worker["queues"] = [{"name": q.get("name")} for q in consumed[hostname] or [] if q.get("name")]
+        worker["scheduled"] = [_scheduled_facts(entry) for entry in scheduled.get(hostname) or []]
+        if hostname in revoked:
+            ids = sorted(revoked[hostname] or [])
+            worker["revoked"] = {"count": len(ids), "ids": ids[:REVOKED_SHOWN]}
+        if hostname in registered:
+            worker["registered"] = [_registered_facts(line) for line in registered[hostname] or []]
+        if hostname in conf:
+            worker["conf"] = _conf_facts(conf[hostname] or {})
     for hostname, worker in list(registry.items()):
         if hostname in answered:
             continue
         if now - worker["last_seen"] > FORGET_AFTER:
             del registry[hostname]
             continue
-        worker.update(online=False, active=[], reserved=[], active_count=None)
+        worker.update(online=False, active=[], reserved=[], scheduled=[], active_count=None)
     cache.set(REGISTRY_KEY, registry, timeout=int(FORGET_AFTER.total_seconds()))
     workers = sorted(registry.values(), key=lambda w: (not w["online"], w["hostname"]))
     queue_names = {q["name"] for w in workers for q in w.get("queues", [])}
     return {"collected_at": now, "workers": workers, "queues": queue_lengths(queue_names)}
 
 
-def _inspect(method: str) -> dict:
+#: Arguments of the inspect calls that take some: the task attributes `registered` reports.
+INSPECT_ARGUMENTS = {"registered": ("rate_limit", "soft_time_limit", "time_limit")}
+#: Revoked ids shown per worker (a worker remembers up to 50,000; the page gives the count).
+REVOKED_SHOWN = 20
+
+
+def _inspect(method: str, *arguments) -> dict:
     try:
-        return getattr(app.control.inspect(timeout=settings.WORKERS_INSPECT_TIMEOUT), method)() or {}
+        return getattr(app.control.inspect(timeout=settings.WORKERS_INSPECT_TIMEOUT), method)(*arguments) or {}
     except Exception:  # broker unreachable: every worker looks offline, the page says why
         logger.warning("inspect().%s() failed", method, exc_info=True)
         return {}
@@ -129,14 +148,26 @@ def _worker_facts(hostname: str, stats: dict | None, beat: dict | None) -> dict:
     if stats:
         pool = stats.get("pool") or {}
         implementation = str(pool.get("implementation") or "")
+        totals = stats.get("total") or {}
+        uptime = stats.get("uptime")
+        processes = pool.get("processes")
+        pool_name = implementation.rsplit(":", 1)[0].rsplit(".", 1)[-1] or None
         facts.update(
-            pool=implementation.rsplit(":", 1)[0].rsplit(".", 1)[-1] or None,
+            pool=pool_name,
             concurrency=pool.get("max-concurrency"),
+            # prefork's max-concurrency is the size it started with; pool_grow/shrink change the processes.
+            pool_size=len(processes) if isinstance(processes, list) else pool.get("max-concurrency"),
+            autoscaler=stats.get("autoscaler") or None,
             pid=stats.get("pid"),
-            uptime=stats.get("uptime"),
-            processed=sum((stats.get("total") or {}).values()),
+            uptime=uptime,
+            started_at=timezone.now() - timedelta(seconds=uptime) if isinstance(uptime, (int, float)) else None,
+            processed=sum(totals.values()),
+            processed_per_task=sorted(totals.items(), key=lambda item: (-item[1], item[0])),
             prefetch_count=stats.get("prefetch_count"),
+            time_limits=pool.get("timeouts"),
+            supports=pool_supports(pool_name, autoscaler=bool(stats.get("autoscaler"))),
         )
+        facts["control_summary"] = _control_summary(pool_name, facts["supports"], autoscaler=bool(facts["autoscaler"]))
     if beat:
         facts.update(
             loadavg=beat.get("loadavg"),
@@ -160,6 +191,78 @@ def _task_facts(task: dict) -> dict:
         # time_start is wall-clock seconds in Celery 5; anything else is not shown.
         "started": datetime.fromtimestamp(started, tz=dt_timezone.utc) if isinstance(started, (int, float)) and started > 1e9 else None,
     }
+
+
+def pool_supports(pool: str | None, *, autoscaler: bool) -> dict[str, bool]:
+    """Which control commands a worker with this pool can carry out.
+
+    Only prefork grows, shrinks and restarts its pool (solo has one slot; threads, gevent and
+    eventlet have no such commands); with autoscale on, Celery refuses grow/shrink (change the
+    autoscale range instead), and autoscale needs the worker started with `--autoscale`.
+    """
+    prefork = pool == "prefork"
+    return {
+        "pool_grow": prefork and not autoscaler,
+        "pool_shrink": prefork and not autoscaler,
+        "autoscale": prefork and autoscaler,
+        "pool_restart": prefork,
+    }
+
+
+def _control_summary(pool: str | None, supports: dict[str, bool], *, autoscaler: bool) -> str:
+    """What the page says a worker's pool can do, in words."""
+    can = [word for kind, word in (("pool_grow", "grow"), ("pool_shrink", "shrink"), ("autoscale", "autoscale"),
+                                   ("pool_restart", "restart")) if supports.get(kind)]
+    if pool != "prefork":
+        why = f"a {pool or 'unknown'} pool cannot grow, shrink, autoscale or restart"
+    elif autoscaler:
+        why = "grow and shrink through its autoscale range"
+    else:
+        why = "no autoscale (started without --autoscale)"
+    return f"{', '.join(can)}; {why}" if can else why
+
+
+def _scheduled_facts(entry: dict) -> dict:
+    """One `inspect().scheduled()` entry: {"eta", "priority", "request": {...}}."""
+    facts = _task_facts(entry.get("request") or {})
+    eta = entry.get("eta")
+    try:
+        facts["eta"] = datetime.fromisoformat(eta) if isinstance(eta, str) else None
+    except ValueError:
+        facts["eta"] = None
+    return facts
+
+
+def _registered_facts(line: str) -> dict:
+    """"name [rate_limit=10/m time_limit=30]" (Celery's format) as {"name", "rate_limit", ...}."""
+    name, _, rest = str(line).partition(" [")
+    facts = {"name": name}
+    for pair in rest.rstrip("]").split():
+        key, _, value = pair.partition("=")
+        facts[key] = value
+    return facts
+
+
+def _conf_facts(conf: dict) -> list[tuple[str, str]]:
+    """The worker's Celery settings as (name, text) pairs, secrets masked.
+
+    `inspect().conf()` answers with the whole Django settings module (Celery reads it through
+    config_from_object), so only the CELERY_ names are kept, shown as Celery names them
+    (`worker_prefetch_multiplier`); Celery's own filter masks keys that look secret, and every URL
+    loses its password (a Redis URL may carry one).
+    """
+    from celery.app.utils import filter_hidden_settings
+    from kombu.utils.url import maybe_sanitize_url
+
+    prefix = "CELERY_"
+    celery_only = {key[len(prefix):].lower(): value for key, value in conf.items()
+                   if isinstance(key, str) and key.startswith(prefix)}
+    masked = filter_hidden_settings(celery_only)
+    pairs = []
+    for key, value in masked.items():
+        text = value if isinstance(value, str) else repr(value)
+        pairs.append((key, maybe_sanitize_url(text) if "://" in text else text))
+    return sorted(pairs)
 
 
 def _short(value, limit: int = 60) -> str:

@@ -62,6 +62,47 @@ function setUpNavigation() {
   });
 }
 
+// The header's drop-downs (<details class="nav-more">) work without JavaScript; with it, opening one
+// closes the other, and a click elsewhere or Escape closes them, as people expect of a menu.
+document.addEventListener("click", (event) => {
+  document.querySelectorAll("details.nav-more[open]").forEach((menu) => {
+    if (!menu.contains(event.target)) menu.open = false;
+  });
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") document.querySelectorAll("details.nav-more[open]").forEach((menu) => { menu.open = false; });
+});
+
+// A live swap replaces folded sections (<details data-keep-open id=...>, e.g. a worker's registered tasks)
+// with closed copies; reopen the ones the reader had open, so a poll never folds what they are reading.
+let openBeforeSwap = [];
+document.addEventListener("htmx:wsBeforeMessage", () => {
+  openBeforeSwap = [...document.querySelectorAll("details[data-keep-open][open]")].map((details) => details.id);
+});
+document.addEventListener("htmx:wsAfterMessage", () => {
+  openBeforeSwap.forEach((id) => document.getElementById(id)?.setAttribute("open", ""));
+});
+
+// Copy buttons (data-copy="<id of the element whose text to copy>"): the task id, a traceback. Where the
+// clipboard is refused (plain http, a denied permission), select the text instead, so Ctrl+C copies it.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button[data-copy]");
+  const source = button && document.getElementById(button.dataset.copy);
+  if (!source) return;
+  button.dataset.label ??= button.textContent;
+  try {
+    await navigator.clipboard.writeText(source.textContent);
+    button.textContent = "Copied";
+  } catch {
+    const range = document.createRange();
+    range.selectNodeContents(source);
+    window.getSelection().removeAllRanges();
+    window.getSelection().addRange(range);
+    button.textContent = "Selected: press Ctrl+C";
+  }
+  setTimeout(() => { button.textContent = button.dataset.label; }, 3000);
+});
+
 // Times: the server writes <time datetime="...Z" data-local="style" title="... UTC"> in the site's zone
 // (site_config/templatetags/display.py), the same for every viewer, so a pushed fragment is rendered
 // once for all watchers. Here each one is rewritten in the viewer's own zone, zone named, with the UTC

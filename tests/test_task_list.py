@@ -1,0 +1,278 @@
+"""The task list's flexibility: the field search, both sort directions, keyset pages both ways,
+per-user columns and page size, copy buttons, and live rows that respect each reader's columns."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from datetime import timedelta
+
+import pytest
+from celery import states
+from django.core.cache import cache
+from django.utils import timezone
+from django_celery_results.models import TaskResult
+from playwright.sync_api import expect
+
+from dashboard.models import TaskLaunch, TaskListPreference
+from dashboard.monitor.filters import (
+    SearchSyntaxError,
+    TaskFiltersInvalid,
+    encode_cursor,
+    parse_search,
+    task_filter_queryset,
+)
+from dashboard.tasks import demo_job_task
+from tests.conftest import browser_login
+from tests.livetools import wait_for
+
+WORKER = 20_000  # ms: room for a busy machine's worker to pick a job up; nothing is timed against it
+
+
+def _rows(count: int, *, start, name="app.tasks.a_task", status=states.SUCCESS, step=timedelta(seconds=1),
+          worker=None, args=None) -> list[str]:
+    rows = TaskResult.objects.bulk_create([
+        TaskResult(task_id=str(uuid.uuid4()), task_name=name, status=status, worker=worker,
+                   task_args=json.dumps(args) if args is not None else None)
+        for _ in range(count)])
+    for i, row in enumerate(rows):  # date_created is auto_now_add: set it afterwards
+        TaskResult.objects.filter(pk=row.pk).update(date_created=start + i * step)
+    return [r.task_id for r in rows]
+
+
+def _shown(html: str) -> list[str]:
+    return re.findall(r'id="task-row-([\w-]+)"', html)
+
+
+def _link(html: str, rel: str) -> str | None:
+    found = re.search(rf'<a rel="{rel}" href="([^"]+)"', html)
+    return "/dashboard/tasks/" + found.group(1).replace("&amp;", "&") if found else None
+
+
+# --- the search syntax ---------------------------------------------------------------------------
+
+def test_search_parser_splits_fields_from_free_text():
+    assert parse_search('name:app.tasks.x state:Failure worker:w1@host args:"two words" needle 12:30') == {
+        "name": "app.tasks.x", "state": "FAILURE", "worker": "w1@host", "args": "two words", "text": "needle 12:30"}
+    assert parse_search("just words") == {"text": "just words"}
+    assert parse_search('"name:not-a-field" Name:x') == {"name": "x", "text": "name:not-a-field"}
+
+
+@pytest.mark.parametrize(("search", "problem"), [
+    ("colour:red", "Unknown field “colour:”"),
+    ("name:a name:b", "name: is given twice"),
+    ("worker:", "worker: needs a value"),
+    ("state:sleepy", "state:sleepy is not a state; use one of pending, started"),
+    ('args:"open', "A quotation mark is not closed"),
+])
+def test_search_parser_names_the_problem(search, problem):
+    with pytest.raises(SearchSyntaxError, match=re.escape(problem)):
+        parse_search(search)
+
+
+def test_search_fields_filter_like_the_form_and_errors_show_in_the_page(client, db, alice):
+    base = timezone.now() - timedelta(hours=2)
+    wanted = _rows(3, start=base, name="app.tasks.alpha", status=states.FAILURE, worker="w1@host",
+                   args="(42, 'x')")
+    _rows(2, start=base, name="app.tasks.alpha", status=states.SUCCESS, worker="w1@host", args="(42, 'x')")
+    _rows(2, start=base, name="app.tasks.alpha", status=states.FAILURE, worker="w2@host", args="(42, 'x')")
+    _rows(2, start=base, name="app.tasks.alpha", status=states.FAILURE, worker="w1@host", args="(7,)")
+    client.force_login(alice)
+    searched = client.get("/dashboard/tasks/", {"q": "state:failure name:app.tasks.alpha worker:w1@host args:42"})
+    assert searched.status_code == 200
+    assert set(_shown(searched.content.decode())) == set(wanted)
+    # The same filters through the form's own fields (and args: as free text) give the same rows.
+    form = client.get("/dashboard/tasks/", {"state": "FAILURE", "name": "app.tasks.alpha", "worker": "w1@host",
+                                            "q": "42"})
+    assert set(_shown(form.content.decode())) == set(wanted)
+    # The state from the search is the state filter: its chip is the current one.
+    assert 'name="state"' in searched.content.decode()
+    for search, problem in (("colour:red", "Unknown field “colour:”"),
+                            ("state:success", "state:SUCCESS differs from the State filter (FAILURE)")):
+        bad = client.get("/dashboard/tasks/", {"q": search, "state": "FAILURE"})
+        assert bad.status_code == 400
+        assert problem in bad.content.decode()
+    page = client.get("/dashboard/tasks/").content.decode()
+    assert "name:&lt;task name&gt; state:" in page  # the help line under the search box
+
+
+def test_state_chips_replace_a_searched_state_instead_of_contradicting_it(client, db, alice):
+    base = timezone.now() - timedelta(hours=1)
+    _rows(2, start=base, name="app.tasks.chipped", status=states.FAILURE)
+    succeeded = _rows(1, start=base, name="app.tasks.chipped", status=states.SUCCESS)
+    client.force_login(alice)
+    chips = client.get("/dashboard/tasks/counts/", {"q": "state:failure name:app.tasks.chipped"}).content.decode()
+    assert re.search(r'class="chip current" data-state="FAILURE"', chips)
+    link = re.search(r'data-state="SUCCESS"\s+href="([^"]+)"', chips).group(1).replace("&amp;", "&")
+    followed = client.get(link)
+    assert followed.status_code == 200 and _shown(followed.content.decode()) == succeeded
+    cache.clear()  # the counts are cached per filter for seconds: leave none to another test
+
+
+def test_args_search_is_bounded_by_the_search_window(client, db, alice):
+    recent = _rows(1, start=timezone.now() - timedelta(hours=1), args="('needle',)")
+    _rows(1, start=timezone.now() - timedelta(days=3), args="('needle',)")
+    client.force_login(alice)
+    page = client.get("/dashboard/tasks/", {"q": "args:needle"}).content.decode()
+    assert _shown(page) == recent
+    assert "text found in the last 24 hours" in page
+
+
+# --- sorting and pages both ways ---------------------------------------------------------------
+
+def test_pages_go_forward_and_back_with_keyset_cursors_in_both_orders(client, db, alice):
+    base = timezone.now() - timedelta(hours=3)
+    ids = _rows(60, start=base)
+    ids += _rows(5, start=base + timedelta(minutes=5), step=timedelta(0))  # ties across a page boundary
+    client.force_login(alice)
+    # Equal dates are ordered by id, in the same direction as the dates.
+    ties = sorted(ids[60:], key=lambda task_id: TaskResult.objects.get(task_id=task_id).pk)
+    for order, expected in (("desc", [*reversed(ties), *reversed(ids[:60])]), ("asc", [*ids[:60], *ties])):
+        first = client.get("/dashboard/tasks/", {"sort": "received", "order": order}).content.decode()
+        assert _shown(first) == expected[:25]
+        assert _link(first, "prev") is None
+        second = client.get(_link(first, "next")).content.decode()
+        assert _shown(second) == expected[25:50]
+        third = client.get(_link(second, "next")).content.decode()
+        assert _shown(third) == expected[50:]
+        assert _link(third, "next") is None
+        back = client.get(_link(third, "prev")).content.decode()
+        assert _shown(back) == expected[25:50]
+        back_again = client.get(_link(back, "prev")).content.decode()
+        assert _shown(back_again) == expected[:25]
+        assert _link(back_again, "prev") is None  # the first page again: nothing before it
+
+
+def test_sort_by_name_and_state_both_ways(client, db, alice):
+    base = timezone.now() - timedelta(hours=1)
+    beta = _rows(2, start=base, name="app.tasks.beta", status=states.SUCCESS)
+    alpha = _rows(2, start=base, name="app.tasks.alpha", status=states.FAILURE)
+    client.force_login(alice)
+    by_name = _shown(client.get("/dashboard/tasks/", {"sort": "name"}).content.decode())
+    assert by_name == alpha + beta  # A to Z, oldest first within a name
+    by_name_desc = _shown(client.get("/dashboard/tasks/", {"sort": "name", "order": "desc"}).content.decode())
+    assert by_name_desc == list(reversed(beta)) + list(reversed(alpha))
+    by_state = _shown(client.get("/dashboard/tasks/", {"sort": "state"}).content.decode())
+    assert by_state == alpha + beta  # FAILURE before SUCCESS
+
+
+def test_damaged_or_foreign_cursors_answer_400_with_a_message(client, db, alice):
+    _rows(3, start=timezone.now() - timedelta(hours=1))
+    client.force_login(alice)
+    received = encode_cursor("received", "desc", "next", (timezone.now(), 5))
+    for params in (
+        {"cursor": "%%%not-base64"},
+        {"cursor": base64.urlsafe_b64encode(b"{not json").decode()},
+        {"cursor": base64.urlsafe_b64encode(b'["received","desc","n",["2026-01-01T00:00:00", -1]]').decode()},
+        {"cursor": base64.urlsafe_b64encode(b'["received","desc","n",["yesterday", 1]]').decode()},
+        {"cursor": base64.urlsafe_b64encode(b'["runtime","desc","n",[1e999, 1]]').decode(), "sort": "runtime"},
+        {"cursor": received, "sort": "name"},  # made for another order
+        {"cursor": received, "order": "asc"},
+    ):
+        response = client.get("/dashboard/tasks/", params)
+        assert response.status_code == 400, params
+        assert "This page link is damaged; start again from the first page." in response.content.decode()
+
+
+def test_the_export_query_returns_every_row_of_the_filter_in_the_list_order(client, db, alice):
+    base = timezone.now() - timedelta(hours=1)
+    failed = _rows(30, start=base, name="app.tasks.alpha", status=states.FAILURE)
+    _rows(5, start=base, name="app.tasks.alpha", status=states.SUCCESS)
+    rows = task_filter_queryset({"q": "state:failure", "order": "asc"})
+    assert [row.task_id for row in rows] == failed  # all 30, not one page
+    client.force_login(alice)
+    page = client.get("/dashboard/tasks/", {"q": "state:failure", "order": "asc"}).content.decode()
+    assert _shown(page) == failed[:25]
+    for task_id, seconds in zip(failed[:3], (2.0, 9.0, 5.0), strict=True):
+        TaskLaunch.objects.create(task_id=task_id, runtime=seconds)
+    slowest = task_filter_queryset({"sort": "runtime", "name": "app.tasks.alpha"})
+    assert [row.task_id for row in slowest] == [failed[1], failed[2], failed[0]]
+    with pytest.raises(TaskFiltersInvalid, match="Unknown field"):
+        task_filter_queryset({"q": "colour:red"})
+
+
+# --- each person's columns and page size ---------------------------------------------------------
+
+def test_columns_and_page_size_are_remembered_per_user_across_log_out(client, db, alice, bob):
+    from tests.conftest import make_user
+
+    dora = make_user("dora", staff=True)
+    _rows(60, start=timezone.now() - timedelta(hours=1), worker="w9@host")
+    client.force_login(alice)
+    chosen = client.get("/dashboard/tasks/", {"state": "SUCCESS", "view": "save", "columns": ["worker", "args"],
+                                              "size": "50"})
+    html = chosen.content.decode()
+    assert chosen.status_code == 200 and len(_shown(html)) == 50
+    assert 'data-columns="worker args"' in html
+    assert "view=save" not in _link(html, "next") and "state=SUCCESS" in _link(html, "next")
+    client.logout()
+    client.force_login(alice)
+    again = client.get("/dashboard/tasks/").content.decode()
+    assert 'data-columns="worker args"' in again and len(_shown(again)) == 50
+    assert TaskListPreference.objects.get(user=alice).page_size == 50
+    client.force_login(dora)  # someone else keeps the defaults
+    theirs = client.get("/dashboard/tasks/").content.decode()
+    assert 'data-columns=""' in theirs and len(_shown(theirs)) == 25
+    refused = client.get("/dashboard/tasks/", {"view": "save", "columns": ["password"], "size": "100000"})
+    assert refused.status_code == 200 and not TaskListPreference.objects.filter(user=dora).exists()
+    assert "Columns: Select a valid choice. password is not one of the available choices." in refused.content.decode()
+
+
+@pytest.mark.live
+def test_eta_expires_and_retries_are_recorded_from_the_message(live_worker, alice):
+    task = demo_job_task.apply_async((1, 0), countdown=3600, expires=7200, queue="nowhere",
+                                     headers={"launched_by": alice.pk})
+    launch = TaskLaunch.objects.get(task_id=task.id)
+    now = timezone.now()
+    assert timedelta(minutes=59) < launch.eta - now < timedelta(minutes=61)
+    assert timedelta(minutes=119) < launch.expires - now < timedelta(minutes=121)
+    assert launch.retries == 0
+
+
+# --- in the browser ----------------------------------------------------------------------------
+
+@pytest.mark.browser
+@pytest.mark.live
+def test_picked_columns_show_on_the_page_and_on_rows_pushed_live(page, live_worker, daphne_server, alice, gate):
+    browser_login(page, daphne_server.url, "alice")
+    page.goto(f"{daphne_server.url}/dashboard/tasks/")
+    page.get_by_text("Columns and rows per page").click()
+    page.get_by_role("checkbox", name="Worker").check()
+    page.get_by_label("Rows per page").select_option("50")
+    page.get_by_role("button", name="Show").click()
+    table = page.locator("table.tasks")
+    expect(table).to_have_attribute("data-columns", "worker")
+    expect(page.get_by_role("columnheader", name="Worker")).to_be_visible()
+    expect(page.get_by_role("columnheader", name="Arguments")).to_be_hidden()
+    expect(page.locator("#task-table.connected")).to_be_visible()
+    result = demo_job_task.delay_for(alice, 2, 0, gate_key=gate.key)
+    page.get_by_role("link", name="1 new task: show").click()
+    row = page.locator(f"#task-row-{result.id}")
+    expect(row.locator(".badge")).to_have_text("Running", timeout=WORKER)
+    gate.open()
+    # The finished row arrives over the socket (rendered once for every watcher, all columns in it):
+    # this reader sees the worker column and not the others.
+    expect(row.locator(".badge")).to_have_text("Succeeded", timeout=WORKER)
+    expect(row.locator(".col-worker")).to_be_visible()
+    expect(row.locator(".col-worker")).to_contain_text("@")
+    for hidden in ("args", "result", "retries", "eta", "expires"):
+        expect(row.locator(f".col-{hidden}")).to_be_hidden()
+    assert row.locator(".col-args").count() == 1  # there, only hidden
+
+
+@pytest.mark.browser
+@pytest.mark.live
+def test_copy_buttons_put_the_task_id_and_traceback_on_the_clipboard(page, live_worker, daphne_server, alice):
+    failed = demo_job_task.delay_for(alice, 1, 0, 1)
+    wait_for(lambda: TaskResult.objects.filter(task_id=failed.id, status=states.FAILURE).exists(), timeout=30)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=daphne_server.url)
+    browser_login(page, daphne_server.url, "alice")
+    page.goto(f"{daphne_server.url}/dashboard/tasks/{failed.id}/")
+    page.get_by_role("button", name="Copy the task id").click()
+    expect(page.get_by_role("button", name="Copy the task id")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == failed.id
+    page.get_by_role("button", name="Copy the traceback").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert "demo job failed at step 1" in copied and "Traceback" in copied
