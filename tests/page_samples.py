@@ -102,7 +102,6 @@ def seed_every_kind_of_row() -> Samples:
                                          attempts=6, last_error="SMTP said no: " + LONG_WORD)
     OutboundEmail.objects.create(to="bob@example.com", subject="Sent one", body="Hi", kind="comment_approved",
                                  status="sent", sent_at=now)
-    from django.core.files.base import ContentFile
 
     from blog.models import Announcement
     from dashboard.exports.models import Export
