@@ -324,3 +324,64 @@ def test_workers_and_queues_are_for_staff(alice, bob):
     queues = staff.get("/api/queues/")
     assert queues.status_code == 200
     assert "celery" in [queue["name"] for queue in queues.json()]
+
+
+def test_task_list_pages_back_and_takes_the_search_syntax(alice):
+    for i in range(5):
+        task_row(f"t-{i}", status=states.FAILURE if i % 2 else states.SUCCESS)
+    client = api(token_for(alice))
+    first = client.get("/api/tasks/", {"limit": 2}).json()
+    assert first["previous_cursor"] is None
+    second = client.get("/api/tasks/", {"limit": 2, "cursor": first["next_cursor"]}).json()
+    back = client.get("/api/tasks/", {"limit": 2, "cursor": second["previous_cursor"]}).json()
+    assert [t["id"] for t in back["results"]] == [t["id"] for t in first["results"]]
+    searched = client.get("/api/tasks/", {"q": "state:failure"}).json()["results"]
+    assert sorted(t["id"] for t in searched) == ["t-1", "t-3"]
+    bad = client.get("/api/tasks/", {"q": "colour:red"})
+    assert bad.status_code == 400 and "q" in bad.json()["error"]["fields"]
+
+
+# --- run, cancel ---
+
+
+def test_run_a_task_needs_the_permission_checks_the_signature_and_records_the_launcher(transactional_db):
+    from dashboard.models import ControlAction
+
+    alice = make_user("alice", staff=True)
+    token = token_for(alice)
+    body = {"task": "dashboard.tasks.demo_job_task", "args": [2, 0]}
+    refused = api(token).post("/api/tasks/", body, content_type="application/json")
+    assert refused.status_code == 403 and "Can run any registered task" in refused.json()["error"]["message"]
+    grant(alice, "dashboard.run_task")
+    wrong = api(token).post("/api/tasks/", {**body, "kwargs": {"colour": "red"}}, content_type="application/json")
+    assert wrong.status_code == 400 and "unexpected keyword argument 'colour'" in str(wrong.json()["error"]["fields"])
+    no_queue = api(token).post("/api/tasks/", {**body, "queue": "nowhere"}, content_type="application/json")
+    assert no_queue.status_code == 400 and "queue" in no_queue.json()["error"]["fields"]
+    unknown = api(token).post("/api/tasks/", {"task": "celery.backend_cleanup"}, content_type="application/json")
+    assert unknown.status_code == 400 and "task" in unknown.json()["error"]["fields"]
+    response = api(token).post("/api/tasks/", body, content_type="application/json")
+    assert response.status_code == 202
+    task_id = response.json()["task_id"]
+    assert TaskLaunch.objects.get(task_id=task_id).launched_by == alice
+    assert ControlAction.objects.get(kind="run_task").user == alice
+    names = [entry["name"] for entry in api(token).get("/api/tasks/registered/").json()]
+    assert "dashboard.tasks.demo_job_task" in names and not any(name.startswith("celery.") for name in names)
+
+
+def test_members_cancel_their_own_queued_job_and_nobody_elses(bob, charlie):
+    task_row("bobs-job", status=states.PENDING, launched_by=bob)
+    assert api(token_for(charlie)).post("/api/tasks/bobs-job/cancel/").status_code == 404
+    response = api(token_for(bob)).post("/api/tasks/bobs-job/cancel/")
+    assert response.status_code == 200 and response.json()["detail"] == "Revoked: it will not run."
+    assert TaskResult.objects.get(task_id="bobs-job").status == states.REVOKED
+    assert TaskAction.objects.get(task_id="bobs-job").kind == "cancel"
+    again = api(token_for(bob, "second")).post("/api/tasks/bobs-job/cancel/")
+    assert again.status_code == 409
+
+
+def test_staff_cancel_needs_the_task_action_permission(alice, bob):
+    task_row("bobs-job", status=states.PENDING, launched_by=bob)
+    token = token_for(alice)
+    assert api(token).post("/api/tasks/bobs-job/cancel/").status_code == 403
+    grant(alice, "dashboard.act_on_tasks")
+    assert api(token).post("/api/tasks/bobs-job/cancel/").status_code == 200

@@ -97,6 +97,8 @@ SITE_URLS = [
     ("api:task_detail", TASK, "/api/tasks/abc-123/"),
     ("api:task_events", TASK, "/api/tasks/abc-123/events/"),
     ("api:task_list", {}, "/api/tasks/"),
+    ("api:task_registered", {}, "/api/tasks/registered/"),
+    ("api:task_cancel", TASK, "/api/tasks/abc-123/cancel/"),
     ("api:task_retry", TASK, "/api/tasks/abc-123/retry/"),
     ("api:task_revoke", TASK, "/api/tasks/abc-123/revoke/"),
     ("api:task_wait", TASK, "/api/tasks/abc-123/wait/"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from dashboard.monitor.filters import SORTS, STATE_CHOICES
+from dashboard.monitor.filters import SEARCH_HELP, SORTS, STATE_CHOICES
 
 SIGNALS = ["SIGTERM", "SIGKILL", "SIGINT", "SIGQUIT", "SIGUSR1"]
 
@@ -62,6 +62,8 @@ class TaskDetailSerializer(TaskSerializer):
 class TaskPageSerializer(serializers.Serializer):
     results = TaskSerializer(many=True)
     next_cursor = serializers.CharField(allow_null=True, help_text="Pass as `cursor` for the next page.")
+    previous_cursor = serializers.CharField(allow_null=True, help_text="Pass as `cursor` for the page before; "
+                                            "None on the first page.")
 
 
 class TaskListQuerySerializer(serializers.Serializer):
@@ -75,8 +77,9 @@ class TaskListQuerySerializer(serializers.Serializer):
     periodic = serializers.CharField(required=False, help_text="A schedule's name.")
     date_from = serializers.DateTimeField(required=False)
     date_to = serializers.DateTimeField(required=False)
-    q = serializers.CharField(required=False, help_text="A task id prefix, or text in args/result (bounded window).")
+    q = serializers.CharField(required=False, help_text=SEARCH_HELP)
     sort = serializers.ChoiceField(choices=list(SORTS), required=False)
+    order = serializers.ChoiceField(choices=["asc", "desc"], required=False, help_text="Default: each sort's usual order.")
     cursor = serializers.CharField(required=False, help_text="`next_cursor` from the previous page.")
     limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=25)
 
@@ -84,6 +87,15 @@ class TaskListQuerySerializer(serializers.Serializer):
 class NewTaskSerializer(serializers.Serializer):
     task_id = serializers.CharField()
     url = serializers.CharField()
+
+
+class RunTaskSerializer(serializers.Serializer):
+    task = serializers.CharField(help_text="A registered task's name, e.g. dashboard.tasks.demo_job_task.")
+    args = serializers.ListField(required=False, default=list, help_text="Positional arguments (JSON values).")
+    kwargs = serializers.DictField(required=False, default=dict, help_text="Keyword arguments.")
+    queue = serializers.CharField(required=False, allow_blank=True, default="", help_text="Empty: the task's usual queue.")
+    eta = serializers.DateTimeField(required=False, allow_null=True, help_text="Run at this time (ISO 8601).")
+    countdown = serializers.FloatField(required=False, allow_null=True, min_value=0, help_text="Or after this many seconds.")
 
 
 class RevokeSerializer(serializers.Serializer):

@@ -19,10 +19,12 @@ urlpatterns = [
     path("docs/", csp_replace({"style-src": [SELF, UNSAFE_INLINE]})(
         SpectacularSwaggerSplitView.as_view(url_name="api:schema")), name="docs"),
     path("me/", views.me, name="me"),
-    path("tasks/", views.task_list, name="task_list"),
+    path("tasks/", views.task_collection, name="task_list"),
+    path("tasks/registered/", views.task_registered, name="task_registered"),
     re_path(rf"^tasks/{TASK_ID}/$", views.task_detail, name="task_detail"),
     re_path(rf"^tasks/{TASK_ID}/retry/$", views.task_retry_view, name="task_retry"),
     re_path(rf"^tasks/{TASK_ID}/revoke/$", views.task_revoke_view, name="task_revoke"),
+    re_path(rf"^tasks/{TASK_ID}/cancel/$", views.task_cancel_view, name="task_cancel"),
     re_path(rf"^tasks/{TASK_ID}/events/$", stream.task_events, name="task_events"),
     re_path(rf"^tasks/{TASK_ID}/wait/$", stream.task_wait, name="task_wait"),
     path("demo-jobs/", views.demo_job_start, name="demo_job_start"),

@@ -8,6 +8,8 @@ a member may read, follow and cancel only the tasks they launched (404 for any o
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.http import Http404
 from django.urls import reverse
@@ -61,11 +63,22 @@ def _new_task(task_id: str, status: int = 202) -> Response:
 # --- tasks ---
 
 
-@extend_schema(operation_id="tasks_list", parameters=[s.TaskListQuerySerializer], responses={200: s.TaskPageSerializer, **ERRORS},
-               summary="List tasks", description="The task list's filters and order, newest first, "
-               "one page at a time: pass `next_cursor` back as `cursor` for the next page.")
-@api_view(["GET"])
-def task_list(request):
+@extend_schema(methods=["GET"], operation_id="tasks_list", parameters=[s.TaskListQuerySerializer], responses={200: s.TaskPageSerializer, **ERRORS},
+               summary="List tasks", description="The task list's filters, search syntax and order, one page "
+               "at a time: pass `next_cursor` (or `previous_cursor`) back as `cursor` for the next (previous) page.")
+@extend_schema(methods=["POST"], operation_id="tasks_run", request=s.RunTaskSerializer, responses={
+               202: s.NewTaskSerializer, 503: OpenApiResponse(description="The broker cannot be reached."), **ERRORS},
+               summary="Run a task",
+               description="One of the project's registered tasks (GET /api/tasks/registered/ lists them with their "
+               "signatures), with JSON arguments checked against its signature. Needs “Can run any registered task "
+               "with chosen arguments”. Audited; the task is recorded as launched by you.")
+@api_view(["GET", "POST"])
+def task_collection(request):
+    """GET lists tasks; POST runs one."""
+    return _task_run(request) if request.method == "POST" else _task_list(request)
+
+
+def _task_list(request):
     _require_staff(request)
     limit = s.TaskListQuerySerializer(data={"limit": request.query_params.get("limit", 25)})
     if not limit.is_valid():
@@ -77,8 +90,9 @@ def task_list(request):
     form = TaskFilterForm(request.query_params)
     if not form.is_valid():
         raise ValidationError({field: [str(e) for e in errors] for field, errors in form.errors.items()})
-    rows, next_cursor = tasks_page(form.cleaned_data, size=limit.validated_data["limit"])
-    return Response({"results": s.TaskSerializer(task_views(rows), many=True).data, "next_cursor": next_cursor})
+    page = tasks_page(form.cleaned_data, size=limit.validated_data["limit"])
+    return Response({"results": s.TaskSerializer(task_views(page.rows), many=True).data,
+                     "next_cursor": page.next_cursor, "previous_cursor": page.previous_cursor})
 
 
 @extend_schema(responses={200: s.TaskDetailSerializer, **ERRORS}, summary="One task",
@@ -128,12 +142,67 @@ def task_revoke_view(request, task_id: str):
     _task_or_404(request, task_id)
     body = s.RevokeSerializer(data=request.data)
     body.is_valid(raise_exception=True)
-    terminate = body.validated_data["terminate"]
+    terminate, signal = body.validated_data["terminate"], body.validated_data["signal"]
     try:
-        task_revoke(user=request.user, task_id=task_id, terminate=terminate)
+        task_revoke(user=request.user, task_id=task_id, terminate=terminate, signal=signal)
     except TaskActionRefused as refusal:
         raise Conflict(str(refusal)) from None
-    return Response({"ok": True, "detail": "Terminated." if terminate else "Revoked: it will not run."})
+    return Response({"ok": True, "detail": f"Terminated with {signal}." if terminate else "Revoked: it will not run."})
+
+
+@extend_schema(request=None, responses={200: s.OkSerializer, 409: OpenApiResponse(description="It has finished, or "
+               "was cancelled already."), **ERRORS}, summary="Cancel a job",
+               description="For the member who launched it, or staff with “Can retry, revoke and terminate tasks "
+               "from the dashboard”. A queued job is revoked at once; a running one stops at its next progress "
+               "report and ends REVOKED “cancelled by <you>”. Audited.")
+@api_view(["POST"])
+def task_cancel_view(request, task_id: str):
+    from dashboard.jobs.services import CancelRefused, ensure_may_cancel, task_cancel
+
+    try:
+        ensure_may_cancel(request.user, task_id)
+    except Http404:
+        raise NotFound("No such task.") from None
+    try:
+        outcome = task_cancel(user=request.user, task_id=task_id)
+    except CancelRefused as refusal:
+        raise Conflict(str(refusal)) from None
+    return Response({"ok": True, "detail": "Revoked: it will not run." if outcome == "revoked"
+                     else "Cancel requested: it stops at its next progress report."})
+
+
+def _task_run(request):
+    from dashboard.permissions import RUN_TASK
+    from dashboard.workers.forms import RunTaskForm
+    from dashboard.workers.launch import task_run
+
+    _require(request, RUN_TASK)
+    body = s.RunTaskSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    data = body.validated_data
+    form = RunTaskForm({"task": data["task"], "args": json.dumps(data.get("args", [])),
+                        "kwargs": json.dumps(data.get("kwargs", {})), "queue": data.get("queue", ""),
+                        "eta": data["eta"].isoformat() if data.get("eta") else "",
+                        "countdown": "" if data.get("countdown") is None else data["countdown"]})
+    if not form.is_valid():
+        raise ValidationError({field: [str(e) for e in errors] for field, errors in form.errors.items()})
+    clean = form.cleaned_data
+    try:
+        task_id = task_run(user=request.user, name=clean["task"], args=clean["args"], kwargs=clean["kwargs"],
+                           queue=clean["queue"], eta=clean["eta"], countdown=clean["countdown"])
+    except OperationalError:
+        raise Unavailable() from None
+    return _new_task(task_id)
+
+
+@extend_schema(responses={200: inline_serializer("RegisteredTask", {"name": serializers.CharField(),
+               "signature": serializers.CharField()}, many=True), **ERRORS}, summary="Tasks that can be run")
+@api_view(["GET"])
+def task_registered(request):
+    from dashboard.workers.launch import task_signatures
+
+    _require_staff(request)
+    return Response([{"name": name, "signature": signature} for name, signature in task_signatures()])
 
 
 # --- workers and queues ---

@@ -21,7 +21,6 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Max
-from django.http import QueryDict
 from django.utils import timezone
 
 from blog.models import Comment
@@ -149,17 +148,15 @@ TASK_COLUMNS = ("task_id", "task_name", "status", "worker", "periodic_task_name"
 
 
 def export_tasks_queryset(params: dict):
-    """The task list's rows for the filters of its URL: the same form and query as the page
-    (dashboard.monitor.filters), so the file holds exactly what the page filters to."""
-    from dashboard.monitor.filters import TaskFilterForm, filtered_tasks
+    """The task list's rows for the filters of its URL (search syntax included): the page's own
+    query (dashboard.monitor.filters.task_filter_queryset), so the file holds exactly what the page
+    filters to. The file lists them in id order (the writer walks the id index in batches)."""
+    from dashboard.monitor.filters import TaskFiltersInvalid, task_filter_queryset
 
-    query = QueryDict(mutable=True)
-    for key, value in params.items():
-        query[key] = value
-    form = TaskFilterForm(query)
-    if not form.is_valid():
-        raise ExportRefused("The task list's filters are not valid.")
-    return filtered_tasks(form.cleaned_data)
+    try:
+        return task_filter_queryset(params)
+    except TaskFiltersInvalid as invalid:
+        raise ExportRefused("The task list's filters are not valid: " + "; ".join(invalid.messages)) from None
 
 
 def _write_tasks(export, out, progress, after_batch) -> int:

@@ -35,7 +35,8 @@ STAFF_KINDS = {
 }
 #: The filters each staff export takes from its page's URL.
 PARAMS = {
-    Export.Kind.TASKS: ("state", "name", "worker", "queue", "launched_by", "periodic", "date_from", "date_to", "q"),
+    Export.Kind.TASKS: ("state", "name", "worker", "queue", "launched_by", "periodic", "date_from", "date_to", "q",
+                        "sort", "order"),
     Export.Kind.MODERATION: ("status", "post"),
     Export.Kind.COMMENTS: ("status", "post"),
 }
