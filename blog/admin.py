@@ -1,28 +1,56 @@
-"""Admin: staff write posts here; comments, emails and decisions are listed for reference (the
+"""Admin: staff write posts here (with an image); comments, emails and decisions are listed for reference (the
 outbox read-only)."""
 
-from django.contrib import admin
-from django.utils import timezone
+from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.html import format_html
 
+from blog.forms import PostForm
 from blog.models import Comment, ModerationDecision, OutboundEmail, Post, Profile
+from blog.services import posts
 
 
 @admin.register(Post)
 class PostAdmin(admin.ModelAdmin):
-    list_display = ("title", "author", "status", "published_at")
-    list_filter = ("status",)
+    """Posts with their image: an upload is checked by blog.forms.PostForm; saving it queues the
+    renditions task and opens that task's live page (the dashboard's, reached by URL name only)."""
+
+    form = PostForm
+    fields = ("title", "slug", "author", "status", "published_at", "body", "image", "image_alt",
+              "image_status", "image_error", "image_task", "created_at")
+    list_display = ("title", "author", "status", "published_at", "image_status")
+    list_filter = ("status", "image_status")
     search_fields = ("title", "body")
     prepopulated_fields = {"slug": ("title",)}
-    readonly_fields = ("created_at",)
+    readonly_fields = ("created_at", "image_status", "image_error", "image_task")
     date_hierarchy = "published_at"
 
     def get_changeform_initial_data(self, request):
         return {"author": request.user.pk}
 
     def save_model(self, request, obj, form, change):
-        if obj.status == Post.Status.PUBLISHED and obj.published_at is None:
-            obj.published_at = timezone.now()
-        super().save_model(request, obj, form, change)
+        request.post_image_task_id = posts.post_write(post=obj, user=request.user)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._to_task_page(request, obj) or super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        return self._to_task_page(request, obj) or super().response_change(request, obj)
+
+    def _to_task_page(self, request, obj):
+        task_id = getattr(request, "post_image_task_id", None)
+        if not task_id:
+            return None
+        messages.success(request, f"“{obj}” was saved; its image's web sizes are being made.")
+        return redirect(reverse("dashboard:task_detail", kwargs={"task_id": task_id}))
+
+    @admin.display(description="Renditions task")
+    def image_task(self, obj):
+        if not obj.image_task_id:
+            return "-"
+        url = reverse("dashboard:task_detail", kwargs={"task_id": obj.image_task_id})
+        return format_html('<a href="{}">{}</a>', url, obj.image_task_id)
 
 
 @admin.register(Comment)
@@ -79,3 +107,4 @@ class ModerationDecisionAdmin(admin.ModelAdmin):
     list_display = ("comment", "moderator", "previous_status", "new_status", "created_at")
     list_filter = ("new_status",)
     raw_id_fields = ("comment", "moderator")
+

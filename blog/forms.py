@@ -1,4 +1,5 @@
-"""Forms of the blog: sign-up, comments, and the password reset that goes through the outbox."""
+"""Forms of the blog: sign-up, comments, the password reset that goes through the outbox, and the
+post form staff write with (the admin and the dashboard both use it)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.utils.text import slugify
 from django.template import loader
 
-from blog.services import outbox
+from blog.models import Post
+from blog.services import images, outbox
 
 
 class SignupForm(UserCreationForm):
@@ -59,3 +63,43 @@ class OutboxPasswordResetForm(PasswordResetForm):
         body = loader.render_to_string(email_template_name, context)
         with transaction.atomic():
             outbox.email_queue(to=to_email, subject=subject, body=body, kind="password_reset")
+
+
+class PostForm(forms.ModelForm):
+    """A post with its image. An uploaded image is checked by decoding its header (JPEG, PNG or WebP,
+    whatever its name says), its size in bytes and its pixel count, then stored under a name the site
+    chooses; saving it queues the renditions task (blog.services.posts.post_write)."""
+
+    slug = forms.SlugField(max_length=200, required=False, help_text="Leave empty to make it from the title.")
+
+    class Meta:
+        model = Post
+        fields = ("title", "slug", "body", "status", "image", "image_alt")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "image" in self.fields:
+            self.fields["image"].widget.attrs["accept"] = "image/jpeg,image/png,image/webp"
+            self.fields["image"].help_text = (
+                f"JPEG, PNG or WebP, at most {settings.POST_IMAGE_MAX_BYTES // (1024 * 1024)} MB and "
+                f"{settings.POST_IMAGE_MAX_PIXELS / 1_000_000:g} megapixels. The web sizes are made in the background."
+            )
+
+    def clean_slug(self) -> str:
+        return self.cleaned_data.get("slug") or slugify(self.data.get(self.add_prefix("title"), ""))[:200]
+
+    def clean_image(self):
+        image = self.cleaned_data.get("image")
+        if isinstance(image, UploadedFile):  # a new upload (not the stored file, not a cleared one)
+            try:
+                info = images.image_inspect(file=image)
+            except images.ImageRejected as error:
+                raise forms.ValidationError(f"This file cannot be used: {error}.") from None
+            image.name = images.original_name(info)
+        return image
+
+    def clean(self):
+        data = super().clean()
+        if data.get("image") and not data.get("image_alt"):
+            self.add_error("image_alt", "Describe the image for people who cannot see it.")
+        return data

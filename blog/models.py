@@ -40,6 +40,23 @@ class Post(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class ImageStatus(models.TextChoices):
+        NONE = "", "No image"
+        PENDING = "pending", "Making web sizes"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    # The uploaded original, kept as it came (EXIF included, so it is served to staff only). Its name
+    # is chosen by the site (a random stem, the extension of the decoded format), never the uploader.
+    image = models.FileField(upload_to="posts/originals/", max_length=255, blank=True)
+    image_alt = models.CharField("alternative text", max_length=300, blank=True,
+                                 help_text="What the image shows, for people who cannot see it.")
+    image_status = models.CharField(max_length=10, choices=ImageStatus.choices, default=ImageStatus.NONE,
+                                    blank=True, editable=False)
+    image_error = models.TextField(blank=True, editable=False)
+    # The renditions task of the current image (its live page at /dashboard/tasks/<id>/).
+    image_task_id = models.CharField(max_length=255, blank=True, editable=False)
+
     class Meta:
         ordering = ["-published_at", "-id"]
         indexes = [models.Index(fields=["status", "-published_at"], name="blog_post_status_pub")]
@@ -49,6 +66,32 @@ class Post(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("blog:post_detail", kwargs={"slug": self.slug})
+
+
+class PostImageRendition(models.Model):
+    """One web size of a post's image (blog/services/images.py writes them): a width in one format,
+    stored under `name` in the default storage. Only names listed here (or a post's original) are
+    ever served by the media view."""
+
+    class Format(models.TextChoices):
+        WEBP = "webp", "WebP"
+        JPEG = "jpeg", "JPEG"
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="image_renditions")
+    name = models.CharField(max_length=255, unique=True)
+    format = models.CharField(max_length=4, choices=Format.choices)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["post", "format", "width"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.width}x{self.height} {self.format})"
+
+    @property
+    def content_type(self) -> str:
+        return f"image/{self.format}"
 
 
 class Comment(models.Model):

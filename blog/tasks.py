@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from blog.services import announcements, comments, members, outbox
+from blog.services import announcements, comments, images, members, outbox
 
 logger = logging.getLogger(__name__)
 
@@ -70,3 +70,17 @@ def purge_unverified_members_task(older_than_days: int | None = None) -> int:
     removed = members.member_purge_unverified(older_than_days=older_than_days)
     logger.info("purge_unverified_members_task removed %s member(s)", removed)
     return removed
+
+
+@shared_task(bind=True)
+def post_image_renditions_task(self, post_id: int) -> dict:
+    """Make the web sizes of a post's image, reporting each output ("960w webp"). A file that cannot
+    become an image ends FAILURE with the reason (also shown on the post to staff); cancelled, it
+    leaves no partial set behind and ends as cancelled. Safe to run again: it replaces the last set."""
+    try:
+        return images.post_image_renditions_make(post_id=post_id, task_id=self.request.id or "",
+                                                 progress=self.report_progress)
+    except self.Cancelled as cancelled:
+        # The service has removed what it wrote; the post says who cancelled it.
+        images.post_image_cancelled(post_id=post_id, task_id=self.request.id or "", by=cancelled.cancelled_by)
+        raise

@@ -26,7 +26,7 @@ def _published():
 
 
 def post_list(request):
-    posts = _published().order_by("-published_at", "-id")
+    posts = _published().prefetch_related("image_renditions").order_by("-published_at", "-id")
     page = Paginator(posts, settings.BLOG_POSTS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "blog/post_list.html", {"page": page})
 

@@ -22,6 +22,8 @@ CHANGE_SCHEDULES = "django_celery_beat.change_periodictask"
 ADD_SCHEDULES = "django_celery_beat.add_periodictask"
 DELETE_SCHEDULES = "django_celery_beat.delete_periodictask"
 PURGE_QUEUE = "dashboard.purge_queue"
+ADD_POSTS = "blog.add_post"
+CHANGE_POSTS = "blog.change_post"
 # Worker control and running tasks (dashboard.models.ControlAction): none is granted to staff by
 # default; they are new powers, held by superusers until someone grants them.
 RESIZE_WORKER_POOL = "dashboard.resize_worker_pool"
@@ -47,6 +49,8 @@ NEEDS = {
     ADD_SCHEDULES: "Creating or duplicating schedules needs the permission “Can add periodic task”.",
     DELETE_SCHEDULES: "Deleting schedules needs the permission “Can delete periodic task”.",
     PURGE_QUEUE: "Purging a queue needs the permission “Can purge a queue (its waiting tasks are revoked)”.",
+    ADD_POSTS: "Writing a post needs the permission “Can add post”.",
+    CHANGE_POSTS: "Editing a post needs the permission “Can change post”.",
     RESIZE_WORKER_POOL: "Growing or shrinking a pool needs the permission “Can grow and shrink a worker's pool”.",
     AUTOSCALE_WORKERS: "Changing autoscale needs the permission “Can change a worker's autoscale range”.",
     CHANGE_WORKER_QUEUES: "Adding or cancelling a consumer needs the permission "

@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("dashboard.workers.urls")),
     path("", include("dashboard.jobs.urls")),
     path("", include("dashboard.exports.urls")),
+    path("", include("dashboard.posts.urls")),
 ]

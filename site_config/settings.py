@@ -7,6 +7,7 @@ production sets DJANGO_DEBUG=0 and the variables documented in README.md.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -211,11 +212,24 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
-# Uploaded and generated files (exports; post images) go through the "default" storage, so a worker on
-# another host can write them when this is a shared storage; served by permission-checked views only.
+# Uploaded and generated files (post images, exports): always written and read through the "default"
+# storage's API (open, save, delete), never a local path, so a worker on another host can write them
+# once the storage is shared (an object store backend from the environment, or a shared volume).
+# Served by permission-checked views only (blog/media.py, the exports' download); WhiteNoise serves
+# static files only.
 MEDIA_ROOT = Path(env_str("DJANGO_MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_URL = "/media/"
+MEDIA_STORAGE_BACKEND = env_str("MEDIA_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
+try:
+    MEDIA_STORAGE_OPTIONS = json.loads(env_str("MEDIA_STORAGE_OPTIONS", "") or "{}")
+except ValueError as error:
+    raise ImproperlyConfigured(f"MEDIA_STORAGE_OPTIONS is not JSON: {error}") from None
+if not isinstance(MEDIA_STORAGE_OPTIONS, dict):
+    raise ImproperlyConfigured("MEDIA_STORAGE_OPTIONS must be a JSON object, e.g. {\"bucket_name\": \"media\"}.")
+if MEDIA_STORAGE_BACKEND == "django.core.files.storage.FileSystemStorage":
+    MEDIA_STORAGE_OPTIONS = {"location": str(MEDIA_ROOT), **MEDIA_STORAGE_OPTIONS}
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {"BACKEND": MEDIA_STORAGE_BACKEND, "OPTIONS": MEDIA_STORAGE_OPTIONS},
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -441,6 +455,19 @@ MODERATION_SPAM_THRESHOLD = float(env_int("MODERATION_SPAM_THRESHOLD", 5))
 MODERATION_BLOCKLIST = env_list(
     "MODERATION_BLOCKLIST", ["viagra", "casino", "crypto giveaway", "free money", "payday loan", "replica watches"]
 )
+# Post images (blog/services/images.py): an upload must be a JPEG, PNG or WebP (known by decoding,
+# never by its name) of at most this many bytes and pixels; the renditions task makes these widths
+# (never wider than the original), each as WebP and JPEG.
+POST_IMAGE_MAX_BYTES = env_int("POST_IMAGE_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)
+POST_IMAGE_MAX_PIXELS = env_int("POST_IMAGE_MAX_PIXELS", 40_000_000, minimum=1)
+try:
+    POST_IMAGE_WIDTHS = sorted({int(width) for width in env_list("POST_IMAGE_WIDTHS", ["480", "960", "1600"])})
+except ValueError:
+    raise ImproperlyConfigured("POST_IMAGE_WIDTHS must be comma-separated whole numbers, e.g. 480,960,1600.") from None
+if not POST_IMAGE_WIDTHS or POST_IMAGE_WIDTHS[0] < 16:
+    raise ImproperlyConfigured("POST_IMAGE_WIDTHS must name at least one width of 16 pixels or more.")
+POST_IMAGE_JPEG_QUALITY = env_int("POST_IMAGE_JPEG_QUALITY", 82, minimum=1)
+POST_IMAGE_WEBP_QUALITY = env_int("POST_IMAGE_WEBP_QUALITY", 80, minimum=1)
 BLOG_POSTS_PER_PAGE = env_int("BLOG_POSTS_PER_PAGE", 10, minimum=1)
 BLOG_COMMENTS_PER_PAGE = env_int("BLOG_COMMENTS_PER_PAGE", 50, minimum=1)
 MODERATION_QUEUE_PER_PAGE = env_int("MODERATION_QUEUE_PER_PAGE", 50, minimum=1)

@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import TemplateView
 
+from blog.media import media_file
 from site_config.throttles import login_throttled
 
 # The admin's log-in is a door too: throttled like ours, keeping its own URL and name (admin:login).
@@ -22,6 +23,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("dashboard/", include("dashboard.urls")),
     path("weather/", include("weather.urls")),
+    # Uploaded post images, from the default storage (blog/media.py says who may read what).
+    path("media/<path:name>", media_file, name="media_file"),
 ]
 
 # A refusal says why, to htmx requests too (site_config/errors.py).

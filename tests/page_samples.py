@@ -9,15 +9,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from celery import states
+from django.core.files.base import ContentFile
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
 from blog.models import OutboundEmail
+from blog.services import images
 from dashboard.models import ScheduleChange, TaskAction, TaskEvent, TaskLaunch
 from dashboard.reports.services import daily_report_build, yesterday
 from tests.blog_helpers import make_comment, make_post
 from tests.conftest import make_user
+from tests.image_helpers import jpeg_bytes
 
 LONG_TASK_NAME = "dashboard.tasks.an_unusually_long_task_name_that_exports_every_comment_of_every_member_task"
 LONG_WORD = "Supercalifragilisticexpialidocious_without_any_spaces_at_all_" * 3
@@ -35,6 +38,7 @@ class Samples:
     email: object
     announcement: object
     export: object
+    rendition_name: str = ""  # one of the post's image renditions (/media/<name>)
 
 
 def _task(name: str, status: str, *, launched_by=None, minutes_ago: int = 5, result=None, traceback: str = "") -> str:
@@ -57,6 +61,12 @@ def seed_every_kind_of_row() -> Samples:
     superuser.save()
     member = make_user("bob")
     post = make_post(superuser, slug="a-post", title="A post whose title is long enough to wrap on a phone " + LONG_WORD)
+    # A wide picture with its renditions, made in this process: its <picture> must fit a phone too.
+    post.image.save("sample.jpg", ContentFile(jpeg_bytes(2000, 800)), save=False)
+    post.image_alt = "A wide picture " + LONG_WORD
+    post.save()
+    images.post_image_renditions_make(post_id=post.pk)
+    rendition_name = post.image_renditions.values_list("name", flat=True).first()
     make_comment(post, member, body="Approved. " + LONG_WORD, status="approved")
     held = make_comment(post, member, body="Held for review. " + LONG_WORD, status="held",
                         reasons=["2 links", "banned word: casino", "repeated text"])
@@ -92,7 +102,6 @@ def seed_every_kind_of_row() -> Samples:
                                          attempts=6, last_error="SMTP said no: " + LONG_WORD)
     OutboundEmail.objects.create(to="bob@example.com", subject="Sent one", body="Hi", kind="comment_approved",
                                  status="sent", sent_at=now)
-    from django.core.files.base import ContentFile
 
     from blog.models import Announcement
     from dashboard.exports.models import Export
@@ -105,4 +114,4 @@ def seed_every_kind_of_row() -> Samples:
     export.save()
     return Samples(superuser=superuser, member=member, post=post, held_comment=held, task_id=failed,
                    schedule=schedule, report_day=report.day.isoformat(), email=email, announcement=announcement,
-                   export=export)
+                   export=export, rendition_name=rendition_name)

@@ -17,6 +17,7 @@ from blog.models import Announcement
 from blog.services import announcements
 from tests.blog_helpers import make_comment, make_post
 from tests.conftest import browser_login, make_user, start_daphne
+from tests.image_helpers import jpeg_bytes, post_with_ready_image
 from tests.weather_upstream import FakeOpenMeteo, weather_redis_flush
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
@@ -61,6 +62,7 @@ def test_every_page_runs_under_a_strict_policy_without_a_violation(watched, csp_
     alice.save()
     bob = make_user("bob")
     post = make_post(alice)
+    pictured = post_with_ready_image(alice, jpeg_bytes(1200, 800))  # its <picture>, served by /media/
     for number in range(3):
         make_comment(post, bob, body=f"comment {number}", status="approved")
     make_comment(post, bob, body="held one", status="held")
@@ -91,6 +93,7 @@ def test_every_page_runs_under_a_strict_policy_without_a_violation(watched, csp_
         "/dashboard/my-tasks/", "/dashboard/my-data/",
         "/dashboard/announcements/", f"/dashboard/announcements/{announcement.pk}/",
         "/admin/", "/admin/django_celery_beat/periodictask/add/", "/admin/blog/comment/",
+        "/dashboard/posts/", "/dashboard/posts/new/", pictured.get_absolute_url(), "/admin/blog/post/add/",
     ]
     for path in pages:
         page.goto(csp_site.url + path)

@@ -45,6 +45,11 @@ def test_demo_content_creates_everything_once(db, debug_on, alice):
     assert "nothing created" in second
     assert row_counts() == after_first
     assert Post.objects.filter(status=Post.Status.PUBLISHED).count() == 3
+    # Each post has a drawn picture with its web sizes made (no worker needed), as an upload would.
+    for post in Post.objects.all():
+        assert (post.image_status, post.image_alt != "") == ("ready", True)
+        assert sorted(post.image_renditions.values_list("format", "width")) == [
+            ("jpeg", 480), ("jpeg", 960), ("jpeg", 1600), ("webp", 480), ("webp", 960), ("webp", 1600)]
     members = get_user_model().objects.filter(username__in=["ada", "grace", "alan"])
     assert all(member.profile.is_verified for member in members)
     assert set(Comment.objects.values_list("status", flat=True)) == {"pending", "approved", "held", "spam", "rejected"}

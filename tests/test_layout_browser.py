@@ -44,6 +44,8 @@ def real_kwargs(name: str, example: dict, samples: Samples) -> dict:
         "dashboard:schedule_enable": {"pk": samples.schedule.pk},
         "dashboard:schedule_run": {"pk": samples.schedule.pk},
         "dashboard:queue_purge": {"name": "celery"},
+        "dashboard:post_edit": {"pk": samples.post.pk},
+        "media_file": {"name": samples.rendition_name},  # an image, not a page: skipped once found
     }
     by_kwarg = {"slug": samples.post.slug, "task_id": samples.task_id}
     kwargs = {key: by_kwarg.get(key, value) for key, value in example.items()}

@@ -21,13 +21,16 @@ from datetime import date, datetime, timedelta
 from celery import states
 from celery.app.task import Context
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
 from blog import moderation
 from blog.models import Comment, ModerationDecision, Post, Profile
+from blog.services import images
 from dashboard.demo import content
+from dashboard.demo.pictures import demo_picture
 from dashboard.live.store import load_view, record_event, record_queued, record_runtime
 from dashboard.models import DailyReport
 from dashboard.reports.services import daily_report_build
@@ -112,11 +115,20 @@ def demo_post_create(*, spec: content.DemoPost, author, now: datetime, summary: 
     post = Post.objects.create(title=spec.title, slug=spec.slug, body=spec.body, author=author,
                                status=Post.Status.PUBLISHED, published_at=published)
     Post.objects.filter(pk=post.pk).update(created_at=published - timedelta(hours=1))
-    # Post images (issue 17, built in parallel): once Post has images, attach a demo picture to each
-    # new post here (through the images service, so its web sizes are made as for an upload), so a
-    # fresh `make run` shows them. Only new posts: an existing post is returned untouched above.
+    _demo_picture_attach(post=post, number=content.POSTS.index(spec))
     summary.posts += 1
     return post
+
+
+def _demo_picture_attach(*, post: Post, number: int) -> None:
+    """A drawn picture as the new post's image, its web sizes made here by the same service the
+    renditions task calls (no worker needed), so a fresh `make run` shows them at once."""
+    data = demo_picture(number)
+    info = images.image_inspect(file=ContentFile(data))
+    post.image.save(images.original_name(info), ContentFile(data), save=False)
+    post.image_alt = "A drawn landscape: hills under a sky with a low sun"
+    post.save(update_fields=["image", "image_alt"])
+    images.post_image_renditions_make(post_id=post.pk)
 
 
 def _comment_get_or_create(*, spec: content.DemoComment, post: Post, author, moderator, now: datetime,
