@@ -46,6 +46,7 @@ TEXT_ELEMENTS = {
     ".site-header .who": "header text",
     ".site-footer": "footer",
     "pre": "code block",
+    ".notice": "notice",
 }
 
 MEASURE = """(selectors) => {
@@ -110,7 +111,7 @@ def test_text_and_charts_keep_enough_contrast_in_both_themes(browser, live_serve
     browser_login(page, live_server_url, samples.superuser.username)
     paths = ["/dashboard/", "/dashboard/tasks/", f"/dashboard/tasks/{samples.task_id}/", "/dashboard/moderation/?status=held",
              "/dashboard/schedules/", "/dashboard/outbox/", "/dashboard/reports/", f"/blog/{samples.post.slug}/",
-             "/dashboard/workers/"]
+             "/dashboard/workers/", "/dashboard/exports/new/?kind=nothing"]
     seen, too_faint, chart_parts = set(), [], 0
     for path in paths:
         page.goto(live_server_url + path)
