@@ -146,12 +146,7 @@ class LiveTask(DjangoTask):
         cancel_forget(task_id)
         _execution.throttle = _execution.view = None
         record_event(task_id, "revoked", reason)
-        view = load_view(task_id)
-        if view is not None and view.runtime is not None:
-            record_runtime(task_id, view.runtime)
-        if view is not None:
-            publish_view(view)
-            publisher.flush(timeout=5.0)
+        _publish_final(task_id)
 
     # --- state changes, published from one place ---
 
@@ -179,12 +174,19 @@ class LiveTask(DjangoTask):
         # Called after the result backend stored the outcome (SUCCESS, FAILURE or RETRY).
         _execution.throttle = _execution.view = None
         record_event(task_id, *_outcome_event(status, retval, einfo))
-        view = load_view(task_id)
-        if view is not None and view.runtime is not None:
-            record_runtime(task_id, view.runtime)
-        if view is not None:
-            publish_view(view)
-            publisher.flush(timeout=5.0)
+        _publish_final(task_id)
+
+
+def _publish_final(task_id: str) -> None:
+    """A finished task's state to every watcher (and its runtime to the runtime sort), sent before
+    the worker moves on: the flush waits for the publisher's queue to drain."""
+    view = load_view(task_id)
+    if view is None:
+        return
+    if view.runtime is not None:
+        record_runtime(task_id, view.runtime)
+    publish_view(view)
+    publisher.flush(timeout=5.0)
 
 
 def _declared_lost(task_id: str) -> bool:
