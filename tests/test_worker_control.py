@@ -230,7 +230,7 @@ def test_a_solo_worker_is_shown_without_pool_commands_and_they_are_refused(trans
         worker.stop()
 
 
-def test_workers_page_shows_processed_per_task_revoked_ids_conf_prefetch_and_uptime(control_worker, transactional_db, client, alice):
+def test_workers_page_shows_processed_per_task_revoked_ids_conf_prefetch_uptime_and_resources(control_worker, transactional_db, client, alice):
     from celery import uuid as celery_uuid
 
     from dashboard.tasks import demo_job_task
@@ -253,4 +253,7 @@ def test_workers_page_shows_processed_per_task_revoked_ids_conf_prefetch_and_upt
     assert "SECRET_KEY" not in section and "REDIS_URL" not in section and "FLOWER_BASIC_AUTH" not in section
     assert re.search(r'class="worker-prefetch">\d+ messages? reserved from the broker at most', section)
     assert re.search(r'class="worker-uptime" title="[\d.]+ s">\d+\xa0minutes?', section)
+    # The main process's resource use (getrusage through stats()): a worker uses some memory and CPU.
+    system = re.search(r'class="worker-system">peak memory ([\d.]+) MB · CPU ([\d.]+) s user', section)
+    assert system and float(system.group(1)) > 10 and float(system.group(2)) > 0
     assert 'data-task-name="dashboard.tasks.demo_job_task" data-rate-limit=' in section

@@ -164,6 +164,7 @@ def _worker_facts(hostname: str, stats: dict | None, beat: dict | None) -> dict:
             processed=sum(totals.values()),
             processed_per_task=sorted(totals.items(), key=lambda item: (-item[1], item[0])),
             prefetch_count=stats.get("prefetch_count"),
+            system=_system_stats(stats.get("rusage") or {}),
             time_limits=pool.get("timeouts"),
             supports=pool_supports(pool_name, autoscaler=bool(stats.get("autoscaler"))),
         )
@@ -178,6 +179,20 @@ def _worker_facts(hostname: str, stats: dict | None, beat: dict | None) -> dict:
     facts["host"] = hostname.split("@", 1)[-1]
     facts["name"] = hostname.split("@", 1)[0]
     return facts
+
+
+def _system_stats(rusage: dict) -> dict | None:
+    """The worker main process's resource use as `inspect().stats()` reports it (getrusage): peak
+    resident memory (Linux reports kilobytes), CPU time in user and system mode, context switches."""
+    if not rusage:
+        return None
+    return {
+        "max_rss_mb": round(rusage["maxrss"] / 1024, 1) if isinstance(rusage.get("maxrss"), (int, float)) else None,
+        "user_cpu_s": rusage.get("utime"),
+        "system_cpu_s": rusage.get("stime"),
+        "voluntary_switches": rusage.get("nvcsw"),
+        "involuntary_switches": rusage.get("nivcsw"),
+    }
 
 
 def _task_facts(task: dict) -> dict:
