@@ -89,6 +89,14 @@ class NewTaskSerializer(serializers.Serializer):
     url = serializers.CharField()
 
 
+class DemoJobSerializer(serializers.Serializer):
+    steps = serializers.IntegerField(min_value=1, help_text="How many steps (progress reports); at most DEMO_JOB_MAX_STEPS.")
+    delay_ms = serializers.IntegerField(min_value=0, help_text="Milliseconds per step; at most DEMO_JOB_MAX_DELAY_MS, "
+                                        "and the whole job under the broker's visibility timeout.")
+    fail_at_step = serializers.IntegerField(required=False, allow_null=True, min_value=1,
+                                            help_text="Fail on purpose at this step.")
+
+
 class RunTaskSerializer(serializers.Serializer):
     task = serializers.CharField(help_text="A registered task's name, e.g. dashboard.tasks.demo_job_task.")
     args = serializers.ListField(required=False, default=list, help_text="Positional arguments (JSON values).")

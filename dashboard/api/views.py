@@ -13,6 +13,7 @@ import json
 from django.conf import settings
 from django.http import Http404
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from kombu.exceptions import OperationalError
 from rest_framework import serializers
@@ -55,6 +56,14 @@ def _task_or_404(request, task_id: str):
         raise NotFound("No such task.") from None
 
 
+def _form_invalid(form) -> ValidationError:
+    """A Django form's errors as the API's 400: field errors by field, the form's own as the message."""
+    errors = {field: [str(e) for e in messages] for field, messages in form.errors.items() if field != "__all__"}
+    if "__all__" in form.errors:
+        errors["non_field_errors"] = [str(e) for e in form.errors["__all__"]]
+    return ValidationError(errors)
+
+
 def _new_task(task_id: str, status: int = 202) -> Response:
     return Response({"task_id": task_id, "url": reverse("dashboard:task_detail", kwargs={"task_id": task_id})},
                     status=status)
@@ -89,7 +98,7 @@ def _task_list(request):
         raise ValidationError({name: ["Not a filter of the task list."] for name in unknown})
     form = TaskFilterForm(request.query_params)
     if not form.is_valid():
-        raise ValidationError({field: [str(e) for e in errors] for field, errors in form.errors.items()})
+        raise _form_invalid(form)
     page = tasks_page(form.cleaned_data, size=limit.validated_data["limit"])
     return Response({"results": s.TaskSerializer(task_views(page.rows), many=True).data,
                      "next_cursor": page.next_cursor, "previous_cursor": page.previous_cursor})
@@ -185,7 +194,7 @@ def _task_run(request):
                         "eta": data["eta"].isoformat() if data.get("eta") else "",
                         "countdown": "" if data.get("countdown") is None else data["countdown"]})
     if not form.is_valid():
-        raise ValidationError({field: [str(e) for e in errors] for field, errors in form.errors.items()})
+        raise _form_invalid(form)
     clean = form.cleaned_data
     try:
         task_id = task_run(user=request.user, name=clean["task"], args=clean["args"], kwargs=clean["kwargs"],
@@ -315,7 +324,8 @@ def schedule_run(request, periodic_task_id: int):
 # --- reports ---
 
 
-@extend_schema(parameters=[OpenApiParameter("limit", int, description="How many days, newest first (1-366, default 30).")],
+@extend_schema(parameters=[OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": 366, "default": 30},
+                                             description="How many days, newest first.")],
                responses={200: s.ReportSerializer(many=True), **ERRORS}, summary="Daily reports")
 @api_view(["GET"])
 def report_list(request):
@@ -326,7 +336,8 @@ def report_list(request):
     return Response(s.ReportSerializer(DailyReport.objects.order_by("-day")[: int(raw)], many=True).data)
 
 
-@extend_schema(responses={200: s.ReportSerializer, **ERRORS}, summary="One day's report")
+@extend_schema(parameters=[OpenApiParameter("day", OpenApiTypes.DATE, OpenApiParameter.PATH)],
+               responses={200: s.ReportSerializer, **ERRORS}, summary="One day's report")
 @api_view(["GET"])
 def report_detail(request, day: str):
     from datetime import date
@@ -368,11 +379,7 @@ def me(request):
 # --- the demo job (the same form and permission as the dashboard's home page) ---
 
 
-@extend_schema(request=inline_serializer("DemoJob", {
-    "steps": serializers.IntegerField(min_value=1, help_text="How many steps (progress reports)."),
-    "delay_ms": serializers.IntegerField(min_value=0, help_text="Milliseconds per step."),
-    "fail_at_step": serializers.IntegerField(required=False, allow_null=True, help_text="Fail on purpose at this step."),
-}), responses={202: s.NewTaskSerializer, 503: OpenApiResponse(description="The broker cannot be reached."), **ERRORS},
+@extend_schema(request=s.DemoJobSerializer, responses={202: s.NewTaskSerializer, 503: OpenApiResponse(description="The broker cannot be reached."), **ERRORS},
     summary="Start the demo job", description="Needs “Can start the demo job”. Follow it with /events/ or /wait/.")
 @api_view(["POST"])
 def demo_job_start(request):
@@ -381,10 +388,11 @@ def demo_job_start(request):
     from dashboard.tasks import demo_job_task
 
     _require(request, START_DEMO_JOB)
-    body = request.data if isinstance(request.data, dict) else {}
-    form = DemoJobForm({key: ("" if value is None else value) for key, value in body.items()})
+    body = s.DemoJobSerializer(data=request.data)  # the JSON types first; then the page's own form (limits)
+    body.is_valid(raise_exception=True)
+    form = DemoJobForm({key: ("" if value is None else value) for key, value in body.validated_data.items()})
     if not form.is_valid():
-        raise ValidationError({field: [str(e) for e in errors] for field, errors in form.errors.items()})
+        raise _form_invalid(form)
     data = form.cleaned_data
     try:
         result = demo_job_task.delay_for(request.user, data["steps"], data["delay_ms"], data["fail_at_step"])
