@@ -95,8 +95,13 @@ def test_terminate_a_running_job_from_its_page_with_a_chosen_signal(page, live_w
     expect(page).to_have_url(f"{daphne_server.url}/dashboard/tasks/{task.id}/")
     expect(page.locator(".messages")).to_contain_text(f"Terminated with {signal}.")
     expect(page.locator(".task-status .badge")).to_have_text("Revoked", timeout=WORKER)
-    expect(page.locator("body")).to_contain_text(signal)  # the timeline names the signal
+    expect(page.locator(".timeline")).to_contain_text(f"by tess with {signal}")  # the timeline names the signal
     assert TaskAction.objects.get(task_id=task.id, kind="terminate").note == f"signal {signal}"
+    if signal == "SIGUSR1":  # the task itself stops (SoftTimeLimitExceeded) and ends revoked, not failed
+        expect(page.locator(".task-status .error")).to_contain_text(f"terminated by tess with {signal}",
+                                                                    timeout=WORKER)
+        wait_for(lambda: TaskResult.objects.filter(task_id=task.id, status="REVOKED", result__contains=signal).exists(),
+                 timeout=30)
     number = {"SIGKILL": 9, "SIGUSR1": 10}[signal]
     wait_for(lambda: f"Terminating {task.id} ({number})" in live_worker.log(), timeout=30)
 

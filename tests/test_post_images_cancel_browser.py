@@ -63,7 +63,7 @@ def test_staff_cancel_a_queued_image_job_from_its_page_and_it_never_runs(page, l
     expect(page).to_have_url(f"{daphne_server.url}/dashboard/tasks/{task_id}/")
     expect(page.locator(".task-status .badge")).to_have_text("Revoked", timeout=WORKER)
     expect(page.get_by_role("link", name="Cancel job…")).to_be_hidden()
-    expect(page.locator("body")).to_contain_text("cancelled by alice")
+    expect(page.locator(".timeline")).to_contain_text("cancelled by alice before it started")
 
     # The worker takes from the queue again: it receives the message and does not run the job.
     assert app.control.add_consumer("celery", destination=[worker], reply=True, timeout=10)
