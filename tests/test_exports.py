@@ -154,8 +154,11 @@ def test_staff_exports_need_the_export_permission(client, db, alice, bob):
     assert not Export.objects.exists()
 
 
-def test_the_task_list_and_moderation_pages_link_to_their_exports(client, db, alice):
+def test_the_task_list_and_moderation_pages_link_to_their_exports_for_staff_who_may_export(client, db, alice):
     client.force_login(alice)
+    assert "/dashboard/exports/new/" not in client.get("/dashboard/tasks/").content.decode()
+    assert "/dashboard/exports/new/" not in client.get("/dashboard/moderation/").content.decode()
+    client.force_login(grant(alice, "dashboard.export_data"))
     assert "/dashboard/exports/new/?kind=tasks&amp;state=FAILURE" in client.get(
         "/dashboard/tasks/?state=FAILURE").content.decode()
     queue = client.get("/dashboard/moderation/?status=spam").content.decode()
@@ -235,3 +238,11 @@ def test_export_page_without_a_kind_says_what_can_be_exported(client, db, alice)
     assert "Tasks (CSV)" in chooser.content.decode() and "/dashboard/tasks/" in chooser.content.decode()
     wrong = client.get("/dashboard/exports/new/", {"kind": "passwords"})
     assert wrong.status_code == 400 and "no export called" in wrong.content.decode()
+
+
+def test_an_htmx_filter_of_the_task_list_and_queue_brings_export_links_that_follow_it(client, db, alice):
+    client.force_login(grant(alice, "dashboard.export_data"))
+    table = client.get("/dashboard/tasks/?state=FAILURE", HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="task-export-link" hx-swap-oob="true"' in table and "kind=tasks&amp;state=FAILURE" in table
+    queue = client.get("/dashboard/moderation/?status=spam", HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="moderation-export-links" hx-swap-oob="true"' in queue and "kind=moderation&amp;status=spam" in queue

@@ -66,3 +66,11 @@ def test_bulk_terminate_counts_confirms_and_sends_the_chosen_signal_to_every_run
     finally:
         for gate in gates:
             gate.open()
+
+
+def test_a_real_soft_time_limit_still_fails_the_task_only_a_dashboard_terminate_revokes_it(live_worker, gate):
+    # The same SoftTimeLimitExceeded a SIGUSR1 terminate raises, with no terminate recorded: a failure.
+    task = demo_job_task.apply_async((2, 0), {"gate_key": gate.key}, soft_time_limit=1)
+    row = wait_for(lambda: TaskResult.objects.filter(task_id=task.id, status__in=["FAILURE", "REVOKED"]).first(),
+                   timeout=30)
+    assert row.status == "FAILURE" and "SoftTimeLimitExceeded" in (row.result or "")

@@ -23,14 +23,21 @@ from time import monotonic
 
 from celery import states
 from celery.contrib.django.task import DjangoTask
-from celery.exceptions import Ignore
+from celery.exceptions import Ignore, SoftTimeLimitExceeded
 from django.conf import settings
 from django_celery_results.models import TaskResult
 
 from dashboard.live.cancel import cancel_forget, cancel_requested_by
 from dashboard.live.publish import publish_view
 from dashboard.live.publisher import publisher
-from dashboard.live.store import load_view, mark_unqueued, record_event, record_runtime, was_revoked_from_dashboard
+from dashboard.live.store import (
+    load_view,
+    mark_unqueued,
+    record_event,
+    record_runtime,
+    terminated_from_dashboard,
+    was_revoked_from_dashboard,
+)
 from dashboard.live.throttle import ProgressThrottle
 
 # Progress state of the task execution running in this thread (one at a time per thread in every
@@ -139,11 +146,23 @@ class LiveTask(DjangoTask):
             # Ignore: Celery stores nothing more (the REVOKED row stays) and acknowledges the message,
             # so a late-acknowledged task is not delivered again.
             raise Ignore() from None
+        except SoftTimeLimitExceeded:
+            # Terminated from the dashboard with SIGUSR1: Celery raises this inside the task, which
+            # would otherwise end FAILURE over the REVOKED the dashboard stored. A real soft time
+            # limit (no terminate recorded) still fails as usual.
+            request = self.request
+            terminated = None if request.called_directly or not request.id else terminated_from_dashboard(request.id)
+            if terminated is None:
+                raise
+            self._end_revoked(request.id, f"terminated by {terminated}")
+            raise Ignore() from None
 
     def _end_cancelled(self, task_id: str, who: str) -> None:
-        reason = f"cancelled by {who}"
-        self.backend.mark_as_revoked(task_id, reason, request=self.request)
+        self._end_revoked(task_id, f"cancelled by {who}")
         cancel_forget(task_id)
+
+    def _end_revoked(self, task_id: str, reason: str) -> None:
+        self.backend.mark_as_revoked(task_id, reason, request=self.request)
         _execution.throttle = _execution.view = None
         record_event(task_id, "revoked", reason)
         _publish_final(task_id)

@@ -90,6 +90,15 @@ def was_revoked_from_dashboard(task_id: str) -> bool:
     return TaskAction.objects.filter(task_id=task_id, kind__in=["revoke", "terminate", "purge", "cancel"]).exists()
 
 
+def terminated_from_dashboard(task_id: str) -> str | None:
+    """"<who> with <signal>" when staff terminated the task from the dashboard, else None."""
+    action = TaskAction.objects.filter(task_id=task_id, kind="terminate").select_related("user").first()
+    if action is None:
+        return None
+    who = action.user.get_username() if action.user else "a deleted user"
+    return f"{who} with {action.note.removeprefix('signal ')}" if action.note else who
+
+
 def _when(value) -> datetime | None:
     """A header's date (ISO text in Celery's protocol 2, a datetime from some callers), or None."""
     if isinstance(value, str):

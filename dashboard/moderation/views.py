@@ -24,7 +24,7 @@ from django.views.decorators.vary import vary_on_headers
 from blog.models import Comment, Post
 from blog.services import comments
 from dashboard.moderation.queue import LIVE_STATUS, QUEUE_STATUSES, TEMPLATE, queue_queryset
-from dashboard.permissions import DECIDE_COMMENTS, NEEDS, may, require
+from dashboard.permissions import DECIDE_COMMENTS, EXPORT_DATA, NEEDS, may, require
 from dashboard.rendering import render_page
 
 ACTIONS = {"approve": Comment.Status.APPROVED, "reject": Comment.Status.REJECTED, "spam": Comment.Status.SPAM}
@@ -62,6 +62,7 @@ def _queue_context(request, *, status: str, post_id: int | None, page_number=Non
         "live": status == LIVE_STATUS and not post_id,
         "query": urlencode({k: v for k, v in {"status": status, "post": post_id or ""}.items() if v}),
         "can_decide": may(request.user, DECIDE_COMMENTS),
+        "can_export": may(request.user, EXPORT_DATA),
         "decide_needs": NEEDS[DECIDE_COMMENTS],
     }
 

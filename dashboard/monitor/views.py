@@ -52,7 +52,7 @@ from dashboard.monitor.filters import (
 )
 from dashboard.monitor.listing import task_views
 from dashboard.monitor.preferences import TaskListViewForm, task_list_preference_get, task_list_preference_save
-from dashboard.permissions import ACT_ON_TASKS, NEEDS, may, require
+from dashboard.permissions import ACT_ON_TASKS, EXPORT_DATA, NEEDS, may, require
 from dashboard.rendering import render_page
 
 BULK_LIMIT = 1000
@@ -108,6 +108,7 @@ def task_list(request):
         "chip_query": query_without_state(params),
         "ws_query": base_query,
         "can_act": _can_act(request.user),
+        "can_export": may(request.user, EXPORT_DATA),
         "page_size": page_size,
         "sort_label": SORT_LABELS[sort],
         "descending": data.get("order", DEFAULT_ORDER[sort]) == "desc",
