@@ -49,8 +49,10 @@ class _Follower:
 
     def __init__(self) -> None:
         self.changed = asyncio.Event()
+        self.stamp = None  # the newest message's publish time: which read of the task is fresh enough
 
     async def deliver(self, message: dict) -> None:
+        self.stamp = message.get("sent_at")
         self.changed.set()
 
     async def live_changed(self, live: bool) -> None:
@@ -85,11 +87,28 @@ async def _caller(request):
 
 
 @sync_to_async
-def _snapshot(task_id: str) -> tuple[dict | None, bool]:
+def _load(task_id: str) -> tuple[dict | None, bool]:
     view = load_view(task_id)
     if view is None:
         return None, True
     return TaskSerializer(view).data, view.is_final
+
+
+# One read per task and message in this process, however many clients follow the task: followers
+# woken by the same message (same publish time) share the read started after it arrived, which
+# is therefore fresh (the row is written before the message is published).
+_reads: dict[tuple, asyncio.Future] = {}
+
+
+async def _snapshot(task_id: str, stamp=None) -> tuple[dict | None, bool]:
+    if stamp is None:  # a first read, or a timed-out wait: nothing to share it with
+        return await _load(task_id)
+    key = (task_id, stamp)
+    read = _reads.get(key)
+    if read is None:
+        read = _reads[key] = asyncio.ensure_future(_load(task_id))
+        read.add_done_callback(lambda _done: _reads.pop(key, None))
+    return await asyncio.shield(read)
 
 
 def _version(data: dict | None) -> str:
@@ -127,7 +146,7 @@ async def _event_stream(task_id: str):
         deadline = time.monotonic() + settings.API_STREAM_MAX_SECONDS
         sent_version, number = None, 0
         while True:
-            data, final = await _snapshot(task_id)
+            data, final = await _snapshot(task_id, follower.stamp)
             version = _version(data)
             if version != sent_version:
                 number += 1
@@ -161,7 +180,7 @@ async def task_wait(request, task_id: str):
     try:
         deadline = time.monotonic() + int(raw_timeout)
         while True:
-            data, final = await _snapshot(task_id)
+            data, final = await _snapshot(task_id, follower.stamp)
             version = _version(data)
             remaining = deadline - time.monotonic()
             if version != since or final or remaining <= 0:
