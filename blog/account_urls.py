@@ -1,11 +1,11 @@
 """Member URLs (under /accounts/, placed before django.contrib.auth.urls so they take precedence).
 
-The doors that send email or create accounts are throttled (site_config/throttles.py)."""
+The doors that send email or create accounts are throttled (site_config/machinery/throttles.py)."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from site_config.throttles import password_reset_throttled, signup_throttled, verification_resend_throttled
+from site_config.machinery.throttles import password_reset_throttled, signup_throttled, verification_resend_throttled
 
 from . import views
 from .forms import OutboxPasswordResetForm

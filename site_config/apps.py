@@ -8,4 +8,4 @@ class SiteConfigConfig(AppConfig):
     verbose_name = "Site configuration"
 
     def ready(self) -> None:
-        from site_config import checks  # noqa: F401  (registers the deploy checks)
+        from site_config.machinery import checks  # noqa: F401  (registers the deploy checks)

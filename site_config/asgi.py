@@ -3,7 +3,7 @@
 Everything first passes `ClientAddressMiddleware`, which decides the client's address and scheme
 (trusting proxy headers only from TRUSTED_PROXIES) and writes the access log. Websockets are then
 wrapped, outermost first, in an Origin check (scheme, host and port against SITE_URL and
-DJANGO_CSRF_TRUSTED_ORIGINS: site_config/websocket_origin.py) and the session authentication
+DJANGO_CSRF_TRUSTED_ORIGINS: site_config/machinery/websocket_origin.py) and the session authentication
 middleware; each consumer then checks permissions itself before joining a group.
 """
 
@@ -18,10 +18,10 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from site_config.client_address import ClientAddressMiddleware  # noqa: E402
+from site_config.machinery.client_address import ClientAddressMiddleware  # noqa: E402
 from site_config.routing import websocket_urlpatterns  # noqa: E402
-from site_config.websocket_close import allow_service_restart_close  # noqa: E402
-from site_config.websocket_origin import WebsocketOriginValidator  # noqa: E402
+from site_config.machinery.websocket_close import allow_service_restart_close  # noqa: E402
+from site_config.machinery.websocket_origin import WebsocketOriginValidator  # noqa: E402
 
 # Sockets that should reconnect close with 1012, which daphne would otherwise refuse to send.
 allow_service_restart_close()

@@ -117,7 +117,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, from PyPI (never a CDN): /api/docs/
-    "site_config.apps.SiteConfigConfig",  # the project's deploy checks (site_config/checks.py)
+    "site_config.apps.SiteConfigConfig",  # the project's deploy checks (site_config/machinery/checks.py)
     "site_config.ops",
     "dashboard",
     "blog",
@@ -125,19 +125,19 @@ INSTALLED_APPS = [
 ]
 
 # Django's and WhiteNoise's middleware, with an async mode that runs the hooks on daphne's event loop
-# instead of a thread hand-off per hook (site_config/middleware.py says why and when they still do).
+# instead of a thread hand-off per hook (site_config/machinery/middleware.py says why and when they still do).
 MIDDLEWARE = [
     # /healthz, /readyz and /metrics, answered before ALLOWED_HOSTS and the HTTPS redirect (site_config/ops/middleware.py).
     "site_config.ops.middleware.ProbeMiddleware",
-    "site_config.middleware.SecurityMiddleware",
-    "site_config.middleware.WhiteNoiseMiddleware",
-    "site_config.middleware.CSPMiddleware",
-    "site_config.middleware.SessionMiddleware",
-    "site_config.middleware.CommonMiddleware",
-    "site_config.middleware.CsrfViewMiddleware",
-    "site_config.middleware.AuthenticationMiddleware",
-    "site_config.middleware.MessageMiddleware",
-    "site_config.middleware.XFrameOptionsMiddleware",
+    "site_config.machinery.middleware.SecurityMiddleware",
+    "site_config.machinery.middleware.WhiteNoiseMiddleware",
+    "site_config.machinery.middleware.CSPMiddleware",
+    "site_config.machinery.middleware.SessionMiddleware",
+    "site_config.machinery.middleware.CommonMiddleware",
+    "site_config.machinery.middleware.CsrfViewMiddleware",
+    "site_config.machinery.middleware.AuthenticationMiddleware",
+    "site_config.machinery.middleware.MessageMiddleware",
+    "site_config.machinery.middleware.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
@@ -155,8 +155,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "site_config.context_processors.csp_nonce",
-                "site_config.context_processors.service_notices",
+                "site_config.machinery.context_processors.csp_nonce",
+                "site_config.machinery.context_processors.service_notices",
             ],
             # {% time_tag %} and |breakable on every page without a {% load %} (site_config/templatetags/display.py).
             "builtins": ["site_config.templatetags.display"],
@@ -247,8 +247,8 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CACHES = {
     "default": {
-        # Django's Redis cache that degrades to "no cache" while Redis is down (site_config/cache.py).
-        "BACKEND": "site_config.cache.ResilientRedisCache",
+        # Django's Redis cache that degrades to "no cache" while Redis is down (site_config/machinery/cache.py).
+        "BACKEND": "site_config.machinery.cache.ResilientRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "site",
         "TIMEOUT": 300,
@@ -273,7 +273,7 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # kombu's Redis transport with the fix that keeps a worker alive across a Redis restart.
-    CELERY_BROKER_TRANSPORT = "site_config.broker:Transport"
+    CELERY_BROKER_TRANSPORT = "site_config.machinery.broker:Transport"
 # Redis re-delivers an unacknowledged message after the visibility timeout; it must be longer than
 # the longest task, or a long task runs twice.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
@@ -282,8 +282,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBIL
 CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env_float("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", 10.0, minimum=0.0)
 # Lets the workers page restart a worker's pool (the `pool_restart` control command; prefork only).
 CELERY_WORKER_POOL_RESTARTS = True
-# django-celery-results' database backend, retrying on a dropped connection (site_config/results.py).
-CELERY_RESULT_BACKEND = "site_config.results:DatabaseBackend"
+# django-celery-results' database backend, retrying on a dropped connection (site_config/machinery/results.py).
+CELERY_RESULT_BACKEND = "site_config.machinery.results:DatabaseBackend"
 CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
 CELERY_RESULT_BACKEND_MAX_RETRIES = env_int("CELERY_RESULT_BACKEND_MAX_RETRIES", 15, minimum=0)
 CELERY_RESULT_BACKEND_BASE_SLEEP_BETWEEN_RETRIES_MS = 100
@@ -338,7 +338,7 @@ DEMO_JOB_MAX_DELAY_MS = env_int("DEMO_JOB_MAX_DELAY_MS", 5000, minimum=0)
 # --- security: production values when DEBUG is off (manage.py check --deploy is clean) ---
 
 # Django's checks for its security, X-Frame-Options and CSRF middleware look for its own class paths,
-# not our subclasses; site_config/checks.py checks ours instead, and runs the checks that depend on
+# not our subclasses; site_config/machinery/checks.py checks ours instead, and runs the checks that depend on
 # them (HSTS, HTTPS redirect, cookie flags, ...), which Django skips. Silence exactly those three.
 SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003"]
 
@@ -351,7 +351,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
     # No SECURE_PROXY_SSL_HEADER: X-Forwarded-Proto is believed only from TRUSTED_PROXIES
-    # (site_config/client_address.py sets the scheme), never from whoever sends it.
+    # (site_config/machinery/client_address.py sets the scheme), never from whoever sends it.
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000, minimum=0)
@@ -359,13 +359,13 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
 
 
-# --- logging: the task id and name on every line a task emits (site_config.logging_filters) ---
+# --- logging: the task id and name on every line a task emits (site_config.machinery.logging_filters) ---
 
 LOG_LEVEL = env_str("DJANGO_LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"task_context": {"()": "site_config.logging_filters.TaskContextFilter"}},
+    "filters": {"task_context": {"()": "site_config.machinery.logging_filters.TaskContextFilter"}},
     "formatters": {
         "default": {
             "format": "%(asctime)s %(levelname)s %(processName)s %(name)s [%(task_name)s %(task_id)s] %(message)s",
@@ -597,7 +597,7 @@ TASK_RESULT_CLEANUP_BATCH_SIZE = env_int("TASK_RESULT_CLEANUP_BATCH_SIZE", 5000,
 # The task list's state counts and free-text search read rows, not an index range: whatever dates
 # are chosen, they read at most the latest this many days of them (dashboard/monitor/filters.py).
 TASK_SCAN_MAX_DAYS = env_int("TASK_SCAN_MAX_DAYS", 7, minimum=1)
-# Flower (`python -m site_config.flower`, Procfile): "user:password[,user2:password2]"; required
+# Flower (`python -m site_config.ops.flower`, Procfile): "user:password[,user2:password2]"; required
 # unless DEBUG is on.
 FLOWER_BASIC_AUTH = env_str("FLOWER_BASIC_AUTH", "")
 
@@ -606,7 +606,7 @@ FLOWER_BASIC_AUTH = env_str("FLOWER_BASIC_AUTH", "")
 
 # Reverse proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are believed,
 # e.g. "10.0.0.0/8" or "127.0.0.1" behind a local nginx; empty: daphne's peer is the client
-# (site_config/client_address.py, README "Behind a proxy").
+# (site_config/machinery/client_address.py, README "Behind a proxy").
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 for _proxy in TRUSTED_PROXIES:
     try:
@@ -669,7 +669,7 @@ SPECTACULAR_SETTINGS = {
 API_THROTTLE_RATE = env_rate("API_THROTTLE_RATE", "600/60")
 API_STREAM_MAX_SECONDS = env_int("API_STREAM_MAX_SECONDS", 300, minimum=5)
 
-# Throttles on the account doors (site_config/throttles.py): attempts per window, counted in Redis;
+# Throttles on the account doors (site_config/machinery/throttles.py): attempts per window, counted in Redis;
 # over the limit a 429 page says when to try again, and the window ends by itself. Login counts
 # failed attempts only. Password reset is strict per client address and looser per email, so that
 # strangers cannot keep the owner from resetting (links already sent stay valid meanwhile).
@@ -681,7 +681,7 @@ THROTTLE_VERIFICATION_RESEND_PER_ADDRESS = env_rate("THROTTLE_VERIFICATION_RESEN
 THROTTLE_VERIFICATION_RESEND_PER_EMAIL = env_rate("THROTTLE_VERIFICATION_RESEND_PER_EMAIL", "5/3600")
 THROTTLE_SIGNUP_PER_ADDRESS = env_rate("THROTTLE_SIGNUP_PER_ADDRESS", "10/3600")
 
-# Content-Security-Policy (django-csp 4; site_config.middleware.CSPMiddleware): no inline script, no
+# Content-Security-Policy (django-csp 4; site_config.machinery.middleware.CSPMiddleware): no inline script, no
 # eval, no inline style attributes. Scripts and styles come from our own origin; the few inline
 # elements the pages need (the weather cards' one-line <style>) carry the request's nonce, as do
 # django-htmx's script tags. Websockets are same-origin ('self' covers ws:/wss: on the same host).
@@ -702,7 +702,7 @@ CONTENT_SECURITY_POLICY = {
 CONTENT_SECURITY_POLICY_REPORT_ONLY: dict = {}  # none: the policy above is enforced
 
 # Where daphne listens (the Procfile's $PORT; `make run` sets it). With DEBUG on, pages served on the
-# loopback at this port may open websockets (site_config/websocket_origin.py); otherwise websockets are
+# loopback at this port may open websockets (site_config/machinery/websocket_origin.py); otherwise websockets are
 # accepted from SITE_URL and DJANGO_CSRF_TRUSTED_ORIGINS only, scheme, host and port compared.
 PORT = env_int("PORT", 8000, minimum=1)
 
@@ -712,7 +712,7 @@ PORT = env_int("PORT", 8000, minimum=1)
 # /readyz reuses its last result for this long, so load balancers may poll it every second.
 READINESS_CACHE_SECONDS = env_float("READINESS_CACHE_SECONDS", 1.0, minimum=0.0)
 # Who may read /metrics: a bearer token, and/or client addresses (CIDR, e.g. "10.0.0.0/8"). Neither
-# set: /metrics answers 404. The address is the client's as site_config/client_address.py decides it (TRUSTED_PROXIES).
+# set: /metrics answers 404. The address is the client's as site_config/machinery/client_address.py decides it (TRUSTED_PROXIES).
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", [])
 try:

@@ -6,7 +6,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 
 from blog.media import media_file
-from site_config.throttles import login_throttled
+from site_config.machinery.throttles import login_throttled
 
 # The admin's log-in is a door too: throttled like ours, keeping its own URL and name (admin:login).
 admin.site.login = login_throttled(admin.site.login)
@@ -27,5 +27,5 @@ urlpatterns = [
     path("media/<path:name>", media_file, name="media_file"),
 ]
 
-# A refusal says why, to htmx requests too (site_config/errors.py).
-handler403 = "site_config.errors.permission_denied"
+# A refusal says why, to htmx requests too (site_config/machinery/errors.py).
+handler403 = "site_config.machinery.errors.permission_denied"

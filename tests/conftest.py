@@ -160,7 +160,7 @@ def gate():
 
 @pytest.fixture(autouse=True)
 def _fresh_throttles():
-    """Every test starts with empty throttle buckets on the account doors (site_config/throttles.py)
+    """Every test starts with empty throttle buckets on the account doors (site_config/machinery/throttles.py)
     and the API (dashboard/api/throttling.py, in the Django cache): they live in the session's Redis,
     shared by the test process and every daphne it starts."""
     import redis

@@ -18,7 +18,7 @@ from urllib.parse import urlencode, urlparse
 
 import pytest
 
-from site_config.client_address import client_address, client_bucket, trusted_proxy_networks
+from site_config.machinery.client_address import client_address, client_bucket, trusted_proxy_networks
 from tests.conftest import BASE_DIR, PASSWORD, child_env, make_user, session_cookie, start_daphne
 
 PROXY = "127.0.0.2"

@@ -1,4 +1,4 @@
-"""Flower (site_config/flower.py): refuses to start open in production, refuses unauthenticated requests."""
+"""Flower (site_config/ops/flower.py): refuses to start open in production, refuses unauthenticated requests."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_flower_refuses_to_start_without_auth_when_debug_is_off(django_db_setup)
     env = child_env(**PRODUCTION)
     env.pop("FLOWER_BASIC_AUTH", None)
     finished = subprocess.run(
-        [sys.executable, "-m", "site_config.flower"], env=env, cwd=BASE_DIR, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "site_config.ops.flower"], env=env, cwd=BASE_DIR, capture_output=True, text=True, timeout=60
     )
     assert finished.returncode == 2
     assert "Refusing to start Flower without authentication" in finished.stderr
@@ -45,7 +45,7 @@ def test_flower_refuses_unauthenticated_requests_and_admits_the_configured_user(
     port = free_port()
     flower = Process(
         "flower",
-        [sys.executable, "-m", "site_config.flower"],
+        [sys.executable, "-m", "site_config.ops.flower"],
         child_env(**PRODUCTION, FLOWER_BASIC_AUTH="ops:s3cret-pass", FLOWER_PORT=str(port)),
     )
     try:

@@ -8,7 +8,7 @@ from websockets.exceptions import InvalidStatus
 
 from dashboard.live.contract import MODERATION_GROUP, MODERATION_UPDATE, TASK_UPDATE
 from dashboard.live.publisher import publisher
-from site_config.websocket_origin import allowed_origins, origin_allowed
+from site_config.machinery.websocket_origin import allowed_origins, origin_allowed
 from tests.conftest import session_cookie
 from tests.livetools import ws_connect
 

@@ -26,7 +26,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
-from site_config.client_address import request_client_bucket
+from site_config.machinery.client_address import request_client_bucket
 from weather.client import rate_limit_take
 from weather.forms import CitiesForm, CityForm
 from weather.services import city_report_get, city_reports_stream

@@ -7,7 +7,7 @@ from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from dashboard.models import ApiToken
-from site_config.client_address import request_client_bucket
+from site_config.machinery.client_address import request_client_bucket
 
 
 class PerTokenThrottle(SimpleRateThrottle):

@@ -20,7 +20,7 @@ document.addEventListener("htmx:wsClose", (event) => {
   notice.append("Live updates stopped: signed out. ", login);
   live.prepend(notice);
 });
-// A refusal (403 from site_config/errors.py) answers an htmx request with its message alone, which htmx
+// A refusal (403 from site_config/machinery/errors.py) answers an htmx request with its message alone, which htmx
 // does not swap (an error answer): show it above the page instead. Captured on window, before anything
 // else sees the answer (django-htmx's debug helper, on with DEBUG, would replace the whole page with it).
 window.addEventListener("htmx:beforeOnLoad", (event) => {

@@ -1,4 +1,4 @@
-"""`python -m site_config.flower [extra flower options]`: start Flower safely (Procfile `flower`).
+"""`python -m site_config.ops.flower [extra flower options]`: start Flower safely (Procfile `flower`).
 
 Binds to 127.0.0.1:5555 unless FLOWER_ADDRESS / FLOWER_PORT say otherwise, and requires
 FLOWER_BASIC_AUTH ("user:password", comma-separated for more users) unless DJANGO_DEBUG is on:

@@ -7,7 +7,7 @@ hand. One pipeline per attempt (SET NX EX, INCR, TTL for each bucket): one Redis
 
 Over any limit the door answers 429 with a page that says when to try again (and `Retry-After`),
 and logs a line naming the door, the limit and the client. The client is
-`site_config.client_address.request_client_bucket` (IPv6 by /64), so neither a forged
+`site_config.machinery.client_address.request_client_bucket` (IPv6 by /64), so neither a forged
 X-Forwarded-For nor a fresh IPv6 address gives a fresh bucket.
 
 Why not django-axes: it covers the log-in only (the other doors would need this module anyway),
@@ -34,7 +34,7 @@ from django.conf import settings
 from django.shortcuts import render
 from django.utils import timezone
 
-from site_config.client_address import request_client_bucket
+from site_config.machinery.client_address import request_client_bucket
 
 logger = logging.getLogger(__name__)
 

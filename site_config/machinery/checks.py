@@ -1,6 +1,6 @@
 """The project's own deploy checks (`manage.py check --deploy`), for the middleware Django cannot see.
 
-MIDDLEWARE names the async subclasses in site_config/middleware.py, not Django's class paths. Django's
+MIDDLEWARE names the async subclasses in site_config/machinery/middleware.py, not Django's class paths. Django's
 deploy checks test for those exact paths, so they report security.W001/W002/W003 ("middleware
 missing") and, worse, silently skip every check that depends on them: HSTS, the HTTPS redirect,
 nosniff, the referrer and opener policies, X-Frame-Options, the CSRF cookie flag.
@@ -28,7 +28,7 @@ SECURITY = "django.middleware.security.SecurityMiddleware"
 XFRAME = "django.middleware.clickjacking.XFrameOptionsMiddleware"
 CSRF = "django.middleware.csrf.CsrfViewMiddleware"
 
-HINT = "Django skips its own check because MIDDLEWARE names the site's subclass (site_config/middleware.py)."
+HINT = "Django skips its own check because MIDDLEWARE names the site's subclass (site_config/machinery/middleware.py)."
 
 
 def _subclass_installed(django_class: type) -> bool:
@@ -62,16 +62,16 @@ def check_middleware_installed(app_configs, **kwargs):
     if not _subclass_installed(SecurityMiddleware):
         missing.append(Warning(
             "No SecurityMiddleware in MIDDLEWARE: HSTS, the HTTPS redirect, nosniff and the referrer and "
-            "opener policies are off.", hint="Add 'site_config.middleware.SecurityMiddleware' first.",
+            "opener policies are off.", hint="Add 'site_config.machinery.middleware.SecurityMiddleware' first.",
             id="site_config.W001"))
     if not _subclass_installed(XFrameOptionsMiddleware):
         missing.append(Warning(
             "No XFrameOptionsMiddleware in MIDDLEWARE: pages are sent without an X-Frame-Options header.",
-            hint="Add 'site_config.middleware.XFrameOptionsMiddleware'.", id="site_config.W002"))
+            hint="Add 'site_config.machinery.middleware.XFrameOptionsMiddleware'.", id="site_config.W002"))
     if not _subclass_installed(CsrfViewMiddleware):
         missing.append(Warning(
             "No CsrfViewMiddleware in MIDDLEWARE: forms are not protected against cross-site request forgery.",
-            hint="Add 'site_config.middleware.CsrfViewMiddleware'.", id="site_config.W003"))
+            hint="Add 'site_config.machinery.middleware.CsrfViewMiddleware'.", id="site_config.W003"))
     return missing
 
 

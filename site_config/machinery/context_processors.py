@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from site_config.cache import redis_unavailable
+from site_config.machinery.cache import redis_unavailable
 
 
 def csp_nonce(request) -> dict:

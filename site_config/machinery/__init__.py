@@ -1,0 +1,10 @@
+"""The classes and functions that settings.py, urls.py and asgi.py plug in by dotted path.
+
+Configuration (what is chosen) lives one level up; how each choice works lives here:
+- `broker`: the Redis transport that reconnects after a Redis restart;
+- `cache`, `results`: the cache and result backends that survive a Redis outage;
+- `middleware`: the request middleware; `checks`: the project's deploy checks;
+- `client_address`, `throttles`, `websocket_origin`, `websocket_close`: the doors (who is asking,
+  how often, from which page) and the websocket close shim for daphne;
+- `context_processors`, `errors`, `logging_filters`: what every template, refusal and log line gets.
+"""
