@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from dashboard.monitor.lost import tasks_lost_sweep, tasks_unqueued_sweep
-from dashboard.monitor.maintenance import task_results_cleanup
+from dashboard.monitor.maintenance import records_cleanup, task_results_cleanup
 from dashboard.reports.services import daily_report_build, yesterday
 
 
@@ -82,12 +82,15 @@ def daily_report_task(self, day: str | None = None) -> dict:
 
 @shared_task(bind=True)
 def cleanup_task_results_task(self, max_age_days: int | None = None) -> dict:
-    """Delete task results older than max_age_days (default settings.TASK_RESULT_MAX_AGE_DAYS)."""
-    return task_results_cleanup(
+    """Delete task results older than max_age_days (default settings.TASK_RESULT_MAX_AGE_DAYS), then
+    the other tables' old rows by their own retention settings (dashboard.monitor.maintenance)."""
+    counts = task_results_cleanup(
         older_than=timedelta(days=max_age_days or settings.TASK_RESULT_MAX_AGE_DAYS),
         batch_size=settings.TASK_RESULT_CLEANUP_BATCH_SIZE,
         on_batch=lambda done, total: self.report_progress(done, total, f"batch {done} of {total}"),
     )
+    counts["deleted_records"] = records_cleanup(batch_size=settings.TASK_RESULT_CLEANUP_BATCH_SIZE)
+    return counts
 
 
 @shared_task(bind=True)

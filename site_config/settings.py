@@ -594,6 +594,9 @@ PERIODIC_TASKS["sweep-lost-tasks"] = {
 # this many primary keys, each batch its own short transaction so the site stays usable meanwhile.
 TASK_RESULT_MAX_AGE_DAYS = env_int("TASK_RESULT_MAX_AGE_DAYS", 30, minimum=1)
 TASK_RESULT_CLEANUP_BATCH_SIZE = env_int("TASK_RESULT_CLEANUP_BATCH_SIZE", 5000, minimum=1)
+# The same daily clean-up keeps the other tables that grow with use bounded (dashboard/monitor/maintenance.py).
+AUDIT_MAX_AGE_DAYS = env_int("AUDIT_MAX_AGE_DAYS", 365, minimum=1)
+OUTBOX_MAX_AGE_DAYS = env_int("OUTBOX_MAX_AGE_DAYS", 90, minimum=1)
 # The task list's state counts and free-text search read rows, not an index range: whatever dates
 # are chosen, they read at most the latest this many days of them (dashboard/monitor/filters.py).
 TASK_SCAN_MAX_DAYS = env_int("TASK_SCAN_MAX_DAYS", 7, minimum=1)

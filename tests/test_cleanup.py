@@ -64,3 +64,64 @@ def test_cleanup_task_uses_the_configured_age(db, settings):
     assert outcome["deleted_results"] == 4
     assert not TaskResult.objects.filter(task_id__startswith="three-days").exists()
     assert TaskResult.objects.filter(task_id__startswith="one-day").count() == 2
+
+
+def test_cleanup_takes_a_tasks_timeline_events_with_it_and_keeps_those_of_tasks_still_kept(db):
+    from dashboard.models import TaskEvent
+
+    _results("gone", 1, NOW - timedelta(days=31))
+    _results("kept", 1, NOW - timedelta(days=31))
+    TaskResult.objects.filter(task_id="kept-0").update(date_done=NOW)  # a long task that finished late
+    for task_id in ("gone-0", "kept-0"):
+        TaskEvent.objects.create(task_id=task_id, kind="queued", at=NOW - timedelta(days=31))
+    TaskEvent.objects.create(task_id="never-stored", kind="queued", at=NOW - timedelta(days=40))
+    counts = task_results_cleanup(older_than=timedelta(days=30), now=NOW)
+    assert counts["deleted_events"] == 2
+    assert list(TaskEvent.objects.values_list("task_id", flat=True)) == ["kept-0"]
+
+
+def test_records_cleanup_keeps_each_table_for_its_own_retention_and_never_an_unsent_email(db, alice, settings):
+    from blog.models import Announcement, AnnouncementDelivery, ModerationDecision, OutboundEmail
+    from dashboard.models import ControlAction
+    from dashboard.monitor.maintenance import records_cleanup
+    from tests.blog_helpers import make_post
+
+    settings.AUDIT_MAX_AGE_DAYS = 365
+    settings.OUTBOX_MAX_AGE_DAYS = 90
+
+    def aged(model, pk, days, field="created_at"):
+        model.objects.filter(pk=pk).update(**{field: NOW - timedelta(days=days)})
+
+    old_control = ControlAction.objects.create(kind=ControlAction.Kind.choices[0][0], user=alice)
+    new_control = ControlAction.objects.create(kind=ControlAction.Kind.choices[0][0], user=alice)
+    aged(ControlAction, old_control.pk, 366)
+    aged(ControlAction, new_control.pk, 364)
+
+    post = make_post(alice)
+    comment = post.comments.create(author=alice, body="hello")
+    decision = ModerationDecision.objects.create(comment=comment, previous_status="pending", new_status="approved")
+    aged(ModerationDecision, decision.pk, 400)
+
+    def email(status, days):
+        row = OutboundEmail.objects.create(to="x@example.com", subject="s", body="b", kind="test", status=status)
+        aged(OutboundEmail, row.pk, days, field="updated_at")
+        return row
+
+    sent_old, failed_old, queued_old, sent_new = (
+        email("sent", 91), email("failed", 91), email("queued", 91), email("sent", 89))
+    done = Announcement.objects.create(subject="done", body="b", status=Announcement.Status.DONE)
+    sending = Announcement.objects.create(subject="sending", body="b", status=Announcement.Status.SENDING)
+    done_email, sending_email = email("sent", 120), email("sent", 120)
+    done_delivery = AnnouncementDelivery.objects.create(announcement=done, member=alice, email=done_email)
+    sending_delivery = AnnouncementDelivery.objects.create(announcement=sending, member=alice, email=sending_email)
+    aged(AnnouncementDelivery, done_delivery.pk, 120)
+    aged(AnnouncementDelivery, sending_delivery.pk, 120)
+
+    deleted = records_cleanup(now=NOW)
+
+    assert list(ControlAction.objects.values_list("pk", flat=True)) == [new_control.pk]
+    assert not ModerationDecision.objects.exists() and deleted["blog.ModerationDecision"] == 1
+    assert set(OutboundEmail.objects.values_list("pk", flat=True)) == {queued_old.pk, sent_new.pk, sending_email.pk}
+    assert list(AnnouncementDelivery.objects.values_list("pk", flat=True)) == [sending_delivery.pk]
+    assert sent_old.pk not in OutboundEmail.objects.values_list("pk", flat=True)
+    assert failed_old.pk not in OutboundEmail.objects.values_list("pk", flat=True)
