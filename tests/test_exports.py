@@ -15,6 +15,8 @@ import pytest
 from celery import states
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
@@ -246,3 +248,17 @@ def test_an_htmx_filter_of_the_task_list_and_queue_brings_export_links_that_foll
     assert 'id="task-export-link" hx-swap-oob="true"' in table and "kind=tasks&amp;state=FAILURE" in table
     queue = client.get("/dashboard/moderation/?status=spam", HTTP_HX_REQUEST="true").content.decode()
     assert 'id="moderation-export-links" hx-swap-oob="true"' in queue and "kind=moderation&amp;status=spam" in queue
+
+
+def test_export_confirmation_counts_matching_rows_only_up_to_its_bound(client, db, alice):
+    from dashboard.exports import views
+
+    TaskResult.objects.bulk_create([
+        TaskResult(task_id=f"bound-{i}", task_name="dashboard.tasks.demo_job_task", status=states.FAILURE)
+        for i in range(views.CONFIRM_COUNT_LIMIT + 5)])
+    client.force_login(grant(alice, "dashboard.export_data"))
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/dashboard/exports/new/?kind=tasks&state=FAILURE").content.decode()
+    assert f"More than {views.CONFIRM_COUNT_LIMIT} rows match" in page
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert counts and all("LIMIT" in sql.upper() for sql in counts), counts

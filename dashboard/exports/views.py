@@ -28,6 +28,9 @@ from dashboard.exports.services import (
 )
 from dashboard.permissions import EXPORT_DATA, require
 
+# The confirmation page counts matching rows up to this many (a bounded COUNT over a LIMIT subquery).
+CONFIRM_COUNT_LIMIT = 10_000
+
 STAFF_KINDS = {
     Export.Kind.TASKS: "dashboard:task_list",
     Export.Kind.MODERATION: "dashboard:moderation_queue",
@@ -89,7 +92,9 @@ def export_new(request):
         return redirect(STAFF_KINDS[kind])
     if request.method != "POST":
         return render(request, "dashboard/exports/confirm.html", {
-            "kind": kind, "label": Export.Kind(kind).label, "params": params, "count": qs.count(),
+            "kind": kind, "label": Export.Kind(kind).label, "params": params,
+            # Counted up to a bound, so the page costs the same at ten million rows as at ten.
+            "count": qs[:CONFIRM_COUNT_LIMIT + 1].count(), "count_limit": CONFIRM_COUNT_LIMIT,
             "expiry_hours": settings.EXPORT_EXPIRY_HOURS,
         })
     export = export_start(owner=request.user, kind=kind, params=params)
