@@ -4,8 +4,11 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from site_config.machinery.migrations import AddIndexOnline
+
 
 class Migration(migrations.Migration):
+    atomic = False  # indexes are built concurrently on PostgreSQL (site_config/machinery/migrations.py)
 
     initial = True
 
@@ -94,19 +97,19 @@ class Migration(migrations.Migration):
                 ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='profile', to=settings.AUTH_USER_MODEL)),
             ],
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='post',
             index=models.Index(fields=['status', '-published_at'], name='blog_post_status_pub'),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='comment',
             index=models.Index(fields=['status', 'created_at', 'id'], name='blog_comment_queue'),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='comment',
             index=models.Index(fields=['post', 'status', 'created_at'], name='blog_comment_post_status'),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='comment',
             index=models.Index(fields=['author', 'created_at'], name='blog_comment_author_created'),
         ),

@@ -2,6 +2,8 @@
 
 from django.db import migrations, models
 
+from site_config.machinery.migrations import AddIndexOnline
+
 TRANSIENT_PREFIXES = ("SMTP", "ConnectionRefusedError", "ConnectionResetError", "TimeoutError", "OSError",
                       "socket", "gaierror", "BrokenPipeError")
 
@@ -27,6 +29,7 @@ def _sweep_every_minute(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    atomic = False  # indexes are built concurrently on PostgreSQL (site_config/machinery/migrations.py)
 
     dependencies = [
         ("django_celery_beat", "0019_alter_periodictasks_options"),
@@ -46,7 +49,7 @@ class Migration(migrations.Migration):
             name='next_attempt_at',
             field=models.DateTimeField(blank=True, null=True),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='outboundemail',
             index=models.Index(fields=['status', 'next_attempt_at'], name='blog_email_status_next'),
         ),

@@ -4,6 +4,8 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from site_config.machinery.migrations import AddIndexOnline, CreateIndexOnline
+
 # Composite indexes on django-celery-results' table for the task monitor's keyset pagination
 # (newest first, optionally filtered by one column): each filter plus (date_created, id) is one
 # index range scan, whatever the table size. Plain SQL because the table belongs to another app.
@@ -20,6 +22,7 @@ TASKRESULT_INDEXES = {
 
 
 class Migration(migrations.Migration):
+    atomic = False  # indexes are built concurrently on PostgreSQL (site_config/machinery/migrations.py)
 
     dependencies = [
         ("django_celery_results", "0014_alter_taskresult_status"),
@@ -92,7 +95,7 @@ class Migration(migrations.Migration):
             name='root_id',
             field=models.CharField(blank=True, default='', max_length=255),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='tasklaunch',
             index=models.Index(fields=['queue', '-created_at'], name='launch_queue_created_idx'),
         ),
@@ -101,14 +104,11 @@ class Migration(migrations.Migration):
             name='user',
             field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='taskevent',
             index=models.Index(fields=['task_id', 'at'], name='taskevent_task_at_idx'),
         ),
     ] + [
-        migrations.RunSQL(
-            f"CREATE INDEX IF NOT EXISTS {name} ON django_celery_results_taskresult {columns}",
-            f"DROP INDEX IF EXISTS {name}",
-        )
+        CreateIndexOnline(name=name, table="django_celery_results_taskresult", columns=columns)
         for name, columns in TASKRESULT_INDEXES.items()
     ]

@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import migrations, models
 
+from site_config.machinery.migrations import AddIndexOnline
+
 
 def blanks_to_null(apps, schema_editor):
     TaskLaunch = apps.get_model("dashboard", "TaskLaunch")
@@ -11,6 +13,7 @@ def blanks_to_null(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    atomic = False  # indexes are built concurrently on PostgreSQL (site_config/machinery/migrations.py)
 
     dependencies = [
         ('dashboard', '0003_task_monitor'),
@@ -38,11 +41,11 @@ class Migration(migrations.Migration):
             name='root_id',
             field=models.CharField(blank=True, max_length=255, null=True),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='tasklaunch',
             index=models.Index(condition=models.Q(('parent_id__isnull', False)), fields=['parent_id'], name='launch_parent_idx'),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='tasklaunch',
             index=models.Index(condition=models.Q(('retry_of__isnull', False)), fields=['retry_of'], name='launch_retry_of_idx'),
         ),

@@ -3,8 +3,11 @@
 from django.conf import settings
 from django.db import migrations, models
 
+from site_config.machinery.migrations import AddIndexOnline
+
 
 class Migration(migrations.Migration):
+    atomic = False  # indexes are built concurrently on PostgreSQL (site_config/machinery/migrations.py)
 
     dependencies = [
         ('dashboard', '0004_launch_links_null'),
@@ -17,7 +20,7 @@ class Migration(migrations.Migration):
             name='runtime',
             field=models.FloatField(blank=True, null=True),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='tasklaunch',
             index=models.Index(condition=models.Q(('runtime__isnull', False)), fields=['-runtime', '-id'], name='launch_runtime_idx'),
         ),

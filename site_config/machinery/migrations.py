@@ -1,0 +1,56 @@
+"""Migration operations that add indexes without locking a live PostgreSQL table.
+
+`CREATE INDEX` takes a lock that blocks every write to the table until the index is built: minutes
+on a task table of ten million rows, during which no worker can store a result. On PostgreSQL these
+operations build with `CREATE INDEX CONCURRENTLY` (writes go on; the migration must not run in a
+transaction, so migrations that use them set `atomic = False`); on SQLite, the embedded default,
+they build the usual way. Every index our migrations add goes through them (tests/test_migrations.py).
+"""
+
+from __future__ import annotations
+
+from django.contrib.postgres.operations import AddIndexConcurrently
+from django.db import migrations
+
+
+class AddIndexOnline(AddIndexConcurrently):
+    """`AddIndex`, built concurrently on PostgreSQL."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        return migrations.AddIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            return super().database_backwards(app_label, schema_editor, from_state, to_state)
+        return migrations.AddIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
+
+
+class CreateIndexOnline(migrations.RunSQL):
+    """An index on a table another app owns (django-celery-results' task table), by name and SQL
+    column list, built concurrently on PostgreSQL."""
+
+    def __init__(self, *, name: str, table: str, columns: str) -> None:
+        self.index_name, self.table, self.columns = name, table, columns
+        super().__init__(sql=migrations.RunSQL.noop, reverse_sql=migrations.RunSQL.noop)
+
+    def deconstruct(self):
+        return (self.__class__.__qualname__, [],
+                {"name": self.index_name, "table": self.table, "columns": self.columns})
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            if schema_editor.connection.in_atomic_block:
+                raise RuntimeError(f"{self.index_name}: set atomic = False on the migration (CONCURRENTLY).")
+            schema_editor.execute(
+                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {self.index_name} ON {self.table} {self.columns}")
+        else:
+            schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {self.index_name} ON {self.table} {self.columns}")
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
+        schema_editor.execute(f"DROP INDEX {concurrently}IF EXISTS {self.index_name}")
+
+    def describe(self):
+        return f"Create index {self.index_name} on {self.table} {self.columns} (concurrently on PostgreSQL)"
