@@ -34,9 +34,13 @@ os.environ["DJANGO_STATIC_ROOT"] = str(WORKDIR / "static")
 BIN = Path(sys.executable).parent
 
 
+_keep_workdir = False
+
+
 def _cleanup() -> None:
     REDIS.stop()
-    shutil.rmtree(WORKDIR, ignore_errors=True)
+    if not _keep_workdir:
+        shutil.rmtree(WORKDIR, ignore_errors=True)
 
 
 atexit.register(_cleanup)
@@ -60,6 +64,20 @@ def machine_busy_seconds() -> float:
     fields = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle + iowait
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class RunFailed(SystemExit):
+    """A benchmark run in which some request did not do what a user asked: it has no figures."""
+
+
+def require_clean(label: str, errors: int, total: int, detail: str = "") -> None:
+    """Stop the benchmark (exit status 1, no figures printed) when any of `total` requests failed or
+    was refused: the times of refused requests are not the times of the work."""
+    if errors:
+        global _keep_workdir
+        _keep_workdir = True  # the processes' logs say why
+        raise RunFailed(f"{label}: {errors} of {total} requests failed or were refused; no figures printed. "
+                        f"{detail}".strip())
 
 
 def percentile(values: list[float], pct: float) -> float:

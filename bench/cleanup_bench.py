@@ -178,6 +178,10 @@ def main() -> int:
         REDIS.stop()
         shutil.rmtree(WORKDIR, ignore_errors=True)
 
+    if errors:
+        print(f"{len(errors)} task list requests failed during the run (first: {errors[0]}); no figures.",
+              file=sys.stderr)
+        return 1
     database = os.environ["DATABASE_URL"].split(":", 1)[0]
     print(f"\nclean-up of {ROWS:,} task results on {database}, batches of {BATCH:,} primary keys")
     print(f"  deleted:              {outcome['counts']['deleted_results']:,} rows (kept {ROWS - outcome['counts']['deleted_results']:,})")
@@ -185,7 +189,6 @@ def main() -> int:
     print(f"  peak memory (RSS):    {outcome['peak_kb'] / 1024:.0f} MB (Django loaded, before the clean-up: {outcome['baseline_kb'] / 1024:.0f} MB)")
     print(f"  task list page before: p50 {pct(before, 50) * 1000:.0f} ms, p95 {pct(before, 95) * 1000:.0f} ms ({len(before)} requests)")
     print(f"  task list page during: p50 {pct(during, 50) * 1000:.0f} ms, p95 {pct(during, 95) * 1000:.0f} ms ({len(during)} requests)")
-    print(f"  failed page requests: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
     return 0
 
 

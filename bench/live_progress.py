@@ -248,6 +248,15 @@ def _scenario(name, daphnes, cookie, task_count, watchers_per_task, list_watcher
     # beyond it only raise the "N new tasks" bar.
     shown = min(task_count, 25)
     expected = per_task_expected * task_count * watchers_per_task + per_task_expected * shown * list_watchers
+    # Every watcher must have connected and seen each of its tasks finish; otherwise the latencies
+    # are those of a run in which some people were left without their page.
+    from _setup import require_clean
+
+    finals_needed = sum(needed for _path, needed in paths)
+    missing = (len(paths) - result["connected"]) + (finals_needed - result["finals"])
+    require_clean(name, missing, len(paths) + finals_needed,
+                  f"{result['connected']} of {len(paths)} watchers connected, {result['finals']} of "
+                  f"{finals_needed} final states seen")
     return _row(name, len(paths), expected, result, cpu, elapsed)
 
 

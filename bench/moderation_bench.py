@@ -116,6 +116,8 @@ def main() -> None:
         "action": "approve", "status": "held",
         "selected": list(Comment.objects.filter(status="held").values_list("pk", flat=True)[:100]),
     }, HTTP_HX_REQUEST="true")
+    if response.status_code != 200:
+        sys.exit(f"the bulk approval answered {response.status_code}; no figure")
     print(f"  through the HTMX view (decision + re-rendered queue): {(time.perf_counter() - t0) * 1000:.1f} ms "
           f"(status {response.status_code})")
 
