@@ -18,6 +18,9 @@ class Profile(models.Model):
     email_verified_at = models.DateTimeField(null=True, blank=True)
     # Set by the unsubscribe link in every announcement: staff announcements skip this member.
     announcements_opt_out = models.BooleanField(default=False)
+    # The member's chosen language (a code of settings.LANGUAGES), or "" for the browser's: pages
+    # after they log in, and every email to them, use it.
+    language = models.CharField(max_length=10, blank=True, default="")
 
     def __str__(self) -> str:
         return f"profile of {self.user}"

@@ -10,6 +10,8 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import check_for_language
+from django.views.i18n import set_language as django_set_language
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -233,3 +235,14 @@ def announcements_unsubscribe(request, token: str):
         announcements.announcement_unsubscribe(member=member)
         return render(request, "blog/unsubscribe.html", {"outcome": "unsubscribed", "member": member})
     return render(request, "blog/unsubscribe.html", {"outcome": "confirm", "member": member})
+
+
+@require_POST
+def language_set(request):
+    """The header's language switch: Django's set_language (the cookie, back to the page) and, for a
+    signed-in member, their profile, so the choice follows them to other browsers and their emails."""
+    response = django_set_language(request)
+    language = request.POST.get("language", "")
+    if request.user.is_authenticated and language in dict(settings.LANGUAGES) and check_for_language(language):
+        members.member_language_set(user=request.user, language=language)
+    return response

@@ -133,6 +133,7 @@ MIDDLEWARE = [
     "site_config.machinery.middleware.WhiteNoiseMiddleware",
     "site_config.machinery.middleware.CSPMiddleware",
     "site_config.machinery.middleware.SessionMiddleware",
+    "site_config.machinery.middleware.LocaleMiddleware",
     "site_config.machinery.middleware.CommonMiddleware",
     "site_config.machinery.middleware.CsrfViewMiddleware",
     "site_config.machinery.middleware.AuthenticationMiddleware",
@@ -201,7 +202,14 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # --- i18n / time ---
 
-LANGUAGE_CODE = "en-us"
+# English and Traditional Chinese. A browser's Accept-Language picks one (zh-TW, zh-HK, zh-MO and
+# zh-Hant all reach zh-hant through Django's own fallbacks); the switch in the header sets a cookie
+# and, for a signed-in member, their profile, which also chooses the language of their emails.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hant", "繁體中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = env_str("DJANGO_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 
 from blog.media import media_file
+from blog.views import language_set
 from site_config.machinery.throttles import login_throttled
 
 # The admin's log-in is a door too: throttled like ours, keeping its own URL and name (admin:login).
@@ -25,6 +26,8 @@ urlpatterns = [
     path("weather/", include("weather.urls")),
     # Uploaded post images, from the default storage (blog/media.py says who may read what).
     path("media/<path:name>", media_file, name="media_file"),
+    # The header's language switch (a POST; remembered in a cookie and a signed-in member's profile).
+    path("language/", language_set, name="set_language"),
 ]
 
 # A refusal says why, to htmx requests too (site_config/machinery/errors.py).

@@ -161,6 +161,7 @@ SITE_URLS = [
     ("password_reset_complete", {}, "/accounts/reset/done/"),
     ("password_reset_confirm", {"uidb64": "MQ", "token": "set-password"}, "/accounts/reset/MQ/set-password/"),
     ("password_reset_done", {}, "/accounts/password_reset/done/"),
+    ("set_language", {}, "/language/"),
     ("signup", {}, "/accounts/signup/"),
     ("verify_email", {"token": "tok-123"}, "/accounts/verify/tok-123/"),
     ("verify_email_resend", {}, "/accounts/verify/resend/"),

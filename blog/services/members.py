@@ -178,3 +178,23 @@ def member_purge_unverified(*, older_than_days: int | None = None) -> int:
             User.objects.filter(pk__in=ids).delete()
     logger.info("purged %s unverified member(s) older than %s day(s)", len(ids), days)
     return len(ids)
+
+
+def member_language_set(*, user, language: str) -> None:
+    """Remember a signed-in member's language (a code of settings.LANGUAGES) in their profile."""
+    profile, _ = Profile.objects.get_or_create(user=user)
+    Profile.objects.filter(pk=profile.pk).update(language=language)
+
+
+def member_language(*, user) -> str:
+    """The language to write to `user` in: their chosen one, else the site's default."""
+    language = Profile.objects.filter(user=user).values_list("language", flat=True).first()
+    return language or settings.LANGUAGE_CODE
+
+
+def language_on_login(sender, request, user, **kwargs) -> None:
+    """user_logged_in receiver: a member who chose a language gets it back on any browser (the
+    locale middleware writes it into the language cookie)."""
+    language = Profile.objects.filter(user=user).values_list("language", flat=True).first()
+    if language and request is not None:
+        request.language_cookie = language

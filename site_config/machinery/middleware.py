@@ -30,6 +30,7 @@ from django.contrib.messages.middleware import MessageMiddleware as _MessageMidd
 from django.contrib.sessions.middleware import SessionMiddleware as _SessionMiddleware
 from django.middleware.clickjacking import XFrameOptionsMiddleware as _XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware as _CommonMiddleware
+from django.middleware.locale import LocaleMiddleware as _LocaleMiddleware
 from django.middleware.csrf import CsrfViewMiddleware as _CsrfViewMiddleware
 from django.middleware.security import SecurityMiddleware as _SecurityMiddleware
 from whitenoise.middleware import WhiteNoiseMiddleware as _WhiteNoiseMiddleware
@@ -111,6 +112,26 @@ _CSP_VIEW_ATTRIBUTES = ("_csp_exempt", "_csp_exempt_ro", "_csp_config", "_csp_up
 
 class CommonMiddleware(_OnTheLoop, _CommonMiddleware):
     """User-agent check, APPEND_SLASH (a URL resolve, in memory), Content-Length."""
+
+
+class LocaleMiddleware(_OnTheLoop, _LocaleMiddleware):
+    """Django's language choice (cookie, then Accept-Language), on the loop: it reads headers only.
+
+    A signed-in member's own choice lives in their profile; logging in copies it into the language
+    cookie (`request.language_cookie`, set by blog.signals on login), so no request reads the
+    database for it."""
+
+    def process_response(self, request, response):
+        response = super().process_response(request, response)
+        chosen = getattr(request, "language_cookie", None)
+        if chosen:
+            response.set_cookie(
+                settings.LANGUAGE_COOKIE_NAME, chosen, max_age=settings.LANGUAGE_COOKIE_AGE,
+                path=settings.LANGUAGE_COOKIE_PATH, domain=settings.LANGUAGE_COOKIE_DOMAIN,
+                secure=settings.LANGUAGE_COOKIE_SECURE, httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+                samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+            )
+        return response
 
 
 class XFrameOptionsMiddleware(_OnTheLoop, _XFrameOptionsMiddleware):
