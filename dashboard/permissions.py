@@ -3,7 +3,7 @@
 Looking at the dashboard is for active staff; every action that changes something needs its own
 permission, granted in the admin to a user or a group (superusers hold them all). A page shows
 staff without the permission a read-only view that says which permission is needed; the server
-refuses their POSTs with a 403 saying the same. README's "Who may do what" lists them.
+refuses their POSTs with a 403 saying the same. docs/security.md "Who may read and do what" lists them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Site settings: every value that differs between machines comes from the environment.
 
 The defaults make `make run` work on a fresh clone (SQLite under var/, a local Redis, DEBUG on);
-production sets DJANGO_DEBUG=0 and the variables documented in README.md.
+production sets DJANGO_DEBUG=0 and the variables documented in docs/configuration.md (one row each;
+tests/test_docs.py checks that every variable read here has its row).
 """
 
 from __future__ import annotations
@@ -498,7 +499,7 @@ PERIODIC_TASKS["requeue-unsent-emails"] = {
 }
 
 
-# --- jobs people start: cancel, exports (dashboard/jobs/, dashboard/exports/; README "Jobs") ---
+# --- jobs people start: cancel, exports (dashboard/jobs/, dashboard/exports/; docs/jobs.md) ---
 
 # How long a cancel request waits for its running task's next progress report (the flag's lifetime
 # in Redis); longer than the longest gap between two reports of any task.
@@ -517,7 +518,7 @@ PERIODIC_TASKS["remove-expired-exports"] = {
 }
 
 
-# --- weather (weather/client.py; README "Weather") ---
+# --- weather (weather/client.py; docs/weather.md) ---
 
 # Full endpoint URLs; tests, bench/ and `make run` point them at weather.fake_open_meteo.
 WEATHER_GEOCODING_URL = env_str("WEATHER_GEOCODING_URL", "https://geocoding-api.open-meteo.com/v1/search")
@@ -617,7 +618,7 @@ FLOWER_BASIC_AUTH = env_str("FLOWER_BASIC_AUTH", "")
 
 # Reverse proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are believed,
 # e.g. "10.0.0.0/8" or "127.0.0.1" behind a local nginx; empty: daphne's peer is the client
-# (site_config/machinery/client_address.py, README "Behind a proxy").
+# (site_config/machinery/client_address.py, docs/security.md "Behind a proxy").
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 for _proxy in TRUSTED_PROXIES:
     try:
@@ -630,7 +631,7 @@ if "DAPHNE_PROXY_HEADERS" in os.environ:
     # It made daphne take the leftmost X-Forwarded-For, which the client writes.
     raise ImproperlyConfigured(
         "DAPHNE_PROXY_HEADERS is no longer read: unset it and set TRUSTED_PROXIES to your proxy's "
-        "address or network (e.g. TRUSTED_PROXIES=10.0.0.0/8); see README \"Behind a proxy\"."
+        "address or network (e.g. TRUSTED_PROXIES=10.0.0.0/8); see docs/security.md \"Behind a proxy\"."
     )
 
 
@@ -718,7 +719,7 @@ CONTENT_SECURITY_POLICY_REPORT_ONLY: dict = {}  # none: the policy above is enfo
 PORT = env_int("PORT", 8000, minimum=1)
 
 
-# --- operations: readiness and metrics (site_config/ops/; README "Health and metrics", docs/operations.md) ---
+# --- operations: readiness and metrics (site_config/ops/; docs/operations.md) ---
 
 # /readyz reuses its last result for this long, so load balancers may poll it every second.
 READINESS_CACHE_SECONDS = env_float("READINESS_CACHE_SECONDS", 1.0, minimum=0.0)

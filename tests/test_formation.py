@@ -1,4 +1,4 @@
-"""The production formation, run from the Procfile as the README says: the release step, then honcho
+"""The production formation, run from the Procfile as docs/operations.md says: the release step, then honcho
 with 2 web, 2 worker and 1 beat processes; DEBUG off, PostgreSQL, one Redis shared by all.
 
 It checks what only a formation of several processes of a kind can get wrong: a task started
@@ -256,5 +256,5 @@ def test_production_formation_of_two_web_two_workers_and_beat(formation):
     assert value(samples, "site_workers_online") == 2
     assert value(samples, "site_tasks_queued_total", task="dashboard.tasks.demo_job_task", queue="celery") >= 1
 
-    # Beat runs alongside (one of it, as the README says).
+    # Beat runs alongside (one of it, as docs/operations.md says).
     assert formation["log"]().count("beat: Starting") == 1
