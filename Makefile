@@ -9,7 +9,7 @@ PYTHON ?= $(shell command -v pyenv >/dev/null 2>&1 && pyenv which python3.13 2>/
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast test-sqlite test-postgres setup system-deps bench check-deploy clean help lock
+.PHONY: run test test-fast test-sqlite test-postgres setup system-deps bench check-deploy clean help lint lock
 
 help:
 	@echo "make run    - set up and start web (daphne), worker and beat on http://127.0.0.1:8000"
@@ -44,6 +44,7 @@ system-deps:
 	fi
 
 test: setup system-deps
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
@@ -64,6 +65,11 @@ test-postgres:
 	else \
 	  echo "No PostgreSQL at $(TEST_POSTGRES_URL): skipped the PostgreSQL run."; \
 	fi
+
+# Ruff (pyproject [tool.ruff]) and the import rules (pyproject [tool.importlinter]); `make test` runs it first.
+lint: setup
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/lint-imports
 
 # The locks, made from pyproject.toml (the one list of dependencies): requirements.txt is what
 # production installs, requirements-test.txt adds the test group and is what `make setup` installs.
