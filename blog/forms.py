@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.utils.text import slugify
 from django.template import loader
+from django.utils.text import slugify
 
 from blog.models import Post
 from blog.services import images, outbox

@@ -194,9 +194,9 @@ def test_cancelled_export_removes_its_partial_file_and_ends_revoked(client, live
     post = make_post(alice)
     for number in range(3):
         Comment.objects.create(post=post, author=bob, body=f"comment {number}", status=Comment.Status.APPROVED)
-    from dashboard.exports.services import export_start
+    from tests.worker_tasks import gated_export_start
 
-    export = export_start(owner=bob, kind=Export.Kind.MEMBER_DATA, gate_key=gate.key)
+    export = gated_export_start(owner=bob, kind=Export.Kind.MEMBER_DATA, gate=gate)
     part = export_part_path(export.pk)
     # The job has written its batch to the scratch file and waits at the gate before reporting it.
     wait_for(lambda: part.exists() and part.stat().st_size > 0, timeout=30)
