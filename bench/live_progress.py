@@ -4,6 +4,7 @@
     .venv/bin/python bench/live_progress.py --quick    # shorter runs
     .venv/bin/python bench/live_progress.py --only 2   # one scenario (3 always runs: it is quick)
     .venv/bin/python bench/live_progress.py --only 4   # several web processes (about 4 minutes; --cases 2000x2)
+    .venv/bin/python bench/live_progress.py --only 1 --zh-share 0.5   # half the watchers read zh-Hant
 
 Scenarios:
   1. one task reporting at 10 Hz watched by N = 1, 100, 1000 clients on its task page;
@@ -18,6 +19,11 @@ and publishes it through dashboard.live.publisher -> channels-redis -> one real 
 report's message carries its wall-clock send time, so clients (separate processes) measure the
 latency of every message they receive. The throttle is set to 50 ms so every 10 Hz report goes out.
 Every row reports the CPU of every process: each daphne, the driver, the client processes, Redis.
+
+`--zh-share S`: that share of the watchers open their socket with `Accept-Language: zh-TW`, the rest
+in English. Each watcher checks that every fragment it gets is in its own language (the state badge:
+English words for English watchers, Chinese for the others); the row reports how many renders each
+language cost the driver (metric site_live_renders): one per update per language watched.
 """
 
 from __future__ import annotations
@@ -37,12 +43,16 @@ if __name__ == "__main__" and "--clients" not in sys.argv:
 
 STAMP = re.compile(r"t=(\d+\.\d+) seq=(\d+)")
 STATE = re.compile(r'data-state="(\w+)"')
+BADGE = re.compile(r'<span class="badge [a-z]+">([^<]*)<')
+ZH_ACCEPT = "zh-TW,zh;q=0.9"
 
 
 # ---------------------------------------------------------------- clients (a separate process)
 
 async def _client(url: str, headers: dict, results: dict, finals_needed: int, deadline: float, ready) -> None:
     import websockets
+
+    chinese = "Accept-Language" in headers
 
     latencies, received, finals = results["latencies"], results, 0
     async with websockets.connect(url, additional_headers=headers, open_timeout=60, max_queue=None) as ws:
@@ -55,6 +65,9 @@ async def _client(url: str, headers: dict, results: dict, finals_needed: int, de
                 break
             now = time.time()
             received["messages"] += 1
+            for label in BADGE.findall(message):
+                if label.isascii() == chinese:  # a Chinese watcher given English words, or the reverse
+                    received["wrong_language"] += 1
             for match in STAMP.finditer(message):
                 latencies.append((round(now, 3), (now - float(match.group(1))) * 1000))
             if "SUCCESS" in (STATE.findall(message) or []):
@@ -64,7 +77,7 @@ async def _client(url: str, headers: dict, results: dict, finals_needed: int, de
 
 async def _run_clients(args) -> None:
     spec = json.loads(args.clients)
-    results = {"latencies": [], "messages": 0, "finals": 0, "connected": 0}
+    results = {"latencies": [], "messages": 0, "finals": 0, "connected": 0, "wrong_language": 0}
     headers = {"Cookie": spec["cookie"], "Origin": spec["origin"]}
     deadline = time.time() + spec["max_seconds"]
     connected = 0
@@ -76,8 +89,9 @@ async def _run_clients(args) -> None:
             print("READY", flush=True)
 
     jobs = []
-    for path, finals_needed in spec["paths"]:
-        jobs.append(asyncio.create_task(_client(spec["ws_url"] + path, headers, results, finals_needed, deadline,
+    for path, finals_needed, language in spec["paths"]:
+        own = {**headers, "Accept-Language": language} if language else headers
+        jobs.append(asyncio.create_task(_client(spec["ws_url"] + path, own, results, finals_needed, deadline,
                                                 ready)))
         if len(jobs) % 25 == 0:  # connect in waves: each handshake reads the session from the database
             while connected < len(jobs):
@@ -152,13 +166,13 @@ def _start_clients(ports: list[int], cookie: str, paths: list[tuple[str, int]], 
 
 
 def _collect(clients) -> dict:
-    total = {"latencies": [], "messages": 0, "finals": 0, "connected": 0}
+    total = {"latencies": [], "messages": 0, "finals": 0, "connected": 0, "wrong_language": 0}
     for client in clients:
         out, _ = client.communicate(timeout=600)
         for line in out.splitlines():
             if line.startswith("RESULT "):
                 part = json.loads(line[7:])
-                for key in ("messages", "finals", "connected"):
+                for key in ("messages", "finals", "connected", "wrong_language"):
                     total[key] += part[key]
                 total["latencies"].extend(part["latencies"])
     return total
@@ -221,18 +235,32 @@ def _row(name: str, watchers: int, expected: int, result: dict, cpu: dict, secon
     }
 
 
-def _scenario(name, daphnes, cookie, task_count, watchers_per_task, list_watchers, hz, seconds, procs):
-    """`daphnes`: [(process, port)] the watchers are shared between."""
+def _renders() -> dict[str, int]:
+    """Live renders so far, by language (this driver's own counts, sent to Redis first)."""
+    from site_config.ops.metrics import LIVE_RENDERS, label_field, recorder, redis_client
+
+    recorder.flush()
+    raw = redis_client().hgetall(LIVE_RENDERS.key)
+    return {language: int(raw.get(label_field((language,)).encode(), 0)) for language in ("en", "zh-hant")}
+
+
+def _scenario(name, daphnes, cookie, task_count, watchers_per_task, list_watchers, hz, seconds, procs, zh_share=0.0):
+    """`daphnes`: [(process, port)] the watchers are shared between; `zh_share` of them read zh-Hant."""
     from _setup import REDIS, cpu_seconds, machine_busy_seconds
 
     task_ids = _new_task_ids(task_count)
     paths = [(f"/ws/tasks/{tid}/", 1) for tid in task_ids for _ in range(watchers_per_task)]
     paths += [("/ws/tasks/", task_count)] * list_watchers
+    # Every 1/share-th watcher in Chinese, so each client process and daphne gets both languages.
+    chinese = round(len(paths) * zh_share)
+    paths = [(path, needed, ZH_ACCEPT if chinese and index * chinese // len(paths) != (index + 1) * chinese // len(paths)
+              else None) for index, (path, needed) in enumerate(paths)]
     clients = _start_clients([port for _, port in daphnes], cookie, paths, seconds + 60, procs)
     redis_pid = REDIS.process.pid
     before = {"daphne": [cpu_seconds(process.pid) for process, _ in daphnes], "driver": time.process_time(),
               "clients": sum(cpu_seconds(c.pid) for c in clients), "redis": cpu_seconds(redis_pid),
               "machine": machine_busy_seconds()}
+    renders_before = _renders()
     started = time.monotonic()
     sent = _drive(task_ids, hz, seconds)
     elapsed = time.monotonic() - started
@@ -240,6 +268,8 @@ def _scenario(name, daphnes, cookie, task_count, watchers_per_task, list_watcher
     after = {"daphne": [cpu_seconds(process.pid) for process, _ in daphnes], "driver": time.process_time(),
              "redis": cpu_seconds(redis_pid), "machine": machine_busy_seconds()}
     result = _collect(clients)
+    renders_after = _renders()
+    result["renders"] = {language: renders_after[language] - renders_before[language] for language in renders_after}
     cpu = {"daphne": [a - b for a, b in zip(after["daphne"], before["daphne"])],
            "driver": after["driver"] - before["driver"], "clients": after_clients - before["clients"],
            "redis": after["redis"] - before["redis"], "machine": after["machine"] - before["machine"]}
@@ -252,12 +282,14 @@ def _scenario(name, daphnes, cookie, task_count, watchers_per_task, list_watcher
     # are those of a run in which some people were left without their page.
     from _setup import require_clean
 
-    finals_needed = sum(needed for _path, needed in paths)
-    missing = (len(paths) - result["connected"]) + (finals_needed - result["finals"])
+    finals_needed = sum(needed for _path, needed, _language in paths)
+    missing = (len(paths) - result["connected"]) + (finals_needed - result["finals"]) + result["wrong_language"]
     require_clean(name, missing, len(paths) + finals_needed,
                   f"{result['connected']} of {len(paths)} watchers connected, {result['finals']} of "
-                  f"{finals_needed} final states seen")
-    return _row(name, len(paths), expected, result, cpu, elapsed)
+                  f"{finals_needed} final states seen, {result['wrong_language']} fragments in the wrong language")
+    row = _row(name, len(paths), expected, result, cpu, elapsed)
+    row.update(zh_watchers=chinese, renders=result["renders"], updates=sent + task_count)
+    return row
 
 
 def _tight_item(i: int) -> int:
@@ -306,6 +338,8 @@ def main() -> None:
     parser.add_argument("--clients")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", type=int, choices=(1, 2, 3, 4), help="run one scenario")
+    parser.add_argument("--zh-share", type=float, default=0.0,
+                        help="share of the watchers (0 to 1) whose sockets ask for zh-Hant (default: %(default)s)")
     parser.add_argument("--cases", default="1000x1,1000x2,2000x2",
                         help="scenario 4: WATCHERSxPROCESSES, comma-separated (default: %(default)s)")
     args = parser.parse_args()
@@ -323,8 +357,9 @@ def main() -> None:
         rows = []
         for watchers in (1, 100, 1000) if args.only in (None, 1) else ():
             run_for = seconds if watchers < 1000 else (10 if args.quick else 60)
-            rows.append(_scenario(f"1: one task at 10 Hz, {watchers} watchers", daphnes, cookie,
-                                  1, watchers, 0, 10, run_for, 1 if watchers < 1000 else 2))
+            share = f", {args.zh_share:.0%} zh-Hant" if args.zh_share else ""
+            rows.append(_scenario(f"1: one task at 10 Hz, {watchers} watchers{share}", daphnes, cookie,
+                                  1, watchers, 0, 10, run_for, 1 if watchers < 1000 else 2, zh_share=args.zh_share))
             print(json.dumps(rows[-1]), flush=True)
         if args.only in (None, 2):
             rows.append(_scenario("2: 100 tasks at 10 Hz, 1 watcher each + 20 list", daphnes, cookie,
@@ -363,6 +398,9 @@ def _print_table(rows, loops) -> None:
               f"| {r['p99_first_10s']:.1f} | {r['p99_last_10s']:.1f} "
               f"| {' + '.join(f'{each:.0%}' for each in r['cpu_daphne'])} | {r['cpu_driver']:.0%} "
               f"| {r['cpu_clients']:.0%} | {r['cpu_redis']:.0%} | {r['cpu_machine']:.0%} |")
+    for r in rows:
+        print(f"{r['scenario']}: {r['zh_watchers']} of {r['watchers']} watchers in zh-Hant; {r['updates']} updates "
+              f"rendered {r['renders']['en']} times in English, {r['renders']['zh-hant']} in zh-Hant")
     for loop, work in zip(loops, ("tight items (~4 us each)", "typical items (~30 us each)")):
         print(f"\n3: {loop['iterations']:,}-report loop, {work}: off {loop['off_s']*1000:.1f} ms, "
               f"on {loop['on_s']*1000:.1f} ms, ratio {loop['ratio']:.3f}, "

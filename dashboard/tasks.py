@@ -6,42 +6,44 @@ from datetime import date, timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from dashboard.home.services import demo_job_run
 from dashboard.monitor.lost import tasks_lost_sweep, tasks_unqueued_sweep
 from dashboard.monitor.maintenance import records_cleanup, task_results_cleanup
 from dashboard.reports.services import daily_report_build, yesterday
+from site_config.machinery.stored_texts import stored_text
 
 
 # Safe to run again from the start, so late acknowledgement: if the worker process dies mid-job,
 # the broker re-delivers it to another process instead of losing it.
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, title=_("Demo job"))
 def demo_job_task(self, steps: int, delay_ms: int, fail_at_step: int | None = None) -> dict:
     """`steps` steps of `delay_ms` each, reporting progress after each (dashboard.home.services)."""
     return demo_job_run(steps=steps, delay_ms=delay_ms, fail_at_step=fail_at_step, progress=self.report_progress)
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, title=_("Daily report"))
 def daily_report_task(self, day: str | None = None) -> dict:
     """Build the report for `day` (ISO date; default yesterday in the site time zone)."""
     report = daily_report_build(day=date.fromisoformat(day) if day else yesterday())
     return {"day": report.day.isoformat(), "report_id": report.pk, "tasks_total": report.tasks_total}
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, title=_("Clean-up of old task results"))
 def cleanup_task_results_task(self, max_age_days: int | None = None) -> dict:
     """Delete task results older than max_age_days (default settings.TASK_RESULT_MAX_AGE_DAYS), then
     the other tables' old rows by their own retention settings (dashboard.monitor.maintenance)."""
     counts = task_results_cleanup(
         older_than=timedelta(days=max_age_days or settings.TASK_RESULT_MAX_AGE_DAYS),
         batch_size=settings.TASK_RESULT_CLEANUP_BATCH_SIZE,
-        on_batch=lambda done, total: self.report_progress(done, total, f"batch {done} of {total}"),
+        on_batch=lambda done, total: self.report_progress(done, total, stored_text("cleanup.batch", done=done, total=total)),
     )
     counts["deleted_records"] = records_cleanup(batch_size=settings.TASK_RESULT_CLEANUP_BATCH_SIZE)
     return counts
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, title=_("Search for lost tasks"))
 def lost_tasks_sweep_task(self) -> dict:
     """Tasks whose worker is gone, or whose message the broker lost: marked failed with the reason,
     sent again when safe."""
@@ -49,7 +51,7 @@ def lost_tasks_sweep_task(self) -> dict:
 
 
 # offers_download: the task's page fetches the download panel once it ends (monitor/detail.html).
-@shared_task(bind=True, offers_download=True)
+@shared_task(bind=True, offers_download=True, title=_("Data export"))
 def export_write_task(self, export_id: int) -> dict:
     """Write one export (dashboard.exports.services). Cancelled: the partial file is removed, the
     export says so, and the task ends revoked."""
@@ -62,7 +64,7 @@ def export_write_task(self, export_id: int) -> dict:
         raise
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, title=_("Removal of expired exports"))
 def exports_cleanup_task(self) -> dict:
     """Export files past their expiry, and their rows, are deleted."""
     from dashboard.exports.services import exports_cleanup

@@ -17,10 +17,14 @@ SIGNED_IN_AS = re.compile(r'Signed in as <strong>([^<]+)</strong>')
 PERCENT = re.compile(r'class="percent-value">([^<]*)<')
 
 
-def ws_connect(server, path: str, cookie: str | None = None, origin: str | None = None):
+def ws_connect(server, path: str, cookie: str | None = None, origin: str | None = None,
+               language: str | None = None):
+    """A websocket to daphne; `language`: the handshake's Accept-Language (a browser's "zh-TW")."""
     headers = {"Origin": origin or server.url}
     if cookie:
         headers["Cookie"] = cookie
+    if language:
+        headers["Accept-Language"] = language
     return connect(f"{server.ws_url}{path}", additional_headers=headers, open_timeout=10)
 
 

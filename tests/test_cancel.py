@@ -14,6 +14,7 @@ from dashboard.live.base_task import TaskCancelled
 from dashboard.live.cancel import cancel_forget, cancel_request
 from dashboard.models import TaskAction, TaskEvent
 from dashboard.tasks import demo_job_task
+from site_config.machinery.stored_texts import stored_text
 from tests.conftest import grant, session_cookie
 from tests.livetools import recv_until_state, wait_for, ws_connect
 from tests.worker_tasks import gated_demo_job_task
@@ -60,7 +61,7 @@ def test_launcher_cancels_a_running_demo_job_which_ends_revoked_cancelled_by_the
     gate.open()
     row = _final(task_id)
     assert row.status == states.REVOKED  # not FAILURE
-    assert TaskEvent.objects.filter(task_id=task_id, kind="revoked", detail="cancelled by bob").exists()
+    assert TaskEvent.objects.filter(task_id=task_id, kind="revoked", detail=stored_text("reason.cancelled_by", user="bob")).exists()
     assert not TaskEvent.objects.filter(task_id=task_id, kind__in=["failed", "succeeded"]).exists()
     assert TaskAction.objects.get(task_id=task_id).kind == "cancel"
     page = client.get(f"/dashboard/tasks/{task_id}/").content.decode()
@@ -104,5 +105,5 @@ def test_cancelling_a_queued_job_revokes_it_at_once(client, transactional_db, bo
     assert client.post(f"/dashboard/tasks/{parked.id}/cancel/").status_code == 302
     assert TaskResult.objects.get(task_id=parked.id).status == states.REVOKED
     assert TaskEvent.objects.filter(task_id=parked.id, kind="revoked",
-                                    detail="cancelled by bob before it started").exists()
+                                    detail=stored_text("reason.cancelled_before_start", user="bob")).exists()
     assert TaskAction.objects.get(task_id=parked.id).kind == "cancel"  # before_start will refuse to run it

@@ -25,6 +25,7 @@ from dashboard.exports.models import Export
 from dashboard.exports.services import csv_cell, export_part_path, export_write, exports_cleanup
 from dashboard.models import TaskAction, TaskEvent, TaskLaunch
 from dashboard.tasks import exports_cleanup_task
+from site_config.machinery.stored_texts import stored_text
 from tests.blog_helpers import make_post
 from tests.conftest import grant
 from tests.livetools import wait_for
@@ -208,7 +209,7 @@ def test_cancelled_export_removes_its_partial_file_and_ends_revoked(client, live
     row = wait_for(lambda: TaskResult.objects.filter(task_id=export.task_id, status__in=states.READY_STATES).first(),
                    timeout=30)
     assert row.status == states.REVOKED
-    assert TaskEvent.objects.filter(task_id=export.task_id, kind="revoked", detail="cancelled by bob").exists()
+    assert TaskEvent.objects.filter(task_id=export.task_id, kind="revoked", detail=stored_text("reason.cancelled_by", user="bob")).exists()
     assert TaskAction.objects.get(task_id=export.task_id).kind == "cancel"
     export.refresh_from_db()
     assert export.status == Export.Status.CANCELLED and not export.file

@@ -15,6 +15,7 @@ from django_celery_results.models import TaskResult
 from dashboard.tasks import demo_job_task
 from site_config.celery import app
 from site_config.devtools.local_redis import PrivateRedis
+from site_config.machinery.stored_texts import shown
 from tests.conftest import session_cookie, start_daphne, start_worker
 from tests.livetools import collect_until_final, state_of, wait_for, ws_connect
 from tests.plugin import WORKDIR
@@ -139,7 +140,7 @@ def test_a_task_whose_worker_died_is_shown_lost_sent_again_and_never_run_twice(t
         assert TaskEvent.objects.filter(task_id=result.id, kind="lost").exists()
         # Safe to repeat (acks_late): sent again as a new task linked to it, which runs to the end.
         again = TaskAction.objects.get(task_id=result.id, kind="retry")
-        assert again.user is None and "worker lost" in again.note
+        assert again.user is None and shown(again.note) == "sent again automatically: worker lost"
         wait_for(lambda: TaskResult.objects.filter(task_id=again.new_task_id, status=states.SUCCESS).exists(),
                  timeout=30)
         # The broker delivering the original again (its message was never acknowledged) runs nothing.

@@ -21,7 +21,7 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from dashboard.live.consumers import LiveConsumer
-from dashboard.live.contract import TASK_UPDATE, stamp
+from dashboard.live.contract import TASK_UPDATE, localized, stamp
 from dashboard.live.fanout import GroupFanout
 from dashboard.live.poller import Poller
 from dashboard.live.publisher import Publisher
@@ -313,7 +313,7 @@ def test_consumer_holds_updates_during_its_snapshot_and_sends_the_latest_per_key
 
     async def scenario():
         layer = get_channel_layer()
-        SlowSnapshotConsumer.group = group
+        SlowSnapshotConsumer.group = group  # the consumer joins its English group (no Accept-Language)
         SlowSnapshotConsumer.snapshot_may_finish = asyncio.Event()
         SlowSnapshotConsumer.handed = []
         client = WebsocketCommunicator(SlowSnapshotConsumer.as_asgi(), "/ws/test/")
@@ -321,7 +321,8 @@ def test_consumer_holds_updates_during_its_snapshot_and_sends_the_latest_per_key
         assert connected
 
         async def send(body, key=None):
-            await layer.group_send(group, stamp(message(body), group=group, key=key))
+            english = localized(group, "en")
+            await layer.group_send(english, stamp(message(body), group=english, key=key))
 
         # Probe until the fan-out hands the consumer something: its subscription is live.
         await until_handed(send, SlowSnapshotConsumer.handed)

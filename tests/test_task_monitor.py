@@ -17,6 +17,7 @@ from dashboard.models import TaskAction, TaskEvent, TaskLaunch
 from dashboard.monitor.actions import TaskActionRefused, task_retry, task_revoke
 from dashboard.monitor.filters import DEFAULT_ORDER, decode_cursor, tasks_page
 from dashboard.tasks import demo_job_task
+from site_config.machinery.stored_texts import stored_text
 from tests.conftest import browser_login, make_user, start_worker
 from tests.livetools import process_exists, wait_for, worker_pid_running
 from tests.worker_tasks import gated_demo_job_task
@@ -93,7 +94,8 @@ def test_terminate_stops_a_running_task_and_it_stays_revoked(live_worker, olivia
     pid = wait_for(lambda: worker_pid_running(running.id))
     task_revoke(user=olivia, task_id=running.id, terminate=True)
     assert TaskResult.objects.get(task_id=running.id).status == states.REVOKED
-    wait_for(lambda: TaskEvent.objects.filter(task_id=running.id, kind="revoked", detail="terminated").exists())
+    wait_for(lambda: TaskEvent.objects.filter(task_id=running.id, kind="revoked",
+                                              detail=stored_text("event.terminated")).exists())
     wait_for(lambda: not process_exists(pid))  # the process running it was stopped, not just the row changed
     gate.open()
     row = TaskResult.objects.get(task_id=running.id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from dashboard.live.contract import MODERATION_GROUP, MODERATION_UPDATE, TASK_UPDATE
+from dashboard.live.contract import MODERATION_GROUP, MODERATION_UPDATE, TASK_UPDATE, localized
 from dashboard.live.publisher import publisher
 from site_config.machinery.websocket_origin import allowed_origins, origin_allowed
 from tests.conftest import session_cookie
@@ -56,9 +56,10 @@ def test_a_consumer_ignores_message_types_it_does_not_define(daphne_server, tran
     with ws_connect(daphne_server, "/ws/moderation/", session_cookie(alice)) as ws:
         ws.recv(timeout=10)  # the snapshot
         # A task update (a handler the moderation consumer inherits) and one of Channels' own types.
-        publisher.publish(MODERATION_GROUP, {"type": TASK_UPDATE, "task_id": "x", "html": "<p>forged</p>"})
-        publisher.publish(MODERATION_GROUP, {"type": "websocket.disconnect", "code": 1000})
-        publisher.publish(MODERATION_GROUP, {"type": MODERATION_UPDATE, "html": "<p>real</p>"})
+        group = localized(MODERATION_GROUP, "en")  # the group of the socket's language (no Accept-Language)
+        publisher.publish(group, {"type": TASK_UPDATE, "task_id": "x", "html": "<p>forged</p>"})
+        publisher.publish(group, {"type": "websocket.disconnect", "code": 1000})
+        publisher.publish(group, {"type": MODERATION_UPDATE, "html": "<p>real</p>"})
         assert publisher.flush()
         assert ws.recv(timeout=10) == "<p>real</p>"
     daphne_server.wait_for_log("ModerationConsumer ignored a message of type 'websocket.disconnect'", timeout=5)

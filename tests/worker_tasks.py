@@ -14,6 +14,7 @@ import time
 from celery import shared_task
 from django.core.cache import cache
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from dashboard.exports.models import Export
 from dashboard.exports.services import export_create, export_mark_cancelled, export_write
@@ -42,8 +43,8 @@ def wait_at_gate(key: str, step: int, *, timeout: float) -> None:
 
 
 # The demo job's options (dashboard.tasks.demo_job_task): late acknowledgement, redelivered when its
-# worker process dies.
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+# worker process dies; its title.
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, title=_("Demo job"))
 def gated_demo_job_task(self, steps: int, delay_ms: int, fail_at_step: int | None = None,
                         gate_key: str | None = None, gate_timeout: float = 60.0) -> dict:
     """The demo job, whose step N starts only once the gate at `gate_key` admits N."""

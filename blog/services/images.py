@@ -34,6 +34,7 @@ from django_celery_results.models import TaskResult
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from blog.models import Post, PostImageRendition
+from site_config.machinery.stored_texts import stored_text
 
 logger = logging.getLogger(__name__)
 
@@ -296,7 +297,7 @@ def post_image_renditions_make(*, post_id: int, task_id: str = "",
             image, sizes = image_decode(source=source, widths=settings.POST_IMAGE_WIDTHS,
                                         max_pixels=settings.POST_IMAGE_MAX_PIXELS)
         total = len(sizes) * len(RENDITION_FORMATS)
-        progress(0, total, "decoded")
+        progress(0, total, stored_text("image.decoded"))
         stem = PurePosixPath(name).stem
         outputs = renditions_encode(image=image, sizes=sizes, jpeg_quality=settings.POST_IMAGE_JPEG_QUALITY,
                                     webp_quality=settings.POST_IMAGE_WEBP_QUALITY)
@@ -307,7 +308,7 @@ def post_image_renditions_make(*, post_id: int, task_id: str = "",
             written.append(saved)
             rows.append(PostImageRendition(post_id=post_id, name=saved, format=rendition.format,
                                            width=rendition.width, height=rendition.height))
-            progress(done, total, rendition.label)
+            progress(done, total, stored_text("image.rendition", label=rendition.label))
     except ImageRejected as error:
         _delete_files(written)
         Post.objects.filter(pk=post_id, image=name, image_task_id=task_id).update(

@@ -2,7 +2,7 @@
 group "announcement.<pk>".
 
 The blog sends the signals (in the worker after each batch, in the web process after a pause or
-resume) and knows nothing of the dashboard. Each change is rendered once per variant (with the
+resume) and knows nothing of the dashboard. Each change is rendered once per variant and watched language (with the
 pause/resume buttons for watchers who may use them, read-only for the others) from the page's own
 partial, and handed to the non-blocking publisher, keyed by announcement so the newest wins.
 """
@@ -16,7 +16,7 @@ from blog.models import Announcement
 from blog.services import announcements
 from blog.signals import announcement_changed, emails_sent
 from dashboard.live.contract import ANNOUNCEMENT_UPDATE, announcement_group
-from dashboard.live.publisher import publisher
+from dashboard.live.publish import publish_localized
 
 TEMPLATE = "dashboard/announcements/detail.html"
 
@@ -36,12 +36,11 @@ def publish_announcement(announcement_id: int) -> None:
     if announcement is None:
         return
     progress = announcements.announcement_progress(announcement=announcement)  # counted once, for both
-    message = {
+    publish_localized(lambda: [(announcement_group(announcement_id), {
         "type": ANNOUNCEMENT_UPDATE,
         "html": render_progress(announcement, can_send=False, progress=progress),
         "html_act": render_progress(announcement, can_send=True, progress=progress),
-    }
-    publisher.publish(announcement_group(announcement_id), message, key=("announcement", announcement_id))
+    }, ("announcement", announcement_id))])
 
 
 @receiver(announcement_changed, dispatch_uid="dashboard.announcements.live.changed")

@@ -5,15 +5,24 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from dashboard.monitor.filters import SEARCH_HELP, SORTS, STATE_CHOICES
+from site_config.machinery.stored_texts import shown
 
 SIGNALS = ["SIGTERM", "SIGKILL", "SIGINT", "SIGQUIT", "SIGUSR1"]
+
+
+class ShownTextField(serializers.CharField):
+    """A text the site stores as an identifier with parameters, in words in the request's language."""
+
+    def to_representation(self, value) -> str:
+        return shown(value)
 
 
 class TaskSerializer(serializers.Serializer):
     """One task, as its live page shows it (TaskView)."""
 
     id = serializers.CharField(source="task_id")
-    name = serializers.CharField()
+    name = serializers.CharField(help_text="The task's Python name.")
+    title = serializers.CharField(help_text="What people call the task, in the request's language (else its name).")
     state = serializers.CharField(help_text="PENDING, STARTED, PROGRESS, RETRY, SUCCESS, FAILURE or REVOKED.")
     label = serializers.CharField(help_text="The state in words, as the pages say it.")
     final = serializers.BooleanField(source="is_final", help_text="True once the task will not change again.")
@@ -39,7 +48,7 @@ class TaskSerializer(serializers.Serializer):
 class TaskEventSerializer(serializers.Serializer):
     kind = serializers.CharField()
     at = serializers.DateTimeField()
-    detail = serializers.CharField(allow_blank=True)
+    detail = ShownTextField(allow_blank=True)
 
 
 class TaskActionSerializer(serializers.Serializer):
@@ -47,7 +56,7 @@ class TaskActionSerializer(serializers.Serializer):
     by = serializers.CharField(source="user.get_username", default="")
     at = serializers.DateTimeField(source="created_at")
     new_task_id = serializers.CharField(allow_blank=True)
-    note = serializers.CharField(allow_blank=True)
+    note = ShownTextField(allow_blank=True)
 
 
 class TaskDetailSerializer(TaskSerializer):

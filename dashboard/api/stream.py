@@ -35,7 +35,7 @@ from dashboard.api.authentication import bearer_token, user_for_token
 from dashboard.api.errors import json_error
 from dashboard.api.serializers import TaskSerializer
 from dashboard.api.throttling import PerTokenThrottle
-from dashboard.live.contract import task_group
+from dashboard.live.contract import localized, task_group
 from dashboard.live.fanout import fanout
 from dashboard.live.store import load_view
 from dashboard.monitor.access import ensure_task_visible
@@ -127,6 +127,13 @@ async def _wait_for_change(follower: _Follower, timeout: float) -> bool:
     return True
 
 
+def _change_group(task_id: str) -> str:
+    """The group whose messages say the task changed: its page's group in the default language (a
+    follower reads the database, not the HTML, so one language is enough; joining it records the
+    default language as watched, so updates keep coming while only API clients follow)."""
+    return localized(task_group(task_id), settings.LANGUAGE_CODE)
+
+
 @require_GET
 async def task_events(request, task_id: str):
     _user, refusal = await _caller(request)
@@ -139,7 +146,7 @@ async def task_events(request, task_id: str):
 
 
 async def _event_stream(task_id: str):
-    follower, group, hub = _Follower(), task_group(task_id), fanout()
+    follower, group, hub = _Follower(), _change_group(task_id), fanout()
     await hub.join(group, follower)  # before the first read, so no change falls between the two
     try:
         yield f"retry: 3000\n: following task {task_id}\n\n"
@@ -175,7 +182,7 @@ async def task_wait(request, task_id: str):
         return json_error(400, "invalid", "Some fields are not valid: timeout.",
                           {"timeout": ["Whole seconds from 1 to 60."]})
     since = request.GET.get("version", "")
-    follower, group, hub = _Follower(), task_group(task_id), fanout()
+    follower, group, hub = _Follower(), _change_group(task_id), fanout()
     await hub.join(group, follower)
     try:
         deadline = time.monotonic() + int(raw_timeout)

@@ -26,6 +26,7 @@ from django.utils import timezone
 from blog.models import Comment
 from dashboard.exports.models import Export
 from dashboard.models import TaskLaunch
+from site_config.machinery.stored_texts import stored_text
 
 #: A spreadsheet runs a cell starting with these as a formula (CSV injection); such cells get a "'".
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -95,7 +96,7 @@ def export_write(*, export_id: int, progress: Progress, after_batch: Callable[[i
             written = writer(export, out, progress, after_batch or (lambda batch: None))
         # The final report always goes out, so a cancel asked for during the last batch still lands
         # here, before anything reaches the storage.
-        progress(max(written, 1), max(written, 1), f"{written:,} rows written; saving")
+        progress(max(written, 1), max(written, 1), stored_text("export.saving", written=written))
         with open(part, "rb") as finished:
             name = default_storage.save(f"exports/{export.owner_id}/{export.pk}-{filename}", File(finished))
     except BaseException:
@@ -143,7 +144,7 @@ def _write_csv(out, header: list[str], batches: Iterator[list[tuple]], total: in
         written += len(batch)
         out.flush()  # the file on disk holds what the report says
         after_batch(number)
-        progress(written, max(total, written), f"{written:,} of {max(total, written):,} rows")
+        progress(written, max(total, written), stored_text("export.rows", written=written, total=max(total, written)))
     return written
 
 
@@ -223,7 +224,8 @@ def _write_member_data(export, out, progress, after_batch) -> int:
             written += 1
         out.flush()
         after_batch(number)
-        progress(written, max(total, written), f"{written:,} of {max(total, written):,} comments")
+        progress(written, max(total, written), stored_text("export.comments", written=written,
+                                                                      total=max(total, written)))
     out.write("]}\n")
     return written
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from site_config.machinery.stored_texts import stored_text
+
 
 class DemoJobError(RuntimeError):
     """Raised on purpose when the demo job is asked to fail."""
@@ -21,5 +23,5 @@ def demo_job_run(*, steps: int, delay_ms: int, fail_at_step: int | None = None,
         time.sleep(delay_ms / 1000)
         if fail_at_step and step == fail_at_step:
             raise DemoJobError(f"demo job failed at step {step} as requested")
-        progress(step, steps, f"step {step} of {steps}")
+        progress(step, steps, stored_text("demo.step", step=step, steps=steps))
     return {"steps": steps}

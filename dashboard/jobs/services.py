@@ -21,6 +21,7 @@ from dashboard.live.store import launched_by_id, load_view, record_event
 from dashboard.models import TaskAction
 from dashboard.monitor.access import ensure_task_visible
 from dashboard.permissions import ACT_ON_TASKS, NEEDS, may
+from site_config.machinery.stored_texts import stored_text
 
 QUEUED_STATES = (states.PENDING, states.RECEIVED, states.RETRY)
 RUNNING_STATES = (states.STARTED, "PROGRESS")
@@ -67,9 +68,9 @@ def task_cancel(*, user, task_id: str) -> str:
             raise CancelRefused(f"This task has finished ({row.status.lower()}); there is nothing to cancel.")
         TaskAction.objects.create(batch=uuid.uuid4(), kind=TaskAction.Kind.CANCEL, task_id=task_id, user=user)
         if outcome == "revoked":
-            record_event(task_id, "revoked", f"cancelled by {who} before it started")
+            record_event(task_id, "revoked", stored_text("reason.cancelled_before_start", user=who))
         else:
-            record_event(task_id, "cancel", f"requested by {who}; stops at its next progress report")
+            record_event(task_id, "cancel", stored_text("event.cancel_requested", user=who))
     if outcome == "revoked":
         current_app.control.revoke(task_id)
         view = load_view(task_id)

@@ -39,6 +39,7 @@ from dashboard.live.store import (
     was_revoked_from_dashboard,
 )
 from dashboard.live.throttle import ProgressThrottle
+from site_config.machinery.stored_texts import stored_text
 
 # Progress state of the task execution running in this thread (one at a time per thread in every
 # Celery pool), kept off the request object so the hot path of report_progress is two lookups.
@@ -60,6 +61,9 @@ class TaskCancelled(Exception):
 class LiveTask(DjangoTask):
     #: Tasks that must not be run again with the same arguments set this to False (dashboard retry).
     retryable = True
+    #: What people call the task ("Export of your data"), a lazy translation given as the task's
+    #: `title` option; pages show it instead of the Python name (dashboard.live.state.task_title).
+    title = None
     #: `except self.Cancelled:` in a task body: see TaskCancelled.
     Cancelled = TaskCancelled
 
@@ -76,7 +80,7 @@ class LiveTask(DjangoTask):
         try:
             return super().apply_async(args, kwargs, task_id=task_id, **options)
         except OperationalError as error:
-            view = mark_unqueued(task_id, f"could not reach the broker: {error}")
+            view = mark_unqueued(task_id, stored_text("reason.broker_unreachable", error=str(error)))
             if view is not None:
                 publish_view(view)
             raise
@@ -154,11 +158,11 @@ class LiveTask(DjangoTask):
             terminated = None if request.called_directly or not request.id else terminated_from_dashboard(request.id)
             if terminated is None:
                 raise
-            self._end_revoked(request.id, f"terminated by {terminated}")
+            self._end_revoked(request.id, stored_text("reason.terminated_by", user=terminated))
             raise Ignore() from None
 
     def _end_cancelled(self, task_id: str, who: str) -> None:
-        self._end_revoked(task_id, f"cancelled by {who}")
+        self._end_revoked(task_id, stored_text("reason.cancelled_by", user=who))
         cancel_forget(task_id)
 
     def _end_revoked(self, task_id: str, reason: str) -> None:
@@ -174,16 +178,17 @@ class LiveTask(DjangoTask):
             # Revoked while no worker was listening (revokes live in workers' memory): never run it,
             # and put back the REVOKED state that Celery's STARTED just overwrote.
             TaskResult.objects.filter(task_id=task_id).update(status=states.REVOKED)
-            record_event(task_id, "ignored", "revoked from the dashboard before it started: not run")
+            record_event(task_id, "ignored", stored_text("event.not_run_revoked"))
             raise Ignore()
         if _declared_lost(task_id):
             # Delivered again after it was declared lost (and, when safe, sent again as a new task):
             # running it now would run the work twice. Put back the state Celery's STARTED overwrote.
             TaskResult.objects.filter(task_id=task_id).update(status=states.FAILURE)
-            record_event(task_id, "ignored", "delivered again after it was declared lost: not run")
+            record_event(task_id, "ignored", stored_text("event.not_run_lost"))
             raise Ignore()
         self.progress_begin()
-        record_event(task_id, "started", f"on {self.request.hostname or 'a worker'}")
+        record_event(task_id, "started", stored_text("event.started_on",
+                                                     worker=self.request.hostname or stored_text("event.a_worker")))
         view = load_view(task_id)  # STARTED is stored by Celery (task_track_started) just before this
         if view is not None:
             _execution.view = view

@@ -6,7 +6,10 @@ pushed updates follow. `PolledConsumer` serves pages whose fragment comes from a
 poller instead of group messages. Each feature's consumers (task pages, the moderation queue) are
 subclasses in that feature's package.
 
-Pushed messages are pre-rendered HTML (rendered once by the sender, never per watcher). When the
+Pushed messages are pre-rendered HTML (rendered by the sender once per language someone watches
+in, never per watcher). A consumer reads its connection's language from the handshake (the language
+cookie, then Accept-Language), joins each group's group for that language (contract.localized) and
+renders its snapshot and anything else it renders itself in that language. When the
 process cannot keep up, intermediate updates of the same task are coalesced (dashboard.live.fanout):
 the newest state replaces an unsent older one; a final state is never dropped, as nothing newer
 follows it.
@@ -37,25 +40,29 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.template.loader import render_to_string
+from django.utils import translation
 
 from dashboard.live.contract import (
     POLL_UPDATE,
     USER_RIGHTS_CHANGED,
     USER_SIGNED_OUT,
     handler_name,
+    localized,
     session_tag,
     user_group,
 )
 from dashboard.live.fanout import fanout
+from dashboard.live.languages import connection_language
 from dashboard.live.poller import poller
 from dashboard.monitor.access import can_view_all_tasks
 from site_config.ops.metrics import WEBSOCKETS_OPEN
 
 
 @cache
-def live_state_html(live: bool) -> str:
+def live_state_html(live: bool, language: str) -> str:
     """The fragment that swaps a page's live indicator (id "live-state") for this state."""
-    return render_to_string("dashboard/live/_state.html", {"live": live, "oob": True})
+    with translation.override(language):
+        return render_to_string("dashboard/live/_state.html", {"live": live, "oob": True})
 
 
 # Close code for a refused connection or a right that ended (4000-4999 are for applications); a
@@ -99,6 +106,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self._joined: list[str] = []
         self._expiry: asyncio.TimerHandle | None = None
         self._ending: asyncio.Task | None = None
+        self.language = connection_language(self.scope)
+        # This consumer's own rendering (snapshot, bars) runs in its task's context: in its language.
+        translation.activate(self.language)
         user = self.scope.get("user")
         hub = fanout()
         if user is not None and user.is_authenticated:
@@ -117,6 +127,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         for group in self.groups_to_join:
+            group = localized(group, self.language)
             await hub.join(group, self)
             self._joined.append(group)
         await self.accept()
@@ -126,7 +137,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         WEBSOCKETS_OPEN.add(1)
         await self.send(text_data=await self.snapshot())
         if hub.live is False:
-            await self.send(text_data=live_state_html(False))
+            await self.send(text_data=live_state_html(False, self.language))
         self._ready = True
         held, self._held = self._held, {}
         for message in held.values():
@@ -203,8 +214,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if not getattr(self, "_ready", False):
             return
         if live:
-            await self.send(text_data=await self.snapshot())
-        await self.send(text_data=live_state_html(live))
+            # Called from the fan-out's task, whose context is not this consumer's.
+            with translation.override(self.language):
+                html = await self.snapshot()
+            await self.send(text_data=html)
+        await self.send(text_data=live_state_html(live, self.language))
 
     async def authorize(self) -> None:
         raise NotImplementedError
@@ -230,6 +244,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=html)
 
 
+@cache
+def _in_language(produce: Callable[[], str], language: str) -> Callable[[], str]:
+    def produce_in_language() -> str:
+        with translation.override(language):
+            return produce()
+    return produce_in_language
+
+
 class PolledConsumer(LiveConsumer):
     """Staff only; the snapshot and the updates come from one process-local poller (dashboard.live.poller)
     that runs while anyone watches, so the expensive part runs once per interval, not per watcher.
@@ -249,7 +271,9 @@ class PolledConsumer(LiveConsumer):
         self.interval = interval
 
     def _poller(self):
-        return poller(self.poller_name, self.produce, interval=self.interval())
+        # One poller per page and language watched in this process: each renders in its language.
+        return poller(f"{self.poller_name}.{self.language}", _in_language(self.produce, self.language),
+                      interval=self.interval())
 
     async def authorize(self) -> None:
         if not self._staff:

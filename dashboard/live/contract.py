@@ -21,6 +21,11 @@ state) and ``new`` (the task was just queued: list pages count it in their "new 
 ``schedule.update`` carries ``periodic_task`` (the schedule's primary key).
 ``user.signed_out`` (to a user's group) carries ``session``, the session_tag of the session that
 ended; ``user.rights_changed`` carries nothing: every socket of the user authorises again.
+
+Groups whose messages carry HTML exist once per language (`localized`): the sender renders a
+message once for each language someone watches in (dashboard.live.languages keeps that record) and
+sends it to that language's group; a consumer joins the group of its connection's language. A
+user's group carries no HTML and is not localized.
 """
 
 from __future__ import annotations
@@ -42,6 +47,20 @@ USER_RIGHTS_CHANGED = "user.rights_changed"
 TASKS_GROUP = "tasks"  # every task's row, for the task list pages
 MODERATION_GROUP = "moderation"  # held comments arriving and leaving, for the moderation queue
 SCHEDULES_GROUP = "schedules"  # a schedule's run sent (beat, run now) or finished, for the schedules page
+
+
+LANGUAGE_MARK = ".l-"  # between a group's name and its language: "task.<id>.l-zh-hant"
+
+
+def localized(group: str, language: str) -> str:
+    """The group of `group`'s watchers who read `language` (a code of settings.LANGUAGES)."""
+    return f"{group}{LANGUAGE_MARK}{language}"
+
+
+def language_of(group: str) -> str | None:
+    """The language of a localized group, else None."""
+    _base, mark, language = group.rpartition(LANGUAGE_MARK)
+    return language if mark else None
 
 
 def task_group(task_id: str) -> str:

@@ -20,6 +20,11 @@ so instead of pretending. A probe, sent through Redis to the fan-out itself ever
 proves the whole path works again; then every group is subscribed again and each member is told
 `live_changed(True)`, on which it re-sends its snapshot: nothing published during the outage is
 missed for long. The probe also catches a subscription that died silently.
+
+Groups that carry HTML are per language (contract.localized). The fan-out records the languages of
+the groups it has members in (dashboard.live.languages): when such a group is first joined, before
+the joining consumer reads its snapshot, and again every probe round, so publishers render only for
+languages someone reads.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ import uuid
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from dashboard.live.contract import PROBE
+from dashboard.live.contract import PROBE, language_of
+from dashboard.live.languages import languages_mark, mark_seconds
 from site_config.ops.metrics import LIVE_DELIVERY_SECONDS
 
 logger = logging.getLogger(__name__)
@@ -57,12 +63,36 @@ class GroupFanout:
         self._probe_group = f"fanout-probe.{uuid.uuid4().hex}"
         self._probe_sent = 0
         self._probe_seen = 0
+        self._redis = None
+        self._marked: dict[str, float] = {}  # language -> when this process last recorded it
+
+    async def _mark(self, languages: set[str]) -> None:
+        """Record these languages as watched; a Redis error is logged, never raised (the default
+        language is rendered while the record cannot be written or read)."""
+        if not languages:
+            return
+        if self._redis is None:
+            import redis.asyncio
+
+            self._redis = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            await languages_mark(self._redis, languages)
+        except Exception:
+            logger.debug("could not record the watched languages", exc_info=True)
+            return
+        now = time.monotonic()
+        for language in languages:
+            self._marked[language] = now
 
     async def join(self, group: str, consumer) -> None:
         """Add a member; never raises for Redis: the member is told `live_changed(False)` instead."""
         members = self.members.setdefault(group, set())
         members.add(consumer)
         self._start_background()
+        language = language_of(group)
+        # Not while Redis is known to be away: the page gets its snapshot without waiting for it.
+        if language is not None and self.live is not False and time.monotonic() - self._marked.get(language, float("-inf")) > mark_seconds() / 3:
+            await self._mark({language})
         if self.channel is not None and group not in self._subscribed:
             try:
                 await self.layer.group_add(group, self.channel)
@@ -112,6 +142,7 @@ class GroupFanout:
     async def _watch_loop(self) -> None:
         while True:
             ok = await self._connect()
+            await self._mark({language for group in self.members if (language := language_of(group))})
             if ok and not self.live:
                 was, self.live = self.live, True
                 if was is False:

@@ -1,8 +1,8 @@
 """Render the HTML fragments that task pages show and websockets push.
 
 One source of truth: the pushed fragments are the same template partials that render the pages,
-so a live update and a reload always look alike. Each update is rendered once here, in the process
-that produced it, never once per watcher.
+so a live update and a reload always look alike. Each update is rendered here, in the process that
+produced it, once per language someone watches in (dashboard.live.publish), never once per watcher.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ def render_outcome(view: TaskView, *, staff: bool, refresh_staff_panels: bool = 
                                                   "refresh_staff_panels": refresh_staff_panels})
 
 
-def render_row(view: TaskView) -> str:
-    return render_to_string(f"{LIST}#row", {"task": view})
+def render_row(view: TaskView, *, member_view: bool = False) -> str:
+    """A task list row; `member_view`: for its launcher's "My tasks" (the title without the Python name)."""
+    return render_to_string(f"{LIST}#row", {"task": view, "member_view": member_view})
 
 
 def task_messages(view: TaskView, *, queued: bool = False) -> list[tuple[str, dict]]:
@@ -48,6 +49,6 @@ def task_messages(view: TaskView, *, queued: bool = False) -> list[tuple[str, di
         "html": render_row(view),
     }
     messages = [(task_group(view.task_id), detail), (TASKS_GROUP, row)]
-    if view.launched_by_id:  # the same row, for its launcher's "My tasks" page
-        messages.append((user_tasks_group(view.launched_by_id), row))
+    if view.launched_by_id:  # the row as its launcher's "My tasks" page shows it
+        messages.append((user_tasks_group(view.launched_by_id), {**row, "html": render_row(view, member_view=True)}))
     return messages

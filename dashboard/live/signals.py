@@ -21,6 +21,7 @@ from dashboard.live import heartbeat  # noqa: F401  (worker heartbeats: connects
 from dashboard.live.publish import publish_view
 from dashboard.live.publisher import publisher
 from dashboard.live.store import load_view, record_event, record_queued
+from site_config.machinery.stored_texts import stored_text
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,8 @@ def _task_received(request=None, **kwargs) -> None:
     task_id = getattr(request, "id", None)
     if task_id:
         try:
-            record_event(task_id, "received", f"by {getattr(request, 'hostname', '') or 'a worker'}")
+            record_event(task_id, "received", stored_text(
+                "event.received_by", worker=getattr(request, "hostname", "") or stored_text("event.a_worker")))
         except Exception:  # the timeline is a nicety; never let it stop the worker consuming
             logger.warning("could not record received event for %s", task_id, exc_info=True)
 
@@ -75,7 +77,7 @@ def _task_received(request=None, **kwargs) -> None:
 def _task_revoked(request=None, terminated=None, signum=None, expired=None, **kwargs) -> None:
     task_id = getattr(request, "id", None)
     if task_id:
-        detail = "terminated" if terminated else ("expired" if expired else "revoked before it ran")
+        detail = stored_text("event.terminated" if terminated else ("event.expired" if expired else "event.revoked_before_run"))
         record_event(task_id, "revoked", detail)
         view = load_view(task_id)
         if view is not None and view.state == states.REVOKED:

@@ -2,6 +2,10 @@
 
 Built from the stored row (django-celery-results' TaskResult plus our TaskLaunch) for pages and
 snapshots, or updated in memory by progress reports, so that a progress push costs no query.
+
+A view holds the stored forms of its texts (`message_stored`, `error_stored`: see
+site_config.machinery.stored_texts) and of its name; `message`, `error` and `title` put them into
+words in the language active when they are read, so one view serves a render in every language.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from celery import current_app, states
+
+from site_config.machinery.stored_texts import shown, stored_text
 
 FINAL_STATES = frozenset(states.READY_STATES)  # SUCCESS, FAILURE, REVOKED
 
@@ -33,9 +39,9 @@ class TaskView:
     state: str
     current: int | None = None
     total: int | None = None
-    message: str = ""
+    message_stored: str = ""
     result: str = ""
-    error: str = ""
+    error_stored: str = ""
     traceback: str = ""
     launched_by: str = ""
     launched_by_id: int | None = None
@@ -53,6 +59,19 @@ class TaskView:
     @property
     def label(self) -> str:
         return STATE_LABELS.get(self.state, self.state.title())
+
+    @property
+    def message(self) -> str:
+        return shown(self.message_stored)
+
+    @property
+    def error(self) -> str:
+        return shown(self.error_stored)
+
+    @property
+    def title(self) -> str:
+        """The task's human title in the active language, else its Python name (see task_title)."""
+        return task_title(self.name)
 
     @property
     def is_final(self) -> bool:
@@ -88,7 +107,7 @@ class TaskView:
         return getattr(current_app.tasks.get(self.name), "offers_download", False)
 
     def with_progress(self, current: int, total: int, message: str) -> TaskView:
-        return replace(self, state="PROGRESS", current=current, total=total, message=message)
+        return replace(self, state="PROGRESS", current=current, total=total, message_stored=message)
 
     @classmethod
     def from_row(cls, row, launch=None) -> TaskView:
@@ -103,15 +122,16 @@ class TaskView:
             current, total = payload.get("current"), payload.get("total")
             message = str(payload.get("message") or "")
         elif row.status in (states.FAILURE, states.RETRY) and isinstance(payload, dict):
-            error = f"{payload.get('exc_type', 'Error')}: {_exc_message(payload.get('exc_message'))}"
+            error = stored_text("error.failed", type=str(payload.get("exc_type", "Error")),
+                                message=_exc_message(payload.get("exc_message")))
         elif row.status == states.REVOKED and isinstance(payload, dict) and payload.get("purged_by"):
-            error = f"Revoked: {_exc_message(payload.get('exc_message'))}."  # "purged by alice from queue celery"
+            error = stored_text("error.revoked", reason=_exc_message(payload.get("exc_message")))  # purged by alice ...
         elif row.status == states.REVOKED:
-            # A cancelled task stores why (TaskRevokedError("cancelled by bob")); a dashboard revoke
+            # A cancelled task stores why (TaskRevokedError(<"cancelled by bob">)); a dashboard revoke
             # leaves whatever the row held before.
             reason = _exc_message(payload.get("exc_message")) if isinstance(payload, dict) and \
                 payload.get("exc_type") == "TaskRevokedError" else ""
-            error = f"Revoked: {reason}." if reason else "Revoked: the task was cancelled before it finished."
+            error = stored_text("error.revoked", reason=reason) if reason else stored_text("error.revoked_unknown")
         elif row.status == states.SUCCESS and payload is not None:
             result = json.dumps(payload, indent=2, sort_keys=True) if not isinstance(payload, str) else payload
         return cls(
@@ -120,9 +140,9 @@ class TaskView:
             state=row.status,
             current=current,
             total=total,
-            message=message,
+            message_stored=message,
             result=result,
-            error=error,
+            error_stored=error,
             traceback=row.traceback or "",
             launched_by=launched_by,
             launched_by_id=launched_by_id,
@@ -160,3 +180,10 @@ def _exc_message(value) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(str(v) for v in value)
     return str(value or "")
+
+
+def task_title(name: str) -> str:
+    """A task's human title (its `title` option, translated), or its Python name when it declares
+    none (other packages' tasks) or is not known to this site."""
+    title = getattr(current_app.tasks.get(name or ""), "title", None)
+    return str(title) if title else name

@@ -13,6 +13,7 @@ from django_celery_results.models import TaskResult
 
 from dashboard.live.state import TaskView
 from dashboard.models import TaskAction, TaskEvent, TaskLaunch
+from site_config.machinery.stored_texts import shown_in_default_language, stored_text
 
 
 def record_queued(
@@ -69,7 +70,7 @@ def record_queued(
                     retries=_count(retries),
                 )
                 TaskEvent.objects.create(task_id=task_id, kind="queued", at=row.date_created,
-                                         detail=f"queue {queue}" if queue else "")
+                                         detail=stored_text("event.queue", queue=queue) if queue else "")
     except IntegrityError:  # a worker stored the row between our read and write
         return None
     if not created:  # Celery's own retry: the same id again, with its new count and countdown
@@ -91,12 +92,13 @@ def was_revoked_from_dashboard(task_id: str) -> bool:
 
 
 def terminated_from_dashboard(task_id: str) -> str | None:
-    """"<who> with <signal>" when staff terminated the task from the dashboard, else None."""
+    """Who terminated the task from the dashboard, with which signal (a stored text), else None."""
     action = TaskAction.objects.filter(task_id=task_id, kind="terminate").select_related("user").first()
     if action is None:
         return None
-    who = action.user.get_username() if action.user else "a deleted user"
-    return f"{who} with {action.note.removeprefix('signal ')}" if action.note else who
+    who = action.user.get_username() if action.user else stored_text("reason.deleted_user")
+    return stored_text("reason.user_with_signal", user=who, signal=action.note.removeprefix("signal ")) \
+        if action.note else who
 
 
 def _when(value) -> datetime | None:
@@ -139,6 +141,6 @@ def mark_unqueued(task_id: str, reason: str) -> TaskView | None:
     """A task whose message never reached the broker: its PENDING row becomes FAILURE with `reason`."""
     result = json.dumps({"exc_type": "BrokerUnavailable", "exc_message": [reason], "exc_module": "builtins"})
     updated = TaskResult.objects.filter(task_id=task_id, status=states.PENDING).update(
-        status=states.FAILURE, result=result, traceback=reason
+        status=states.FAILURE, result=result, traceback=shown_in_default_language(reason)
     )
     return load_view(task_id) if updated else None

@@ -1,7 +1,7 @@
 """Keep every open moderation queue in step: blog's comment_status_changed -> group "moderation".
 
 The blog sends the signal after commit and knows nothing of the dashboard. Here each change is
-rendered once (the same row partial the page uses) and handed to the non-blocking publisher:
+rendered once per watched language (the same row partial the page uses) and handed to the non-blocking publisher:
 a comment that became held is appended to every queue (with or without the decide buttons, as the
 watcher may decide or not), a comment that left the held state is removed from every queue.
 """
@@ -14,7 +14,7 @@ from django.template.loader import render_to_string
 from blog.models import Comment
 from blog.signals import comment_status_changed
 from dashboard.live.contract import MODERATION_GROUP, MODERATION_UPDATE
-from dashboard.live.publisher import publisher
+from dashboard.live.publish import publish_localized
 from dashboard.moderation.queue import TEMPLATE, queue_queryset
 
 
@@ -45,5 +45,5 @@ def _row_message(comment: Comment, status: str, *, can_decide: bool) -> str:
 def publish_moderation_change(sender, *, comment_ids, previous_status, new_status, moderator_id=None, **kwargs):
     if Comment.Status.HELD not in (previous_status, new_status):
         return  # the live queue shows held comments only
-    for message in moderation_messages(comment_ids=comment_ids, new_status=new_status):
-        publisher.publish(MODERATION_GROUP, message, key=("moderation", message["key"]))
+    publish_localized(lambda: [(MODERATION_GROUP, message, ("moderation", message["key"]))
+                               for message in moderation_messages(comment_ids=comment_ids, new_status=new_status)])

@@ -16,6 +16,7 @@ from django_celery_results.models import TaskResult
 from dashboard.live.publish import publish_view
 from dashboard.live.store import load_view, record_event
 from dashboard.models import TaskAction, TaskLaunch
+from site_config.machinery.stored_texts import stored_text
 
 RETRYABLE_STATES = (states.FAILURE, states.REVOKED)
 REVOCABLE_STATES = (states.PENDING, states.RECEIVED, states.RETRY)
@@ -67,9 +68,9 @@ def task_retry(*, user, task_id: str, batch: uuid.UUID | None = None, why: str =
             raise TaskActionRefused("The original arguments were not recorded, so the task cannot be sent again.")
         new_id = celery_uuid()
         TaskAction.objects.create(batch=batch or uuid.uuid4(), kind=TaskAction.Kind.RETRY, task_id=task_id,
-                                  new_task_id=new_id, user=user, note=f"sent again automatically: {why}" if why else "")
-        record_event(task_id, "retried", f"as {new_id} by {user.get_username()}" if user else
-                     f"as {new_id}, automatically ({why})")
+                                  new_task_id=new_id, user=user, note=stored_text("reason.sent_again", why=why) if why else "")
+        record_event(task_id, "retried", stored_text("event.retried_as", task_id=new_id, user=user.get_username()) if user
+                     else stored_text("event.retried_automatically", task_id=new_id, why=why))
     # Sent after the claim is committed. If the broker is down, the new task's row says so (FAILURE
     # with the reason) and can itself be retried.
     task.apply_async(launch.args, launch.kwargs or {}, task_id=new_id, queue=launch.queue or None,
@@ -99,7 +100,8 @@ def task_revoke(*, user, task_id: str, terminate: bool = False, batch: uuid.UUID
         kind = TaskAction.Kind.TERMINATE if terminate else TaskAction.Kind.REVOKE
         note = f"signal {signal}" if terminate else ""
         TaskAction.objects.create(batch=batch or uuid.uuid4(), kind=kind, task_id=task_id, user=user, note=note)
-        record_event(task_id, kind, f"by {user.get_username()}" + (f" with {signal}" if terminate else ""))
+        record_event(task_id, kind, stored_text("event.by_with_signal", user=user.get_username(), signal=signal)
+                     if terminate else stored_text("event.by", user=user.get_username()))
     current_app.control.revoke(task_id, terminate=terminate, signal=signal)
     view = load_view(task_id)
     if view is not None:

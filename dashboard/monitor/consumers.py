@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied
+from django.utils import translation
 
 from dashboard.live.consumers import LiveConsumer
 from dashboard.live.contract import TASK_UPDATE, TASKS_GROUP, task_group
@@ -81,4 +82,6 @@ class TaskListConsumer(LiveConsumer):
             # An unfiltered list counts every new task without asking the database.
             if self._unfiltered or await self._matches(task_id):
                 self._new.add(task_id)
-                await self.send(text_data=render_new_tasks_bar(len(self._new), self.query))
+                with translation.override(self.language):  # the fan-out's task is not this consumer's context
+                    html = render_new_tasks_bar(len(self._new), self.query)
+                await self.send(text_data=html)

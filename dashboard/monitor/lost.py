@@ -30,6 +30,7 @@ from dashboard.live.heartbeat import redis_client, running_task_ids
 from dashboard.live.publish import publish_view
 from dashboard.live.store import load_view, record_event
 from dashboard.models import TaskEvent
+from site_config.machinery.stored_texts import shown_in_default_language, stored_text
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +68,10 @@ def tasks_lost_sweep(*, client: redis.Redis | None = None, now: float | None = N
 
 
 def _declare_lost(task_id: str, worker: str | None, unclaimed_since: float) -> bool:
-    worker = worker or "its worker"
-    reason = (f"worker lost: {worker} stopped running it (no heartbeat has claimed it since "
-              f"{timezone.localtime(datetime.fromtimestamp(unclaimed_since, tz=UTC)):%H:%M:%S %Z})")
+    since = f"{timezone.localtime(datetime.fromtimestamp(unclaimed_since, tz=UTC)):%H:%M:%S %Z}"
+    reason = stored_text("reason.worker_lost", worker=worker or stored_text("reason.its_worker"), since=since)
     return _fail_and_send_again(task_id, from_states=RUNNING_STATES, error="WorkerLost", reason=reason,
-                                why="worker lost")
+                                why=stored_text("reason.worker_lost_short"))
 
 
 def _fail_and_send_again(task_id: str, *, from_states, error: str, reason: str, why: str) -> bool:
@@ -81,13 +81,13 @@ def _fail_and_send_again(task_id: str, *, from_states, error: str, reason: str, 
         updated = TaskResult.objects.filter(task_id=task_id, status__in=from_states).update(
             status=states.FAILURE,
             result=json.dumps({"exc_type": error, "exc_message": [reason], "exc_module": "builtins"}),
-            traceback=f"{error}: {reason}\n",
+            traceback=f"{error}: {shown_in_default_language(reason)}\n",
             date_done=timezone.now(),
         )
         if not updated:
             return False  # it finished, started or was revoked meanwhile
         record_event(task_id, LOST_EVENT, reason)
-    logger.warning("task %s: %s", task_id, reason)
+    logger.warning("task %s: %s", task_id, shown_in_default_language(reason))
     _send_again(task_id, why)
     view = load_view(task_id)
     if view is not None:

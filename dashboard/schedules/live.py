@@ -4,7 +4,7 @@
 Taken from the run's own message, never from PeriodicTask.last_run_at, which beat writes back only
 every few minutes: beat puts the `periodic_task_name` header on each message it sends, so
 after_task_publish (in the beat process, once the PENDING row exists) and task_postrun (in the
-worker, once the final state is stored) know which schedule ran. Rendered once per run, from the
+worker, once the final state is stored) know which schedule ran. Rendered once per run and watched language, from the
 same partial the page uses.
 """
 
@@ -17,7 +17,7 @@ from django.template.loader import render_to_string
 from django_celery_beat.models import PeriodicTask
 
 from dashboard.live.contract import SCHEDULE_UPDATE, SCHEDULES_GROUP
-from dashboard.live.publisher import publisher
+from dashboard.live.publish import publish_localized
 from dashboard.schedules.services import SCHEDULE_MODELS, schedule_row
 
 logger = logging.getLogger(__name__)
@@ -34,8 +34,8 @@ def schedule_run_publish(*, name: str) -> bool:
     pt = PeriodicTask.objects.select_related(*SCHEDULE_MODELS).filter(name=name).first()
     if pt is None:
         return False
-    message = {"type": SCHEDULE_UPDATE, "periodic_task": pt.pk, "html": render_run_cells(schedule_row(pt))}
-    publisher.publish(SCHEDULES_GROUP, message, key=("schedule", pt.pk))
+    publish_localized(lambda: [(SCHEDULES_GROUP, {"type": SCHEDULE_UPDATE, "periodic_task": pt.pk,
+                                                  "html": render_run_cells(schedule_row(pt))}, ("schedule", pt.pk))])
     return True
 
 

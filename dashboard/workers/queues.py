@@ -35,6 +35,7 @@ from dashboard.live.publish import publish_view
 from dashboard.live.store import load_view
 from dashboard.models import QueuePurge, TaskAction, TaskEvent
 from site_config.celery import app
+from site_config.machinery.stored_texts import stored_text
 
 logger = logging.getLogger(__name__)
 
@@ -245,7 +246,7 @@ def queue_purge(*, name: str, user, confirmed_count: int | None = None) -> Queue
     waiting = queue_length(name)
     if waiting is None:
         raise QueueNotFound(f"The broker has no queue {name!r} (or cannot be reached).")
-    reason = f"purged by {user.get_username()} from queue {name}"
+    reason = stored_text("reason.purged_by", user=user.get_username(), queue=name)
     batch = uuid.uuid4()
     purged = published = 0
     with app.connection_for_write() as connection:

@@ -78,13 +78,16 @@ LIVE_DELIVERY_SECONDS = Metric(
     "site_live_delivery_seconds", "histogram",
     "From a live update's publish to its last local watcher's socket, per message and web process.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+LIVE_RENDERS = Metric("site_live_renders", "counter",
+                      "Live updates rendered for pushing, by language (once per update and watched language).",
+                      ("language",))
 WEATHER_UPSTREAM_REQUESTS = Metric("site_weather_upstream_requests", "counter",
                                    "Requests sent to Open-Meteo (every attempt, retries included).", ("endpoint",))
 WEATHER_UPSTREAM_ERRORS = Metric("site_weather_upstream_errors", "counter",
                                  "Open-Meteo requests that failed, by kind (timeout, upstream, rate_limited, ...).",
                                  ("endpoint", "kind"))
 
-RECORDED = (TASKS_QUEUED, TASKS_STARTED, TASKS_FINISHED, WEBSOCKETS_OPEN, LIVE_DELIVERY_SECONDS,
+RECORDED = (TASKS_QUEUED, TASKS_STARTED, TASKS_FINISHED, WEBSOCKETS_OPEN, LIVE_DELIVERY_SECONDS, LIVE_RENDERS,
             WEATHER_UPSTREAM_REQUESTS, WEATHER_UPSTREAM_ERRORS)
 
 

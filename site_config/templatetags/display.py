@@ -7,6 +7,9 @@ is pushed live is still rendered once for every watcher.
 
 `{{ name|breakable }}` lets a long task name ("dashboard.tasks.cleanup_task_results_task") break after
 its dots and underscores instead of pushing a table wider than a phone.
+
+`{{ event.detail|shown }}`: a text the site stored as an identifier with parameters, in the page's
+language (site_config.machinery.stored_texts).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from django import template
 from django.utils import timezone
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
+
+from site_config.machinery.stored_texts import shown as stored_shown
 
 register = template.Library()
 
@@ -67,3 +72,10 @@ BREAK_AFTER = re.compile(r"([._])")
 def breakable(value) -> str:
     """The escaped text with a <wbr> after every dot and underscore."""
     return mark_safe(BREAK_AFTER.sub(r"\1<wbr>", str(conditional_escape(value))))
+
+
+@register.filter
+def shown(value) -> str:
+    """A stored text (site_config.machinery.stored_texts) in words in the page's language; plain
+    text as it is."""
+    return stored_shown(value)
