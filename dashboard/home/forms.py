@@ -2,13 +2,14 @@
 
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 
 class DemoJobForm(forms.Form):
-    steps = forms.IntegerField(min_value=1, initial=20, help_text="How many steps the job reports.")
-    delay_ms = forms.IntegerField(min_value=0, initial=250, label="Delay per step (ms)")
+    steps = forms.IntegerField(min_value=1, initial=20, help_text=_("How many steps the job reports."))
+    delay_ms = forms.IntegerField(min_value=0, initial=250, label=_("Delay per step (ms)"))
     fail_at_step = forms.IntegerField(
-        min_value=1, required=False, label="Fail at step", help_text="Optional: raise an error at this step."
+        min_value=1, required=False, label=_("Fail at step"), help_text=_("Optional: raise an error at this step.")
     )
 
     def __init__(self, *args, **kwargs):

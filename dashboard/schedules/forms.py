@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django_celery_beat import validators
 from django_celery_beat.models import SOLAR_SCHEDULES, IntervalSchedule
+from django.utils.translation import gettext_lazy as _
 
 CRONTAB_FIELDS = [
     ("minute", validators.minute_validator),
@@ -40,14 +41,14 @@ class CrontabScheduleForm(forms.Form):
 
     crontab = forms.CharField(
         max_length=200,
-        label="Crontab",
-        help_text="minute hour day-of-month month day-of-week; e.g. 5 0 * * * is every day at 00:05.",
+        label=_("Crontab"),
+        help_text=_("minute hour day-of-month month day-of-week; e.g. 5 0 * * * is every day at 00:05."),
     )
     timezone = forms.ChoiceField(
         choices=_zone_choices,
         required=False,
-        label="Time zone",
-        help_text="The zone the times above are in. Left empty: the site's zone.",
+        label=_("Time zone"),
+        help_text=_("The zone the times above are in. Left empty: the site's zone."),
     )
 
     def clean_crontab(self) -> str:
@@ -81,8 +82,8 @@ class IntervalScheduleForm(forms.Form):
     kind = "interval"
     title = "Every so often (interval)"
 
-    every = forms.IntegerField(min_value=1, max_value=1_000_000_000, label="Every")
-    period = forms.ChoiceField(choices=IntervalSchedule.PERIOD_CHOICES, label="Unit")
+    every = forms.IntegerField(min_value=1, max_value=1_000_000_000, label=_("Every"))
+    period = forms.ChoiceField(choices=IntervalSchedule.PERIOD_CHOICES, label=_("Unit"))
 
     def schedule_fields(self) -> dict:
         return {"every": self.cleaned_data["every"], "period": self.cleaned_data["period"]}
@@ -98,14 +99,14 @@ class SolarScheduleForm(forms.Form):
     kind = "solar"
     title = "At a solar event (sunrise, sunset...)"
 
-    event = forms.ChoiceField(choices=SOLAR_SCHEDULES, label="Event")
+    event = forms.ChoiceField(choices=SOLAR_SCHEDULES, label=_("Event"))
     latitude = forms.DecimalField(
-        max_digits=9, decimal_places=6, min_value=-90, max_value=90, label="Latitude",
-        help_text="Degrees north (negative: south), e.g. 52.52 for Berlin.",
+        max_digits=9, decimal_places=6, min_value=-90, max_value=90, label=_("Latitude"),
+        help_text=_("Degrees north (negative: south), e.g. 52.52 for Berlin."),
     )
     longitude = forms.DecimalField(
-        max_digits=9, decimal_places=6, min_value=-180, max_value=180, label="Longitude",
-        help_text="Degrees east (negative: west), e.g. 13.405 for Berlin.",
+        max_digits=9, decimal_places=6, min_value=-180, max_value=180, label=_("Longitude"),
+        help_text=_("Degrees east (negative: west), e.g. 13.405 for Berlin."),
     )
 
     def schedule_fields(self) -> dict:
@@ -123,10 +124,10 @@ class ClockedScheduleForm(forms.Form):
     title = "Once, at a date and time (clocked)"
 
     clocked_time = forms.DateTimeField(
-        label="Date and time",
+        label=_("Date and time"),
         input_formats=[CLOCKED_FORMAT, "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}, format=CLOCKED_FORMAT),
-        help_text="In the site's time zone. A clocked schedule runs once (one-off).",
+        help_text=_("In the site's time zone. A clocked schedule runs once (one-off)."),
     )
 
     def schedule_fields(self) -> dict:
@@ -158,11 +159,11 @@ def schedule_form_for(kind: str, *, current_kind: str | None, current_row, data=
 class ScheduleCreateForm(forms.Form):
     """What a new periodic task runs; its schedule comes from the type form shown beside it."""
 
-    name = forms.CharField(max_length=200, help_text="Unique; e.g. nightly-export.")
-    task = forms.ChoiceField(choices=(), help_text="One of this project's registered tasks.")
-    args = forms.CharField(initial="[]", required=False, label="Positional arguments (JSON list)")
-    kwargs = forms.CharField(initial="{}", required=False, label="Keyword arguments (JSON object)")
-    queue = forms.CharField(max_length=200, required=False, help_text="Left empty: the task's own routing.")
+    name = forms.CharField(max_length=200, help_text=_("Unique; e.g. nightly-export."))
+    task = forms.ChoiceField(choices=(), help_text=_("One of this project's registered tasks."))
+    args = forms.CharField(initial="[]", required=False, label=_("Positional arguments (JSON list)"))
+    kwargs = forms.CharField(initial="{}", required=False, label=_("Keyword arguments (JSON object)"))
+    queue = forms.CharField(max_length=200, required=False, help_text=_("Left empty: the task's own routing."))
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     enabled = forms.BooleanField(required=False, initial=True)
 

@@ -8,6 +8,7 @@ import re
 from django import forms
 from django.core.validators import RegexValidator
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from dashboard.workers.control import COMMANDS, Kind
 from dashboard.workers.launch import project_task_names, queue_names, task_signature_check
@@ -23,7 +24,7 @@ class WorkerControlForm(forms.Form):
     chosen, and a pool command only for workers whose pool supports it.
     """
 
-    workers = forms.MultipleChoiceField(label="Workers", widget=forms.CheckboxSelectMultiple)
+    workers = forms.MultipleChoiceField(label=_("Workers"), widget=forms.CheckboxSelectMultiple)
 
     def __init__(self, *args, kind: str, workers: list[dict], **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -32,21 +33,21 @@ class WorkerControlForm(forms.Form):
         self.online = {worker["hostname"]: worker for worker in workers if worker.get("online")}
         self.fields["workers"].choices = [(name, name) for name in sorted(self.online)]
         if kind in (Kind.POOL_GROW, Kind.POOL_SHRINK):
-            self.fields["n"] = forms.IntegerField(label="Processes", min_value=1, max_value=64, initial=1)
+            self.fields["n"] = forms.IntegerField(label=_("Processes"), min_value=1, max_value=64, initial=1)
         elif kind == Kind.AUTOSCALE:
-            self.fields["max"] = forms.IntegerField(label="Max processes", min_value=1, max_value=256)
-            self.fields["min"] = forms.IntegerField(label="Min processes", min_value=0, max_value=256)
+            self.fields["max"] = forms.IntegerField(label=_("Max processes"), min_value=1, max_value=256)
+            self.fields["min"] = forms.IntegerField(label=_("Min processes"), min_value=0, max_value=256)
         elif kind in (Kind.ADD_CONSUMER, Kind.CANCEL_CONSUMER):
-            self.fields["queue"] = forms.CharField(label="Queue", max_length=200, validators=[QUEUE_NAME])
+            self.fields["queue"] = forms.CharField(label=_("Queue"), max_length=200, validators=[QUEUE_NAME])
         elif kind in (Kind.RATE_LIMIT, Kind.TIME_LIMIT):
-            self.fields["task_name"] = forms.ChoiceField(label="Task", choices=[(n, n) for n in project_task_names()])
+            self.fields["task_name"] = forms.ChoiceField(label=_("Task"), choices=[(n, n) for n in project_task_names()])
             if kind == Kind.RATE_LIMIT:
                 self.fields["rate_limit"] = forms.CharField(
-                    label="Rate limit", required=False, max_length=20,
-                    help_text="e.g. 10/m (per worker): a number, then /s, /m or /h; empty removes the limit")
+                    label=_("Rate limit"), required=False, max_length=20,
+                    help_text=_("e.g. 10/m (per worker): a number, then /s, /m or /h; empty removes the limit"))
             else:
-                self.fields["soft"] = forms.FloatField(label="Soft limit (s)", required=False, min_value=0.1)
-                self.fields["hard"] = forms.FloatField(label="Hard limit (s)", required=False, min_value=0.1)
+                self.fields["soft"] = forms.FloatField(label=_("Soft limit (s)"), required=False, min_value=0.1)
+                self.fields["hard"] = forms.FloatField(label=_("Hard limit (s)"), required=False, min_value=0.1)
 
     def clean_workers(self) -> list[str]:
         chosen = self.cleaned_data["workers"]
@@ -96,14 +97,14 @@ def _json_field(label: str, initial: str, help_text: str) -> forms.CharField:
 
 
 class RunTaskForm(forms.Form):
-    task = forms.ChoiceField(label="Task")
+    task = forms.ChoiceField(label=_("Task"))
     args = _json_field("Positional arguments (JSON list)", "[]", 'e.g. [5, 100] — empty means []')
     kwargs = _json_field("Keyword arguments (JSON object)", "{}", 'e.g. {"steps": 5} — empty means {}')
-    queue = forms.ChoiceField(label="Queue", required=False)
-    eta = forms.DateTimeField(label="Run at (ETA)", required=False,
-                              help_text="YYYY-MM-DD HH:MM in the site's time zone; empty: now",
+    queue = forms.ChoiceField(label=_("Queue"), required=False)
+    eta = forms.DateTimeField(label=_("Run at (ETA)"), required=False,
+                              help_text=_("YYYY-MM-DD HH:MM in the site's time zone; empty: now"),
                               widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
-    countdown = forms.FloatField(label="Or after (seconds)", required=False, min_value=0, max_value=7 * 24 * 3600)
+    countdown = forms.FloatField(label=_("Or after (seconds)"), required=False, min_value=0, max_value=7 * 24 * 3600)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
