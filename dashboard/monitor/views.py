@@ -53,7 +53,7 @@ from dashboard.monitor.filters import (
 )
 from dashboard.monitor.listing import task_views
 from dashboard.monitor.preferences import TaskListViewForm, task_list_preference_get, task_list_preference_save
-from dashboard.permissions import ACT_ON_TASKS, EXPORT_DATA, NEEDS, may, require
+from dashboard.permissions import ACT_ON_TASKS, EXPORT_DATA, may, needs, require
 from dashboard.rendering import render_page
 
 BULK_LIMIT = 1000
@@ -149,7 +149,7 @@ def task_detail(request, task_id: str):
         "children": TaskLaunch.objects.filter(parent_id=task_id).values_list("task_id", flat=True)[:100],
         "queue_wait": (row.date_started - row.date_created).total_seconds() if row.date_started else None,
         "can_act": _can_act(request.user),
-        "act_needs": NEEDS[ACT_ON_TASKS],
+        "act_needs": needs(ACT_ON_TASKS),
         "can_retry": row.status in RETRYABLE_STATES and not retried_as,
         "can_revoke": row.status in REVOCABLE_STATES,
         "can_terminate": row.status in RUNNING_STATES,

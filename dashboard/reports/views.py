@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from dashboard.charts import daily_bars_svg
 from dashboard.models import DailyReport
@@ -16,12 +17,12 @@ from dashboard.models import DailyReport
 REPORTS_PER_PAGE = 30
 CHART_DAYS = 30
 CHARTED = [
-    ("new_members", "New members"),
-    ("comments_total", "Comments"),
-    ("posts_published", "Posts published"),
-    ("emails_sent", "Emails sent"),
-    ("tasks_total", "Tasks run"),
-    ("tasks_failed", "Tasks failed"),
+    ("new_members", _("New members")),
+    ("comments_total", _("Comments")),
+    ("posts_published", _("Posts published")),
+    ("emails_sent", _("Emails sent")),
+    ("tasks_total", _("Tasks run")),
+    ("tasks_failed", _("Tasks failed")),
 ]
 
 

@@ -16,16 +16,16 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy as _
 from django_celery_beat import validators
 from django_celery_beat.models import SOLAR_SCHEDULES, IntervalSchedule
-from django.utils.translation import gettext_lazy as _
 
 CRONTAB_FIELDS = [
-    ("minute", validators.minute_validator),
-    ("hour", validators.hour_validator),
-    ("day of month", validators.day_of_month_validator),
-    ("month", validators.month_of_year_validator),
-    ("day of week", validators.day_of_week_validator),
+    (_("minute"), validators.minute_validator),
+    (_("hour"), validators.hour_validator),
+    (_("day of month"), validators.day_of_month_validator),
+    (_("month"), validators.month_of_year_validator),
+    (_("day of week"), validators.day_of_week_validator),
 ]
 CRONTAB_PARTS = ["minute", "hour", "day_of_month", "month_of_year", "day_of_week"]
 CLOCKED_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -37,7 +37,7 @@ def _zone_choices() -> list[tuple[str, str]]:
 
 class CrontabScheduleForm(forms.Form):
     kind = "crontab"
-    title = "At set times (crontab)"
+    title = _("At set times (crontab)")
 
     crontab = forms.CharField(
         max_length=200,
@@ -55,12 +55,13 @@ class CrontabScheduleForm(forms.Form):
         value = " ".join(self.cleaned_data.get("crontab", "").split())
         parts = value.split(" ")
         if len(parts) != 5:
-            raise ValidationError(f"A crontab has 5 fields (minute hour day-of-month month day-of-week); this has {len(parts)}.")
+            raise ValidationError(gettext("A crontab has 5 fields (minute hour day-of-month month day-of-week); this has %(count)d.")
+                                  % {"count": len(parts)})
         for (label, validator), part in zip(CRONTAB_FIELDS, parts):
             try:
                 validator(part)
             except ValidationError:
-                raise ValidationError(f"{part!r} is not a valid {label}.") from None
+                raise ValidationError(gettext("%(part)r is not a valid %(field)s.") % {"part": part, "field": label}) from None
         return value
 
     def clean_timezone(self) -> str:
@@ -80,7 +81,7 @@ class CrontabScheduleForm(forms.Form):
 
 class IntervalScheduleForm(forms.Form):
     kind = "interval"
-    title = "Every so often (interval)"
+    title = _("Every so often (interval)")
 
     every = forms.IntegerField(min_value=1, max_value=1_000_000_000, label=_("Every"))
     period = forms.ChoiceField(choices=IntervalSchedule.PERIOD_CHOICES, label=_("Unit"))
@@ -97,7 +98,7 @@ class IntervalScheduleForm(forms.Form):
 
 class SolarScheduleForm(forms.Form):
     kind = "solar"
-    title = "At a solar event (sunrise, sunset...)"
+    title = _("At a solar event (sunrise, sunset...)")
 
     event = forms.ChoiceField(choices=SOLAR_SCHEDULES, label=_("Event"))
     latitude = forms.DecimalField(
@@ -121,7 +122,7 @@ class SolarScheduleForm(forms.Form):
 
 class ClockedScheduleForm(forms.Form):
     kind = "clocked"
-    title = "Once, at a date and time (clocked)"
+    title = _("Once, at a date and time (clocked)")
 
     clocked_time = forms.DateTimeField(
         label=_("Date and time"),
@@ -176,7 +177,7 @@ class ScheduleCreateForm(forms.Form):
 
         name = self.cleaned_data["name"].strip()
         if PeriodicTask.objects.filter(name=name).exists():
-            raise ValidationError(f"A schedule named {name!r} already exists.")
+            raise ValidationError(gettext("A schedule named %(name)r already exists.") % {"name": name})
         return name
 
     def _json(self, field: str, kind: type, empty):
@@ -186,9 +187,9 @@ class ScheduleCreateForm(forms.Form):
         try:
             value = json.loads(raw)
         except ValueError as error:
-            raise ValidationError(f"Not valid JSON: {error}.") from None
+            raise ValidationError(gettext("Not valid JSON: %(error)s.") % {"error": error}) from None
         if not isinstance(value, kind):
-            raise ValidationError(f"Must be a JSON {'list' if kind is list else 'object'}.")
+            raise ValidationError(gettext("Must be a JSON list.") if kind is list else gettext("Must be a JSON object."))
         return value
 
     def clean_args(self) -> list:

@@ -8,12 +8,12 @@ import re
 from django import forms
 from django.core.validators import RegexValidator
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext, gettext_lazy as _
 
 from dashboard.workers.control import COMMANDS, Kind
 from dashboard.workers.launch import project_task_names, queue_names, task_signature_check
 
-QUEUE_NAME = RegexValidator(r"^[A-Za-z0-9_.:-]{1,200}$", "Letters, digits and . _ : - only.")
+QUEUE_NAME = RegexValidator(r"^[A-Za-z0-9_.:-]{1,200}$", _("Letters, digits and . _ : - only."))
 RATE = re.compile(r"^\d+(\.\d+)?(/[smh])?$")
 
 
@@ -54,25 +54,26 @@ class WorkerControlForm(forms.Form):
         if self.command.pool_command:
             refused = [name for name in chosen if not self.online[name].get("supports", {}).get(self.kind)]
             if refused:
-                raise forms.ValidationError(
-                    f"{', '.join(refused)}: its pool cannot {self.command.label.lower()} "
+                raise forms.ValidationError(gettext(
+                    "%(workers)s: its pool cannot %(command)s "
                     "(grow, shrink and restart need prefork; autoscale needs a worker started with --autoscale; "
-                    "with autoscale on, change its range instead of growing or shrinking).")
+                    "with autoscale on, change its range instead of growing or shrinking)."
+                ) % {"workers": ", ".join(refused), "command": self.command.label.lower()})
         return chosen
 
     def clean_rate_limit(self) -> str | None:
         value = self.cleaned_data["rate_limit"].strip()
         if value and not RATE.match(value):
-            raise forms.ValidationError("Write a number, optionally followed by /s, /m or /h (e.g. 10/m).")
+            raise forms.ValidationError(gettext("Write a number, optionally followed by /s, /m or /h (e.g. 10/m)."))
         return value or None
 
     def clean(self):
         data = super().clean()
         if self.kind == Kind.AUTOSCALE and data.get("max") is not None and data.get("min") is not None:
             if data["min"] > data["max"]:
-                self.add_error("min", "Min cannot be more than max.")
+                self.add_error("min", gettext("Min cannot be more than max."))
         if self.kind == Kind.TIME_LIMIT and data.get("soft") and data.get("hard") and data["soft"] >= data["hard"]:
-            self.add_error("soft", "The soft limit must come before the hard one.")
+            self.add_error("soft", gettext("The soft limit must come before the hard one."))
         return data
 
     def arguments(self) -> dict:
@@ -98,8 +99,8 @@ def _json_field(label: str, initial: str, help_text: str) -> forms.CharField:
 
 class RunTaskForm(forms.Form):
     task = forms.ChoiceField(label=_("Task"))
-    args = _json_field("Positional arguments (JSON list)", "[]", 'e.g. [5, 100] — empty means []')
-    kwargs = _json_field("Keyword arguments (JSON object)", "{}", 'e.g. {"steps": 5} — empty means {}')
+    args = _json_field(_("Positional arguments (JSON list)"), "[]", _("e.g. [5, 100] — empty means []"))
+    kwargs = _json_field(_("Keyword arguments (JSON object)"), "{}", _('e.g. {"steps": 5} — empty means {}'))
     queue = forms.ChoiceField(label=_("Queue"), required=False)
     eta = forms.DateTimeField(label=_("Run at (ETA)"), required=False,
                               help_text=_("YYYY-MM-DD HH:MM in the site's time zone; empty: now"),
@@ -108,8 +109,8 @@ class RunTaskForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["task"].choices = [("", "— choose a task —")] + [(n, n) for n in project_task_names()]
-        self.fields["queue"].choices = [("", "the task's usual queue")] + [(q, q) for q in queue_names()]
+        self.fields["task"].choices = [("", gettext("— choose a task —"))] + [(n, n) for n in project_task_names()]
+        self.fields["queue"].choices = [("", gettext("the task's usual queue"))] + [(q, q) for q in queue_names()]
 
     def _parse(self, field: str, kind: type, empty):
         text = (self.cleaned_data.get(field) or "").strip()
@@ -118,9 +119,9 @@ class RunTaskForm(forms.Form):
         try:
             value = json.loads(text)
         except ValueError as error:
-            raise forms.ValidationError(f"Not valid JSON: {error}.")
+            raise forms.ValidationError(gettext("Not valid JSON: %(error)s.") % {"error": error})
         if not isinstance(value, kind):
-            raise forms.ValidationError(f"Must be a JSON {'list' if kind is list else 'object'}.")
+            raise forms.ValidationError(gettext("Must be a JSON list.") if kind is list else gettext("Must be a JSON object."))
         return value
 
     def clean_args(self) -> list:
@@ -132,18 +133,18 @@ class RunTaskForm(forms.Form):
     def clean_eta(self):
         eta = self.cleaned_data.get("eta")
         if eta is not None and eta <= timezone.now():
-            raise forms.ValidationError("The ETA is in the past; leave it empty to run now.")
+            raise forms.ValidationError(gettext("The ETA is in the past; leave it empty to run now."))
         return eta
 
     def clean(self):
         data = super().clean()
         if data.get("eta") is not None and data.get("countdown") is not None:
-            self.add_error("countdown", "Give an ETA or a countdown, not both.")
+            self.add_error("countdown", gettext("Give an ETA or a countdown, not both."))
         name = data.get("task")
         if name and "args" in data and "kwargs" in data:
             try:
                 task_signature_check(name=name, args=data["args"], kwargs=data["kwargs"])
             except TypeError as error:
-                message = f"{name} does not take these arguments: {error}."
+                message = gettext("%(name)s does not take these arguments: %(error)s.") % {"name": name, "error": error}
                 self.add_error("args" if data["args"] else "kwargs", message)
         return data
