@@ -21,7 +21,7 @@ from blog.services import images, members, outbox
 
 
 class SignupForm(UserCreationForm):
-    email = forms.EmailField(required=True, help_text=_("We send a link to confirm it before you can comment."))
+    email = forms.EmailField(label=_("Email"), required=True, help_text=_("We send a link to confirm it before you can comment."))
 
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
@@ -74,7 +74,7 @@ class PostForm(forms.ModelForm):
     whatever its name says), its size in bytes and its pixel count, then stored under a name the site
     chooses; saving it queues the renditions task (blog.services.posts.post_write)."""
 
-    slug = forms.SlugField(max_length=200, required=False, help_text=_("Leave empty to make it from the title."))
+    slug = forms.SlugField(label=_("Slug"), max_length=200, required=False, help_text=_("Leave empty to make it from the title."))
 
     class Meta:
         model = Post

@@ -6,7 +6,7 @@ from django.utils.translation import gettext, gettext_lazy as _
 
 
 class DemoJobForm(forms.Form):
-    steps = forms.IntegerField(min_value=1, initial=20, help_text=_("How many steps the job reports."))
+    steps = forms.IntegerField(label=_("Steps"), min_value=1, initial=20, help_text=_("How many steps the job reports."))
     delay_ms = forms.IntegerField(min_value=0, initial=250, label=_("Delay per step (ms)"))
     fail_at_step = forms.IntegerField(
         min_value=1, required=False, label=_("Fail at step"), help_text=_("Optional: raise an error at this step.")

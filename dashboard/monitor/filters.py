@@ -148,19 +148,20 @@ def query_without_state(params: QueryDict) -> str:
 
 
 class TaskFilterForm(forms.Form):
-    state = forms.ChoiceField(choices=STATE_CHOICES, required=False)
+    state = forms.ChoiceField(label=_("State"), choices=STATE_CHOICES, required=False)
     name = forms.CharField(required=False, max_length=255, label=_("Task name"),
                            widget=forms.TextInput(attrs={"list": "task-names", "autocomplete": "off"}))
-    worker = forms.CharField(required=False, max_length=255)
-    queue = forms.CharField(required=False, max_length=200)
+    worker = forms.CharField(label=_("Worker"), required=False, max_length=255)
+    queue = forms.CharField(label=_("Queue"), required=False, max_length=200)
     launched_by = forms.CharField(required=False, max_length=150, label=_("Started by"))
     periodic = forms.CharField(required=False, max_length=255, label=_("Schedule"))
     date_from = forms.DateTimeField(required=False, label=_("From"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     date_to = forms.DateTimeField(required=False, label=_("To"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     q = forms.CharField(required=False, max_length=300, label=_("Search"), help_text=SEARCH_HELP,
                         widget=forms.TextInput(attrs={"placeholder": _("state:failure name:… args:… or a task id")}))
-    sort = forms.ChoiceField(choices=list(SORT_LABELS.items()), required=False, initial="received")
-    order = forms.ChoiceField(choices=[("", _("Usual order")), ("desc", _("Newest / Z first")), ("asc", _("Oldest / A first"))],
+    sort = forms.ChoiceField(label=_("Sort"), choices=list(SORT_LABELS.items()), required=False, initial="received")
+    order = forms.ChoiceField(label=_("Order"), choices=[("", _("Usual order")), ("desc", _("Newest / Z first")),
+                                                       ("asc", _("Oldest / A first"))],
                               required=False)
     cursor = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
 

@@ -160,13 +160,13 @@ def schedule_form_for(kind: str, *, current_kind: str | None, current_row, data=
 class ScheduleCreateForm(forms.Form):
     """What a new periodic task runs; its schedule comes from the type form shown beside it."""
 
-    name = forms.CharField(max_length=200, help_text=_("Unique; e.g. nightly-export."))
-    task = forms.ChoiceField(choices=(), help_text=_("One of this project's registered tasks."))
+    name = forms.CharField(label=_("Name"), max_length=200, help_text=_("Unique; e.g. nightly-export."))
+    task = forms.ChoiceField(label=_("Task"), choices=(), help_text=_("One of this project's registered tasks."))
     args = forms.CharField(initial="[]", required=False, label=_("Positional arguments (JSON list)"))
     kwargs = forms.CharField(initial="{}", required=False, label=_("Keyword arguments (JSON object)"))
-    queue = forms.CharField(max_length=200, required=False, help_text=_("Left empty: the task's own routing."))
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    enabled = forms.BooleanField(required=False, initial=True)
+    queue = forms.CharField(label=_("Queue"), max_length=200, required=False, help_text=_("Left empty: the task's own routing."))
+    description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
 
     def __init__(self, *args, task_names: list[str], **kwargs) -> None:
         super().__init__(*args, **kwargs)
