@@ -4,6 +4,11 @@
     ROWS=100000 .venv/bin/python bench/task_monitor_bench.py     # smaller
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_tasks .venv/bin/python bench/task_monitor_bench.py
     (a DATABASE_URL whose database already holds ROWS task rows is reused, not filled again)
+    HTTP=1 ...                                                   # through daphne over HTTP, as Flower was measured
+    ROWS=10000000 HTTP=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_tasks_10m ...
+
+On PostgreSQL the rows arrive by COPY with the secondary indexes dropped, then the indexes are built
+again from their own definitions (ten million rows: minutes, not hours); keep the database to reuse it.
 
 Creates ROWS TaskResult rows with a realistic mix (20 task names, mostly successes, some failures,
 retries and revocations, 4 workers, 3 queues, 10% from schedules, 20% launched by one of 50 people,
@@ -26,6 +31,7 @@ import _setup  # noqa: F401  (private Redis, temporary database, Django settings
 from _setup import migrate, percentile
 
 ROWS = int(os.environ.get("ROWS", "1000000"))
+HTTP = os.environ.get("HTTP", "0") == "1"  # measure through daphne over HTTP, as Flower was measured
 REPEAT = int(os.environ.get("REPEAT", "20"))
 NAMES = [f"app{i % 4}.tasks.job_{i}_task" for i in range(20)]
 STATES = ["SUCCESS"] * 85 + ["FAILURE"] * 6 + ["RETRY"] * 2 + ["REVOKED"] * 2 + ["PENDING"] * 3 + ["STARTED"] * 2
@@ -33,70 +39,149 @@ WORKERS = [f"worker{i}@host" for i in range(4)]
 QUEUES = ["celery", "emails", "reports"]
 
 
+def _rows(rows: int, users: list[int], now):
+    """The generated (task result, launch) rows, in id order: the same mix every run (seeded)."""
+    rng = random.Random(42)
+    for i in range(rows):
+        created = now - timedelta(seconds=rng.uniform(0, 30 * 86400))
+        status = rng.choice(STATES)
+        began = created + timedelta(seconds=rng.uniform(0.001, 5)) if status != "PENDING" else None
+        done = (began or created) + timedelta(seconds=rng.expovariate(1 / 2.0))
+        task_id = str(uuid.UUID(int=rng.getrandbits(128)))
+        periodic = f"schedule-{i % 10}" if i % 10 == 0 else None
+        result = '{"rows": %d}' % i if status == "SUCCESS" else (
+            '{"exc_type": "ValueError", "exc_message": ["bad row %d"]}' % i if status == "FAILURE" else None)
+        finished = status in ("SUCCESS", "FAILURE", "REVOKED") and began is not None
+        yield ((task_id, periodic, rng.choice(NAMES), '"(%d,)"' % i, '"{}"', status,
+                rng.choice(WORKERS) if began else None, "application/json", "utf-8", result, created, began, done),
+               (task_id, users[i % 50] if i % 5 == 0 else None, created, rng.choice(QUEUES), "[%d]" % i, "{}",
+                (done - began).total_seconds() if finished else None))
+
+
+RESULT_COLUMNS = ("task_id, periodic_task_name, task_name, task_args, task_kwargs, status, worker, content_type,"
+                  " content_encoding, result, date_created, date_started, date_done")
+LAUNCH_COLUMNS = "task_id, launched_by_id, created_at, queue, args, kwargs, runtime"
+
+
 def populate(rows: int) -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
     from django.utils import timezone
 
-    users = [get_user_model().objects.create_user(f"user{i}") for i in range(50)]
-    rng = random.Random(42)
+    users = [get_user_model().objects.create_user(f"user{i}").pk for i in range(50)]
     now = timezone.now()
     started = time.perf_counter()
-    batch_size = 20_000
-    with connection.cursor() as cursor:
-        for offset in range(0, rows, batch_size):
-            results, launches = [], []
-            for i in range(offset, min(rows, offset + batch_size)):
-                created = now - timedelta(seconds=rng.uniform(0, 30 * 86400))
-                status = rng.choice(STATES)
-                began = created + timedelta(seconds=rng.uniform(0.001, 5)) if status != "PENDING" else None
-                done = (began or created) + timedelta(seconds=rng.expovariate(1 / 2.0))
-                task_id = str(uuid.UUID(int=rng.getrandbits(128)))
-                periodic = f"schedule-{i % 10}" if i % 10 == 0 else None
-                result = '{"rows": %d}' % i if status == "SUCCESS" else (
-                    '{"exc_type": "ValueError", "exc_message": ["bad row %d"]}' % i if status == "FAILURE" else None)
-                results.append((task_id, periodic, rng.choice(NAMES), '"(%d,)"' % i, '"{}"', status,
-                                rng.choice(WORKERS) if began else None, "application/json", "utf-8", result,
-                                created, began, done))
-                finished = status in ("SUCCESS", "FAILURE", "REVOKED") and began is not None
-                launches.append((task_id, users[i % 50].pk if i % 5 == 0 else None, created, rng.choice(QUEUES),
-                                 "[%d]" % i, "{}", (done - began).total_seconds() if finished else None))
-            with transaction.atomic():
-                cursor.executemany(
-                    "INSERT INTO django_celery_results_taskresult (task_id, periodic_task_name, task_name, task_args,"
-                    " task_kwargs, status, worker, content_type, content_encoding, result, date_created,"
-                    " date_started, date_done) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", results)
-                cursor.executemany(
-                    "INSERT INTO dashboard_tasklaunch (task_id, launched_by_id, created_at, queue, args, kwargs, runtime,"
-                    " parent_id, root_id, group_id, retry_of) VALUES (%s, %s, %s, %s, %s, %s, %s, NULL, NULL, NULL, NULL)",
-                    launches)
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+        _populate_postgresql(rows, users, now)
     else:
+        batch_size = 20_000
+        generated = _rows(rows, users, now)
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+            for offset in range(0, rows, batch_size):
+                batch = [next(generated) for _ in range(min(batch_size, rows - offset))]
+                with transaction.atomic():
+                    cursor.executemany(f"INSERT INTO django_celery_results_taskresult ({RESULT_COLUMNS}) VALUES "
+                                       f"({', '.join(['%s'] * 13)})", [r for r, _ in batch])
+                    cursor.executemany(f"INSERT INTO dashboard_tasklaunch ({LAUNCH_COLUMNS}, parent_id, root_id,"
+                                       f" group_id, retry_of) VALUES ({', '.join(['%s'] * 7)}, NULL, NULL, NULL, NULL)",
+                                       [launch for _, launch in batch])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
     print(f"created {rows:,} task rows (+ launches) in {time.perf_counter() - started:.1f} s", flush=True)
 
 
-def measure(client, url: str) -> tuple[float, float, int, int]:
+def _populate_postgresql(rows: int, users: list[int], now) -> None:
+    """COPY into the two tables with their secondary indexes dropped, then build the indexes again
+    (each from its own definition, as the migrations made it): minutes for ten million rows, where
+    inserting row by row through the indexes takes hours."""
+    from django.db import connection
+
+    tables = ("django_celery_results_taskresult", "dashboard_tasklaunch")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s) AND indexname NOT IN "
+                       "(SELECT conname FROM pg_constraint WHERE contype IN ('p', 'u'))", [list(tables)])
+        indexes = cursor.fetchall()
+        for name, _definition in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+        print(f"dropped {len(indexes)} secondary indexes; copying {rows:,} rows", flush=True)
+        raw = connection.connection  # psycopg 3: COPY ... FROM STDIN with rows written one by one
+        with raw.cursor() as copy_cursor:
+            generated = _rows(rows, users, now)
+            chunk = 1_000_000
+            for offset in range(0, rows, chunk):
+                batch = [next(generated) for _ in range(min(chunk, rows - offset))]
+                with copy_cursor.copy(f"COPY django_celery_results_taskresult ({RESULT_COLUMNS}) FROM STDIN") as copy:
+                    for result, _launch in batch:
+                        copy.write_row(result)
+                with copy_cursor.copy(f"COPY dashboard_tasklaunch ({LAUNCH_COLUMNS}) FROM STDIN") as copy:
+                    for _result, launch in batch:
+                        copy.write_row(launch)
+                raw.commit()
+                print(f"  {offset + len(batch):,} rows", flush=True)
+        cursor.execute("SET maintenance_work_mem = '512MB'")
+        for name, definition in indexes:
+            began = time.perf_counter()
+            cursor.execute(definition)
+            print(f"  index {name}: {time.perf_counter() - began:.0f} s", flush=True)
+
+
+def measure(client, url: str, fetch=None) -> tuple[float, float, int, int]:
+    """p50 and p95 of REPEAT uncached requests for `url` (through `fetch`, HTTP to daphne, when given;
+    else Django's test client in this process), the SQL queries of one request, and the rows shown."""
     from django.core.cache import cache
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     cache.clear()  # the state counts are cached for seconds: measure them uncached
-    timings = []
     with CaptureQueriesContext(connection) as queries:
         response = client.get(url)
-    assert response.status_code == 200, (url, response.status_code)
+    if response.status_code != 200:
+        raise SystemExit(f"{url} answered {response.status_code}; no figures")
     query_count = len(queries)
+    timings = []
     for _ in range(REPEAT):
         cache.clear()
         start = time.perf_counter()
-        client.get(url)
+        if fetch is None:
+            client.get(url)
+        else:
+            fetch(url)
         timings.append((time.perf_counter() - start) * 1000)
     rows = response.content.decode().count('id="task-row-')
     return percentile(timings, 50), percentile(timings, 95), query_count, rows
+
+
+def _daphne_fetcher(staff):
+    """Start daphne on this database (production settings) and return (fetch, stop): `fetch(path)`
+    requests it over HTTP as `staff`, and stops the benchmark if any answer is not a 200."""
+    import subprocess
+    import urllib.request
+
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    port = _setup.free_port()
+    daphne = subprocess.Popen([str(_setup.BIN / "daphne"), "--bind", "127.0.0.1", "--port", str(port),
+                               "site_config.asgi:application"], cwd=_setup.BASE_DIR, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=dict(os.environ, DJANGO_ALLOWED_HOSTS="127.0.0.1"))
+    session = SessionStore()
+    session.update({SESSION_KEY: str(staff.pk), BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
+                    HASH_SESSION_KEY: staff.get_session_auth_hash()})
+    session.create()
+    headers = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={session.session_key}", "X-Forwarded-Proto": "https"}
+    opener = urllib.request.build_opener(urllib.request.HTTPHandler)
+
+    def fetch(path: str) -> None:
+        with opener.open(urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers),
+                         timeout=60) as response:
+            response.read()
+            if response.status != 200:
+                raise SystemExit(f"{path} answered {response.status} over HTTP; no figures")
+
+    _setup.wait_for_port(port, timeout=60)
+    fetch("/dashboard/tasks/")  # fails loudly (no figures) if the page does not answer
+    return fetch, daphne.terminate
 
 
 def cursor_for_page(data: dict, page: int, size: int = 25) -> str:
@@ -155,6 +240,7 @@ def main() -> None:
     staff, _ = get_user_model().objects.get_or_create(username="operator", defaults={"is_staff": True})
     client = Client(HTTP_HOST="127.0.0.1", secure=True)  # production settings: HTTPS only
     client.force_login(staff)
+    fetch, stop = _daphne_fetcher(staff) if HTTP else (None, None)
     week_ago = timezone.localtime(timezone.now() - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M")
     scenarios = {
         "no filter": {},
@@ -181,26 +267,28 @@ def main() -> None:
           "| rows | state counts p50 | p95 |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for label, data in scenarios.items():
-        p50, p95, queries, rows = measure(client, "/dashboard/tasks/?" + urlencode(data))
+        p50, p95, queries, rows = measure(client, "/dashboard/tasks/?" + urlencode(data), fetch)
         cursor = cursor_for_page(data, 500)
         if cursor:
-            q50, q95, queries500, _ = measure(client, "/dashboard/tasks/?" + urlencode({**data, "cursor": cursor}))
+            q50, q95, queries500, _ = measure(client, "/dashboard/tasks/?" + urlencode({**data, "cursor": cursor}), fetch)
             page500 = f"{q50:.1f} | {q95:.1f}"
             queries = f"{queries} / {queries500}"
         else:
             page500 = "(fewer pages) | –"
         if cursor:  # the way back: page 499 through page 500's "Previous" link (a keyset walked backwards)
             back = previous_cursor_of(client, "/dashboard/tasks/?" + urlencode({**data, "cursor": cursor}))
-            b50, b95, _, _ = measure(client, "/dashboard/tasks/?" + urlencode({**data, "cursor": back}))
+            b50, b95, _, _ = measure(client, "/dashboard/tasks/?" + urlencode({**data, "cursor": back}), fetch)
             page500 += f" | {b50:.1f} | {b95:.1f}"
         else:
             page500 += " | – | –"
-        c50, c95, _, _ = measure(client, "/dashboard/tasks/counts/?" + urlencode(data))
+        c50, c95, _, _ = measure(client, "/dashboard/tasks/counts/?" + urlencode(data), fetch)
         print(f"| {label} | {p50:.1f} | {p95:.1f} | {page500} | {queries} | {rows} | {c50:.1f} | {c95:.1f} |",
               flush=True)
     task_id = TaskResult.objects.filter(status="FAILURE").values_list("task_id", flat=True)[1000]
-    p50, p95, queries, _ = measure(client, f"/dashboard/tasks/{task_id}/")
+    p50, p95, queries, _ = measure(client, f"/dashboard/tasks/{task_id}/", fetch)
     print(f"| task detail page | {p50:.1f} | {p95:.1f} | | | | | {queries} | | | |")
+    if stop is not None:
+        stop()
 
 
 if __name__ == "__main__":
