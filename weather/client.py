@@ -259,10 +259,18 @@ async def upstream_get(*, url: str, params: dict, deadline: float | None = None,
 
 # --- parsing (pure functions, shared with bench/'s baselines) ---
 
+def place_not_found(name: str) -> WeatherError:
+    """"No such place", remembering the name: the cache keeps the name, and the words are put
+    together in each reader's language."""
+    error = WeatherError("not_found", format_lazy(_("No place called “{name}” was found."), name=name))
+    error.place = name
+    return error
+
+
 def place_from_geocoding(data: dict, *, name: str) -> dict:
     results = data.get("results")
     if not results:
-        raise WeatherError("not_found", format_lazy(_("No place called “{name}” was found."), name=name))
+        raise place_not_found(name)
     try:
         first = results[0]
         return {
@@ -360,7 +368,7 @@ async def _cached(key: str, fresh_seconds: int, fetch, answer: CityAnswer, label
     if entry and NOT_FOUND in entry:
         if age < not_found_seconds:
             answer.sources.append(f"{label}:cache")
-            raise WeatherError("not_found", entry[NOT_FOUND])
+            raise place_not_found(entry[NOT_FOUND])
         entry = None
     if entry and age < fresh_seconds:
         answer.sources.append(f"{label}:cache")
@@ -370,7 +378,7 @@ async def _cached(key: str, fresh_seconds: int, fetch, answer: CityAnswer, label
         value = await fetch()
     except WeatherError as error:
         if error.kind == "not_found" and not_found_seconds:
-            await _cache_write(key, {NOT_FOUND: error.message}, keep_seconds=not_found_seconds)
+            await _cache_write(key, {NOT_FOUND: getattr(error, "place", "")}, keep_seconds=not_found_seconds)
         if entry is None or error.kind == "not_found":
             raise
         logger.info("weather %s failed (%s); serving a stale answer %.0fs old", label, error.kind, age)

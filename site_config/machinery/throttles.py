@@ -141,7 +141,7 @@ def too_many_attempts(request, door: str, refusal: Refusal):
     minutes = max(1, -(-refusal.retry_after // 60))
     response = render(request, "429.html", {
         "door": door,
-        "message": MESSAGES.get(refusal.bucket.limit, "Too many attempts."),
+        "message": MESSAGES.get(refusal.bucket.limit, _("Too many attempts.")),
         "retry_after": refusal.retry_after,
         "retry_minutes": minutes,
         "retry_at": retry_at,
