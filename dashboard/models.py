@@ -6,6 +6,7 @@ what Celery does not know: the user who started the task, so a member sees only 
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class TaskLaunch(models.Model):
@@ -88,11 +89,11 @@ class TaskAction(models.Model):
     """
 
     class Kind(models.TextChoices):
-        RETRY = "retry", "Retry"
-        REVOKE = "revoke", "Revoke"
-        TERMINATE = "terminate", "Terminate"
-        PURGE = "purge", "Purged from its queue"
-        CANCEL = "cancel", "Cancel"
+        RETRY = "retry", _("Retry")
+        REVOKE = "revoke", _("Revoke")
+        TERMINATE = "terminate", _("Terminate")
+        PURGE = "purge", _("Purged from its queue")
+        CANCEL = "cancel", _("Cancel")
 
     batch = models.UUIDField()
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -182,13 +183,13 @@ class ScheduleChange(models.Model):
     """Audit trail of every change made to a periodic task from the dashboard (who, when, what)."""
 
     class Action(models.TextChoices):
-        ENABLED = "enabled", "enabled"
-        DISABLED = "disabled", "disabled"
-        SCHEDULE = "schedule", "changed schedule"
-        RUN_NOW = "run_now", "ran now"
-        CREATED = "created", "created"
-        DUPLICATED = "duplicated", "duplicated"
-        DELETED = "deleted", "deleted"
+        ENABLED = "enabled", _("enabled")
+        DISABLED = "disabled", _("disabled")
+        SCHEDULE = "schedule", _("changed schedule")
+        RUN_NOW = "run_now", _("ran now")
+        CREATED = "created", _("created")
+        DUPLICATED = "duplicated", _("duplicated")
+        DELETED = "deleted", _("deleted")
 
     # The name is kept as text as well, so the trail outlives a deleted periodic task.
     periodic_task = models.ForeignKey(
@@ -247,16 +248,16 @@ class ControlAction(models.Model):
     """
 
     class Kind(models.TextChoices):
-        POOL_GROW = "pool_grow", "grow the pool"
-        POOL_SHRINK = "pool_shrink", "shrink the pool"
-        AUTOSCALE = "autoscale", "change autoscale"
-        ADD_CONSUMER = "add_consumer", "consume from a queue"
-        CANCEL_CONSUMER = "cancel_consumer", "stop consuming from a queue"
-        RATE_LIMIT = "rate_limit", "set a rate limit"
-        TIME_LIMIT = "time_limit", "set time limits"
-        SHUTDOWN = "shutdown", "shut down"
-        POOL_RESTART = "pool_restart", "restart the pool"
-        RUN_TASK = "run_task", "run a task"
+        POOL_GROW = "pool_grow", _("grow the pool")
+        POOL_SHRINK = "pool_shrink", _("shrink the pool")
+        AUTOSCALE = "autoscale", _("change autoscale")
+        ADD_CONSUMER = "add_consumer", _("consume from a queue")
+        CANCEL_CONSUMER = "cancel_consumer", _("stop consuming from a queue")
+        RATE_LIMIT = "rate_limit", _("set a rate limit")
+        TIME_LIMIT = "time_limit", _("set time limits")
+        SHUTDOWN = "shutdown", _("shut down")
+        POOL_RESTART = "pool_restart", _("restart the pool")
+        RUN_TASK = "run_task", _("run a task")
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")

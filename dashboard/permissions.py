@@ -9,6 +9,7 @@ refuses their POSTs with a 403 saying the same. docs/security.md "Who may read a
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext_lazy as _
 
 from dashboard.monitor.access import can_view_all_tasks
 
@@ -35,32 +36,50 @@ SHUT_DOWN_WORKERS = "dashboard.shut_down_workers"
 RESTART_WORKER_POOL = "dashboard.restart_worker_pool"
 RUN_TASK = "dashboard.run_task"
 
-#: What a read-only page and a refusal say: the action, and the permission as the admin names it.
+#: What a read-only page and a refusal say: the action (translated), and the permission as the admin
+#: names it (its stored English name, so it can be found there whatever the page's language).
 NEEDS = {
-    ACT_ON_TASKS: "Retrying, revoking and terminating tasks needs the permission "
-                  "“Can retry, revoke and terminate tasks from the dashboard”.",
-    DECIDE_COMMENTS: "Deciding comments needs the permission “Can decide comments (approve, reject, mark as spam)”.",
-    RESEND_EMAIL: "Sending a failed email again needs the permission “Can send failed emails again”.",
-    START_DEMO_JOB: "Starting the demo job needs the permission “Can start the demo job”.",
-    EXPORT_DATA: "Exporting needs the permission “Can export tasks, the moderation queue and comments as CSV”.",
-    SEND_ANNOUNCEMENT: "Sending, pausing and resuming announcements needs the permission "
-                       "“Can send announcements to all members”.",
-    CHANGE_SCHEDULES: "Changing or running schedules needs the permission “Can change periodic task”.",
-    ADD_SCHEDULES: "Creating or duplicating schedules needs the permission “Can add periodic task”.",
-    DELETE_SCHEDULES: "Deleting schedules needs the permission “Can delete periodic task”.",
-    PURGE_QUEUE: "Purging a queue needs the permission “Can purge a queue (its waiting tasks are revoked)”.",
-    ADD_POSTS: "Writing a post needs the permission “Can add post”.",
-    CHANGE_POSTS: "Editing a post needs the permission “Can change post”.",
-    RESIZE_WORKER_POOL: "Growing or shrinking a pool needs the permission “Can grow and shrink a worker's pool”.",
-    AUTOSCALE_WORKERS: "Changing autoscale needs the permission “Can change a worker's autoscale range”.",
-    CHANGE_WORKER_QUEUES: "Adding or cancelling a consumer needs the permission "
-                          "“Can make a worker consume from a queue or stop consuming”.",
-    SET_TASK_RATE_LIMIT: "Setting a rate limit needs the permission “Can set a task's rate limit on the workers”.",
-    SET_TASK_TIME_LIMIT: "Setting time limits needs the permission “Can set a task's soft and hard time limits on the workers”.",
-    SHUT_DOWN_WORKERS: "Shutting down workers needs the permission “Can shut down workers”.",
-    RESTART_WORKER_POOL: "Restarting a pool needs the permission “Can restart a worker's pool”.",
-    RUN_TASK: "Running a task needs the permission “Can run any registered task with chosen arguments”.",
+    ACT_ON_TASKS: (_("Retrying, revoking and terminating tasks needs the permission “%(permission)s”."),
+                   "Can retry, revoke and terminate tasks from the dashboard"),
+    DECIDE_COMMENTS: (_("Deciding comments needs the permission “%(permission)s”."),
+                      "Can decide comments (approve, reject, mark as spam)"),
+    RESEND_EMAIL: (_("Sending a failed email again needs the permission “%(permission)s”."),
+                   "Can send failed emails again"),
+    START_DEMO_JOB: (_("Starting the demo job needs the permission “%(permission)s”."), "Can start the demo job"),
+    EXPORT_DATA: (_("Exporting needs the permission “%(permission)s”."),
+                  "Can export tasks, the moderation queue and comments as CSV"),
+    SEND_ANNOUNCEMENT: (_("Sending, pausing and resuming announcements needs the permission “%(permission)s”."),
+                        "Can send announcements to all members"),
+    CHANGE_SCHEDULES: (_("Changing or running schedules needs the permission “%(permission)s”."),
+                       "Can change periodic task"),
+    ADD_SCHEDULES: (_("Creating or duplicating schedules needs the permission “%(permission)s”."),
+                    "Can add periodic task"),
+    DELETE_SCHEDULES: (_("Deleting schedules needs the permission “%(permission)s”."), "Can delete periodic task"),
+    PURGE_QUEUE: (_("Purging a queue needs the permission “%(permission)s”."),
+                  "Can purge a queue (its waiting tasks are revoked)"),
+    ADD_POSTS: (_("Writing a post needs the permission “%(permission)s”."), "Can add post"),
+    CHANGE_POSTS: (_("Editing a post needs the permission “%(permission)s”."), "Can change post"),
+    RESIZE_WORKER_POOL: (_("Growing or shrinking a pool needs the permission “%(permission)s”."),
+                         "Can grow and shrink a worker's pool"),
+    AUTOSCALE_WORKERS: (_("Changing autoscale needs the permission “%(permission)s”."),
+                        "Can change a worker's autoscale range"),
+    CHANGE_WORKER_QUEUES: (_("Adding or cancelling a consumer needs the permission “%(permission)s”."),
+                           "Can make a worker consume from a queue or stop consuming"),
+    SET_TASK_RATE_LIMIT: (_("Setting a rate limit needs the permission “%(permission)s”."),
+                          "Can set a task's rate limit on the workers"),
+    SET_TASK_TIME_LIMIT: (_("Setting time limits needs the permission “%(permission)s”."),
+                          "Can set a task's soft and hard time limits on the workers"),
+    SHUT_DOWN_WORKERS: (_("Shutting down workers needs the permission “%(permission)s”."), "Can shut down workers"),
+    RESTART_WORKER_POOL: (_("Restarting a pool needs the permission “%(permission)s”."), "Can restart a worker's pool"),
+    RUN_TASK: (_("Running a task needs the permission “%(permission)s”."),
+               "Can run any registered task with chosen arguments"),
 }
+
+
+def needs(permission: str) -> str:
+    """The sentence a read-only page and a refusal show for `permission`, in the active language."""
+    sentence, name = NEEDS[permission]
+    return sentence % {"permission": name}
 
 
 def may(user, permission: str) -> bool:
@@ -71,4 +90,4 @@ def may(user, permission: str) -> bool:
 def require(user, permission: str) -> None:
     """Raise PermissionDenied (a 403 whose page or htmx fragment says why) unless `may`."""
     if not may(user, permission):
-        raise PermissionDenied(NEEDS[permission])
+        raise PermissionDenied(needs(permission))

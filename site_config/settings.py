@@ -160,8 +160,8 @@ TEMPLATES = [
                 "site_config.machinery.context_processors.csp_nonce",
                 "site_config.machinery.context_processors.service_notices",
             ],
-            # {% time_tag %} and |breakable on every page without a {% load %} (site_config/templatetags/display.py).
-            "builtins": ["site_config.templatetags.display"],
+            # {% translate %}, {% time_tag %} and |breakable on every page without a {% load %} (Django i18n; site_config/templatetags/display.py).
+            "builtins": ["django.templatetags.i18n", "site_config.templatetags.display"],
         },
     },
 ]

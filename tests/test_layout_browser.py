@@ -1,5 +1,6 @@
-"""Every page at a phone's width (390 px) and a desktop's (1280 px), in headless Chromium: nothing wider
-than the screen (`scrollWidth <= innerWidth`), the navigation on one line at 1280 and folded behind a
+"""Every page at a phone's width (390 px) and a desktop's (1280 px), in headless Chromium, and in
+Traditional Chinese at the phone's width (its words wrap differently): nothing wider than the screen
+(`scrollWidth <= innerWidth`), the navigation on one line at 1280 and folded behind a
 Menu button on a phone (listed plainly without JavaScript).
 
 The pages come from tests/test_structure.py's SITE_URLS, so a page someone adds there is visited here
@@ -15,6 +16,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 from playwright.sync_api import expect
 
@@ -73,12 +75,15 @@ def page_overflow(page) -> dict:
     }""")
 
 
-def visit_every_page(browser, base_url: str, samples: Samples, width: int) -> tuple[list[str], list[str], list[str]]:
+def visit_every_page(browser, base_url: str, samples: Samples, width: int,
+                     language: str = "en") -> tuple[list[str], list[str], list[str]]:
     """(pages checked, pages wider than the window, URLs that failed to open)."""
     context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
     browser_login(page, base_url, samples.superuser.username)
+    # After logging in (the log-in page is found by its English words): every page after it in `language`.
+    context.add_cookies([{"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": base_url}])
     checked, too_wide, broken = [], [], []
     for name, example, _ in SITE_URLS:
         if name == "logout":
@@ -101,15 +106,15 @@ def visit_every_page(browser, base_url: str, samples: Samples, width: int) -> tu
             too_wide.append(f"{name} {path}: {measured['scrollWidth']} > {measured['innerWidth']} {measured['offenders']}")
         if os.environ.get("LAYOUT_SCREENSHOTS"):
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / f"{width}-{name.replace(':', '-')}.png"), full_page=True)
+            page.screenshot(path=str(SCREENSHOTS / f"{width}-{language}-{name.replace(':', '-')}.png"), full_page=True)
     context.close()
     return checked, too_wide, broken
 
 
-@pytest.mark.parametrize("width", [PHONE, DESKTOP])
-def test_no_page_is_wider_than_the_screen(browser, live_server_url, width):
+@pytest.mark.parametrize(("width", "language"), [(PHONE, "en"), (DESKTOP, "en"), (PHONE, "zh-hant")])
+def test_no_page_is_wider_than_the_screen(browser, live_server_url, width, language):
     samples = seed_every_kind_of_row()
-    checked, too_wide, broken = visit_every_page(browser, live_server_url, samples, width)
+    checked, too_wide, broken = visit_every_page(browser, live_server_url, samples, width, language)
     assert broken == []
     assert too_wide == [], "\n".join(too_wide)
     # The pages people use most were among those measured (a login that failed would skip nothing but show little).

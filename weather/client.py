@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 import aiohttp
 import redis.asyncio as aioredis
 from django.conf import settings
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from site_config.ops.metrics import WEATHER_UPSTREAM_ERRORS, WEATHER_UPSTREAM_REQUESTS
 
@@ -58,6 +60,7 @@ class WeatherError(Exception):
     KINDS = ("not_found", "upstream", "rate_limited", "timeout", "malformed", "too_large")
 
     def __init__(self, kind: str, message: str) -> None:
+        # `message` may be lazy: it is put into words in the language of whoever reads it.
         super().__init__(message)
         self.kind = kind
         self.message = message
@@ -162,17 +165,17 @@ def _retry_after_seconds(value: str | None) -> float | None:
 async def _read_limited(response: aiohttp.ClientResponse) -> bytes:
     limit = settings.WEATHER_MAX_RESPONSE_BYTES
     if response.content_length is not None and response.content_length > limit:
-        raise WeatherError("too_large", "The weather service sent an answer too large to accept.")
+        raise WeatherError("too_large", _("The weather service sent an answer too large to accept."))
     body = bytearray()
     async for chunk in response.content.iter_chunked(64 * 1024):
         body += chunk
         if len(body) > limit:
-            raise WeatherError("too_large", "The weather service sent an answer too large to accept.")
+            raise WeatherError("too_large", _("The weather service sent an answer too large to accept."))
     return bytes(body)
 
 
 def _timed_out() -> WeatherError:
-    return WeatherError("timeout", "The weather service did not answer in time.")
+    return WeatherError("timeout", _("The weather service did not answer in time."))
 
 
 def city_deadline() -> float:
@@ -190,10 +193,10 @@ async def _attempt(url: str, params: dict, deadline: float) -> dict:
         async with city_time, state.semaphore:
             async with state.session.get(url, params=params, timeout=timeout, allow_redirects=False) as response:
                 if response.status == 429:
-                    raise _Retryable(WeatherError("rate_limited", "The weather service is rate-limiting us; try again shortly."),
+                    raise _Retryable(WeatherError("rate_limited", _("The weather service is rate-limiting us; try again shortly.")),
                                      _retry_after_seconds(response.headers.get("Retry-After")))
                 if response.status >= 500:
-                    raise _Retryable(WeatherError("upstream", f"The weather service failed (HTTP {response.status})."),
+                    raise _Retryable(WeatherError("upstream", format_lazy(_("The weather service failed (HTTP {status})."), status=response.status)),
                                      _retry_after_seconds(response.headers.get("Retry-After")))
                 body = await _read_limited(response)
                 status = response.status
@@ -202,16 +205,18 @@ async def _attempt(url: str, params: dict, deadline: float) -> dict:
             raise _timed_out() from None  # the city's time is up: no retry
         raise _Retryable(_timed_out()) from None
     except aiohttp.ClientError as error:
-        raise _Retryable(WeatherError("upstream", f"Could not reach the weather service ({type(error).__name__}).")) from None
+        raise _Retryable(WeatherError("upstream", format_lazy(_("Could not reach the weather service ({error})."),
+                                                         error=type(error).__name__))) from None
     try:
         data = json.loads(body)
     except ValueError:
-        raise WeatherError("malformed", "The weather service sent an answer we could not read.") from None
+        raise WeatherError("malformed", _("The weather service sent an answer we could not read.")) from None
     if not isinstance(data, dict):
-        raise WeatherError("malformed", "The weather service sent an answer we could not read.")
+        raise WeatherError("malformed", _("The weather service sent an answer we could not read."))
     if status != 200:
         reason = data.get("reason") if data.get("error") else None
-        raise WeatherError("upstream", f"The weather service refused the request: {reason or f'HTTP {status}'}.")
+        raise WeatherError("upstream", format_lazy(_("The weather service refused the request: {reason}."),
+                                                  reason=reason or f"HTTP {status}"))
     return data
 
 
@@ -254,10 +259,18 @@ async def upstream_get(*, url: str, params: dict, deadline: float | None = None,
 
 # --- parsing (pure functions, shared with bench/'s baselines) ---
 
+def place_not_found(name: str) -> WeatherError:
+    """"No such place", remembering the name: the cache keeps the name, and the words are put
+    together in each reader's language."""
+    error = WeatherError("not_found", format_lazy(_("No place called “{name}” was found."), name=name))
+    error.place = name
+    return error
+
+
 def place_from_geocoding(data: dict, *, name: str) -> dict:
     results = data.get("results")
     if not results:
-        raise WeatherError("not_found", f"No place called “{name}” was found.")
+        raise place_not_found(name)
     try:
         first = results[0]
         return {
@@ -266,7 +279,7 @@ def place_from_geocoding(data: dict, *, name: str) -> dict:
             "admin1": str(first.get("admin1") or ""), "timezone": str(first.get("timezone") or "GMT"),
         }
     except (KeyError, TypeError, ValueError, IndexError):
-        raise WeatherError("malformed", "The weather service sent a place we could not read.") from None
+        raise WeatherError("malformed", _("The weather service sent a place we could not read.")) from None
 
 
 def forecast_checked(data: dict) -> dict:
@@ -291,7 +304,7 @@ def forecast_checked(data: dict) -> dict:
             },
         }
     except (KeyError, TypeError, ValueError):
-        raise WeatherError("malformed", "The weather service sent a forecast we could not read.") from None
+        raise WeatherError("malformed", _("The weather service sent a forecast we could not read.")) from None
     return checked
 
 
@@ -355,7 +368,7 @@ async def _cached(key: str, fresh_seconds: int, fetch, answer: CityAnswer, label
     if entry and NOT_FOUND in entry:
         if age < not_found_seconds:
             answer.sources.append(f"{label}:cache")
-            raise WeatherError("not_found", entry[NOT_FOUND])
+            raise place_not_found(entry[NOT_FOUND])
         entry = None
     if entry and age < fresh_seconds:
         answer.sources.append(f"{label}:cache")
@@ -365,7 +378,7 @@ async def _cached(key: str, fresh_seconds: int, fetch, answer: CityAnswer, label
         value = await fetch()
     except WeatherError as error:
         if error.kind == "not_found" and not_found_seconds:
-            await _cache_write(key, {NOT_FOUND: error.message}, keep_seconds=not_found_seconds)
+            await _cache_write(key, {NOT_FOUND: getattr(error, "place", "")}, keep_seconds=not_found_seconds)
         if entry is None or error.kind == "not_found":
             raise
         logger.info("weather %s failed (%s); serving a stale answer %.0fs old", label, error.kind, age)
@@ -451,6 +464,12 @@ end
 return grant
 """
 _BUDGET_WINDOWS = (("minute", 60), ("hour", 3600), ("day", 86400))
+# Lazy: a refusal is kept and shown to later visitors, each in their own language.
+_BUDGET_USED_UP = {
+    "minute": _("This site's share of the weather service is used up for this minute; try again in {wait} s."),
+    "hour": _("This site's share of the weather service is used up for this hour; try again in {wait} s."),
+    "day": _("This site's share of the weather service is used up for this day; try again in {wait} s."),
+}
 # A process reserves calls in blocks of about 1/30 of the smallest limit (20 of 600 a minute): one
 # Redis call serves several pages, and at most a block per process goes unused when a minute ends.
 _BLOCK_SHARE, _BLOCK_MAX = 30, 100
@@ -536,14 +555,13 @@ async def _budget_reserve(*, want: int, need: int, limits: tuple[int, int, int],
     except (aioredis.RedisError, OSError) as error:
         # Fail closed, like the per-client limit: without Redis the quota cannot be shared.
         logger.warning("weather upstream budget unavailable (%s); refusing", error)
-        raise WeatherError("rate_limited", "The weather service cannot be asked right now; try again shortly.") from None
+        raise WeatherError("rate_limited", _("The weather service cannot be asked right now; try again shortly.")) from None
     if granted < 0:
         name, seconds = _BUDGET_WINDOWS[-granted - 1]
         wait = round((int(now // seconds) + 1) * seconds - now)
         logger.warning("weather upstream budget for this %s is used up (%s calls); %ss to go",
                        name, limits[-granted - 1], wait)
-        error = WeatherError("rate_limited", f"This site's share of the weather service is used up for this {name}; "
-                                             f"try again in {wait} s.")
+        error = WeatherError("rate_limited", format_lazy(_BUDGET_USED_UP[name], wait=wait))
         budget.refused(until=now + wait, need=need, error=error)
         raise error
     return granted

@@ -8,6 +8,7 @@ over tasks), and cancels what is still running when its consumer goes away (the 
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,21 +17,21 @@ from weather.client import CityAnswer, UpstreamBudget, WeatherError, city_answer
 
 # WMO weather interpretation codes, as Open-Meteo documents them: (text, icon name in _icon.html).
 CONDITIONS = {
-    0: ("Clear sky", "sun"), 1: ("Mainly clear", "sun"), 2: ("Partly cloudy", "partly"), 3: ("Overcast", "cloud"),
-    45: ("Fog", "fog"), 48: ("Depositing rime fog", "fog"),
-    51: ("Light drizzle", "rain"), 53: ("Drizzle", "rain"), 55: ("Dense drizzle", "rain"),
-    56: ("Freezing drizzle", "rain"), 57: ("Dense freezing drizzle", "rain"),
-    61: ("Slight rain", "rain"), 63: ("Rain", "rain"), 65: ("Heavy rain", "rain"),
-    66: ("Freezing rain", "rain"), 67: ("Heavy freezing rain", "rain"),
-    71: ("Slight snow", "snow"), 73: ("Snow", "snow"), 75: ("Heavy snow", "snow"), 77: ("Snow grains", "snow"),
-    80: ("Rain showers", "rain"), 81: ("Heavy rain showers", "rain"), 82: ("Violent rain showers", "rain"),
-    85: ("Snow showers", "snow"), 86: ("Heavy snow showers", "snow"),
-    95: ("Thunderstorm", "thunder"), 96: ("Thunderstorm with hail", "thunder"), 99: ("Thunderstorm with heavy hail", "thunder"),
+    0: (_("Clear sky"), "sun"), 1: (_("Mainly clear"), "sun"), 2: (_("Partly cloudy"), "partly"), 3: (_("Overcast"), "cloud"),
+    45: (_("Fog"), "fog"), 48: (_("Depositing rime fog"), "fog"),
+    51: (_("Light drizzle"), "rain"), 53: (_("Drizzle"), "rain"), 55: (_("Dense drizzle"), "rain"),
+    56: (_("Freezing drizzle"), "rain"), 57: (_("Dense freezing drizzle"), "rain"),
+    61: (_("Slight rain"), "rain"), 63: (_("Rain"), "rain"), 65: (_("Heavy rain"), "rain"),
+    66: (_("Freezing rain"), "rain"), 67: (_("Heavy freezing rain"), "rain"),
+    71: (_("Slight snow"), "snow"), 73: (_("Snow"), "snow"), 75: (_("Heavy snow"), "snow"), 77: (_("Snow grains"), "snow"),
+    80: (_("Rain showers"), "rain"), 81: (_("Heavy rain showers"), "rain"), 82: (_("Violent rain showers"), "rain"),
+    85: (_("Snow showers"), "snow"), 86: (_("Heavy snow showers"), "snow"),
+    95: (_("Thunderstorm"), "thunder"), 96: (_("Thunderstorm with hail"), "thunder"), 99: (_("Thunderstorm with heavy hail"), "thunder"),
 }
 
 ERROR_TITLES = {
-    "not_found": "Not found", "upstream": "Weather service error", "rate_limited": "Weather service busy",
-    "timeout": "Timed out", "malformed": "Unreadable answer", "too_large": "Answer too large",
+    "not_found": _("Not found"), "upstream": _("Weather service error"), "rate_limited": _("Weather service busy"),
+    "timeout": _("Timed out"), "malformed": _("Unreadable answer"), "too_large": _("Answer too large"),
 }
 
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 240, 60, 4
@@ -39,7 +40,7 @@ CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 240, 60, 4
 def condition_for(code: int) -> tuple[str, str]:
     if code in CONDITIONS:
         return CONDITIONS[code]
-    return ("Unknown conditions", "cloud")
+    return (_("Unknown conditions"), "cloud")
 
 
 def chart_points(temperatures: list[float | None]) -> dict | None:

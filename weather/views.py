@@ -25,6 +25,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
+from django.utils.translation import gettext
 
 from site_config.machinery.client_address import request_client_bucket
 from weather.client import rate_limit_take
@@ -87,7 +88,7 @@ async def weather_api(request):
         return JsonResponse({"error": "invalid", "message": form.errors.get_json_data()}, status=400)
     retry_after = await rate_limit_take(client=request_client_bucket(request), cost=1)
     if retry_after is not None:
-        response = JsonResponse({"error": "rate_limited", "message": "Too many lookups; slow down."}, status=429)
+        response = JsonResponse({"error": "rate_limited", "message": gettext("Too many lookups; slow down.")}, status=429)
         response["Retry-After"] = str(round(retry_after + 0.5))
         return response
     report = await city_report_get(name=form.cleaned_data["city"])

@@ -30,10 +30,11 @@ from django.core import signing
 from django.db import transaction
 from django.db.models import Count
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from blog.models import Announcement, AnnouncementDelivery, OutboundEmail, Profile
-from blog.services import outbox
+from blog.services import members, outbox
 from blog.signals import announcement_changed
 
 logger = logging.getLogger(__name__)
@@ -124,8 +125,10 @@ def announcement_batch_send(*, announcement_id: int, batch_number: int, on_progr
             announcement_recipients().filter(pk__gt=announcement.last_member_id)
             .values_list("pk", "email")[: settings.ANNOUNCEMENT_BATCH_SIZE]
         )
+        languages = members.member_languages(user_ids=[member_id for member_id, _ in batch])
         emails = OutboundEmail.objects.bulk_create(
-            _email(announcement, member_id, address) for member_id, address in batch
+            _email(announcement, member_id, address, languages[member_id])
+            for member_id, address in batch
         )
         AnnouncementDelivery.objects.bulk_create(
             AnnouncementDelivery(announcement=announcement, member_id=member_id, email=email)
@@ -150,13 +153,14 @@ def announcement_is_sending(*, announcement_id: int) -> bool:
     return Announcement.objects.filter(pk=announcement_id, status=Announcement.Status.SENDING).exists()
 
 
-def _email(announcement: Announcement, member_id: int, address: str) -> OutboundEmail:
+def _email(announcement: Announcement, member_id: int, address: str, language: str) -> OutboundEmail:
+    """The staff's words as they wrote them; the footer in the member's language."""
     link = announcement_unsubscribe_url(member_id=member_id)
-    body = (
-        f"{announcement.body.rstrip()}\n\n-- \n"
-        f"You receive this as a member of {settings.SITE_URL}.\n"
-        f"Stop receiving announcements: {link}\n"
-    )
+    with translation.override(language):
+        footer = gettext(
+            "You receive this as a member of %(site)s.\nStop receiving announcements: %(link)s\n"
+        ) % {"site": settings.SITE_URL, "link": link}
+    body = f"{announcement.body.rstrip()}\n\n-- \n{footer}"
     return OutboundEmail(
         to=address, subject=announcement.subject, body=body, kind=EMAIL_KIND,
         # RFC 2369 and RFC 8058: mail clients show an unsubscribe button that POSTs to the link.

@@ -14,7 +14,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from blog import moderation
 from blog.models import Comment, ModerationDecision, Post
@@ -164,7 +165,8 @@ def _transition(*, comment_ids, expected_status: str, new_status: str, moderator
 def _notify_post_authors(comment_ids: list[int]) -> None:
     """One email per approved comment to its post's author, queued together: a bulk approval of 100
     is one batch task after commit (outbox.emails_queue), not 100."""
-    comments = Comment.objects.filter(pk__in=comment_ids).select_related("post__author", "author")
+    comments = list(Comment.objects.filter(pk__in=comment_ids).select_related("post__author", "author"))
+    languages = members.member_languages(user_ids={comment.post.author_id for comment in comments})
     messages = []
     for comment in comments:
         post_author = comment.post.author
@@ -172,15 +174,13 @@ def _notify_post_authors(comment_ids: list[int]) -> None:
             continue
         link = f"{settings.SITE_URL}{comment.post.get_absolute_url()}#comment-{comment.pk}"
         excerpt = comment.body if len(comment.body) <= 300 else comment.body[:299] + "…"
-        messages.append({
-            "to": post_author.email,
-            "subject": f"New comment on “{comment.post.title}”",
-            "body": (
-                f"{comment.author.get_username()} commented on your post “{comment.post.title}”:\n\n"
-                f"{excerpt}\n\nRead it here: {link}\n"
-            ),
-            "kind": "comment_approved",
-        })
+        with translation.override(languages[post_author.pk]):
+            subject = gettext("New comment on “%(title)s”") % {"title": comment.post.title}
+            body = gettext(
+                "%(username)s commented on your post “%(title)s”:\n\n%(excerpt)s\n\nRead it here: %(link)s\n"
+            ) % {"username": comment.author.get_username(), "title": comment.post.title, "excerpt": excerpt,
+                 "link": link}
+        messages.append({"to": post_author.email, "subject": subject, "body": body, "kind": "comment_approved"})
     outbox.emails_queue(messages=messages)
 
 

@@ -30,6 +30,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.utils.translation import gettext, gettext_lazy
 from django_celery_results.models import TaskResult
 from PIL import ExifTags, Image, UnidentifiedImageError
 
@@ -50,7 +51,7 @@ TRANSPOSE = {
     5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-NOT_READABLE = "not an image Pillow can read (JPEG, PNG or WebP)"
+NOT_READABLE = gettext_lazy("not an image Pillow can read (JPEG, PNG or WebP)")
 
 
 class ImageRejected(Exception):
@@ -88,11 +89,15 @@ def _megapixels(pixels: int) -> str:
     return f"{pixels / 1_000_000:.1f}".removesuffix(".0")
 
 
+def _too_big(size: int, max_bytes: int) -> str:
+    return gettext("file is %(size)s MB, over the %(limit)s MB limit") % {
+        "size": _megabytes(size), "limit": _megabytes(max_bytes)}
+
+
 def _check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
-        raise ImageRejected(
-            f"image is {_megapixels(width * height)} MP ({width}x{height}), over the {_megapixels(max_pixels)} MP limit"
-        )
+        raise ImageRejected(gettext("image is %(size)s MP (%(width)sx%(height)s), over the %(limit)s MP limit") % {
+            "size": _megapixels(width * height), "width": width, "height": height, "limit": _megapixels(max_pixels)})
 
 
 def _open(source) -> Image.Image:
@@ -100,9 +105,9 @@ def _open(source) -> Image.Image:
     try:
         return Image.open(source, formats=list(FORMATS))
     except Image.DecompressionBombError as error:  # Pillow's own ceiling, far above ours
-        raise ImageRejected(f"image is over the pixel limit ({error})") from None
+        raise ImageRejected(gettext("image is over the pixel limit (%(error)s)") % {"error": error}) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise ImageRejected(NOT_READABLE) from None
+        raise ImageRejected(str(NOT_READABLE)) from None
 
 
 def image_inspect(*, file, max_bytes: int | None = None, max_pixels: int | None = None) -> ImageInfo:
@@ -115,7 +120,7 @@ def image_inspect(*, file, max_bytes: int | None = None, max_pixels: int | None 
     max_pixels = settings.POST_IMAGE_MAX_PIXELS if max_pixels is None else max_pixels
     size = file.size
     if size > max_bytes:
-        raise ImageRejected(f"file is {_megabytes(size)} MB, over the {_megabytes(max_bytes)} MB limit")
+        raise ImageRejected(_too_big(size, max_bytes))
     file.seek(0)
     try:
         with _open(file) as image:
@@ -124,7 +129,7 @@ def image_inspect(*, file, max_bytes: int | None = None, max_pixels: int | None 
             try:
                 image.verify()
             except Exception:  # Pillow raises many kinds here; all mean the same to the uploader
-                raise ImageRejected(NOT_READABLE) from None
+                raise ImageRejected(str(NOT_READABLE)) from None
     finally:
         file.seek(0)
     return info
@@ -154,7 +159,7 @@ def image_decode(*, source, widths: Iterable[int], max_pixels: int) -> tuple[Ima
     needs, so a 24 MP photo never holds its full 72 MB of pixels for a 1600 px rendition."""
     image = _open(source)
     if image.format not in FORMATS:
-        raise ImageRejected(NOT_READABLE)
+        raise ImageRejected(str(NOT_READABLE))
     _check_pixels(image.width, image.height, max_pixels)
     try:
         orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
@@ -290,9 +295,7 @@ def post_image_renditions_make(*, post_id: int, task_id: str = "",
             raise ImageRejected("the original file is missing from storage") from None
         if size > settings.POST_IMAGE_MAX_BYTES:
             source.close()
-            raise ImageRejected(
-                f"file is {_megabytes(size)} MB, over the {_megabytes(settings.POST_IMAGE_MAX_BYTES)} MB limit"
-            )
+            raise ImageRejected(_too_big(size, settings.POST_IMAGE_MAX_BYTES))
         with source:
             image, sizes = image_decode(source=source, widths=settings.POST_IMAGE_WIDTHS,
                                         max_pixels=settings.POST_IMAGE_MAX_PIXELS)

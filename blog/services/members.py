@@ -20,7 +20,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, ngettext
 
 from blog.models import Comment, OutboundEmail, Post, Profile
 from blog.services import outbox
@@ -58,7 +59,8 @@ def member_signup(*, username: str, email: str, password: str):
         return None
     with transaction.atomic():
         user = User.objects.create_user(username=username, email=email, password=password)
-        Profile.objects.create(user=user)
+        # The language the member signed up in is the one their emails are written in until they switch.
+        Profile.objects.create(user=user, language=_active_language())
         verification_email_queue(user=user)
     return user
 
@@ -69,17 +71,20 @@ def signup_attempt_notice_queue(*, user) -> OutboundEmail | None:
     used to flood someone's inbox; returns None when one was sent recently."""
     if not cache.add(f"blog:signup-attempt:{user.pk}", 1, settings.VERIFICATION_RESEND_COOLDOWN_SECONDS):
         return None
-    body = (
-        f"Hello {user.get_username()},\n\n"
-        f"Someone tried to sign up at {settings.SITE_URL} with this email address, which already belongs to "
-        f"your account. No new account was created and yours is unchanged.\n\n"
-        f"If it was you, log in instead: {settings.SITE_URL}{reverse('login')}\n"
-        f"Forgot your password? {settings.SITE_URL}{reverse('password_reset')}\n\n"
-        f"If it was not you, you need not do anything.\n"
-    )
+    with translation.override(member_language(user=user)):
+        subject = gettext("Someone tried to sign up with your email address")
+        body = gettext(
+            "Hello %(username)s,\n\n"
+            "Someone tried to sign up at %(site)s with this email address, which already belongs to "
+            "your account. No new account was created and yours is unchanged.\n\n"
+            "If it was you, log in instead: %(login_url)s\n"
+            "Forgot your password? %(reset_url)s\n\n"
+            "If it was not you, you need not do anything.\n"
+        ) % {"username": user.get_username(), "site": settings.SITE_URL,
+             "login_url": settings.SITE_URL + reverse("login"),
+             "reset_url": settings.SITE_URL + reverse("password_reset")}
     with transaction.atomic():
-        return outbox.email_queue(to=user.email, subject="Someone tried to sign up with your email address",
-                                  body=body, kind="signup_attempt")
+        return outbox.email_queue(to=user.email, subject=subject, body=body, kind="signup_attempt")
 
 
 def verification_token_make(*, user) -> str:
@@ -134,12 +139,17 @@ def verification_email_queue(*, user) -> OutboundEmail:
     # (and its token) point at a host of theirs.
     link = settings.SITE_URL + reverse("verify_email", kwargs={"token": verification_token_make(user=user)})
     hours = settings.VERIFICATION_LINK_MAX_AGE_SECONDS // 3600
-    body = (
-        f"Hello {user.get_username()},\n\n"
-        f"Please confirm your email address to start commenting:\n\n{link}\n\n"
-        f"The link works once and expires in {hours} hours. If you did not sign up, ignore this email.\n"
-    )
-    return outbox.email_queue(to=user.email, subject="Confirm your email address", body=body, kind="verification")
+    with translation.override(member_language(user=user)):
+        subject = gettext("Confirm your email address")
+        body = gettext(
+            "Hello %(username)s,\n\n"
+            "Please confirm your email address to start commenting:\n\n%(link)s\n\n"
+        ) % {"username": user.get_username(), "link": link} + ngettext(
+            "The link works once and expires in %(hours)d hour. If you did not sign up, ignore this email.\n",
+            "The link works once and expires in %(hours)d hours. If you did not sign up, ignore this email.\n",
+            hours,
+        ) % {"hours": hours}
+    return outbox.email_queue(to=user.email, subject=subject, body=body, kind="verification")
 
 
 def verification_resend(*, user) -> bool:
@@ -186,10 +196,22 @@ def member_language_set(*, user, language: str) -> None:
     Profile.objects.filter(pk=profile.pk).update(language=language)
 
 
+def _active_language() -> str:
+    """The language of the request being answered, when it is one of the site's ("" otherwise)."""
+    language = translation.get_language() or ""
+    return language if language in dict(settings.LANGUAGES) else ""
+
+
 def member_language(*, user) -> str:
     """The language to write to `user` in: their chosen one, else the site's default."""
     language = Profile.objects.filter(user=user).values_list("language", flat=True).first()
     return language or settings.LANGUAGE_CODE
+
+
+def member_languages(*, user_ids) -> dict:
+    """member_language for many members in one query: {user id: language}, every id present."""
+    chosen = dict(Profile.objects.filter(user_id__in=user_ids).exclude(language="").values_list("user_id", "language"))
+    return {user_id: chosen.get(user_id, settings.LANGUAGE_CODE) for user_id in user_ids}
 
 
 def language_on_login(sender, request, user, **kwargs) -> None:

@@ -23,6 +23,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.db.models import Case, F, Q, TextField, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext
 
 from blog.models import OutboundEmail
 from blog.signals import emails_sent
@@ -246,15 +247,16 @@ def email_state(email: OutboundEmail) -> str:
     """The email's state in words, for the person waiting for it."""
     Status = OutboundEmail.Status
     if email.status == Status.SENT:
-        return "sent"
+        return pgettext("email state", "sent")
     if email.status == Status.SENDING:
-        return "sending"
+        return pgettext("email state", "sending")
     if email.status == Status.FAILED:
-        return f"could not be sent ({email.last_error.split(':', 1)[0]})"
+        # The error's first word is the exception's class name: an identifier, left as it is.
+        return gettext("could not be sent (%(error)s)") % {"error": email.last_error.split(":", 1)[0]}
     if email.attempts and email.next_attempt_at:
         when = timezone.localtime(email.next_attempt_at).strftime("%H:%M")
-        return f"not sent yet: the mail server did not take it; retrying at {when}"
-    return "queued"
+        return gettext("not sent yet: the mail server did not take it; retrying at %(time)s") % {"time": when}
+    return pgettext("email state", "queued")
 
 
 def email_requeue_failed(*, email_id: int) -> bool:

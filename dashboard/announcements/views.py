@@ -14,13 +14,14 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
+from django.utils.translation import gettext, ngettext
 
 from blog.models import Announcement
 from blog.services import announcements
 from dashboard.announcements.forms import AnnouncementForm
 from dashboard.announcements.live import TEMPLATE, progress_context
 from dashboard.monitor.access import can_view_all_tasks
-from dashboard.permissions import NEEDS, SEND_ANNOUNCEMENT, may, require
+from dashboard.permissions import SEND_ANNOUNCEMENT, may, needs, require
 from dashboard.rendering import render_page
 
 LIST_TEMPLATE = "dashboard/announcements/list.html"
@@ -49,11 +50,12 @@ def announcement_list(request):
                 subject=form.cleaned_data["subject"], body=form.cleaned_data["body"], author=request.user
             )
             total = announcement.recipients_total
-            messages.success(request, f"Announcement “{announcement.subject}” is on its way to "
-                                      f"{total} member{'s' if total != 1 else ''}.")
+            messages.success(request, ngettext("Announcement “%(subject)s” is on its way to %(count)d member.",
+                                               "Announcement “%(subject)s” is on its way to %(count)d members.", total)
+                             % {"subject": announcement.subject, "count": total})
             return redirect("dashboard:announcement_detail", pk=announcement.pk)
     return render(request, LIST_TEMPLATE, {
-        "form": form, "can_send": can_send, "send_needs": NEEDS[SEND_ANNOUNCEMENT],
+        "form": form, "can_send": can_send, "send_needs": needs(SEND_ANNOUNCEMENT),
         "recipients": announcements.announcement_recipients().count(),
         "announcements": Announcement.objects.select_related("created_by")[:50],
     }, status=400 if form.errors else 200)
@@ -63,7 +65,7 @@ def announcement_list(request):
 def announcement_detail(request, pk: int):
     announcement = _get_announcement_for_user(request, pk)
     can_send = may(request.user, SEND_ANNOUNCEMENT)
-    context = {**progress_context(announcement, can_send=can_send), "send_needs": NEEDS[SEND_ANNOUNCEMENT]}
+    context = {**progress_context(announcement, can_send=can_send), "send_needs": needs(SEND_ANNOUNCEMENT)}
     return render_page(request, TEMPLATE, context, partial="progress")
 
 
@@ -85,8 +87,8 @@ def announcement_pause(request, pk: int):
     announcement = _get_announcement_for_user(request, pk)
     require(request.user, SEND_ANNOUNCEMENT)
     changed = announcements.announcement_pause(announcement_id=pk)
-    return _after_change(request, announcement, changed, "Paused: the batch being sent finishes, then sending stops.",
-                         "Only an announcement being sent can be paused.")
+    return _after_change(request, announcement, changed, gettext("Paused: the batch being sent finishes, then sending stops."),
+                         gettext("Only an announcement being sent can be paused."))
 
 
 @login_required
@@ -96,5 +98,5 @@ def announcement_resume(request, pk: int):
     announcement = _get_announcement_for_user(request, pk)
     require(request.user, SEND_ANNOUNCEMENT)
     changed = announcements.announcement_resume(announcement_id=pk, user=request.user)
-    return _after_change(request, announcement, changed, "Resumed: sending continues where it stopped.",
-                         "Only a paused announcement can be resumed.")
+    return _after_change(request, announcement, changed, gettext("Resumed: sending continues where it stopped."),
+                         gettext("Only a paused announcement can be resumed."))

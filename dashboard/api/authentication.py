@@ -4,6 +4,7 @@ browser session (DRF's SessionAuthentication, which enforces CSRF on unsafe meth
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -19,20 +20,20 @@ def bearer_token(header: bytes) -> str | None:
     if not parts or parts[0].lower() != KEYWORD:
         return None
     if len(parts) != 2:
-        raise AuthenticationFailed("The Authorization header must be “Bearer <token>”.")
+        raise AuthenticationFailed(gettext("The Authorization header must be “Bearer <token>”."))
     try:
         return parts[1].decode("ascii")
     except UnicodeDecodeError:
-        raise AuthenticationFailed("The token contains characters a token never has.") from None
+        raise AuthenticationFailed(gettext("The token contains characters a token never has.")) from None
 
 
 def user_for_token(token: str):
     """(user, token row) for a valid token; raises AuthenticationFailed otherwise."""
     row = api_token_authenticate(token)
     if row is None:
-        raise AuthenticationFailed("This token is not valid (mistyped, or revoked).")
+        raise AuthenticationFailed(gettext("This token is not valid (mistyped, or revoked)."))
     if not row.user.is_active:
-        raise AuthenticationFailed("The account this token belongs to is disabled.")
+        raise AuthenticationFailed(gettext("The account this token belongs to is disabled."))
     return row.user, row
 
 

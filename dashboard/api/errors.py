@@ -10,6 +10,7 @@ unavailable, parse_error, unsupported_media_type, not_acceptable, error.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext, gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -18,13 +19,13 @@ from rest_framework.views import exception_handler
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
-    default_detail = "The task is not in a state that allows this."
+    default_detail = _("The task is not in a state that allows this.")
 
 
 class Unavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_code = "unavailable"
-    default_detail = "The task queue (Redis) cannot be reached; nothing was sent."
+    default_detail = _("The task queue (Redis) cannot be reached; nothing was sent.")
 
 
 def error_body(status_code: int, code: str, message: str, fields: dict | None = None) -> dict:
@@ -44,7 +45,8 @@ def api_exception_handler(exc, context):
             fields = {key: [str(item) for item in (value if isinstance(value, list) else [value])]
                       for key, value in detail.items() if key != "non_field_errors"}
             general = detail.get("non_field_errors") or []
-            message = str(general[0]) if general else "Some fields are not valid: " + ", ".join(sorted(fields)) + "."
+            message = str(general[0]) if general else gettext("Some fields are not valid: %(fields)s.") % {
+                "fields": ", ".join(sorted(fields))}
         else:
             fields = {}
             message = "; ".join(str(item) for item in detail) if isinstance(detail, list) else str(detail)
@@ -72,4 +74,4 @@ def json_error(status_code: int, code: str, message: str, fields: dict | None = 
 
 
 def not_found_response() -> Response:
-    return Response(error_body(404, "not_found", "No such task."), status=404)
+    return Response(error_body(404, "not_found", gettext("No such task.")), status=404)

@@ -11,13 +11,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
+from django.utils.translation import gettext, gettext_lazy as _
 
 from dashboard.api.tokens import TokenRefused, api_token_create, api_token_revoke
 from dashboard.models import ApiToken
 
 
 class TokenForm(forms.Form):
-    name = forms.CharField(max_length=100, help_text="Where it will be used, e.g. “CI deploy job”.")
+    name = forms.CharField(max_length=100, label=_("Name"), help_text=_("Where it will be used, e.g. “CI deploy job”."))
 
 
 @login_required
@@ -49,7 +50,7 @@ def token_list(request):
 @require_POST
 def token_revoke(request, token_id: int):
     if api_token_revoke(user=request.user, token_id=token_id):
-        messages.success(request, "Revoked: the token no longer works.")
+        messages.success(request, gettext("Revoked: the token no longer works."))
     else:
-        messages.error(request, "No such active token of yours.")
+        messages.error(request, gettext("No such active token of yours."))
     return redirect("api_tokens")

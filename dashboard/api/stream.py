@@ -29,6 +29,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, StreamingHttpResponse
 from django.views.decorators.http import require_GET
+from django.utils.translation import gettext
 from rest_framework.exceptions import AuthenticationFailed
 
 from dashboard.api.authentication import bearer_token, user_for_token
@@ -71,18 +72,18 @@ async def _caller(request):
         return None, json_error(401, "authentication_failed", str(failure.detail),
                                 headers={"WWW-Authenticate": 'Bearer realm="api"'})
     if not user.is_authenticated:
-        return None, json_error(401, "not_authenticated", "Authentication credentials were not provided.",
+        return None, json_error(401, "not_authenticated", gettext("Authentication credentials were not provided."),
                                 headers={"WWW-Authenticate": 'Bearer realm="api"'})
     throttle = PerTokenThrottle()
     allowed = await sync_to_async(throttle.allow_request)(SimpleNamespace(user=user, auth=row, META=request.META), None)
     if not allowed:
         wait = throttle.wait()
-        return None, json_error(429, "throttled", "Request was throttled.",
+        return None, json_error(429, "throttled", gettext("Request was throttled."),
                                 headers={"Retry-After": str(int(wait or 1) + 1)})
     try:
         await sync_to_async(ensure_task_visible)(user, request.resolver_match.kwargs["task_id"])
     except Http404:
-        return None, json_error(404, "not_found", "No such task.")
+        return None, json_error(404, "not_found", gettext("No such task."))
     return user, None
 
 
@@ -179,8 +180,8 @@ async def task_wait(request, task_id: str):
         return refusal
     raw_timeout = request.GET.get("timeout", "25")
     if not raw_timeout.isdigit() or not 1 <= int(raw_timeout) <= 60:
-        return json_error(400, "invalid", "Some fields are not valid: timeout.",
-                          {"timeout": ["Whole seconds from 1 to 60."]})
+        return json_error(400, "invalid", gettext("Some fields are not valid: %(fields)s.") % {"fields": "timeout"},
+                          {"timeout": [gettext("Whole seconds from 1 to 60.")]})
     since = request.GET.get("version", "")
     follower, group, hub = _Follower(), _change_group(task_id), fanout()
     await hub.join(group, follower)

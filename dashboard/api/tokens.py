@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from dashboard.models import ApiToken
 
@@ -34,12 +35,12 @@ def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
     """A new token for `user`; returns the row and the plain token (the only time it exists)."""
     name = name.strip()
     if not name:
-        raise TokenRefused("Give the token a name, so you can tell it apart later.")
+        raise TokenRefused(gettext("Give the token a name, so you can tell it apart later."))
     active = ApiToken.objects.filter(user=user, revoked_at__isnull=True)
     if active.filter(name=name).exists():
-        raise TokenRefused(f"You already have an active token named “{name}”.")
+        raise TokenRefused(gettext("You already have an active token named “%(name)s”.") % {"name": name})
     if active.count() >= MAX_ACTIVE_TOKENS:
-        raise TokenRefused(f"You have {MAX_ACTIVE_TOKENS} active tokens; revoke one first.")
+        raise TokenRefused(gettext("You have %(count)d active tokens; revoke one first.") % {"count": MAX_ACTIVE_TOKENS})
     for _attempt in range(3):  # a prefix collision is a 1-in-4-billion event; try again
         prefix = secrets.token_hex(4)
         token = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
@@ -49,7 +50,7 @@ def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
         except IntegrityError:
             continue
         return row, token
-    raise TokenRefused("Could not create a token; try again.")
+    raise TokenRefused(gettext("Could not create a token; try again."))
 
 
 def api_token_authenticate(token: str) -> ApiToken | None:

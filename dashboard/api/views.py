@@ -13,6 +13,7 @@ import json
 from django.conf import settings
 from django.http import Http404
 from django.urls import reverse
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from kombu.exceptions import OperationalError
@@ -28,7 +29,7 @@ from dashboard.monitor.access import can_view_all_tasks, get_task_for_user
 from dashboard.monitor.actions import TaskActionRefused, task_retry, task_revoke
 from dashboard.monitor.filters import TaskFilterForm, tasks_page
 from dashboard.monitor.listing import task_views
-from dashboard.permissions import ACT_ON_TASKS, CHANGE_SCHEDULES, NEEDS, may
+from dashboard.permissions import ACT_ON_TASKS, CHANGE_SCHEDULES, NEEDS, may, needs
 
 ERRORS = {
     400: OpenApiResponse(description="A field or query parameter is not valid; `error.fields` names it."),
@@ -41,19 +42,19 @@ ERRORS = {
 
 def _require_staff(request) -> None:
     if not can_view_all_tasks(request.user):
-        raise PermissionDenied("This needs a staff account.")
+        raise PermissionDenied(gettext("This needs a staff account."))
 
 
 def _require(request, permission: str) -> None:
     if not may(request.user, permission):
-        raise PermissionDenied(NEEDS[permission])
+        raise PermissionDenied(needs(permission))
 
 
 def _task_or_404(request, task_id: str):
     try:
         return get_task_for_user(request.user, task_id)
     except Http404:
-        raise NotFound("No such task.") from None
+        raise NotFound(gettext("No such task.")) from None
 
 
 def _form_invalid(form) -> ValidationError:
@@ -95,7 +96,7 @@ def _task_list(request):
     known = set(TaskFilterForm.base_fields) | {"limit"}
     unknown = sorted(set(request.query_params) - known)
     if unknown:
-        raise ValidationError({name: ["Not a filter of the task list."] for name in unknown})
+        raise ValidationError({name: [gettext("Not a filter of the task list.")] for name in unknown})
     form = TaskFilterForm(request.query_params)
     if not form.is_valid():
         raise _form_invalid(form)
@@ -156,7 +157,8 @@ def task_revoke_view(request, task_id: str):
         task_revoke(user=request.user, task_id=task_id, terminate=terminate, signal=signal)
     except TaskActionRefused as refusal:
         raise Conflict(str(refusal)) from None
-    return Response({"ok": True, "detail": f"Terminated with {signal}." if terminate else "Revoked: it will not run."})
+    return Response({"ok": True, "detail": gettext("Terminated with %(signal)s.") % {"signal": signal} if terminate
+                     else gettext("Revoked: it will not run.")})
 
 
 @extend_schema(request=None, responses={200: s.OkSerializer, 409: OpenApiResponse(description="It has finished, or "
@@ -171,13 +173,13 @@ def task_cancel_view(request, task_id: str):
     try:
         ensure_may_cancel(request.user, task_id)
     except Http404:
-        raise NotFound("No such task.") from None
+        raise NotFound(gettext("No such task.")) from None
     try:
         outcome = task_cancel(user=request.user, task_id=task_id)
     except CancelRefused as refusal:
         raise Conflict(str(refusal)) from None
-    return Response({"ok": True, "detail": "Revoked: it will not run." if outcome == "revoked"
-                     else "Cancel requested: it stops at its next progress report."})
+    return Response({"ok": True, "detail": gettext("Revoked: it will not run.") if outcome == "revoked"
+                     else gettext("Cancel requested: it stops at its next progress report.")})
 
 
 def _task_run(request):
@@ -254,7 +256,7 @@ def queue_list(request):
     _require_staff(request)
     context = workers_context(workers_snapshot(max_age=settings.WORKERS_POLL_INTERVAL))
     if context["snapshot"]["queues"] is None:
-        raise Unavailable("Queue lengths cannot be read from this broker right now.")
+        raise Unavailable(gettext("Queue lengths cannot be read from this broker right now."))
     return Response(s.QueueSerializer(context["queues"], many=True).data)
 
 
@@ -275,7 +277,7 @@ def _schedule_or_404(periodic_task_id: int):
 
     periodic_task = PeriodicTask.objects.filter(pk=periodic_task_id).first()
     if periodic_task is None:
-        raise NotFound("No such schedule.")
+        raise NotFound(gettext("No such schedule."))
     return periodic_task
 
 
@@ -299,8 +301,11 @@ def _set_enabled(request, periodic_task_id: int, enabled: bool) -> Response:
     _require(request, CHANGE_SCHEDULES)
     _schedule_or_404(periodic_task_id)
     changed = schedule_set_enabled(periodic_task_id=periodic_task_id, enabled=enabled, user=request.user)
-    word = "enabled" if enabled else "disabled"
-    return Response({"ok": True, "detail": word.title() + "." if changed else f"Already {word}."})
+    if enabled:
+        detail = gettext("Enabled.") if changed else gettext("Already enabled.")
+    else:
+        detail = gettext("Disabled.") if changed else gettext("Already disabled.")
+    return Response({"ok": True, "detail": detail})
 
 
 @extend_schema(request=None, responses={202: s.NewTaskSerializer, 409: OpenApiResponse(description="The schedule's task "
@@ -332,7 +337,7 @@ def report_list(request):
     _require_staff(request)
     raw = request.query_params.get("limit", "30")
     if not raw.isdigit() or not 1 <= int(raw) <= 366:
-        raise ValidationError({"limit": ["A whole number from 1 to 366."]})
+        raise ValidationError({"limit": [gettext("A whole number from 1 to 366.")]})
     return Response(s.ReportSerializer(DailyReport.objects.order_by("-day")[: int(raw)], many=True).data)
 
 
@@ -346,10 +351,10 @@ def report_detail(request, day: str):
     try:
         parsed = date.fromisoformat(day)
     except ValueError:
-        raise ValidationError({"day": ["A date as YYYY-MM-DD."]}) from None
+        raise ValidationError({"day": [gettext("A date as YYYY-MM-DD.")]}) from None
     report = DailyReport.objects.filter(day=parsed).first()
     if report is None:
-        raise NotFound("No report for that day.")
+        raise NotFound(gettext("No report for that day."))
     return Response(s.ReportSerializer(report).data)
 
 
@@ -367,7 +372,7 @@ def me(request):
 
     user = request.user
     if not user.is_authenticated:
-        raise PermissionDenied("Not signed in.")
+        raise PermissionDenied(gettext("Not signed in."))
     return Response({
         "username": user.get_username(),
         "staff": can_view_all_tasks(user),

@@ -2,20 +2,21 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Export(models.Model):
     class Kind(models.TextChoices):
-        MEMBER_DATA = "member-data", "Your data (profile and comments, JSON)"
-        TASKS = "tasks", "Tasks (CSV)"
-        MODERATION = "moderation", "Moderation queue (CSV)"
-        COMMENTS = "comments", "Comments (CSV)"
+        MEMBER_DATA = "member-data", _("Your data (profile and comments, JSON)")
+        TASKS = "tasks", _("Tasks (CSV)")
+        MODERATION = "moderation", _("Moderation queue (CSV)")
+        COMMENTS = "comments", _("Comments (CSV)")
 
     class Status(models.TextChoices):
-        WRITING = "writing", "Being written"
-        READY = "ready", "Ready"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        WRITING = "writing", _("Being written")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exports")
     kind = models.CharField(max_length=20, choices=Kind.choices)

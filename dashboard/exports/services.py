@@ -22,6 +22,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from blog.models import Comment
 from dashboard.exports.models import Export
@@ -67,10 +68,10 @@ def export_start(*, owner, kind: str, params: dict | None = None) -> Export:
 def export_create(*, owner, kind: str, params: dict | None = None) -> Export:
     """Check and record an export, not yet queued (export_start queues it)."""
     if kind not in Export.Kind.values:
-        raise ExportRefused(f"Unknown export {kind!r}.")
+        raise ExportRefused(gettext("Unknown export %(kind)r.") % {"kind": kind})
     if kind == Export.Kind.MEMBER_DATA and Export.objects.filter(
             owner=owner, kind=kind, status=Export.Status.WRITING).exists():
-        raise ExportRefused("An export of your data is being written already; it will be offered when it ends.")
+        raise ExportRefused(gettext("An export of your data is being written already; it will be offered when it ends."))
     return Export.objects.create(owner=owner, kind=kind, params=params or {},
                                  expires_at=timezone.now() + timedelta(hours=settings.EXPORT_EXPIRY_HOURS))
 

@@ -15,6 +15,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from blog.models import Comment
 from dashboard.exports.models import Export
@@ -107,7 +108,8 @@ def export_download(request, pk: int):
     if export is None or export.status != Export.Status.READY or not export.file:
         raise Http404("No such export.")
     if export_is_expired(export):
-        return HttpResponse("This export has expired; ask for a new one.", status=410, content_type="text/plain")
+        return HttpResponse(gettext("This export has expired; ask for a new one."), status=410,
+                            content_type="text/plain; charset=utf-8")
     content_type = "text/csv; charset=utf-8" if export.filename.endswith(".csv") else "application/json"
     try:
         stored = default_storage.open(export.file.name, "rb")

@@ -35,6 +35,7 @@ from django.db.models import Count, Value
 from django.db.models.functions import Coalesce, TruncHour, TruncMinute
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext, pgettext_lazy
 from django_celery_results.models import TaskResult
 
 from dashboard.charts import hbars_svg, stacked_bars_svg
@@ -46,9 +47,9 @@ RUNTIME_SAMPLE = 20_000
 TOP_FAILING = 5
 
 OUTCOMES = [
-    (states.SUCCESS, "succeeded", "ok"),
-    (states.FAILURE, "failed", "bad"),
-    (states.RETRY, "retried", "warn"),
+    (states.SUCCESS, pgettext_lazy("tasks", "succeeded"), "ok"),
+    (states.FAILURE, pgettext_lazy("tasks", "failed"), "bad"),
+    (states.RETRY, pgettext_lazy("tasks", "retried"), "warn"),
 ]
 OUTCOME_STATES = [state for state, _, _ in OUTCOMES]
 
@@ -197,17 +198,17 @@ def charts_context(figures: dict | None = None) -> dict:
         "outcomes": [{"state": s, "word": w, "color": c, "hour": last_hour[s], "week": last_week[s]} for s, w, c in OUTCOMES],
         "busy_minutes": [(m, c) for m, c in figures["per_minute"] if c],
         "per_minute_svg": stacked_bars_svg(
-            figures["per_minute"], series=OUTCOMES, title="Tasks finished per minute, last hour", label_format="%H:%M",
+            figures["per_minute"], series=OUTCOMES, title=gettext("Tasks finished per minute, last hour"), label_format="%H:%M",
             tick_every=10, css_class="per-minute"),
         "per_hour_svg": stacked_bars_svg(
-            figures["per_hour"], series=OUTCOMES, title="Tasks finished per hour, last 7 days", label_format="%a %H:%M",
+            figures["per_hour"], series=OUTCOMES, title=gettext("Tasks finished per hour, last 7 days"), label_format="%a %H:%M",
             tick_every=24, css_class="per-hour"),
         "runtime_svg": hbars_svg(
             [(row["task_name"], [("p50", row["p50"], "accent-light"), ("p95", row["p95"], "accent")]) for row in timings["by_name"]],
-            title="Runtime p50 and p95 per task name, last 24 hours", unit="s", css_class="runtimes"),
+            title=gettext("Runtime p50 and p95 per task name, last 24 hours"), unit="s", css_class="runtimes"),
         "failing_svg": hbars_svg(
-            [(row["task_name"], [("failed", row["count"], "bad")]) for row in figures["top_failing"]],
-            title="Most failing task names, last 24 hours", unit="", css_class="failing"),
+            [(row["task_name"], [(pgettext("tasks", "failed"), row["count"], "bad")]) for row in figures["top_failing"]],
+            title=gettext("Most failing task names, last 24 hours"), unit="", css_class="failing"),
     }
 
 

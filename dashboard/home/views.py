@@ -9,10 +9,11 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
+from django.utils.translation import gettext
 from kombu.exceptions import OperationalError
 
 from dashboard.home.forms import DemoJobForm
-from dashboard.permissions import NEEDS, START_DEMO_JOB, may, require
+from dashboard.permissions import START_DEMO_JOB, may, needs, require
 from dashboard.tasks import demo_job_task
 
 
@@ -25,7 +26,7 @@ def home(request):
 
 
 def _start_context(request) -> dict:
-    return {"can_start": may(request.user, START_DEMO_JOB), "start_needs": NEEDS[START_DEMO_JOB]}
+    return {"can_start": may(request.user, START_DEMO_JOB), "start_needs": needs(START_DEMO_JOB)}
 
 
 @staff_member_required
@@ -39,8 +40,8 @@ def demo_job_start(request):
     try:
         task_id = demo_job_task.delay_for_on_commit(request.user, data["steps"], data["delay_ms"], data["fail_at_step"])
     except OperationalError:
-        messages.error(request, "The task queue (Redis) cannot be reached, so the job was not started. "
-                                "It is recorded as failed in the task list; try again once Redis is back.")
+        messages.error(request, gettext("The task queue (Redis) cannot be reached, so the job was not started. "
+                                        "It is recorded as failed in the task list; try again once Redis is back."))
         return render(request, "dashboard/home/home.html", {"form": form, **_start_context(request)}, status=503)
-    messages.success(request, "Demo job queued.")
+    messages.success(request, gettext("Demo job queued."))
     return redirect("dashboard:task_detail", task_id=task_id)

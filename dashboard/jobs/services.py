@@ -13,6 +13,7 @@ import uuid
 from celery import current_app, states
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.utils.translation import gettext
 from django_celery_results.models import TaskResult
 
 from dashboard.live.cancel import cancel_request
@@ -20,7 +21,7 @@ from dashboard.live.publish import publish_view
 from dashboard.live.store import launched_by_id, load_view, record_event
 from dashboard.models import TaskAction
 from dashboard.monitor.access import ensure_task_visible
-from dashboard.permissions import ACT_ON_TASKS, NEEDS, may
+from dashboard.permissions import ACT_ON_TASKS, may, needs
 from site_config.machinery.stored_texts import stored_text
 
 QUEUED_STATES = (states.PENDING, states.RECEIVED, states.RETRY)
@@ -42,7 +43,7 @@ def ensure_may_cancel(user, task_id: str) -> None:
     cancel it (staff without the permission)."""
     ensure_task_visible(user, task_id)
     if not can_cancel(user, task_id):
-        raise PermissionDenied(NEEDS[ACT_ON_TASKS])
+        raise PermissionDenied(needs(ACT_ON_TASKS))
 
 
 def task_cancel(*, user, task_id: str) -> str:
@@ -57,15 +58,16 @@ def task_cancel(*, user, task_id: str) -> str:
         else:
             row = TaskResult.objects.filter(task_id=task_id).first()
             if row is None:
-                raise CancelRefused("No such task.")
+                raise CancelRefused(gettext("No such task."))
         if row is None:
             pass
         elif row.status in RUNNING_STATES:
             if TaskAction.objects.filter(task_id=task_id, kind=TaskAction.Kind.CANCEL).exists():
-                raise CancelRefused("Already cancelled; it stops at its next progress report.")
+                raise CancelRefused(gettext("Already cancelled; it stops at its next progress report."))
             outcome = "requested"
         else:
-            raise CancelRefused(f"This task has finished ({row.status.lower()}); there is nothing to cancel.")
+            raise CancelRefused(gettext("This task has finished (%(state)s); there is nothing to cancel.")
+                                % {"state": row.status.lower()})
         TaskAction.objects.create(batch=uuid.uuid4(), kind=TaskAction.Kind.CANCEL, task_id=task_id, user=user)
         if outcome == "revoked":
             record_event(task_id, "revoked", stored_text("reason.cancelled_before_start", user=who))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 
 from dashboard.jobs.queries import my_task_views
 from dashboard.jobs.services import CancelRefused, ensure_may_cancel, task_cancel
@@ -29,6 +30,6 @@ def task_cancel_view(request, task_id: str):
     except CancelRefused as refusal:
         messages.error(request, str(refusal))
     else:
-        messages.success(request, "Cancelled: it will not run." if outcome == "revoked" else
-                         "Cancelling: the job stops at its next progress report.")
+        messages.success(request, gettext("Cancelled: it will not run.") if outcome == "revoked" else
+                         gettext("Cancelling: the job stops at its next progress report."))
     return redirect("dashboard:task_detail", task_id=task_id)

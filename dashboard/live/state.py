@@ -15,20 +15,21 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from celery import current_app, states
+from django.utils.translation import pgettext_lazy
 
 from site_config.machinery.stored_texts import shown, stored_text
 
 FINAL_STATES = frozenset(states.READY_STATES)  # SUCCESS, FAILURE, REVOKED
 
 STATE_LABELS = {
-    states.PENDING: "Queued",
-    states.RECEIVED: "Received",
-    states.STARTED: "Running",
-    "PROGRESS": "Running",
-    states.RETRY: "Waiting to retry",
-    states.SUCCESS: "Succeeded",
-    states.FAILURE: "Failed",
-    states.REVOKED: "Revoked",
+    states.PENDING: pgettext_lazy("task state", "Queued"),
+    states.RECEIVED: pgettext_lazy("task state", "Received"),
+    states.STARTED: pgettext_lazy("task state", "Running"),
+    "PROGRESS": pgettext_lazy("task state", "Running"),
+    states.RETRY: pgettext_lazy("task state", "Waiting to retry"),
+    states.SUCCESS: pgettext_lazy("task state", "Succeeded"),
+    states.FAILURE: pgettext_lazy("task state", "Failed"),
+    states.REVOKED: pgettext_lazy("task state", "Revoked"),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils.translation import gettext_lazy as _
 
 from blog.models import Comment
 
@@ -12,11 +13,11 @@ TEMPLATE = "dashboard/moderation/queue.html"
 
 
 QUEUE_STATUSES = [
-    (Comment.Status.HELD, "Held"),
-    (Comment.Status.PENDING, "Pending (not scored yet)"),
-    (Comment.Status.SPAM, "Spam"),
-    (Comment.Status.APPROVED, "Approved"),
-    (Comment.Status.REJECTED, "Rejected"),
+    (Comment.Status.HELD, _("Held")),
+    (Comment.Status.PENDING, _("Pending (not scored yet)")),
+    (Comment.Status.SPAM, _("Spam")),
+    (Comment.Status.APPROVED, _("Approved")),
+    (Comment.Status.REJECTED, _("Rejected")),
 ]
 
 

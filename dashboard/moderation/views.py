@@ -20,11 +20,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
+from django.utils.translation import gettext, ngettext
 
 from blog.models import Comment, Post
 from blog.services import comments
 from dashboard.moderation.queue import LIVE_STATUS, QUEUE_STATUSES, TEMPLATE, queue_queryset
-from dashboard.permissions import DECIDE_COMMENTS, EXPORT_DATA, NEEDS, may, require
+from dashboard.permissions import DECIDE_COMMENTS, EXPORT_DATA, may, needs, require
 from dashboard.rendering import render_page
 
 ACTIONS = {"approve": Comment.Status.APPROVED, "reject": Comment.Status.REJECTED, "spam": Comment.Status.SPAM}
@@ -55,6 +56,7 @@ def _queue_context(request, *, status: str, post_id: int | None, page_number=Non
         "page": page,
         "comments": page.object_list,
         "status": status,
+        "status_label": str(dict(Comment.Status.choices).get(status, status)).lower(),
         "post_id": post_id,
         "statuses": QUEUE_STATUSES,
         "posts": Post.objects.order_by("-created_at").only("pk", "title")[:200],
@@ -63,7 +65,7 @@ def _queue_context(request, *, status: str, post_id: int | None, page_number=Non
         "query": urlencode({k: v for k, v in {"status": status, "post": post_id or ""}.items() if v}),
         "can_decide": may(request.user, DECIDE_COMMENTS),
         "can_export": may(request.user, EXPORT_DATA),
-        "decide_needs": NEEDS[DECIDE_COMMENTS],
+        "decide_needs": needs(DECIDE_COMMENTS),
     }
 
 
@@ -102,15 +104,20 @@ def moderation_decide(request, pk: int):
         return render(request, f"{TEMPLATE}#row",
                       {"comment": result.comment, "status": expected, "conflict": True, "can_decide": True})
     if result.won:
-        messages.success(request, f"Comment {pk} {result.comment.get_status_display().lower()}.")
+        messages.success(request, gettext("Comment %(number)s %(status)s.")
+                         % {"number": pk, "status": result.comment.get_status_display().lower()})
     else:
         messages.warning(request, _conflict_text(result.comment))
     return redirect(_back_to_queue(request))
 
 
 def _conflict_text(comment: Comment) -> str:
-    who = comment.moderated_by.get_username() if comment.moderated_by else "the automatic moderation"
-    return f"Comment {comment.pk} was already {comment.get_status_display().lower()} by {who}."
+    status = comment.get_status_display().lower()
+    if comment.moderated_by:
+        return gettext("Comment %(number)s was already %(status)s by %(moderator)s.") % {
+            "number": comment.pk, "status": status, "moderator": comment.moderated_by.get_username()}
+    return gettext("Comment %(number)s was already %(status)s by the automatic moderation.") % {
+        "number": comment.pk, "status": status}
 
 
 @staff_member_required
@@ -129,15 +136,18 @@ def moderation_bulk(request):
     if new_status is None:
         return HttpResponse("Unknown action.", status=400)
     if not ids:
-        messages.warning(request, "Select at least one comment first.")
+        messages.warning(request, gettext("Select at least one comment first."))
     else:
         won = comments.comments_decide(
             comment_ids=ids[:500], moderator=request.user, new_status=new_status, expected_status=status
         )
         label = dict(Comment.Status.choices)[new_status].lower()
-        text = f"{len(won)} comment{'s' if len(won) != 1 else ''} {label}."
+        text = ngettext("%(count)d comment %(status)s.", "%(count)d comments %(status)s.", len(won)) % {
+            "count": len(won), "status": label}
         if len(won) < len(ids):
-            text += f" {len(ids) - len(won)} had already been decided by someone else."
+            text += " " + ngettext("%(count)d had already been decided by someone else.",
+                                   "%(count)d had already been decided by someone else.",
+                                   len(ids) - len(won)) % {"count": len(ids) - len(won)}
         messages.success(request, text)
     if request.htmx:
         context = _queue_context(request, status=status, post_id=post_id, page_number=request.POST.get("page"))

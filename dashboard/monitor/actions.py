@@ -11,6 +11,7 @@ import uuid
 from celery import current_app, states
 from celery import uuid as celery_uuid
 from django.db import transaction
+from django.utils.translation import gettext, gettext_lazy as _
 from django_celery_results.models import TaskResult
 
 from dashboard.live.publish import publish_view
@@ -23,11 +24,11 @@ REVOCABLE_STATES = (states.PENDING, states.RECEIVED, states.RETRY)
 RUNNING_STATES = (states.STARTED, "PROGRESS")
 #: The signals terminate may send to the pool process running a task, with what each means there.
 TERMINATE_SIGNALS = {
-    "SIGTERM": "SIGTERM (default): the process is asked to stop; it ends at once unless the task catches it",
-    "SIGINT": "SIGINT: as a Ctrl-C; Python raises KeyboardInterrupt inside the task",
-    "SIGUSR1": "SIGUSR1: Celery raises SoftTimeLimitExceeded inside the task, which may clean up and stop",
-    "SIGQUIT": "SIGQUIT: stop at once",
-    "SIGKILL": "SIGKILL: killed at once; nothing in the task runs again, no clean-up",
+    "SIGTERM": _("SIGTERM (default): the process is asked to stop; it ends at once unless the task catches it"),
+    "SIGINT": _("SIGINT: as a Ctrl-C; Python raises KeyboardInterrupt inside the task"),
+    "SIGUSR1": _("SIGUSR1: Celery raises SoftTimeLimitExceeded inside the task, which may clean up and stop"),
+    "SIGQUIT": _("SIGQUIT: stop at once"),
+    "SIGKILL": _("SIGKILL: killed at once; nothing in the task runs again, no clean-up"),
 }
 DEFAULT_TERMINATE_SIGNAL = "SIGTERM"
 
@@ -49,23 +50,26 @@ def task_retry(*, user, task_id: str, batch: uuid.UUID | None = None, why: str =
     with transaction.atomic():
         row = TaskResult.objects.select_for_update().filter(task_id=task_id).first()
         if row is None:
-            raise TaskActionRefused("No such task.")
+            raise TaskActionRefused(gettext("No such task."))
         if row.status not in RETRYABLE_STATES:
-            raise TaskActionRefused(f"Only failed or revoked tasks can be retried; this one is {row.status.lower()}.")
+            raise TaskActionRefused(gettext("Only failed or revoked tasks can be retried; this one is %(state)s.")
+                                    % {"state": row.status.lower()})
         previous = TaskAction.objects.filter(task_id=task_id, kind=TaskAction.Kind.RETRY).first()
         if previous is not None:
             raise TaskActionRefused(
-                f"Already retried as {previous.new_task_id} by "
-                f"{previous.user.get_username() if previous.user else 'a deleted user'}; retry that one if it failed too."
+                gettext("Already retried as %(task_id)s by %(user)s; retry that one if it failed too.") % {
+                    "task_id": previous.new_task_id,
+                    "user": previous.user.get_username() if previous.user else gettext("a deleted user")}
             )
         task = current_app.tasks.get(row.task_name or "")
         if task is None:
-            raise TaskActionRefused(f"The task {row.task_name!r} is not known to this site any more.")
+            raise TaskActionRefused(gettext("The task %(name)r is not known to this site any more.") % {"name": row.task_name})
         if not getattr(task, "retryable", True):
-            raise TaskActionRefused(f"{row.task_name} declares itself not safe to run again, so it cannot be retried.")
+            raise TaskActionRefused(gettext("%(name)s declares itself not safe to run again, so it cannot be retried.")
+                                    % {"name": row.task_name})
         launch = TaskLaunch.objects.filter(task_id=task_id).first()
         if launch is None or launch.args is None:
-            raise TaskActionRefused("The original arguments were not recorded, so the task cannot be sent again.")
+            raise TaskActionRefused(gettext("The original arguments were not recorded, so the task cannot be sent again."))
         new_id = celery_uuid()
         TaskAction.objects.create(batch=batch or uuid.uuid4(), kind=TaskAction.Kind.RETRY, task_id=task_id,
                                   new_task_id=new_id, user=user, note=stored_text("reason.sent_again", why=why) if why else "")
@@ -87,16 +91,19 @@ def task_revoke(*, user, task_id: str, terminate: bool = False, batch: uuid.UUID
     a task revoked here even if the worker never heard the broadcast.
     """
     if signal not in TERMINATE_SIGNALS:
-        raise TaskActionRefused(f"{signal!r} is not a signal terminate may send.")
+        raise TaskActionRefused(gettext("%(signal)r is not a signal terminate may send.") % {"signal": signal})
     allowed = RUNNING_STATES if terminate else REVOCABLE_STATES
     with transaction.atomic():
         updated = TaskResult.objects.filter(task_id=task_id, status__in=allowed).update(status=states.REVOKED)
         if not updated:
             row = TaskResult.objects.filter(task_id=task_id).first()
             if row is None:
-                raise TaskActionRefused("No such task.")
-            verb = "terminated: it is not running" if terminate else "revoked: it is no longer queued"
-            raise TaskActionRefused(f"This task cannot be {verb} (it is {row.status.lower()}).")
+                raise TaskActionRefused(gettext("No such task."))
+            if terminate:
+                refusal = gettext("This task cannot be terminated: it is not running (it is %(state)s).")
+            else:
+                refusal = gettext("This task cannot be revoked: it is no longer queued (it is %(state)s).")
+            raise TaskActionRefused(refusal % {"state": row.status.lower()})
         kind = TaskAction.Kind.TERMINATE if terminate else TaskAction.Kind.REVOKE
         note = f"signal {signal}" if terminate else ""
         TaskAction.objects.create(batch=batch or uuid.uuid4(), kind=kind, task_id=task_id, user=user, note=note)
@@ -121,7 +128,7 @@ def tasks_act_in_bulk(*, user, action: str, task_ids: list[str], signal: str = D
             elif action == "terminate":
                 task_revoke(user=user, task_id=task_id, batch=batch, terminate=True, signal=signal)
             else:
-                raise TaskActionRefused(f"Unknown action {action!r}.")
+                raise TaskActionRefused(gettext("Unknown action %(action)r.") % {"action": action})
             done.append(task_id)
         except TaskActionRefused as refusal:
             refused[task_id] = str(refusal)

@@ -40,17 +40,20 @@ from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.http import QueryDict
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy as _, ngettext, pgettext_lazy
 from django_celery_results.models import TaskResult
 
 from dashboard.models import TaskLaunch
 
 PAGE_SIZE = 25
 PAGE_SIZES = (25, 50, 100, 200)
-DAMAGED_CURSOR = "This page link is damaged; start again from the first page."
+DAMAGED_CURSOR = _("This page link is damaged; start again from the first page.")
 DEFAULT_WINDOW = timedelta(hours=24)
-STATE_CHOICES = [("", "Any state")] + [
-    (s, s.title()) for s in (states.PENDING, states.STARTED, "PROGRESS", states.RETRY, states.SUCCESS, states.FAILURE,
-                             states.REVOKED)
+STATE_CHOICES = [
+    ("", _("Any state")), (states.PENDING, pgettext_lazy("celery state", "Pending")),
+    (states.STARTED, pgettext_lazy("celery state", "Started")), ("PROGRESS", pgettext_lazy("celery state", "Progress")),
+    (states.RETRY, pgettext_lazy("celery state", "Retry")), (states.SUCCESS, pgettext_lazy("celery state", "Success")),
+    (states.FAILURE, pgettext_lazy("celery state", "Failure")), (states.REVOKED, pgettext_lazy("celery state", "Revoked")),
 ]
 #: Each order's keyset: the columns it sorts by (then the id), each backed by a composite index from
 #: migration 0003 ((task_name, date_created, id), (status, date_created, id), ...), walked forwards or
@@ -63,18 +66,18 @@ SORTS = {
     "state": ("status", "date_created"),
     "runtime": ("runtime",),
 }
-SORT_LABELS = {"received": "Received", "started": "Started", "finished": "Finished", "name": "Name",
-               "state": "State", "runtime": "Runtime"}
+SORT_LABELS = {"received": _("Received"), "started": _("Started"), "finished": _("Finished"), "name": _("Name"),
+               "state": _("State"), "runtime": _("Runtime")}
 #: Dates and runtimes read best newest/slowest first; names and states A to Z.
 DEFAULT_ORDER = {"received": "desc", "started": "desc", "finished": "desc", "runtime": "desc", "name": "asc",
                  "state": "asc"}
 UUID_LIKE = re.compile(r"^[0-9a-fA-F-]{8,36}$")
 
 SEARCH_FIELDS = ("name", "state", "worker", "args")
-SEARCH_HELP = ('Fields: name:<task name> state:<failure, success, …> worker:<worker@host> args:<text in the '
-               'arguments>, plus free text (a task id, or text in the args or result). Quote values with spaces: '
-               'args:"two words". Text (args: and free text) is searched in the chosen dates (at most the latest '
-               'week), else the last 24 h; a task id in all time.')
+SEARCH_HELP = _('Fields: name:<task name> state:<failure, success, …> worker:<worker@host> args:<text in the '
+                'arguments>, plus free text (a task id, or text in the args or result). Quote values with spaces: '
+                'args:"two words". Text (args: and free text) is searched in the chosen dates (at most the latest '
+                'week), else the last 24 h; a task id in all time.')
 
 
 class SearchSyntaxError(ValueError):
@@ -94,7 +97,7 @@ def parse_search(text: str) -> dict:
     try:
         words = list(lexer)
     except ValueError:
-        raise SearchSyntaxError("A quotation mark is not closed.") from None
+        raise SearchSyntaxError(gettext("A quotation mark is not closed.")) from None
     found: dict[str, str] = {}
     free: list[str] = []
     for word, raw in zip(words, _raw_words(text), strict=False):
@@ -104,17 +107,18 @@ def parse_search(text: str) -> dict:
             continue
         field, value = match.group(1).lower(), match.group(2)
         if field not in SEARCH_FIELDS:
-            raise SearchSyntaxError(f"Unknown field “{match.group(1)}:”. Use name:, state:, worker: or args: "
-                                    "(or put the text in quotes).")
+            raise SearchSyntaxError(gettext("Unknown field “%(field)s:”. Use name:, state:, worker: or args: "
+                                            "(or put the text in quotes).") % {"field": match.group(1)})
         if field in found:
-            raise SearchSyntaxError(f"{field}: is given twice; give it once.")
+            raise SearchSyntaxError(gettext("%(field)s: is given twice; give it once.") % {"field": field})
         if not value.strip():
-            raise SearchSyntaxError(f"{field}: needs a value, e.g. {field}:{SEARCH_EXAMPLES[field]}.")
+            raise SearchSyntaxError(gettext("%(field)s: needs a value, e.g. %(example)s.")
+                                    % {"field": field, "example": f"{field}:{SEARCH_EXAMPLES[field]}"})
         if field == "state":
             state = value.strip().upper()
             if state not in SEARCH_STATES:
-                raise SearchSyntaxError(f"state:{value} is not a state; use one of "
-                                        f"{', '.join(s.lower() for s in SEARCH_STATES)}.")
+                raise SearchSyntaxError(gettext("state:%(value)s is not a state; use one of %(states)s.") % {
+                    "value": value, "states": ", ".join(s.lower() for s in SEARCH_STATES)})
             value = state
         found[field] = value
     return {**found, "text": " ".join(free)}
@@ -144,19 +148,20 @@ def query_without_state(params: QueryDict) -> str:
 
 
 class TaskFilterForm(forms.Form):
-    state = forms.ChoiceField(choices=STATE_CHOICES, required=False)
-    name = forms.CharField(required=False, max_length=255, label="Task name",
+    state = forms.ChoiceField(label=_("State"), choices=STATE_CHOICES, required=False)
+    name = forms.CharField(required=False, max_length=255, label=_("Task name"),
                            widget=forms.TextInput(attrs={"list": "task-names", "autocomplete": "off"}))
-    worker = forms.CharField(required=False, max_length=255)
-    queue = forms.CharField(required=False, max_length=200)
-    launched_by = forms.CharField(required=False, max_length=150, label="Started by")
-    periodic = forms.CharField(required=False, max_length=255, label="Schedule")
-    date_from = forms.DateTimeField(required=False, label="From", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    date_to = forms.DateTimeField(required=False, label="To", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    q = forms.CharField(required=False, max_length=300, label="Search", help_text=SEARCH_HELP,
-                        widget=forms.TextInput(attrs={"placeholder": "state:failure name:… args:… or a task id"}))
-    sort = forms.ChoiceField(choices=list(SORT_LABELS.items()), required=False, initial="received")
-    order = forms.ChoiceField(choices=[("", "Usual order"), ("desc", "Newest / Z first"), ("asc", "Oldest / A first")],
+    worker = forms.CharField(label=_("Worker"), required=False, max_length=255)
+    queue = forms.CharField(label=_("Queue"), required=False, max_length=200)
+    launched_by = forms.CharField(required=False, max_length=150, label=_("Started by"))
+    periodic = forms.CharField(required=False, max_length=255, label=_("Schedule"))
+    date_from = forms.DateTimeField(required=False, label=_("From"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    date_to = forms.DateTimeField(required=False, label=_("To"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    q = forms.CharField(required=False, max_length=300, label=_("Search"), help_text=SEARCH_HELP,
+                        widget=forms.TextInput(attrs={"placeholder": _("state:failure name:… args:… or a task id")}))
+    sort = forms.ChoiceField(label=_("Sort"), choices=list(SORT_LABELS.items()), required=False, initial="received")
+    order = forms.ChoiceField(label=_("Order"), choices=[("", _("Usual order")), ("desc", _("Newest / Z first")),
+                                                       ("asc", _("Oldest / A first"))],
                               required=False)
     cursor = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
 
@@ -176,7 +181,7 @@ class TaskFilterForm(forms.Form):
         if data["text"]:
             self._clean_search(data)
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
-            self.add_error("date_to", "Must be after “From”.")
+            self.add_error("date_to", gettext("Must be after “From”."))
         return data
 
     def _clean_search(self, data: dict) -> None:
@@ -191,8 +196,8 @@ class TaskFilterForm(forms.Form):
                 continue
             if data.get(field) and data[field] != parsed[field]:
                 label = self.fields[field].label or field.capitalize()
-                self.add_error("q", f"{field}:{parsed[field]} differs from the {label} filter ({data[field]}); "
-                                    "use one of them.")
+                self.add_error("q", gettext("%(search)s differs from the %(label)s filter (%(value)s); use one of them.")
+                               % {"search": f"{field}:{parsed[field]}", "label": label, "value": data[field]})
                 return
             data[field] = parsed[field]
         data["args"], data["text"] = parsed.get("args", "").strip(), parsed["text"]
@@ -497,13 +502,16 @@ def scan_window(data: dict, now: datetime | None = None) -> tuple[datetime, date
 def window_label(data: dict) -> str:
     start, end, clipped = scan_window(data)
     if not data.get("date_from") and not data.get("date_to"):
-        return "in the last 24 hours"
+        return gettext("in the last 24 hours")
     if not clipped:
-        return "in the chosen dates"
+        return gettext("in the chosen dates")
     days = settings.TASK_SCAN_MAX_DAYS
-    until = timezone.localtime(end).strftime("%Y-%m-%d %H:%M") if end else "now"
-    return (f"from {timezone.localtime(start):%Y-%m-%d %H:%M} to {until}: the latest "
-            f"{days} day{'s' if days != 1 else ''} of the chosen dates (counts and text search read at most that)")
+    until = timezone.localtime(end).strftime("%Y-%m-%d %H:%M") if end else gettext("now")
+    return ngettext(
+        "from %(start)s to %(until)s: the latest %(days)d day of the chosen dates (counts and text search read at most that)",
+        "from %(start)s to %(until)s: the latest %(days)d days of the chosen dates (counts and text search read at most that)",
+        days,
+    ) % {"start": f"{timezone.localtime(start):%Y-%m-%d %H:%M}", "until": until, "days": days}
 
 
 def _within_window(qs, data: dict):

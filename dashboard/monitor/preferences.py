@@ -4,6 +4,7 @@ TaskListPreference row (it survives logging out), chosen through a plain GET for
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from dashboard.models import TaskListPreference
 from dashboard.monitor.filters import PAGE_SIZE, PAGE_SIZES
@@ -11,19 +12,19 @@ from dashboard.monitor.filters import PAGE_SIZE, PAGE_SIZES
 #: The columns a reader may add to the list, besides the ones it always shows. Each is rendered in
 #: every row (pushed rows too) and hidden by CSS unless the table's data-columns names it.
 OPTIONAL_COLUMNS = {
-    "worker": "Worker",
-    "args": "Arguments",
-    "result": "Result or error",
-    "retries": "Retries",
-    "eta": "ETA",
-    "expires": "Expires",
+    "worker": _("Worker"),
+    "args": _("Arguments"),
+    "result": _("Result or error"),
+    "retries": _("Retries"),
+    "eta": _("ETA"),
+    "expires": _("Expires"),
 }
 
 
 class TaskListViewForm(forms.Form):
     columns = forms.MultipleChoiceField(choices=list(OPTIONAL_COLUMNS.items()), required=False,
-                                        widget=forms.CheckboxSelectMultiple, label="Extra columns")
-    size = forms.TypedChoiceField(choices=[(n, n) for n in PAGE_SIZES], coerce=int, label="Rows per page")
+                                        widget=forms.CheckboxSelectMultiple, label=_("Extra columns"))
+    size = forms.TypedChoiceField(choices=[(n, n) for n in PAGE_SIZES], coerce=int, label=_("Rows per page"))
 
 
 def task_list_preference_get(*, user) -> TaskListPreference:

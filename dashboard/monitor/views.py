@@ -17,6 +17,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+from django.utils.translation import gettext, pgettext_lazy
 from django_celery_results.models import TaskResult
 from kombu.exceptions import OperationalError
 
@@ -52,7 +53,7 @@ from dashboard.monitor.filters import (
 )
 from dashboard.monitor.listing import task_views
 from dashboard.monitor.preferences import TaskListViewForm, task_list_preference_get, task_list_preference_save
-from dashboard.permissions import ACT_ON_TASKS, EXPORT_DATA, NEEDS, may, require
+from dashboard.permissions import ACT_ON_TASKS, EXPORT_DATA, may, needs, require
 from dashboard.rendering import render_page
 
 BULK_LIMIT = 1000
@@ -148,7 +149,7 @@ def task_detail(request, task_id: str):
         "children": TaskLaunch.objects.filter(parent_id=task_id).values_list("task_id", flat=True)[:100],
         "queue_wait": (row.date_started - row.date_created).total_seconds() if row.date_started else None,
         "can_act": _can_act(request.user),
-        "act_needs": NEEDS[ACT_ON_TASKS],
+        "act_needs": needs(ACT_ON_TASKS),
         "can_retry": row.status in RETRYABLE_STATES and not retried_as,
         "can_revoke": row.status in REVOCABLE_STATES,
         "can_terminate": row.status in RUNNING_STATES,
@@ -177,9 +178,9 @@ def task_retry_view(request, task_id: str):
         messages.error(request, str(refusal))
         return redirect("dashboard:task_detail", task_id=task_id)
     except OperationalError:
-        messages.error(request, "The task queue (Redis) cannot be reached; nothing was sent.")
+        messages.error(request, gettext("The task queue (Redis) cannot be reached; nothing was sent."))
         return redirect("dashboard:task_detail", task_id=task_id)
-    messages.success(request, "Sent again as a new task, linked to the original.")
+    messages.success(request, gettext("Sent again as a new task, linked to the original."))
     return redirect("dashboard:task_detail", task_id=new_id)
 
 
@@ -194,14 +195,19 @@ def task_revoke_view(request, task_id: str, terminate: bool = False):
         return render(request, "dashboard/monitor/confirm.html", context)
     if signal not in TERMINATE_SIGNALS:
         return render(request, "dashboard/monitor/confirm.html",
-                      {**context, "signal_error": "Choose one of the signals offered."}, status=400)
+                      {**context, "signal_error": gettext("Choose one of the signals offered.")}, status=400)
     try:
         task_revoke(user=request.user, task_id=task_id, terminate=terminate, signal=signal)
     except TaskActionRefused as refusal:
         messages.error(request, str(refusal))
     else:
-        messages.success(request, f"Terminated with {signal}." if terminate else "Revoked: it will not run.")
+        messages.success(request, gettext("Terminated with %(signal)s.") % {"signal": signal} if terminate
+                         else gettext("Revoked: it will not run."))
     return redirect("dashboard:task_detail", task_id=task_id)
+
+
+BULK_ACTION_LABELS = {"retry": pgettext_lazy("bulk action", "Retry"), "revoke": pgettext_lazy("bulk action", "Revoke"),
+                      "terminate": pgettext_lazy("bulk action", "Terminate")}
 
 
 @staff_member_required
@@ -211,11 +217,11 @@ def tasks_bulk(request):
     source = request.POST if request.method == "POST" else request.GET
     action = source.get("action")
     if action not in ("retry", "revoke", "terminate"):
-        messages.error(request, "Choose retry, revoke or terminate.")
+        messages.error(request, gettext("Choose retry, revoke or terminate."))
         return redirect("dashboard:task_list")
     signal = source.get("signal", DEFAULT_TERMINATE_SIGNAL)
     if signal not in TERMINATE_SIGNALS:
-        messages.error(request, "Choose one of the signals offered.")
+        messages.error(request, gettext("Choose one of the signals offered."))
         return redirect("dashboard:task_list")
     form = TaskFilterForm(source)
     if not form.is_valid():
@@ -230,12 +236,13 @@ def tasks_bulk(request):
         params.pop(key, None)
     if request.method != "POST" or source.get("confirm") != "yes":
         return render(request, "dashboard/monitor/bulk_confirm.html", {
-            "action": action, "count": count, "limit": BULK_LIMIT, "params": params, "query": params.urlencode(),
+            "action": action, "action_label": BULK_ACTION_LABELS[action], "count": count, "limit": BULK_LIMIT, "params": params, "query": params.urlencode(),
             "signals": TERMINATE_SIGNALS, "signal": signal,
         })
     task_ids = list(qs.order_by("-date_created", "-id").values_list("task_id", flat=True)[:BULK_LIMIT])
     outcome = tasks_act_in_bulk(user=request.user, action=action, task_ids=task_ids, signal=signal)
-    messages.success(request, f"{action.title()}: {len(outcome['done'])} done, {len(outcome['refused'])} refused.")
+    messages.success(request, gettext("%(action)s: %(done)d done, %(refused)d refused.") % {
+        "action": BULK_ACTION_LABELS[action], "done": len(outcome["done"]), "refused": len(outcome["refused"])})
     return redirect(f"{reverse('dashboard:task_list')}?{params.urlencode()}")
 
 

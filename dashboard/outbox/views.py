@@ -14,10 +14,11 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
+from django.utils.translation import gettext
 
 from blog.models import OutboundEmail
 from blog.services import outbox as outbox_service
-from dashboard.permissions import NEEDS, RESEND_EMAIL, may, require
+from dashboard.permissions import RESEND_EMAIL, may, needs, require
 
 EMAILS_PER_PAGE = 25
 
@@ -36,7 +37,7 @@ def outbox(request):
         # Bodies of OutboundEmail.SECRET_KINDS are keys to accounts: superusers only.
         "can_read_secrets": request.user.is_superuser,
         "can_resend": may(request.user, RESEND_EMAIL),
-        "resend_needs": NEEDS[RESEND_EMAIL],
+        "resend_needs": needs(RESEND_EMAIL),
     })
 
 
@@ -45,7 +46,7 @@ def outbox(request):
 def outbox_retry(request, pk: int):
     require(request.user, RESEND_EMAIL)
     if outbox_service.email_requeue_failed(email_id=pk):
-        messages.success(request, f"Email {pk} queued again.")
+        messages.success(request, gettext("Email %(number)s queued again.") % {"number": pk})
     else:
-        messages.warning(request, f"Email {pk} is not failed; nothing to retry.")
+        messages.warning(request, gettext("Email %(number)s is not failed; nothing to retry.") % {"number": pk})
     return redirect("dashboard:outbox")

@@ -11,12 +11,13 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
+from django.utils.translation import gettext
 from kombu.exceptions import OperationalError
 
 from blog.forms import PostForm
 from blog.models import Post
 from blog.services import posts
-from dashboard.permissions import ADD_POSTS, CHANGE_POSTS, NEEDS, may, require
+from dashboard.permissions import ADD_POSTS, CHANGE_POSTS, may, needs, require
 
 POSTS_PER_PAGE = 25
 
@@ -28,7 +29,7 @@ def post_list(request):
         "page": page.get_page(request.GET.get("page")),
         "can_add": may(request.user, ADD_POSTS),
         "can_change": may(request.user, CHANGE_POSTS),
-        "add_needs": NEEDS[ADD_POSTS],
+        "add_needs": needs(ADD_POSTS),
     })
 
 
@@ -54,13 +55,13 @@ def _post_form(request, post: Post):
         try:
             task_id = posts.post_write(post=post, user=request.user)
         except OperationalError:
-            messages.error(request, "The post was saved, but the task queue (Redis) cannot be reached, so its "
-                                    "image's web sizes are not being made: retry the task once Redis is back.")
+            messages.error(request, gettext("The post was saved, but the task queue (Redis) cannot be reached, so its "
+                                            "image's web sizes are not being made: retry the task once Redis is back."))
             return redirect("dashboard:post_list")
         if task_id:
-            messages.success(request, f"“{post}” was saved; its image's web sizes are being made.")
+            messages.success(request, gettext("“%(post)s” was saved; its image's web sizes are being made.") % {"post": post})
             return redirect("dashboard:task_detail", task_id=task_id)
-        messages.success(request, f"“{post}” was saved.")
+        messages.success(request, gettext("“%(post)s” was saved.") % {"post": post})
         return redirect("dashboard:post_list")
     return render(request, "dashboard/posts/form.html", {"form": form, "post": post, "creating": creating},
                   status=400 if form.errors else 200)

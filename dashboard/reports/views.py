@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy as _
 
 from dashboard.charts import daily_bars_svg
 from dashboard.models import DailyReport
@@ -16,12 +17,12 @@ from dashboard.models import DailyReport
 REPORTS_PER_PAGE = 30
 CHART_DAYS = 30
 CHARTED = [
-    ("new_members", "New members"),
-    ("comments_total", "Comments"),
-    ("posts_published", "Posts published"),
-    ("emails_sent", "Emails sent"),
-    ("tasks_total", "Tasks run"),
-    ("tasks_failed", "Tasks failed"),
+    ("new_members", _("New members")),
+    ("comments_total", _("Comments")),
+    ("posts_published", _("Posts published")),
+    ("emails_sent", _("Emails sent")),
+    ("tasks_total", _("Tasks run")),
+    ("tasks_failed", _("Tasks failed")),
 ]
 
 
@@ -34,7 +35,8 @@ def _charts() -> list[dict]:
     for field, label in CHARTED:
         points = [(day, getattr(by_day[day], field) if day in by_day else 0) for day in days]
         color = "bad" if field == "tasks_failed" else "accent"
-        svg = daily_bars_svg(points, title=f"{label}, last {CHART_DAYS} days", css_class=field, color=color)
+        svg = daily_bars_svg(points, title=gettext("%(figure)s, last %(days)d days") % {"figure": label, "days": CHART_DAYS},
+                             css_class=field, color=color)
         charts.append({"label": label, "svg": svg})
     return charts
 

@@ -16,15 +16,16 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy as _
 from django_celery_beat import validators
 from django_celery_beat.models import SOLAR_SCHEDULES, IntervalSchedule
 
 CRONTAB_FIELDS = [
-    ("minute", validators.minute_validator),
-    ("hour", validators.hour_validator),
-    ("day of month", validators.day_of_month_validator),
-    ("month", validators.month_of_year_validator),
-    ("day of week", validators.day_of_week_validator),
+    (_("minute"), validators.minute_validator),
+    (_("hour"), validators.hour_validator),
+    (_("day of month"), validators.day_of_month_validator),
+    (_("month"), validators.month_of_year_validator),
+    (_("day of week"), validators.day_of_week_validator),
 ]
 CRONTAB_PARTS = ["minute", "hour", "day_of_month", "month_of_year", "day_of_week"]
 CLOCKED_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -36,30 +37,31 @@ def _zone_choices() -> list[tuple[str, str]]:
 
 class CrontabScheduleForm(forms.Form):
     kind = "crontab"
-    title = "At set times (crontab)"
+    title = _("At set times (crontab)")
 
     crontab = forms.CharField(
         max_length=200,
-        label="Crontab",
-        help_text="minute hour day-of-month month day-of-week; e.g. 5 0 * * * is every day at 00:05.",
+        label=_("Crontab"),
+        help_text=_("minute hour day-of-month month day-of-week; e.g. 5 0 * * * is every day at 00:05."),
     )
     timezone = forms.ChoiceField(
         choices=_zone_choices,
         required=False,
-        label="Time zone",
-        help_text="The zone the times above are in. Left empty: the site's zone.",
+        label=_("Time zone"),
+        help_text=_("The zone the times above are in. Left empty: the site's zone."),
     )
 
     def clean_crontab(self) -> str:
         value = " ".join(self.cleaned_data.get("crontab", "").split())
         parts = value.split(" ")
         if len(parts) != 5:
-            raise ValidationError(f"A crontab has 5 fields (minute hour day-of-month month day-of-week); this has {len(parts)}.")
+            raise ValidationError(gettext("A crontab has 5 fields (minute hour day-of-month month day-of-week); this has %(count)d.")
+                                  % {"count": len(parts)})
         for (label, validator), part in zip(CRONTAB_FIELDS, parts):
             try:
                 validator(part)
             except ValidationError:
-                raise ValidationError(f"{part!r} is not a valid {label}.") from None
+                raise ValidationError(gettext("%(part)r is not a valid %(field)s.") % {"part": part, "field": label}) from None
         return value
 
     def clean_timezone(self) -> str:
@@ -79,10 +81,10 @@ class CrontabScheduleForm(forms.Form):
 
 class IntervalScheduleForm(forms.Form):
     kind = "interval"
-    title = "Every so often (interval)"
+    title = _("Every so often (interval)")
 
-    every = forms.IntegerField(min_value=1, max_value=1_000_000_000, label="Every")
-    period = forms.ChoiceField(choices=IntervalSchedule.PERIOD_CHOICES, label="Unit")
+    every = forms.IntegerField(min_value=1, max_value=1_000_000_000, label=_("Every"))
+    period = forms.ChoiceField(choices=IntervalSchedule.PERIOD_CHOICES, label=_("Unit"))
 
     def schedule_fields(self) -> dict:
         return {"every": self.cleaned_data["every"], "period": self.cleaned_data["period"]}
@@ -96,16 +98,16 @@ class IntervalScheduleForm(forms.Form):
 
 class SolarScheduleForm(forms.Form):
     kind = "solar"
-    title = "At a solar event (sunrise, sunset...)"
+    title = _("At a solar event (sunrise, sunset...)")
 
-    event = forms.ChoiceField(choices=SOLAR_SCHEDULES, label="Event")
+    event = forms.ChoiceField(choices=SOLAR_SCHEDULES, label=_("Event"))
     latitude = forms.DecimalField(
-        max_digits=9, decimal_places=6, min_value=-90, max_value=90, label="Latitude",
-        help_text="Degrees north (negative: south), e.g. 52.52 for Berlin.",
+        max_digits=9, decimal_places=6, min_value=-90, max_value=90, label=_("Latitude"),
+        help_text=_("Degrees north (negative: south), e.g. 52.52 for Berlin."),
     )
     longitude = forms.DecimalField(
-        max_digits=9, decimal_places=6, min_value=-180, max_value=180, label="Longitude",
-        help_text="Degrees east (negative: west), e.g. 13.405 for Berlin.",
+        max_digits=9, decimal_places=6, min_value=-180, max_value=180, label=_("Longitude"),
+        help_text=_("Degrees east (negative: west), e.g. 13.405 for Berlin."),
     )
 
     def schedule_fields(self) -> dict:
@@ -120,13 +122,13 @@ class SolarScheduleForm(forms.Form):
 
 class ClockedScheduleForm(forms.Form):
     kind = "clocked"
-    title = "Once, at a date and time (clocked)"
+    title = _("Once, at a date and time (clocked)")
 
     clocked_time = forms.DateTimeField(
-        label="Date and time",
+        label=_("Date and time"),
         input_formats=[CLOCKED_FORMAT, "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}, format=CLOCKED_FORMAT),
-        help_text="In the site's time zone. A clocked schedule runs once (one-off).",
+        help_text=_("In the site's time zone. A clocked schedule runs once (one-off)."),
     )
 
     def schedule_fields(self) -> dict:
@@ -158,13 +160,13 @@ def schedule_form_for(kind: str, *, current_kind: str | None, current_row, data=
 class ScheduleCreateForm(forms.Form):
     """What a new periodic task runs; its schedule comes from the type form shown beside it."""
 
-    name = forms.CharField(max_length=200, help_text="Unique; e.g. nightly-export.")
-    task = forms.ChoiceField(choices=(), help_text="One of this project's registered tasks.")
-    args = forms.CharField(initial="[]", required=False, label="Positional arguments (JSON list)")
-    kwargs = forms.CharField(initial="{}", required=False, label="Keyword arguments (JSON object)")
-    queue = forms.CharField(max_length=200, required=False, help_text="Left empty: the task's own routing.")
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    enabled = forms.BooleanField(required=False, initial=True)
+    name = forms.CharField(label=_("Name"), max_length=200, help_text=_("Unique; e.g. nightly-export."))
+    task = forms.ChoiceField(label=_("Task"), choices=(), help_text=_("One of this project's registered tasks."))
+    args = forms.CharField(initial="[]", required=False, label=_("Positional arguments (JSON list)"))
+    kwargs = forms.CharField(initial="{}", required=False, label=_("Keyword arguments (JSON object)"))
+    queue = forms.CharField(label=_("Queue"), max_length=200, required=False, help_text=_("Left empty: the task's own routing."))
+    description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
 
     def __init__(self, *args, task_names: list[str], **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -175,7 +177,7 @@ class ScheduleCreateForm(forms.Form):
 
         name = self.cleaned_data["name"].strip()
         if PeriodicTask.objects.filter(name=name).exists():
-            raise ValidationError(f"A schedule named {name!r} already exists.")
+            raise ValidationError(gettext("A schedule named %(name)r already exists.") % {"name": name})
         return name
 
     def _json(self, field: str, kind: type, empty):
@@ -185,9 +187,9 @@ class ScheduleCreateForm(forms.Form):
         try:
             value = json.loads(raw)
         except ValueError as error:
-            raise ValidationError(f"Not valid JSON: {error}.") from None
+            raise ValidationError(gettext("Not valid JSON: %(error)s.") % {"error": error}) from None
         if not isinstance(value, kind):
-            raise ValidationError(f"Must be a JSON {'list' if kind is list else 'object'}.")
+            raise ValidationError(gettext("Must be a JSON list.") if kind is list else gettext("Must be a JSON object."))
         return value
 
     def clean_args(self) -> list:

@@ -21,6 +21,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext
 from django_celery_beat.models import (
     SOLAR_SCHEDULES,
     ClockedSchedule,
@@ -371,7 +372,7 @@ def schedule_run_now(*, periodic_task_id: int, user) -> str:
         current_app.loader.import_default_modules()
         task = current_app.tasks.get(pt.task)
     if task is None:
-        raise UnknownTask(f"No task named {pt.task!r} is registered.")
+        raise UnknownTask(gettext("No task named %(name)r is registered.") % {"name": pt.task})
     # The same routing beat would use (ModelEntry): queue, exchange, routing key, priority.
     routing = {key: getattr(pt, key) for key in ("queue", "exchange", "routing_key", "priority") if getattr(pt, key) is not None}
     result = task.apply_async(
@@ -419,7 +420,7 @@ def schedule_create(*, user, name: str, task: str, kind: str, fields: dict, args
         raise ValueError(f"Unknown schedule type {kind!r}.")
     with transaction.atomic():
         if PeriodicTask.objects.filter(name=name).exists():
-            raise ScheduleRefused(f"A schedule named {name!r} already exists.")
+            raise ScheduleRefused(gettext("A schedule named %(name)r already exists.") % {"name": name})
         pt = PeriodicTask(name=name, task=task, args=json.dumps(args or []), kwargs=json.dumps(kwargs or {}),
                           queue=queue or None, enabled=enabled, description=description, one_off=kind == "clocked")
         setattr(pt, kind, _matching_schedule_row(kind, fields, current=None))
@@ -461,7 +462,7 @@ def schedule_duplicate(*, periodic_task_id: int, user) -> PeriodicTask:
             return copy
         except (IntegrityError, ValidationError):  # PeriodicTask.save() checks the name first
             continue
-    raise ScheduleRefused("Could not find a free name for the copy; try again.")
+    raise ScheduleRefused(gettext("Could not find a free name for the copy; try again."))
 
 
 def schedule_delete(*, periodic_task_id: int, user) -> str:
@@ -471,11 +472,11 @@ def schedule_delete(*, periodic_task_id: int, user) -> str:
     with transaction.atomic():
         pt = PeriodicTask.objects.select_for_update().filter(pk=periodic_task_id).first()
         if pt is None:
-            raise ScheduleRefused("No such schedule (already deleted?).")
+            raise ScheduleRefused(gettext("No such schedule (already deleted?)."))
         if schedule_is_declared(pt.name):
-            raise ScheduleRefused(
-                f"{pt.name} is declared in settings.PERIODIC_TASKS: deleted, it would come back at the next migrate. "
-                "Disable it instead.")
+            raise ScheduleRefused(gettext(
+                "%(name)s is declared in settings.PERIODIC_TASKS: deleted, it would come back at the next migrate. "
+                "Disable it instead.") % {"name": pt.name})
         _record(pt, ScheduleChange.Action.DELETED, f"{pt.task}, {describe_schedule(pt)}", user=user)
         name = pt.name
         pt.delete()

@@ -11,11 +11,12 @@ from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+from django.utils.translation import gettext, ngettext
 from django_celery_beat.models import PeriodicTask
 from django_htmx.http import HttpResponseClientRedirect
 
 from dashboard.models import ScheduleChange
-from dashboard.permissions import ADD_SCHEDULES, CHANGE_SCHEDULES, DELETE_SCHEDULES, NEEDS, may, require
+from dashboard.permissions import ADD_SCHEDULES, CHANGE_SCHEDULES, DELETE_SCHEDULES, may, needs, require
 from dashboard.rendering import render_page
 from dashboard.schedules.forms import SCHEDULE_FORMS, ScheduleCreateForm, schedule_form_for
 from dashboard.schedules.services import (
@@ -80,7 +81,7 @@ def schedule_detail(request, pk: int):
         form = schedule_form_for(kind, current_kind=current_kind, current_row=current_row, data=request.POST)
         if form.is_valid():
             changed = schedule_update(periodic_task_id=pk, user=request.user, kind=kind, fields=form.schedule_fields())
-            messages.success(request, "Schedule changed." if changed else "The schedule was already that.")
+            messages.success(request, gettext("Schedule changed.") if changed else gettext("The schedule was already that."))
             return _redirect(request, reverse("dashboard:schedule_detail", args=[pk]))
         status = 200 if request.htmx else 400  # htmx swaps only 2xx answers: the form comes back with its errors
     else:
@@ -113,7 +114,8 @@ def schedule_enable(request, pk: int):
         return render(request, "dashboard/schedules/list.html#schedule-row",
                       {"row": schedule_row(periodic_task), "declared": set(settings.PERIODIC_TASKS)})
     if changed:
-        messages.success(request, f"{periodic_task.name} {'enabled' if enabled else 'disabled'}.")
+        messages.success(request, (gettext("%(name)s enabled.") if enabled else gettext("%(name)s disabled."))
+                         % {"name": periodic_task.name})
     if request.POST.get("next") == "detail":
         return redirect("dashboard:schedule_detail", pk=pk)
     return redirect("dashboard:schedule_list")
@@ -130,7 +132,7 @@ def schedule_run(request, pk: int):
     except UnknownTask as error:
         messages.error(request, str(error))
         return _redirect(request, reverse("dashboard:schedule_list"))
-    messages.success(request, f"{periodic_task.name} queued.")
+    messages.success(request, gettext("%(name)s queued.") % {"name": periodic_task.name})
     return _redirect(request, reverse("dashboard:task_detail", args=[task_id]))
 
 
@@ -157,7 +159,7 @@ def schedule_create_view(request):
             except ScheduleRefused as refusal:
                 form.add_error("name", str(refusal))
             else:
-                messages.success(request, f"Schedule {pt.name} created.")
+                messages.success(request, gettext("Schedule %(name)s created.") % {"name": pt.name})
                 return redirect("dashboard:schedule_detail", pk=pt.pk)
         status = 400
     else:
@@ -166,7 +168,7 @@ def schedule_create_view(request):
     context = {
         "form": form, "schedule_form": schedule_form, "kind": kind,
         "kinds": [(name, form_class.title) for name, form_class in SCHEDULE_FORMS.items()],
-        "allowed": may(request.user, ADD_SCHEDULES), "needs": NEEDS[ADD_SCHEDULES],
+        "allowed": may(request.user, ADD_SCHEDULES), "needs": needs(ADD_SCHEDULES),
     }
     return render(request, "dashboard/schedules/create.html", context, status=status)
 
@@ -182,7 +184,8 @@ def schedule_duplicate_view(request, pk: int):
     except ScheduleRefused as refusal:
         messages.error(request, str(refusal))
         return _redirect(request, reverse("dashboard:schedule_detail", args=[pk]))
-    messages.success(request, f"{original.name} copied as {copy.name}, disabled: change it, then enable it.")
+    messages.success(request, gettext("%(original)s copied as %(copy)s, disabled: change it, then enable it.")
+                     % {"original": original.name, "copy": copy.name})
     return _redirect(request, reverse("dashboard:schedule_detail", args=[copy.pk]))
 
 
@@ -197,11 +200,11 @@ def schedule_delete_view(request, pk: int):
         except ScheduleRefused as refusal:
             messages.error(request, str(refusal))
             return _redirect(request, reverse("dashboard:schedule_detail", args=[pk]))
-        messages.success(request, f"Schedule {name} deleted.")
+        messages.success(request, gettext("Schedule %(name)s deleted.") % {"name": name})
         return _redirect(request, reverse("dashboard:schedule_list"))
     context = {
         "row": schedule_row(periodic_task), "declared": schedule_is_declared(periodic_task.name),
-        "allowed": may(request.user, DELETE_SCHEDULES), "needs": NEEDS[DELETE_SCHEDULES],
+        "allowed": may(request.user, DELETE_SCHEDULES), "needs": needs(DELETE_SCHEDULES),
     }
     return render(request, "dashboard/schedules/delete_confirm.html", context)
 
@@ -219,10 +222,16 @@ def schedules_bulk(request):
     except ValueError:
         return HttpResponseBadRequest("Schedule ids are numbers.")
     if not ids:
-        messages.error(request, "Tick at least one schedule.")
+        messages.error(request, gettext("Tick at least one schedule."))
         return _redirect(request, reverse("dashboard:schedule_list"))
     changed = schedules_set_enabled(periodic_task_ids=ids, enabled=action == "enable", user=request.user)
     unchanged = len(ids) - len(changed)
-    messages.success(request, f"{len(changed)} schedule{'s' if len(changed) != 1 else ''} {action}d"
-                              + (f"; {unchanged} already {'enabled' if action == 'enable' else 'disabled'}." if unchanged else "."))
+    if action == "enable":
+        text = ngettext("%(count)d schedule enabled", "%(count)d schedules enabled", len(changed))
+        rest = gettext("; %(unchanged)d already enabled.")
+    else:
+        text = ngettext("%(count)d schedule disabled", "%(count)d schedules disabled", len(changed))
+        rest = gettext("; %(unchanged)d already disabled.")
+    numbers = {"count": len(changed), "unchanged": unchanged}
+    messages.success(request, text % numbers + (rest % numbers if unchanged else "."))
     return _redirect(request, reverse("dashboard:schedule_list"))

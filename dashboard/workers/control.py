@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.translation import gettext_lazy as _
 
 from dashboard import permissions
 from dashboard.models import ControlAction
@@ -38,32 +39,32 @@ class Command:
 
 
 COMMANDS: dict[str, Command] = {command.kind: command for command in (
-    Command(Kind.POOL_GROW, "Grow the pool", permissions.RESIZE_WORKER_POOL,
-            "Each chosen worker starts this many more pool processes, so it runs that many more tasks at once.",
+    Command(Kind.POOL_GROW, _("Grow the pool"), permissions.RESIZE_WORKER_POOL,
+            _("Each chosen worker starts this many more pool processes, so it runs that many more tasks at once."),
             lost_on_restart=True, pool_command=True),
-    Command(Kind.POOL_SHRINK, "Shrink the pool", permissions.RESIZE_WORKER_POOL,
-            "Each chosen worker stops this many pool processes once they finish their current task.",
+    Command(Kind.POOL_SHRINK, _("Shrink the pool"), permissions.RESIZE_WORKER_POOL,
+            _("Each chosen worker stops this many pool processes once they finish their current task."),
             lost_on_restart=True, pool_command=True),
-    Command(Kind.AUTOSCALE, "Change autoscale", permissions.AUTOSCALE_WORKERS,
-            "Each chosen worker keeps between min and max pool processes, adding them when tasks wait.",
+    Command(Kind.AUTOSCALE, _("Change autoscale"), permissions.AUTOSCALE_WORKERS,
+            _("Each chosen worker keeps between min and max pool processes, adding them when tasks wait."),
             lost_on_restart=True, pool_command=True),
-    Command(Kind.ADD_CONSUMER, "Consume from a queue", permissions.CHANGE_WORKER_QUEUES,
-            "Each chosen worker starts taking tasks from this queue too.", lost_on_restart=True),
-    Command(Kind.CANCEL_CONSUMER, "Stop consuming from a queue", permissions.CHANGE_WORKER_QUEUES,
-            "Each chosen worker stops taking tasks from this queue; tasks sent to it wait for another worker.",
+    Command(Kind.ADD_CONSUMER, _("Consume from a queue"), permissions.CHANGE_WORKER_QUEUES,
+            _("Each chosen worker starts taking tasks from this queue too."), lost_on_restart=True),
+    Command(Kind.CANCEL_CONSUMER, _("Stop consuming from a queue"), permissions.CHANGE_WORKER_QUEUES,
+            _("Each chosen worker stops taking tasks from this queue; tasks sent to it wait for another worker."),
             lost_on_restart=True, danger=True),
-    Command(Kind.RATE_LIMIT, "Set a rate limit", permissions.SET_TASK_RATE_LIMIT,
-            "Each chosen worker starts at most this many of the task per second, minute or hour "
-            "(empty: no limit). It is per worker, not for all workers together.", lost_on_restart=True),
-    Command(Kind.TIME_LIMIT, "Set time limits", permissions.SET_TASK_TIME_LIMIT,
-            "Tasks started after this get the soft limit (the task is told and may clean up) and the hard "
-            "limit (its pool process is killed) in seconds; empty: no limit.", lost_on_restart=True),
-    Command(Kind.POOL_RESTART, "Restart the pool", permissions.RESTART_WORKER_POOL,
-            "Each chosen worker replaces its pool processes with new ones (code changes in task modules are "
-            "not reloaded); running tasks finish first.", pool_command=True, danger=True),
-    Command(Kind.SHUTDOWN, "Shut down", permissions.SHUT_DOWN_WORKERS,
-            "Each chosen worker stops taking tasks, lets running ones finish, and exits (warm shutdown). "
-            "It comes back only if a process manager starts it again.", replies=False, danger=True),
+    Command(Kind.RATE_LIMIT, _("Set a rate limit"), permissions.SET_TASK_RATE_LIMIT,
+            _("Each chosen worker starts at most this many of the task per second, minute or hour "
+            "(empty: no limit). It is per worker, not for all workers together."), lost_on_restart=True),
+    Command(Kind.TIME_LIMIT, _("Set time limits"), permissions.SET_TASK_TIME_LIMIT,
+            _("Tasks started after this get the soft limit (the task is told and may clean up) and the hard "
+            "limit (its pool process is killed) in seconds; empty: no limit."), lost_on_restart=True),
+    Command(Kind.POOL_RESTART, _("Restart the pool"), permissions.RESTART_WORKER_POOL,
+            _("Each chosen worker replaces its pool processes with new ones (code changes in task modules are "
+            "not reloaded); running tasks finish first."), pool_command=True, danger=True),
+    Command(Kind.SHUTDOWN, _("Shut down"), permissions.SHUT_DOWN_WORKERS,
+            _("Each chosen worker stops taking tasks, lets running ones finish, and exits (warm shutdown). "
+            "It comes back only if a process manager starts it again."), replies=False, danger=True),
 )}
 
 

@@ -28,6 +28,7 @@ from celery import states
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 from django_celery_results.models import TaskResult
 from kombu import Queue
 
@@ -245,7 +246,7 @@ def queue_purge(*, name: str, user, confirmed_count: int | None = None) -> Queue
     """
     waiting = queue_length(name)
     if waiting is None:
-        raise QueueNotFound(f"The broker has no queue {name!r} (or cannot be reached).")
+        raise QueueNotFound(gettext("The broker has no queue %(name)r (or cannot be reached).") % {"name": name})
     reason = stored_text("reason.purged_by", user=user.get_username(), queue=name)
     batch = uuid.uuid4()
     purged = published = 0

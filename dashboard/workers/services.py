@@ -32,6 +32,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
 
 from dashboard.workers.queues import queue_lengths
 from site_config.celery import app
@@ -226,14 +227,16 @@ def pool_supports(pool: str | None, *, autoscaler: bool) -> dict[str, bool]:
 
 def _control_summary(pool: str | None, supports: dict[str, bool], *, autoscaler: bool) -> str:
     """What the page says a worker's pool can do, in words."""
-    can = [word for kind, word in (("pool_grow", "grow"), ("pool_shrink", "shrink"), ("autoscale", "autoscale"),
-                                   ("pool_restart", "restart")) if supports.get(kind)]
+    can = [str(word) for kind, word in (("pool_grow", pgettext_lazy("pool", "grow")),
+                                        ("pool_shrink", pgettext_lazy("pool", "shrink")),
+                                        ("autoscale", pgettext_lazy("pool", "autoscale")),
+                                        ("pool_restart", pgettext_lazy("pool", "restart"))) if supports.get(kind)]
     if pool != "prefork":
-        why = f"a {pool or 'unknown'} pool cannot grow, shrink, autoscale or restart"
+        why = gettext("a %(pool)s pool cannot grow, shrink, autoscale or restart") % {"pool": pool or "unknown"}
     elif autoscaler:
-        why = "grow and shrink through its autoscale range"
+        why = gettext("grow and shrink through its autoscale range")
     else:
-        why = "no autoscale (started without --autoscale)"
+        why = gettext("no autoscale (started without --autoscale)")
     return f"{', '.join(can)}; {why}" if can else why
 
 

@@ -13,11 +13,11 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.template.defaultfilters import pluralize
+from django.utils.translation import gettext, ngettext
 from kombu.exceptions import OperationalError
 
 from dashboard.models import ControlAction, QueuePurge
-from dashboard.permissions import NEEDS, PURGE_QUEUE, RUN_TASK, may, require
+from dashboard.permissions import PURGE_QUEUE, RUN_TASK, may, needs, require
 from dashboard.rendering import render_page
 from dashboard.workers.control import COMMANDS, command_send, reply_summary
 from dashboard.workers.forms import RunTaskForm, WorkerControlForm
@@ -50,13 +50,13 @@ def _controls_context(user, snapshot: dict) -> dict:
         controls.append({
             "command": command,
             "allowed": allowed,
-            "needs": NEEDS[command.permission],
+            "needs": needs(command.permission),
             "form": WorkerControlForm(kind=kind, workers=snapshot["workers"], auto_id=f"id_{kind}_%s") if allowed else None,
         })
     recent = [(action, reply_summary(action))
               for action in ControlAction.objects.select_related("user")[:RECENT_ACTIONS]]
     return {"controls": controls, "recent_actions": recent, "can_run_task": may(user, RUN_TASK),
-            "run_task_needs": NEEDS[RUN_TASK]}
+            "run_task_needs": needs(RUN_TASK)}
 
 
 @staff_member_required
@@ -83,7 +83,7 @@ def worker_control(request, kind: str):
         action = command_send(user=request.user, kind=kind, destination=form.cleaned_data["workers"],
                               arguments=form.arguments())
     except OperationalError:
-        messages.error(request, "The broker (Redis) cannot be reached; nothing was sent.")
+        messages.error(request, gettext("The broker (Redis) cannot be reached; nothing was sent."))
         return redirect("dashboard:workers")
     for hostname, ok, text in reply_summary(action):
         (messages.success if ok else messages.error)(request, f"{command.label} — {hostname}: {text}")
@@ -101,9 +101,9 @@ def run_task(request):
             task_id = task_run(user=request.user, name=data["task"], args=data["args"], kwargs=data["kwargs"],
                                queue=data["queue"], eta=data["eta"], countdown=data["countdown"])
         except OperationalError:
-            messages.error(request, "The broker (Redis) cannot be reached; the task was not queued.")
+            messages.error(request, gettext("The broker (Redis) cannot be reached; the task was not queued."))
         else:
-            messages.success(request, f"{data['task']} queued.")
+            messages.success(request, gettext("%(name)s queued.") % {"name": data["task"]})
             return redirect("dashboard:task_detail", task_id=task_id)
     status = 400 if request.method == "POST" else 200
     return render(request, "dashboard/workers/run.html", {"form": form, "signatures": task_signatures()},
@@ -128,8 +128,10 @@ def queue_purge_view(request, name: str):
         except QueueNotFound as error:
             messages.error(request, str(error))
         else:
-            messages.success(request, f"Purged {purge.purged_count} message{pluralize(purge.purged_count)} from queue "
-                                      f"{name}; their tasks are marked revoked.")
+            messages.success(request, ngettext(
+                "Purged %(count)d message from queue %(queue)s; their tasks are marked revoked.",
+                "Purged %(count)d messages from queue %(queue)s; their tasks are marked revoked.", purge.purged_count,
+            ) % {"count": purge.purged_count, "queue": name})
         return redirect("dashboard:workers")
-    context = {"queue": name, "length": queue_length(name), "allowed": allowed, "needs": NEEDS[PURGE_QUEUE]}
+    context = {"queue": name, "length": queue_length(name), "allowed": allowed, "needs": needs(PURGE_QUEUE)}
     return render(request, "dashboard/workers/purge_confirm.html", context)

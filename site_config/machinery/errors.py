@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext_lazy as _
 
-DEFAULT_REFUSAL = "You do not have permission to do that."
+DEFAULT_REFUSAL = _("You do not have permission to do that.")
 
 
 def permission_denied(request, exception):

@@ -33,6 +33,7 @@ import redis
 from django.conf import settings
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from site_config.machinery.client_address import request_client_bucket
 
@@ -42,18 +43,18 @@ KEY_PREFIX = "site:throttle:"
 
 # What the 429 page says, per limit: which door, and what the person can do meanwhile.
 MESSAGES = {
-    "THROTTLE_LOGIN_PER_USERNAME": "Too many failed log-ins for this account.",
-    "THROTTLE_LOGIN_PER_ADDRESS": "Too many failed log-ins from your network.",
-    "THROTTLE_PASSWORD_RESET_PER_ADDRESS": "Too many password reset requests from your network.",
-    "THROTTLE_PASSWORD_RESET_PER_EMAIL": (
+    "THROTTLE_LOGIN_PER_USERNAME": _("Too many failed log-ins for this account."),
+    "THROTTLE_LOGIN_PER_ADDRESS": _("Too many failed log-ins from your network."),
+    "THROTTLE_PASSWORD_RESET_PER_ADDRESS": _("Too many password reset requests from your network."),
+    "THROTTLE_PASSWORD_RESET_PER_EMAIL": _(
         "Several reset links were sent to this address recently; any of them still works, so check "
         "your inbox (and spam folder) before asking again."
     ),
-    "THROTTLE_VERIFICATION_RESEND_PER_ADDRESS": "Too many confirmation links requested from your network.",
-    "THROTTLE_VERIFICATION_RESEND_PER_EMAIL": (
+    "THROTTLE_VERIFICATION_RESEND_PER_ADDRESS": _("Too many confirmation links requested from your network."),
+    "THROTTLE_VERIFICATION_RESEND_PER_EMAIL": _(
         "Several confirmation links were sent to your address recently; any of them still works."
     ),
-    "THROTTLE_SIGNUP_PER_ADDRESS": "Too many sign-ups from your network.",
+    "THROTTLE_SIGNUP_PER_ADDRESS": _("Too many sign-ups from your network."),
 }
 
 
@@ -140,7 +141,7 @@ def too_many_attempts(request, door: str, refusal: Refusal):
     minutes = max(1, -(-refusal.retry_after // 60))
     response = render(request, "429.html", {
         "door": door,
-        "message": MESSAGES.get(refusal.bucket.limit, "Too many attempts."),
+        "message": MESSAGES.get(refusal.bucket.limit, _("Too many attempts.")),
         "retry_after": refusal.retry_after,
         "retry_minutes": minutes,
         "retry_at": retry_at,

@@ -5,6 +5,9 @@ zone (zone named) and the UTC time as its title; static/js/site.js rewrites the 
 own zone in the browser. The server's output depends on nothing about the viewer, so a fragment that
 is pushed live is still rendered once for every watcher.
 
+A "date" is written in the page's language (Django's month names, a date format translated in the
+catalogue: "1 December 2026", "2026年12月1日"); the clock styles are digits, the same in every language.
+
 `{{ name|breakable }}` lets a long task name ("dashboard.tasks.cleanup_task_results_task") break after
 its dots and underscores instead of pushing a table wider than a phone.
 
@@ -18,9 +21,10 @@ import re
 from datetime import UTC, datetime
 
 from django import template
-from django.utils import timezone
+from django.utils import dateformat, timezone
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
+from django.utils.translation import pgettext
 
 from site_config.machinery.stored_texts import shown as stored_shown
 
@@ -31,7 +35,7 @@ TIME_STYLES = {
     "datetime": "%Y-%m-%d %H:%M:%S",
     "minute": "%H:%M",
     "time": "%H:%M:%S",
-    "date": "%d %B %Y",
+    "date": "",  # in the page's language: a translated Django date format (time_tag)
     "precise": "%Y-%m-%d %H:%M:%S.%f",  # cut to milliseconds below
     "relative": "%Y-%m-%d %H:%M:%S",  # the browser shows "3 min ago", refreshed while the page is open
 }
@@ -49,11 +53,13 @@ def time_tag(value: datetime | None, style: str = "datetime", empty: str = "") -
         value = timezone.make_aware(value, UTC)
     utc = value.astimezone(UTC)
     shown = timezone.localtime(value)
-    text = shown.strftime(TIME_STYLES[style])
+    if style == "date":
+        # Translators: a Django date format (https://docs.djangoproject.com/en/stable/ref/templates/builtins/#date).
+        text = dateformat.format(shown, pgettext("time_tag date format", "j F Y"))
+    else:
+        text = shown.strftime(TIME_STYLES[style])
     if style == "precise":
         text = text[:-3]
-    if style == "date":
-        text = text.removeprefix("0")  # "1 December 2026", as the blog always wrote it
     if style in ZONED_STYLES:
         text += " " + shown.strftime("%Z")
     return format_html(

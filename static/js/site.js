@@ -1,4 +1,7 @@
 // Our own small behaviours; htmx and its extensions come from the django-htmx package.
+// The words shown here come from the page (data-text-* on <body>, rendered by templates/base.html in the
+// page's language), so this file has no text of its own to translate.
+const pageText = (name) => document.body.dataset[`text${name}`] ?? "";
 // Marks live areas as connected or not, so people can tell a quiet page from a dead socket.
 document.addEventListener("htmx:wsOpen", (event) => {
   event.target.closest(".live")?.classList.add("connected");
@@ -16,8 +19,8 @@ document.addEventListener("htmx:wsClose", (event) => {
   notice.setAttribute("role", "alert");
   const login = document.createElement("a");
   login.href = `${document.body.dataset.loginUrl}?next=${encodeURIComponent(location.pathname + location.search)}`;
-  login.textContent = "Log in again";
-  notice.append("Live updates stopped: signed out. ", login);
+  login.textContent = pageText("LogInAgain");
+  notice.append(`${pageText("SignedOut")} `, login);
   live.prepend(notice);
 });
 // A refusal (403 from site_config/machinery/errors.py) answers an htmx request with its message alone, which htmx
@@ -92,13 +95,13 @@ document.addEventListener("click", async (event) => {
   button.dataset.label ??= button.textContent;
   try {
     await navigator.clipboard.writeText(source.textContent);
-    button.textContent = "Copied";
+    button.textContent = pageText("Copied");
   } catch {
     const range = document.createRange();
     range.selectNodeContents(source);
     window.getSelection().removeAllRanges();
     window.getSelection().addRange(range);
-    button.textContent = "Selected: press Ctrl+C";
+    button.textContent = pageText("Selected");
   }
   setTimeout(() => { button.textContent = button.dataset.label; }, 3000);
 });
@@ -108,6 +111,9 @@ document.addEventListener("click", async (event) => {
 // once for all watchers. Here each one is rewritten in the viewer's own zone, zone named, with the UTC
 // time kept in the title; "relative" ones read "3 min ago" and are refreshed while the page is open.
 const pad = (number) => String(number).padStart(2, "0");
+// Dates and weekdays in the page's language ("1 December 2026" in English as the server writes it,
+// "2026年12月1日" in Chinese); clock figures stay digits in every language.
+const pageLocale = () => (document.documentElement.lang === "en" ? "en-GB" : document.documentElement.lang || "en-GB");
 
 function zonedParts(date) {
   const parts = {};
@@ -120,7 +126,7 @@ function zonedParts(date) {
 
 function localText(date, style) {
   if (style === "date") {
-    return new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "long", year: "numeric" }).format(date);
+    return new Intl.DateTimeFormat(pageLocale(), { day: "numeric", month: "long", year: "numeric" }).format(date);
   }
   const p = zonedParts(date);
   const day = `${p.year}-${p.month}-${p.day}`;
@@ -129,7 +135,7 @@ function localText(date, style) {
   if (style === "minute") return `${clock} ${zone}`;
   if (style === "clock") return clock;  // chart ticks: the zone is the page's, named by its other times
   if (style === "weekday-clock") {
-    return `${new Intl.DateTimeFormat("en-GB", { weekday: "short" }).format(date)} ${clock}`;
+    return `${new Intl.DateTimeFormat(pageLocale(), { weekday: "short" }).format(date)} ${clock}`;
   }
   if (style === "time") return `${clock}:${p.second} ${zone}`;
   if (style === "precise") return `${day} ${clock}:${p.second}.${String(date.getMilliseconds()).padStart(3, "0")} ${zone}`;
@@ -145,13 +151,14 @@ function relativeText(date, now) {
   const seconds = Math.round((now - date) / 1000);
   const ahead = seconds < 0;
   const span = Math.abs(seconds);
+  const [secondsUnit, minutesUnit, hoursUnit, daysUnit] = pageText("Units").split("|");
   let words;
-  if (span < 10) return "just now";
-  if (span < 60) words = `${span} s`;
-  else if (span < 3600) words = `${Math.floor(span / 60)} min`;
-  else if (span < 86400) words = `${Math.floor(span / 3600)} h`;
-  else words = `${Math.floor(span / 86400)} d`;
-  return ahead ? `in ${words}` : `${words} ago`;
+  if (span < 10) return pageText("JustNow");
+  if (span < 60) words = `${span} ${secondsUnit}`;
+  else if (span < 3600) words = `${Math.floor(span / 60)} ${minutesUnit}`;
+  else if (span < 86400) words = `${Math.floor(span / 3600)} ${hoursUnit}`;
+  else words = `${Math.floor(span / 86400)} ${daysUnit}`;
+  return (ahead ? pageText("Ahead") : pageText("Ago")).replace("{time}", words);
 }
 
 function localiseTimes(root = document) {
