@@ -65,6 +65,7 @@ def test_members_see_titles_and_staff_see_the_python_name_beside_them(client, al
     page = client.get(f"/dashboard/tasks/{task_id}/", HTTP_ACCEPT_LANGUAGE="zh-TW").content.decode()
     assert "示範工作" in page and "task-python-name" in page
     assert "由 bob 要求；於下次回報進度時停止" in page  # the timeline's stored text, in the page's language
+    assert "已要求取消" in page  # and its kind
 
 
 def _renders() -> dict[str, int]:

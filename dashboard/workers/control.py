@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from dashboard import permissions
 from dashboard.models import ControlAction
 from site_config.celery import app
+from site_config.machinery.stored_texts import shown, stored_text
 
 Kind = ControlAction.Kind
 
@@ -72,7 +73,8 @@ def command_send(*, user, kind: str, destination: list[str], arguments: dict) ->
     """Send `kind` with `arguments` to the workers named in `destination`; record and return the row.
 
     The replies are kept as each worker gave them ({hostname: {"ok": ...}} or {"error": ...}); a worker
-    that did not answer in time is recorded as {"error": "no reply"}.
+    that did not answer in time is recorded as {"error": <the stored text "no reply">}
+    (site_config.machinery.stored_texts: shown in the reader's language).
     """
     command = COMMANDS[kind]
     replies: dict[str, dict] = {}
@@ -82,11 +84,11 @@ def command_send(*, user, kind: str, destination: list[str], arguments: dict) ->
                                             timeout=settings.WORKERS_CONTROL_TIMEOUT)
         except Exception as error:  # the broker is unreachable: nothing was sent
             answers = []
-            replies = {hostname: {"error": f"not sent: {error}"} for hostname in destination}
+            replies = {hostname: {"error": stored_text("control.not_sent", error=str(error))} for hostname in destination}
         for answer in answers or []:
             replies.update(answer)
         for hostname in destination:
-            replies.setdefault(hostname, {"error": "no reply"})
+            replies.setdefault(hostname, {"error": stored_text("control.no_reply")})
     else:
         app.control.broadcast(kind, arguments=arguments, destination=destination, reply=False)
     row = ControlAction.objects.create(kind=kind, user=user, arguments=arguments, destination=destination,
@@ -104,9 +106,9 @@ def reply_summary(action: ControlAction) -> list[tuple[str, bool, str]]:
     for hostname in action.destination:
         reply = action.replies.get(hostname)
         if not isinstance(reply, dict):
-            rows.append((hostname, True, "sent (workers do not answer this command)"))
+            rows.append((hostname, True, shown(stored_text("control.sent_no_answer"))))
         elif "ok" in reply:
             rows.append((hostname, True, str(reply["ok"])))
         else:
-            rows.append((hostname, False, str(reply.get("error", reply))))
+            rows.append((hostname, False, shown(reply.get("error", reply))))
     return rows

@@ -69,6 +69,10 @@ TEXTS = {
     "reason.message_lost_short": _("message lost"),
     "reason.broker_unreachable": _("could not reach the broker: %(error)s"),
     "reason.deleted_user": _("a deleted user"),
+    # worker control replies (ControlAction.replies)
+    "control.no_reply": _("no reply"),
+    "control.not_sent": _("not sent: %(error)s"),
+    "control.sent_no_answer": _("sent (workers do not answer this command)"),
     # what a task page says about how it ended
     "error.failed": _("%(type)s: %(message)s"),
     "error.revoked": _("Revoked: %(reason)s."),
