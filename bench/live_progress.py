@@ -275,10 +275,10 @@ def _loop_ratio(iterations: int, item=_tight_item) -> dict:
     production default throttle (PROGRESS_MIN_INTERVAL_MS=200)."""
     from django.conf import settings
 
-    from dashboard.tasks import progress_loop_task
+    from dashboard.tasks import demo_job_task
 
     settings.PROGRESS_MIN_INTERVAL_MS = 200
-    task = progress_loop_task._get_current_object()  # inside a task, `self` is the real object, not a proxy
+    task = demo_job_task._get_current_object()  # any LiveTask; inside a task, `self` is the real object, not a proxy
 
     def run(report: bool) -> float:
         task_id = _new_task_ids(1)[0]

@@ -137,10 +137,10 @@ async def moderation_watcher(web: str, cookie: str, stats: Stats, stop: float) -
 async def job_driver(newest: dict, stats: Stats, stop: float, per_second: int) -> None:
     from asgiref.sync import sync_to_async
 
-    from dashboard.tasks import demo_job_task
+    from bench.worker_tasks import stamped_demo_job_task
 
     def queue_one() -> str:
-        return demo_job_task.apply_async((5, 40), {"stamp": True}).id
+        return stamped_demo_job_task.apply_async((5, 40)).id
 
     interval = 1 / per_second
     next_at = time.time()
@@ -192,7 +192,8 @@ def main() -> None:
                            cwd=BASE_DIR, stdout=open(logs / "daphne.log", "wb"), stderr=subprocess.STDOUT,
                            env={**os.environ, "DJANGO_CSRF_TRUSTED_ORIGINS": f"http://127.0.0.1:{port}"})
     worker = subprocess.Popen([str(BIN / "celery"), "--app", "site_config", "worker", "--loglevel", "WARNING",
-                               "--concurrency", "6", "--hostname", "soak@%h"],
+                               "--concurrency", "6", "--hostname", "soak@%h",
+                               "--include", "bench.worker_tasks"],
                               cwd=BASE_DIR, stdout=open(logs / "worker.log", "wb"), stderr=subprocess.STDOUT)
     wait_for_port(port)
     wait_for_port(weather_port)

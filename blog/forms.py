@@ -14,7 +14,8 @@ from django.db import transaction
 from django.template import loader
 from django.utils import translation
 from django.utils.text import slugify
-from django.utils.translation import gettext, gettext_lazy as _
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from blog.models import Post
 from blog.services import images, members, outbox

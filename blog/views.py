@@ -11,10 +11,10 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import check_for_language, gettext, ngettext
-from django.views.i18n import set_language as django_set_language
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
+from django.views.i18n import set_language as django_set_language
 
 from blog.forms import CommentForm, SignupForm
 from blog.models import Comment, OutboundEmail, Post

@@ -10,8 +10,9 @@ class DashboardConfig(AppConfig):
         # Default schedules from settings.PERIODIC_TASKS, created when missing after every migrate.
         from django.db.models.signals import post_migrate
 
-        from dashboard.api import schema  # noqa: F401  (the API token's OpenAPI security scheme)
+        from dashboard import tasks  # noqa: F401  (every process knows these tasks: retry, the export's download)
         from dashboard.announcements import live as announcements_live  # noqa: F401  (blog sends -> live bars)
+        from dashboard.api import schema  # noqa: F401  (the API token's OpenAPI security scheme)
         from dashboard.live import rights, signals  # noqa: F401
         from dashboard.moderation import live  # noqa: F401  (blog comment changes -> live moderation queues)
         from dashboard.schedules import live as schedules_live  # noqa: F401  (runs of a schedule -> live schedule pages)

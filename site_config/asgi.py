@@ -19,9 +19,9 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from site_config.machinery.client_address import ClientAddressMiddleware  # noqa: E402
-from site_config.routing import websocket_urlpatterns  # noqa: E402
 from site_config.machinery.websocket_close import allow_service_restart_close  # noqa: E402
 from site_config.machinery.websocket_origin import WebsocketOriginValidator  # noqa: E402
+from site_config.routing import websocket_urlpatterns  # noqa: E402
 
 # Sockets that should reconnect close with 1012, which daphne would otherwise refuse to send.
 allow_service_restart_close()

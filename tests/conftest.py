@@ -98,11 +98,13 @@ class Process:
 
 
 def start_worker(name: str = "worker", *extra_args: str, env: dict[str, str] | None = None) -> Process:
-    """Start a Celery worker; `env` adds variables (e.g. a test SMTP port). Call .stop() when done."""
+    """Start a Celery worker that also runs the tests' own tasks (tests/worker_tasks.py); `env` adds
+    variables (e.g. a test SMTP port). Call .stop() when done."""
     worker = Process(
         name,
         [str(BIN / "celery"), "--app", "site_config", "worker", "--loglevel", "INFO", "--pool", "prefork",
-         "--concurrency", "2", "--hostname", f"{name}@%h", "--without-mingle", "--without-gossip", *extra_args],
+         "--concurrency", "2", "--hostname", f"{name}@%h", "--without-mingle", "--without-gossip",
+         "--include", "tests.worker_tasks", *extra_args],
         child_env(**(env or {})),
     )
     worker.wait_for_log("ready.")
@@ -110,11 +112,12 @@ def start_worker(name: str = "worker", *extra_args: str, env: dict[str, str] | N
 
 
 def start_daphne(name: str = "daphne", env: dict[str, str] | None = None) -> Process:
-    """Start daphne serving the site on a free port; `.url` and `.ws_url` give its addresses."""
+    """Start daphne serving the site (tests/asgi.py: with the tests' tasks known) on a free port;
+    `.url` and `.ws_url` give its addresses."""
     port = free_port()
     # PORT as the Procfile's daphne gets it: with DEBUG on, loopback on it is an allowed websocket Origin.
     server = Process(name, [str(BIN / "daphne"), "--bind", "127.0.0.1", "--port", str(port),
-                            "site_config.asgi:application"], child_env(PORT=str(port), **(env or {})))
+                            "tests.asgi:application"], child_env(PORT=str(port), **(env or {})))
     server.wait_for_log("Listening on TCP address")
     server.url = f"http://127.0.0.1:{port}"
     server.ws_url = f"ws://127.0.0.1:{port}"
@@ -149,7 +152,7 @@ def live_server_url(daphne_server, transactional_db):
 
 @pytest.fixture
 def gate():
-    """A closed gate for a gated demo job (tests.livetools.Gate); opened at the end whatever happens,
+    """A closed gate for a gated job (tests.livetools.Gate); opened at the end whatever happens,
     so no job is left waiting on a worker."""
     from tests.livetools import Gate
 

@@ -60,7 +60,7 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):
 
 
 class Gate:
-    """How far a gated demo job may go (`gate_key=gate.key`; dashboard.tasks.wait_at_gate): step N
+    """How far a gated job may go (`gate_key=gate.key`; tests.worker_tasks.wait_at_gate): step N
     starts once the gate stands at N or more. Closed (0) when made, so the job stops right after
     "started" and the test decides when it moves on, however fast or slow the machine is."""
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import email as email_parser
-from email import policy
 import json
 import math
 import threading
+from email import policy
 
 import pytest
 from aiosmtpd.controller import Controller

@@ -17,6 +17,7 @@ import pytest
 from dashboard.api.tokens import api_token_create
 from dashboard.tasks import demo_job_task
 from tests.conftest import grant
+from tests.worker_tasks import gated_demo_job_task
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -67,7 +68,7 @@ def get_json(base_url: str, path: str, token: str) -> tuple[int, dict]:
 
 def test_events_stream_follows_a_members_task_to_the_end(live_worker, daphne_server, bob, gate):
     _row, token = api_token_create(user=bob, name="follow")
-    result = demo_job_task.delay_for(bob, 3, 0, gate_key=gate.key)
+    result = gated_demo_job_task.delay_for(bob, 3, 0, gate_key=gate.key)
     stream = EventStream(daphne_server.url, f"/api/tasks/{result.id}/events/", token)
     try:
         assert stream.response.status == 200
@@ -92,7 +93,7 @@ def test_events_stream_follows_a_members_task_to_the_end(live_worker, daphne_ser
 
 def test_long_poll_answers_when_the_task_changes(live_worker, daphne_server, bob, gate):
     _row, token = api_token_create(user=bob, name="poll")
-    result = demo_job_task.delay_for(bob, 4, 0, gate_key=gate.key)
+    result = gated_demo_job_task.delay_for(bob, 4, 0, gate_key=gate.key)
     gate.open_to(1)
     path = f"/api/tasks/{result.id}/wait/"
     deadline = time.monotonic() + 30

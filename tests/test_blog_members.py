@@ -181,10 +181,10 @@ def _member(username, *, days_ago, verified=False, staff=False):
 
 
 def test_purge_removes_only_old_unverified_members_without_content(db, alice):
-    old = _member("old", days_ago=timedelta(days=7, minutes=1))
-    young = _member("young", days_ago=timedelta(days=6, hours=23, minutes=59))
-    verified = _member("verified", days_ago=timedelta(days=30), verified=True)
-    staff = _member("staffer", days_ago=timedelta(days=30), staff=True)
+    _member("old", days_ago=timedelta(days=7, minutes=1))
+    _member("young", days_ago=timedelta(days=6, hours=23, minutes=59))
+    _member("verified", days_ago=timedelta(days=30), verified=True)
+    _member("staffer", days_ago=timedelta(days=30), staff=True)
     with_comment = _member("commenter", days_ago=timedelta(days=30))
     with_post = _member("poster", days_ago=timedelta(days=30))
     post = make_post(with_post)

@@ -13,9 +13,10 @@ from django_celery_results.models import TaskResult
 from dashboard.live.base_task import TaskCancelled
 from dashboard.live.cancel import cancel_forget, cancel_request
 from dashboard.models import TaskAction, TaskEvent
-from dashboard.tasks import demo_job_task, progress_loop_task
+from dashboard.tasks import demo_job_task
 from tests.conftest import grant, session_cookie
 from tests.livetools import recv_until_state, wait_for, ws_connect
+from tests.worker_tasks import gated_demo_job_task
 
 
 def _final(task_id: str):
@@ -25,7 +26,7 @@ def _final(task_id: str):
 
 def _running_demo(user, gate):
     """A demo job of `user` that has reported step 1 and waits at its gate for step 2."""
-    task = demo_job_task.delay_for(user, 50, 20, gate_key=gate.key)
+    task = gated_demo_job_task.delay_for(user, 50, 20, gate_key=gate.key)
     gate.open_to(1)
     wait_for(lambda: TaskResult.objects.filter(task_id=task.id, status="PROGRESS").exists(), timeout=30)
     return task.id
@@ -33,7 +34,7 @@ def _running_demo(user, gate):
 
 def test_the_cancel_flag_is_read_only_when_a_report_goes_out(db, settings):
     settings.PROGRESS_MIN_INTERVAL_MS = 60_000
-    task = progress_loop_task._get_current_object()
+    task = demo_job_task._get_current_object()  # any LiveTask: the test drives report_progress itself
     task_id = str(uuid.uuid4())
     task.push_request(id=task_id, called_directly=False)
     try:

@@ -69,11 +69,11 @@ def test_task_list_export_of_a_search_holds_only_the_matching_rows_with_formulas
 def test_task_export_page_shows_the_bar_between_batches(page, live_worker, daphne_server, exporter, gate):
     """The bar moves: held at the gate after its first batch (2 of 5 rows), the page shows 40 %, then 100 %."""
     from dashboard.exports.models import Export
-    from dashboard.exports.services import export_start
+    from tests.worker_tasks import gated_export_start
 
     TaskResult.objects.bulk_create([
         TaskResult(task_id=str(uuid.uuid4()), task_name="app.tasks.bar", status=states.SUCCESS) for _ in range(5)])
-    export = export_start(owner=exporter, kind=Export.Kind.TASKS, params={"name": "app.tasks.bar"}, gate_key=gate.key)
+    export = gated_export_start(owner=exporter, kind=Export.Kind.TASKS, params={"name": "app.tasks.bar"}, gate=gate)
     browser_login(page, daphne_server.url, "edith")
     page.goto(f"{daphne_server.url}/dashboard/tasks/{export.task_id}/")
     expect(page.locator(".live.connected")).to_be_visible()

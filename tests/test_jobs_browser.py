@@ -10,10 +10,10 @@ from playwright.sync_api import expect
 
 from blog.models import Comment
 from dashboard.exports.models import Export
-from dashboard.exports.services import export_start
 from dashboard.tasks import demo_job_task
 from tests.blog_helpers import make_post
 from tests.conftest import browser_login
+from tests.worker_tasks import gated_demo_job_task, gated_export_start
 
 WORKER = 30_000
 
@@ -39,7 +39,7 @@ def test_member_exports_their_data_watches_it_downloads_it_and_cancels_another_r
     assert sorted(comment["body"] for comment in data["comments"]) == [f"=bob's comment {n}" for n in range(5)]
 
     # Another run, held between its batches: the bar stands part-way, then bob cancels it from the page.
-    export = export_start(owner=bob, kind=Export.Kind.MEMBER_DATA, gate_key=gate.key)
+    export = gated_export_start(owner=bob, kind=Export.Kind.MEMBER_DATA, gate=gate)
     page.goto(f"{daphne_server.url}/dashboard/tasks/{export.task_id}/")
     expect(page.locator(".live.connected")).to_be_visible()
     bar = page.get_by_role("progressbar")
@@ -66,7 +66,7 @@ def test_my_tasks_shows_a_members_new_job_arriving_and_finishing_without_reload(
     expect(page.get_by_text("You have not started any job yet.")).to_be_visible()
     page.evaluate("window.__sameDocument = true")
     theirs = demo_job_task.delay_for(charlie, 1, 0)
-    mine = demo_job_task.delay_for(bob, 2, 0, gate_key=gate.key)
+    mine = gated_demo_job_task.delay_for(bob, 2, 0, gate_key=gate.key)
     row = page.locator(f"#task-row-{mine.id}")
     expect(row.locator(".badge")).to_have_text("Running", timeout=WORKER)  # inserted live, held at its gate
     expect(page.get_by_text("You have not started any job yet.")).to_be_hidden()

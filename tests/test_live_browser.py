@@ -6,8 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from dashboard.models import TaskLaunch
-from dashboard.tasks import demo_job_task
 from tests.conftest import browser_login, grant
+from tests.worker_tasks import gated_demo_job_task
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 WORKER = 20_000  # ms: room for a busy machine's worker to pick a job up; nothing is timed against it
@@ -29,7 +29,7 @@ def test_demo_job_form_starts_a_job_launched_by_the_user_and_opens_its_page(page
 
 def test_staff_watches_a_running_job_move_and_reach_100_percent_without_reload(page, live_worker, daphne_server,
                                                                                alice, gate):
-    result = demo_job_task.delay_for(alice, 4, 0, gate_key=gate.key)
+    result = gated_demo_job_task.delay_for(alice, 4, 0, gate_key=gate.key)
     browser_login(page, daphne_server.url, "alice")
     page.goto(f"{daphne_server.url}/dashboard/tasks/{result.id}/")
     page.evaluate("window.__sameDocument = true")  # a reload would drop this marker
@@ -54,7 +54,7 @@ def test_task_list_announces_new_tasks_and_updates_rows_live(page, live_worker, 
     browser_login(page, daphne_server.url, "alice")
     page.goto(f"{daphne_server.url}/dashboard/tasks/")
     expect(page.locator("#task-table.connected")).to_be_visible()
-    result = demo_job_task.delay_for(alice, 2, 0, gate_key=gate.key)
+    result = gated_demo_job_task.delay_for(alice, 2, 0, gate_key=gate.key)
     # New rows don't push the list around: a bar says how many arrived.
     bar = page.get_by_role("link", name="1 new task: show")
     expect(bar).to_be_visible()

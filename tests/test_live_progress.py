@@ -20,7 +20,7 @@ from websockets.exceptions import InvalidStatus
 
 from dashboard.live import signals as live_signals
 from dashboard.models import TaskEvent, TaskLaunch
-from dashboard.tasks import demo_job_task, progress_loop_task
+from dashboard.tasks import demo_job_task
 from tests.conftest import grant, session_cookie
 from tests.livetools import (
     ParkedQueue,
@@ -33,6 +33,7 @@ from tests.livetools import (
     worker_pid_running,
     ws_connect,
 )
+from tests.worker_tasks import gated_demo_job_task, progress_loop_task
 
 
 def test_task_row_exists_while_pending_with_its_launcher(transactional_db, bob):
@@ -84,8 +85,8 @@ def test_task_queued_from_an_async_view_gets_its_pending_row_and_launcher(transa
 def test_watcher_sees_queued_then_started_then_progress_in_order_then_success(live_worker, daphne_server, alice, gate):
     cookie = session_cookie(alice)
     parked = ParkedQueue()
-    result = demo_job_task.apply_async((4, 0), {"gate_key": gate.key}, queue=parked.name,
-                                       headers={"launched_by": alice.pk})
+    result = gated_demo_job_task.apply_async((4, 0), {"gate_key": gate.key}, queue=parked.name,
+                                             headers={"launched_by": alice.pk})
     try:
         with ws_connect(daphne_server, f"/ws/tasks/{result.id}/", cookie) as ws, \
                 ws_connect(daphne_server, "/ws/tasks/", cookie) as list_ws:
@@ -113,7 +114,7 @@ def test_watcher_sees_queued_then_started_then_progress_in_order_then_success(li
 
 def test_failure_is_pushed_to_the_member_without_traceback_and_to_staff_with_it(live_worker, daphne_server, alice,
                                                                                bob, gate):
-    result = demo_job_task.delay_for(bob, 4, 0, 2, gate_key=gate.key)
+    result = gated_demo_job_task.delay_for(bob, 4, 0, 2, gate_key=gate.key)
     with ws_connect(daphne_server, f"/ws/tasks/{result.id}/", session_cookie(bob)) as member_ws, \
             ws_connect(daphne_server, f"/ws/tasks/{result.id}/", session_cookie(alice)) as staff_ws:
         # Both are watching before the job can fail, so what they get is the pushed message.
@@ -134,7 +135,7 @@ def test_failure_is_pushed_to_the_member_without_traceback_and_to_staff_with_it(
 
 def test_reconnecting_client_first_gets_the_current_state(live_worker, daphne_server, alice, gate):
     cookie = session_cookie(alice)
-    result = demo_job_task.delay_for(alice, 4, 0, gate_key=gate.key)
+    result = gated_demo_job_task.delay_for(alice, 4, 0, gate_key=gate.key)
     gate.open_to(1)  # the job reports step 1 of 4, then waits
     with ws_connect(daphne_server, f"/ws/tasks/{result.id}/", cookie) as ws:
         recv_until_state(ws, "PROGRESS")
@@ -197,7 +198,7 @@ def test_throttled_100000_report_loop_pushes_few_reports_and_the_final_state(liv
 
 
 def test_task_survives_its_worker_process_dying_mid_run(live_worker, transactional_db, alice, gate):
-    result = demo_job_task.delay_for(alice, 3, 0, gate_key=gate.key)
+    result = gated_demo_job_task.delay_for(alice, 3, 0, gate_key=gate.key)
     gate.open_to(1)  # step 1 runs; the job then waits at step 2, on a worker process we kill
     wait_for(lambda: TaskResult.objects.filter(task_id=result.id, status="PROGRESS").exists())
     pid = wait_for(lambda: worker_pid_running(result.id))

@@ -19,10 +19,10 @@ from django_celery_results.models import TaskResult
 from playwright.sync_api import expect
 
 from dashboard.models import ControlAction, TaskAction
-from dashboard.tasks import demo_job_task
 from site_config.celery import app
 from tests.conftest import browser_login, grant, make_user, start_worker
 from tests.livetools import wait_for, worker_pid_running
+from tests.worker_tasks import gated_demo_job_task
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 WORKER = 30_000  # ms: room for a busy machine's worker; nothing is timed against it
@@ -81,7 +81,7 @@ def test_rate_limit_and_a_new_consumer_set_from_the_workers_page_reach_the_worke
 @pytest.mark.parametrize("signal", ["SIGKILL", "SIGUSR1"])
 def test_terminate_a_running_job_from_its_page_with_a_chosen_signal(page, live_worker, daphne_server, gate, signal):
     operator = grant(make_user("tess", staff=True), "dashboard.act_on_tasks")
-    task = demo_job_task.delay_for(operator, 2, 0, gate_key=gate.key)
+    task = gated_demo_job_task.delay_for(operator, 2, 0, gate_key=gate.key)
     gate.open_to(1)  # step 1 runs, then the job waits at step 2: running, for as long as the test likes
     wait_for(lambda: TaskResult.objects.filter(task_id=task.id, status="PROGRESS").exists(), timeout=30)
     wait_for(lambda: worker_pid_running(task.id), timeout=30)

@@ -43,7 +43,6 @@ REGISTERED_TASKS = [
     "dashboard.tasks.export_write_task",
     "dashboard.tasks.exports_cleanup_task",
     "dashboard.tasks.lost_tasks_sweep_task",
-    "dashboard.tasks.progress_loop_task",
 ]
 
 
@@ -55,7 +54,9 @@ def worker_task_registry():
 
 
 def test_every_registered_task_keeps_its_name():
-    project_tasks = sorted(name for name in worker_task_registry() if not name.startswith("celery."))
+    # Celery's own tasks aside, and the tests' and benchmarks' (tests/worker_tasks.py, bench/worker_tasks.py),
+    # which only their own workers load.
+    project_tasks = sorted(name for name in worker_task_registry() if name.split(".")[0] not in ("celery", "tests", "bench"))
     assert project_tasks == REGISTERED_TASKS
 
 
@@ -80,7 +81,8 @@ def test_every_stored_schedule_row_after_migrate_runs_a_registered_task(db):
 # --- URLs ---
 
 # (name, kwargs, path) for every named URL of the site, as of today. Parameterised URLs use
-# example values; the path is what `reverse(name, kwargs=kwargs)` gives today.
+# example values; the path is what `reverse(name, kwargs=kwargs)` gives today. Django's admin is
+# left out: its URLs are the admin's to keep, and staff reach them through its own links.
 TASK = {"task_id": "abc-123"}
 SITE_URLS = [
     ("api:demo_job_start", {}, "/api/demo-jobs/"),
@@ -169,176 +171,15 @@ SITE_URLS = [
     ("weather:page", {}, "/weather/"),
 ]
 
-# The admin's URLs: one set per registered model, so they also pin the apps' admin registrations.
-ADMIN_OBJECT = {"object_id": "7"}
-ADMIN_URLS = [
-    ("admin:app_list", {"app_label": "blog"}, "/admin/blog/"),
-    ("admin:auth_group_add", {}, "/admin/auth/group/add/"),
-    ("admin:auth_group_change", ADMIN_OBJECT, "/admin/auth/group/7/change/"),
-    ("admin:auth_group_changelist", {}, "/admin/auth/group/"),
-    ("admin:auth_group_delete", ADMIN_OBJECT, "/admin/auth/group/7/delete/"),
-    ("admin:auth_group_history", ADMIN_OBJECT, "/admin/auth/group/7/history/"),
-    ("admin:auth_user_add", {}, "/admin/auth/user/add/"),
-    ("admin:auth_user_change", ADMIN_OBJECT, "/admin/auth/user/7/change/"),
-    ("admin:auth_user_changelist", {}, "/admin/auth/user/"),
-    ("admin:auth_user_delete", ADMIN_OBJECT, "/admin/auth/user/7/delete/"),
-    ("admin:auth_user_history", ADMIN_OBJECT, "/admin/auth/user/7/history/"),
-    ("admin:auth_user_password_change", {"id": "7"}, "/admin/auth/user/7/password/"),
-    ("admin:autocomplete", {}, "/admin/autocomplete/"),
-    ("admin:blog_comment_add", {}, "/admin/blog/comment/add/"),
-    ("admin:blog_comment_change", ADMIN_OBJECT, "/admin/blog/comment/7/change/"),
-    ("admin:blog_comment_changelist", {}, "/admin/blog/comment/"),
-    ("admin:blog_comment_delete", ADMIN_OBJECT, "/admin/blog/comment/7/delete/"),
-    ("admin:blog_comment_history", ADMIN_OBJECT, "/admin/blog/comment/7/history/"),
-    ("admin:blog_moderationdecision_add", {}, "/admin/blog/moderationdecision/add/"),
-    ("admin:blog_moderationdecision_change", ADMIN_OBJECT, "/admin/blog/moderationdecision/7/change/"),
-    ("admin:blog_moderationdecision_changelist", {}, "/admin/blog/moderationdecision/"),
-    ("admin:blog_moderationdecision_delete", ADMIN_OBJECT, "/admin/blog/moderationdecision/7/delete/"),
-    ("admin:blog_moderationdecision_history", ADMIN_OBJECT, "/admin/blog/moderationdecision/7/history/"),
-    ("admin:blog_outboundemail_add", {}, "/admin/blog/outboundemail/add/"),
-    ("admin:blog_outboundemail_change", ADMIN_OBJECT, "/admin/blog/outboundemail/7/change/"),
-    ("admin:blog_outboundemail_changelist", {}, "/admin/blog/outboundemail/"),
-    ("admin:blog_outboundemail_delete", ADMIN_OBJECT, "/admin/blog/outboundemail/7/delete/"),
-    ("admin:blog_outboundemail_history", ADMIN_OBJECT, "/admin/blog/outboundemail/7/history/"),
-    ("admin:blog_post_add", {}, "/admin/blog/post/add/"),
-    ("admin:blog_post_change", ADMIN_OBJECT, "/admin/blog/post/7/change/"),
-    ("admin:blog_post_changelist", {}, "/admin/blog/post/"),
-    ("admin:blog_post_delete", ADMIN_OBJECT, "/admin/blog/post/7/delete/"),
-    ("admin:blog_post_history", ADMIN_OBJECT, "/admin/blog/post/7/history/"),
-    ("admin:blog_profile_add", {}, "/admin/blog/profile/add/"),
-    ("admin:blog_profile_change", ADMIN_OBJECT, "/admin/blog/profile/7/change/"),
-    ("admin:blog_profile_changelist", {}, "/admin/blog/profile/"),
-    ("admin:blog_profile_delete", ADMIN_OBJECT, "/admin/blog/profile/7/delete/"),
-    ("admin:blog_profile_history", ADMIN_OBJECT, "/admin/blog/profile/7/history/"),
-    ("admin:django_celery_beat_clockedschedule_add", {}, "/admin/django_celery_beat/clockedschedule/add/"),
-    (
-        "admin:django_celery_beat_clockedschedule_change",
-        ADMIN_OBJECT,
-        "/admin/django_celery_beat/clockedschedule/7/change/",
-    ),
-    ("admin:django_celery_beat_clockedschedule_changelist", {}, "/admin/django_celery_beat/clockedschedule/"),
-    (
-        "admin:django_celery_beat_clockedschedule_delete",
-        ADMIN_OBJECT,
-        "/admin/django_celery_beat/clockedschedule/7/delete/",
-    ),
-    (
-        "admin:django_celery_beat_clockedschedule_history",
-        ADMIN_OBJECT,
-        "/admin/django_celery_beat/clockedschedule/7/history/",
-    ),
-    ("admin:django_celery_beat_crontabschedule_add", {}, "/admin/django_celery_beat/crontabschedule/add/"),
-    (
-        "admin:django_celery_beat_crontabschedule_change",
-        ADMIN_OBJECT,
-        "/admin/django_celery_beat/crontabschedule/7/change/",
-    ),
-    ("admin:django_celery_beat_crontabschedule_changelist", {}, "/admin/django_celery_beat/crontabschedule/"),
-    (
-        "admin:django_celery_beat_crontabschedule_delete",
-        ADMIN_OBJECT,
-        "/admin/django_celery_beat/crontabschedule/7/delete/",
-    ),
-    (
-        "admin:django_celery_beat_crontabschedule_history",
-        ADMIN_OBJECT,
-        "/admin/django_celery_beat/crontabschedule/7/history/",
-    ),
-    ("admin:django_celery_beat_intervalschedule_add", {}, "/admin/django_celery_beat/intervalschedule/add/"),
-    (
-        "admin:django_celery_beat_intervalschedule_change",
-        ADMIN_OBJECT,
-        "/admin/django_celery_beat/intervalschedule/7/change/",
-    ),
-    ("admin:django_celery_beat_intervalschedule_changelist", {}, "/admin/django_celery_beat/intervalschedule/"),
-    (
-        "admin:django_celery_beat_intervalschedule_delete",
-        ADMIN_OBJECT,
-        "/admin/django_celery_beat/intervalschedule/7/delete/",
-    ),
-    (
-        "admin:django_celery_beat_intervalschedule_history",
-        ADMIN_OBJECT,
-        "/admin/django_celery_beat/intervalschedule/7/history/",
-    ),
-    ("admin:django_celery_beat_periodictask_add", {}, "/admin/django_celery_beat/periodictask/add/"),
-    ("admin:django_celery_beat_periodictask_change", ADMIN_OBJECT, "/admin/django_celery_beat/periodictask/7/change/"),
-    ("admin:django_celery_beat_periodictask_changelist", {}, "/admin/django_celery_beat/periodictask/"),
-    ("admin:django_celery_beat_periodictask_delete", ADMIN_OBJECT, "/admin/django_celery_beat/periodictask/7/delete/"),
-    (
-        "admin:django_celery_beat_periodictask_history",
-        ADMIN_OBJECT,
-        "/admin/django_celery_beat/periodictask/7/history/",
-    ),
-    ("admin:django_celery_beat_solarschedule_add", {}, "/admin/django_celery_beat/solarschedule/add/"),
-    (
-        "admin:django_celery_beat_solarschedule_change",
-        ADMIN_OBJECT,
-        "/admin/django_celery_beat/solarschedule/7/change/",
-    ),
-    ("admin:django_celery_beat_solarschedule_changelist", {}, "/admin/django_celery_beat/solarschedule/"),
-    (
-        "admin:django_celery_beat_solarschedule_delete",
-        ADMIN_OBJECT,
-        "/admin/django_celery_beat/solarschedule/7/delete/",
-    ),
-    (
-        "admin:django_celery_beat_solarschedule_history",
-        ADMIN_OBJECT,
-        "/admin/django_celery_beat/solarschedule/7/history/",
-    ),
-    ("admin:django_celery_results_groupresult_add", {}, "/admin/django_celery_results/groupresult/add/"),
-    (
-        "admin:django_celery_results_groupresult_change",
-        ADMIN_OBJECT,
-        "/admin/django_celery_results/groupresult/7/change/",
-    ),
-    ("admin:django_celery_results_groupresult_changelist", {}, "/admin/django_celery_results/groupresult/"),
-    (
-        "admin:django_celery_results_groupresult_delete",
-        ADMIN_OBJECT,
-        "/admin/django_celery_results/groupresult/7/delete/",
-    ),
-    (
-        "admin:django_celery_results_groupresult_history",
-        ADMIN_OBJECT,
-        "/admin/django_celery_results/groupresult/7/history/",
-    ),
-    ("admin:django_celery_results_taskresult_add", {}, "/admin/django_celery_results/taskresult/add/"),
-    (
-        "admin:django_celery_results_taskresult_change",
-        ADMIN_OBJECT,
-        "/admin/django_celery_results/taskresult/7/change/",
-    ),
-    ("admin:django_celery_results_taskresult_changelist", {}, "/admin/django_celery_results/taskresult/"),
-    (
-        "admin:django_celery_results_taskresult_delete",
-        ADMIN_OBJECT,
-        "/admin/django_celery_results/taskresult/7/delete/",
-    ),
-    (
-        "admin:django_celery_results_taskresult_history",
-        ADMIN_OBJECT,
-        "/admin/django_celery_results/taskresult/7/history/",
-    ),
-    ("admin:index", {}, "/admin/"),
-    ("admin:jsi18n", {}, "/admin/jsi18n/"),
-    ("admin:login", {}, "/admin/login/"),
-    ("admin:logout", {}, "/admin/logout/"),
-    ("admin:password_change", {}, "/admin/password_change/"),
-    ("admin:password_change_done", {}, "/admin/password_change/done/"),
-    ("admin:view_on_site", {"content_type_id": "3", "object_id": "7"}, "/admin/r/3/7/"),
-]
-
-ALL_URLS = SITE_URLS + ADMIN_URLS
-
 
 def named_urls(resolver=None, namespaces=()):
-    """Every URL name the site can reverse, namespaced like "dashboard:task_detail"."""
+    """Every URL name the site can reverse, namespaced like "dashboard:task_detail", the admin's aside."""
     resolver = resolver or get_resolver()
     names = set()
     for entry in resolver.url_patterns:
         if isinstance(entry, URLResolver):
+            if entry.namespace == "admin":
+                continue
             inner = namespaces + ((entry.namespace,) if entry.namespace else ())
             names |= named_urls(entry, inner)
         elif entry.name:
@@ -347,16 +188,12 @@ def named_urls(resolver=None, namespaces=()):
 
 
 def test_the_set_of_named_urls_is_unchanged():
-    assert sorted(named_urls()) == sorted(name for name, _, _ in ALL_URLS)
+    assert sorted(named_urls()) == sorted(name for name, _, _ in SITE_URLS)
 
 
-@pytest.mark.parametrize(("name", "kwargs", "path"), ALL_URLS, ids=[name for name, _, _ in ALL_URLS])
-def test_every_url_name_reverses_to_the_same_path(name, kwargs, path):
+@pytest.mark.parametrize(("name", "kwargs", "path"), SITE_URLS, ids=[name for name, _, _ in SITE_URLS])
+def test_every_url_name_reverses_to_its_path_and_back(name, kwargs, path):
     assert reverse(name, kwargs=kwargs) == path
-
-
-@pytest.mark.parametrize(("name", "kwargs", "path"), ALL_URLS, ids=[name for name, _, _ in ALL_URLS])
-def test_every_public_path_still_resolves_to_its_url_name(name, kwargs, path):
     match = resolve(path)
     assert match.view_name == name
     assert {key: str(value) for key, value in kwargs.items()} == {key: str(match.kwargs[key]) for key in kwargs}

@@ -27,6 +27,7 @@ from dashboard.monitor.filters import (
 from dashboard.tasks import demo_job_task
 from tests.conftest import browser_login
 from tests.livetools import wait_for
+from tests.worker_tasks import gated_demo_job_task
 
 WORKER = 20_000  # ms: room for a busy machine's worker to pick a job up; nothing is timed against it
 
@@ -247,7 +248,7 @@ def test_picked_columns_show_on_the_page_and_on_rows_pushed_live(page, live_work
     expect(page.get_by_role("columnheader", name="Worker")).to_be_visible()
     expect(page.get_by_role("columnheader", name="Arguments")).to_be_hidden()
     expect(page.locator("#task-table.connected")).to_be_visible()
-    result = demo_job_task.delay_for(alice, 2, 0, gate_key=gate.key)
+    result = gated_demo_job_task.delay_for(alice, 2, 0, gate_key=gate.key)
     page.get_by_role("link", name="1 new task: show").click()
     row = page.locator(f"#task-row-{result.id}")
     expect(row.locator(".badge")).to_have_text("Running", timeout=WORKER)

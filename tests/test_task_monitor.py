@@ -19,6 +19,7 @@ from dashboard.monitor.filters import DEFAULT_ORDER, decode_cursor, tasks_page
 from dashboard.tasks import demo_job_task
 from tests.conftest import browser_login, make_user, start_worker
 from tests.livetools import process_exists, wait_for, worker_pid_running
+from tests.worker_tasks import gated_demo_job_task
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def test_retry_sends_the_same_call_as_a_new_linked_task_that_runs(live_worker, o
 
 
 def test_a_running_or_successful_task_cannot_be_retried(live_worker, olivia, gate):
-    task = demo_job_task.delay_for(olivia, 1, 0, gate_key=gate.key)
+    task = gated_demo_job_task.delay_for(olivia, 1, 0, gate_key=gate.key)
     wait_for(lambda: TaskResult.objects.filter(task_id=task.id, status=states.STARTED).exists())  # held at its gate
     with pytest.raises(TaskActionRefused, match="Only failed or revoked tasks can be retried; this one is started"):
         task_retry(user=olivia, task_id=task.id)
@@ -86,7 +87,7 @@ def test_revoked_queued_task_never_runs_even_on_a_worker_that_missed_the_revoke(
 
 @pytest.mark.live
 def test_terminate_stops_a_running_task_and_it_stays_revoked(live_worker, olivia, gate):
-    running = demo_job_task.delay_for(olivia, 2, 0, gate_key=gate.key)
+    running = gated_demo_job_task.delay_for(olivia, 2, 0, gate_key=gate.key)
     gate.open_to(1)  # step 1 runs, then the job waits at step 2 until terminated
     wait_for(lambda: TaskResult.objects.filter(task_id=running.id, status="PROGRESS").exists())
     pid = wait_for(lambda: worker_pid_running(running.id))
@@ -266,7 +267,7 @@ def test_filters_in_the_url_combine_and_bad_values_get_a_clear_400(client, db, a
 @pytest.mark.live
 def test_operator_filters_opens_a_failed_task_retries_it_and_watches_the_new_one_finish(
         page, live_worker, daphne_server, olivia, gate):
-    failed = demo_job_task.delay_for(olivia, 3, 0, 3, gate_key=gate.key)
+    failed = gated_demo_job_task.delay_for(olivia, 3, 0, 3, gate_key=gate.key)
     gate.open()
     _final(failed.id)
     gate.open_to(0)  # closed again: the retry, same arguments and so the same gate, waits at its first step

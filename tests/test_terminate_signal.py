@@ -7,9 +7,9 @@ import pytest
 from django_celery_results.models import TaskResult
 
 from dashboard.models import TaskAction
-from dashboard.tasks import demo_job_task
 from tests.conftest import grant, make_user
 from tests.livetools import Gate, process_exists, wait_for, worker_pid_running
+from tests.worker_tasks import gated_demo_job_task
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def operator(db):
 
 
 def running_task(user, gate) -> tuple[str, int]:
-    task = demo_job_task.delay_for(user, 2, 0, gate_key=gate.key)
+    task = gated_demo_job_task.delay_for(user, 2, 0, gate_key=gate.key)
     gate.open_to(1)  # step 1 runs, then the job waits at step 2
     wait_for(lambda: TaskResult.objects.filter(task_id=task.id, status="PROGRESS").exists(), timeout=30)
     return task.id, wait_for(lambda: worker_pid_running(task.id), timeout=30)
@@ -70,7 +70,7 @@ def test_bulk_terminate_counts_confirms_and_sends_the_chosen_signal_to_every_run
 
 def test_a_real_soft_time_limit_still_fails_the_task_only_a_dashboard_terminate_revokes_it(live_worker, gate):
     # The same SoftTimeLimitExceeded a SIGUSR1 terminate raises, with no terminate recorded: a failure.
-    task = demo_job_task.apply_async((2, 0), {"gate_key": gate.key}, soft_time_limit=1)
+    task = gated_demo_job_task.apply_async((2, 0), {"gate_key": gate.key}, soft_time_limit=1)
     row = wait_for(lambda: TaskResult.objects.filter(task_id=task.id, status__in=["FAILURE", "REVOKED"]).first(),
                    timeout=30)
     assert row.status == "FAILURE" and "SoftTimeLimitExceeded" in (row.result or "")

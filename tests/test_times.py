@@ -15,8 +15,8 @@ from django.test import override_settings
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from dashboard.tasks import demo_job_task
 from tests.conftest import browser_login
+from tests.worker_tasks import gated_demo_job_task
 
 MOMENT = datetime(2026, 1, 2, 8, 3, 4, 567000, tzinfo=UTC)
 WORKER = 20_000  # ms: room for a busy machine's worker; nothing is timed against it
@@ -77,7 +77,7 @@ def tokyo_page(browser, request):
 def test_a_tasks_times_show_in_the_viewers_zone_also_after_a_live_push(tokyo_page, live_worker, daphne_server,
                                                                        alice, gate):
     page = tokyo_page
-    result = demo_job_task.delay_for(alice, 2, 0, gate_key=gate.key)
+    result = gated_demo_job_task.delay_for(alice, 2, 0, gate_key=gate.key)
     browser_login(page, daphne_server.url, "alice")
 
     # The task's page: queued and started in Tokyo time, named, with UTC on hover.
@@ -104,7 +104,7 @@ def test_a_tasks_times_show_in_the_viewers_zone_also_after_a_live_push(tokyo_pag
 def test_the_task_list_says_how_long_ago_and_keeps_the_local_time_on_hover(tokyo_page, live_worker, daphne_server,
                                                                           alice, gate):
     page = tokyo_page
-    result = demo_job_task.delay_for(alice, 2, 0, gate_key=gate.key)
+    result = gated_demo_job_task.delay_for(alice, 2, 0, gate_key=gate.key)
     browser_login(page, daphne_server.url, "alice")
     page.goto(f"{daphne_server.url}/dashboard/tasks/")
     expect(page.locator("#task-table.connected")).to_be_visible()

@@ -89,7 +89,7 @@ def test_pool_grow_and_shrink_change_the_workers_pool_as_it_reports(control_work
     wait_for(lambda: len(pool_processes(hostname)) == 2, timeout=20, interval=0.3)
     # The page (and so the next poll) shows the new size.
     page = wait_for(lambda: (html := client.get("/dashboard/workers/").content.decode())
-                    and f'data-pool-size="2"' in html[html.index(f'data-hostname="{hostname}"'):] and html, timeout=20)
+                    and 'data-pool-size="2"' in html[html.index(f'data-hostname="{hostname}"'):] and html, timeout=20)
     assert "pool will grow" in page  # the audit list shows the reply
 
     confirmed(client, "pool_shrink", {"workers": [hostname], "n": 1})

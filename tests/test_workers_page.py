@@ -13,6 +13,7 @@ from dashboard.workers import queues
 from dashboard.workers import services as workers
 from tests.conftest import session_cookie, start_worker
 from tests.livetools import signed_in_as, wait_for, ws_connect
+from tests.worker_tasks import gated_demo_job_task
 
 WORKER_STATE = re.compile(r'data-hostname="([^"]+)" data-online="(true|false)"')
 
@@ -60,7 +61,7 @@ def test_members_and_anonymous_cannot_open_the_workers_page(transactional_db, cl
 
 def test_running_task_shows_among_the_workers_active_tasks(live_worker, client, alice, gate):
     client.force_login(alice)
-    result = demo_job_task.delay_for(alice, 1, 0, gate_key=gate.key)  # runs until the test opens the gate
+    result = gated_demo_job_task.delay_for(alice, 1, 0, gate_key=gate.key)  # runs until the test opens the gate
 
     def page_showing_it_active():
         html = workers_page(client)
@@ -68,7 +69,7 @@ def test_running_task_shows_among_the_workers_active_tasks(live_worker, client, 
 
     html = wait_for(page_showing_it_active, timeout=30, interval=0.5)
     assert f'href="/dashboard/tasks/{result.id}/"' in html
-    assert "dashboard.tasks.demo_job_task" in html
+    assert "tests.worker_tasks.gated_demo_job_task" in html
 
 
 def test_queue_length_counts_messages_nobody_consumes(live_worker, client, alice, monkeypatch):

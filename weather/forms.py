@@ -6,7 +6,8 @@ import unicodedata
 
 from django import forms
 from django.conf import settings
-from django.utils.translation import gettext, gettext_lazy as _
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 MAX_NAME_LENGTH = 80
 

@@ -8,10 +8,11 @@ over tasks), and cancels what is still running when its consumer goes away (the 
 
 from __future__ import annotations
 
-from django.utils.translation import gettext_lazy as _
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+from django.utils.translation import gettext_lazy as _
 
 from weather.client import CityAnswer, UpstreamBudget, WeatherError, city_answer_fetch
 

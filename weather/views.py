@@ -24,8 +24,8 @@ from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_GET
 from django.utils.translation import gettext
+from django.views.decorators.http import require_GET
 
 from site_config.machinery.client_address import request_client_bucket
 from weather.client import rate_limit_take

@@ -12,9 +12,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
-from django.utils.translation import gettext, ngettext
 
 from blog.models import Announcement
 from blog.services import announcements

@@ -10,8 +10,9 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
-from django.utils.translation import gettext, gettext_lazy as _
 
 from dashboard.api.tokens import TokenRefused, api_token_create, api_token_revoke
 from dashboard.models import ApiToken

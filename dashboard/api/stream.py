@@ -28,8 +28,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, StreamingHttpResponse
-from django.views.decorators.http import require_GET
 from django.utils.translation import gettext
+from django.views.decorators.http import require_GET
 from rest_framework.exceptions import AuthenticationFailed
 
 from dashboard.api.authentication import bearer_token, user_for_token

@@ -53,23 +53,26 @@ def csv_cell(value) -> str | int | float:
 
 # --- starting ---
 
-def export_start(*, owner, kind: str, params: dict | None = None, gate_key: str | None = None) -> Export:
-    """Record the export and queue the job that writes it (on commit). `gate_key` holds the job
-    after each batch (tests: dashboard.tasks.wait_at_gate)."""
+def export_start(*, owner, kind: str, params: dict | None = None) -> Export:
+    """Record the export and queue the job that writes it (on commit)."""
     from dashboard.tasks import export_write_task
 
+    with transaction.atomic():
+        export = export_create(owner=owner, kind=kind, params=params)
+        export.task_id = export_write_task.delay_for_on_commit(owner, export.pk)
+        export.save(update_fields=["task_id"])
+    return export
+
+
+def export_create(*, owner, kind: str, params: dict | None = None) -> Export:
+    """Check and record an export, not yet queued (export_start queues it)."""
     if kind not in Export.Kind.values:
         raise ExportRefused(gettext("Unknown export %(kind)r.") % {"kind": kind})
     if kind == Export.Kind.MEMBER_DATA and Export.objects.filter(
             owner=owner, kind=kind, status=Export.Status.WRITING).exists():
         raise ExportRefused(gettext("An export of your data is being written already; it will be offered when it ends."))
-    with transaction.atomic():
-        export = Export.objects.create(owner=owner, kind=kind, params=params or {},
-                                       expires_at=timezone.now() + timedelta(hours=settings.EXPORT_EXPIRY_HOURS))
-        extra = {"gate_key": gate_key} if gate_key else {}
-        export.task_id = export_write_task.delay_for_on_commit(owner, export.pk, **extra)
-        export.save(update_fields=["task_id"])
-    return export
+    return Export.objects.create(owner=owner, kind=kind, params=params or {},
+                                 expires_at=timezone.now() + timedelta(hours=settings.EXPORT_EXPIRY_HOURS))
 
 
 # --- writing ---
@@ -80,7 +83,8 @@ Progress = Callable[[int, int, str], object]
 def export_write(*, export_id: int, progress: Progress, after_batch: Callable[[int], None] | None = None) -> dict:
     """Write the export's file: rows streamed to a scratch file with a progress report per batch,
     then saved to the storage. Any exception (TaskCancelled included) removes the scratch file,
-    marks the export failed and propagates (the task marks a cancel as such)."""
+    marks the export failed and propagates (the task marks a cancel as such). `after_batch(n)` runs
+    once batch n is on disk, before its report: a caller that holds the job between batches."""
     export = Export.objects.select_related("owner").get(pk=export_id)
     writer, extension = WRITERS[export.kind]
     settings.EXPORT_WORK_DIR.mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
 from django.utils.translation import gettext
+from django.views.decorators.http import require_POST
 from kombu.exceptions import OperationalError
 
 from dashboard.home.forms import DemoJobForm

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from celery import states
+from celery import current_app, states
 from django.utils.translation import pgettext_lazy
 
 FINAL_STATES = frozenset(states.READY_STATES)  # SUCCESS, FAILURE, REVOKED
@@ -81,6 +81,12 @@ class TaskView:
             states.REVOKED: "bad",
             states.RETRY: "warn",
         }.get(self.state, "busy" if self.state in (states.STARTED, "PROGRESS") else "idle")
+
+    @property
+    def offers_download(self) -> bool:
+        """The task writes a file for its launcher (it declares `offers_download`): its page fetches
+        the download panel once it ends."""
+        return getattr(current_app.tasks.get(self.name), "offers_download", False)
 
     def with_progress(self, current: int, total: int, message: str) -> TaskView:
         return replace(self, state="PROGRESS", current=current, total=total, message=message)

@@ -18,9 +18,9 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
-from django.utils.translation import gettext, ngettext
 
 from blog.models import Comment, Post
 from blog.services import comments

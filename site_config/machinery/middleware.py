@@ -30,8 +30,8 @@ from django.contrib.messages.middleware import MessageMiddleware as _MessageMidd
 from django.contrib.sessions.middleware import SessionMiddleware as _SessionMiddleware
 from django.middleware.clickjacking import XFrameOptionsMiddleware as _XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware as _CommonMiddleware
-from django.middleware.locale import LocaleMiddleware as _LocaleMiddleware
 from django.middleware.csrf import CsrfViewMiddleware as _CsrfViewMiddleware
+from django.middleware.locale import LocaleMiddleware as _LocaleMiddleware
 from django.middleware.security import SecurityMiddleware as _SecurityMiddleware
 from whitenoise.middleware import WhiteNoiseMiddleware as _WhiteNoiseMiddleware
 
