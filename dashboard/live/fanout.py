@@ -39,7 +39,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from dashboard.live.contract import PROBE, language_of
-from dashboard.live.languages import languages_mark, mark_seconds
+from dashboard.live.languages import languages_client, languages_mark, mark_seconds
 from site_config.ops.metrics import LIVE_DELIVERY_SECONDS
 
 logger = logging.getLogger(__name__)
@@ -72,9 +72,7 @@ class GroupFanout:
         if not languages:
             return
         if self._redis is None:
-            import redis.asyncio
-
-            self._redis = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+            self._redis = languages_client()
         try:
             await languages_mark(self._redis, languages)
         except Exception:

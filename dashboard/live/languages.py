@@ -66,6 +66,13 @@ def watched_languages() -> list[str]:
     return watched or [settings.LANGUAGE_CODE]
 
 
+def languages_client():
+    """An async client for the Redis that `watched_languages` reads (one per fan-out, so per loop)."""
+    import redis.asyncio
+
+    return redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+
+
 async def languages_mark(client, languages: set[str]) -> None:
     """Record `languages` as watched (an async Redis client: the fan-out's); raises on Redis errors."""
     if not languages:
