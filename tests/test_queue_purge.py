@@ -26,6 +26,7 @@ from dashboard.tasks import demo_job_task
 from dashboard.workers import queues
 from dashboard.workers.services import SNAPSHOT_KEY
 from site_config.celery import app
+from site_config.machinery.stored_texts import shown
 from tests.conftest import grant, make_user, session_cookie, start_daphne
 
 RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -123,7 +124,8 @@ def test_purge_asks_with_the_count_then_revokes_every_waiting_task(parked_queue,
 
     rows = TaskResult.objects.filter(task_id__in=task_ids)
     assert {row.status for row in rows} == {states.REVOKED}
-    assert all("purged by alice" in json.loads(row.result)["exc_message"][0] for row in rows)
+    assert all(shown(json.loads(row.result)["exc_message"][0]) == f"purged by alice from queue {parked_queue}"
+               for row in rows)
     assert queues.queue_length(parked_queue) == 0
     purge = QueuePurge.objects.get()
     assert (purge.queue, purge.purged_count, purge.confirmed_count, purge.user) == (parked_queue, 3, 3, alice)
