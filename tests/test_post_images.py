@@ -20,6 +20,7 @@ from dashboard.jobs.services import task_cancel
 from dashboard.live.base_task import TaskCancelled
 from dashboard.live.cancel import cancel_request
 from dashboard.live.store import load_view
+from site_config.machinery.stored_texts import shown
 from tests.blog_helpers import make_post
 from tests.conftest import grant
 from tests.image_helpers import BLUE, RED, jpeg_bytes, open_image, png_bytes, post_with_image
@@ -198,13 +199,14 @@ def test_progress_names_each_output_and_a_cancel_removes_what_was_written(alice)
     reports = []
 
     def progress(done, total, message):
-        reports.append((done, total, message))
+        reports.append((done, total, shown(message)))
         if done == 3:
             raise TaskCancelled("alice")
 
     with pytest.raises(TaskCancelled):
         images.post_image_renditions_make(post_id=post.pk, task_id="t-1", progress=progress)
-    assert reports == [(0, 6, "decoded"), (1, 6, "1600w webp"), (2, 6, "1600w jpeg"), (3, 6, "960w webp")]
+    assert reports == [(0, 6, "image decoded"), (1, 6, "1600w webp made"), (2, 6, "1600w jpeg made"),
+                       (3, 6, "960w webp made")]
     assert set(default_storage.listdir(folder)[1]) == before
     assert not PostImageRendition.objects.exists()
     images.post_image_cancelled(post_id=post.pk, task_id="t-1", by="alice")

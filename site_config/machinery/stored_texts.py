@@ -37,7 +37,7 @@ TEXTS = {
     "emails.sent": _("%(done)s of %(total)s emails"),
     "announcement.batch": _("batch %(batch)s: %(done)s of %(total)s emails"),
     "image.decoded": _("image decoded"),
-    "image.rendition": _("size %(label)s made"),
+    "image.rendition": _("%(label)s made"),
     "export.rows": _("%(written)s of %(total)s rows"),
     "export.comments": _("%(written)s of %(total)s comments"),
     "export.saving": _("%(written)s rows written; saving"),
