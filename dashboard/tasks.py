@@ -104,9 +104,13 @@ def export_write_task(self, export_id: int, gate_key: str | None = None, gate_ti
     so, and the task ends revoked."""
     from dashboard.exports.services import export_mark_cancelled, export_write
 
+    from dashboard.exports.scratch import scratch_path
+
     after_batch = (lambda number: wait_at_gate(gate_key, number, timeout=gate_timeout)) if gate_key else None
+    scratch = scratch_path(node=self.request.hostname or "", task_id=self.request.id or f"export-{export_id}")
     try:
-        return export_write(export_id=export_id, progress=self.report_progress, after_batch=after_batch)
+        return export_write(export_id=export_id, progress=self.report_progress, after_batch=after_batch,
+                            scratch=scratch)
     except self.Cancelled:
         export_mark_cancelled(export_id=export_id)  # export_write already removed the partial file
         raise
