@@ -1,6 +1,7 @@
 """Dashboard tasks: the demo job that shows live progress to newcomers, exports (written for one
 person, dashboard/exports/), and the jobs scheduled in settings.PERIODIC_TASKS: the daily report, the
-task-result clean-up, the lost-task sweep and the removal of expired exports."""
+task-result clean-up, the lost-task sweep, the removal of expired exports and the sweep of orphaned
+stored files."""
 
 import time
 from datetime import date, timedelta
@@ -122,3 +123,11 @@ def exports_cleanup_task(self) -> dict:
     from dashboard.exports.services import exports_cleanup
 
     return {"removed": exports_cleanup()}
+
+
+@shared_task(bind=True)
+def storage_orphans_sweep_task(self) -> dict:
+    """Stored files no row names, older than the grace period, are deleted (dashboard/storage_sweep.py)."""
+    from dashboard.storage_sweep import storage_orphans_sweep
+
+    return {"removed": storage_orphans_sweep()}

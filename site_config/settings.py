@@ -552,6 +552,14 @@ PERIODIC_TASKS["remove-expired-exports"] = {
     "every_seconds": 900,
     "description": "Export files past their expiry are deleted with their rows.",
 }
+# A stored file no row names (a rolled-back upload, a worker killed between saving and recording)
+# is deleted once it is this old; younger ones may be uploads still in flight (dashboard/storage_sweep.py).
+STORAGE_ORPHAN_GRACE_HOURS = env_int("STORAGE_ORPHAN_GRACE_HOURS", 24, minimum=1)
+PERIODIC_TASKS["sweep-orphaned-files"] = {
+    "task": "dashboard.tasks.storage_orphans_sweep_task",
+    "every_seconds": 3600,
+    "description": "Stored files that no row names, older than the grace period, are deleted.",
+}
 
 
 # --- weather (weather/client.py; README "Weather") ---

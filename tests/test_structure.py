@@ -44,6 +44,7 @@ REGISTERED_TASKS = [
     "dashboard.tasks.exports_cleanup_task",
     "dashboard.tasks.lost_tasks_sweep_task",
     "dashboard.tasks.progress_loop_task",
+    "dashboard.tasks.storage_orphans_sweep_task",
 ]
 
 
