@@ -147,6 +147,30 @@ def test_on_the_file_system_a_download_is_an_async_stream_of_chunks(client, bob)
     assert b"".join(chunks) == data
 
 
+def test_through_daphne_a_download_read_slowly_arrives_whole_and_in_order(live_server_url, daphne_server, bob):
+    """The back-pressure path (site_config/machinery/backpressure.py): daphne pauses the stream while
+    the client does not read, resumes it when it does, and the file arrives byte for byte."""
+    import hashlib
+    import http.client
+
+    from tests.conftest import session_cookie
+
+    data = hashlib.sha256(b"seed").digest() * (6 * 1024 * 1024 // 32)  # 6 MB: more than socket buffers hold
+    export = _export(bob, status=Export.Status.READY, filename="member-data.json",
+                     file=default_storage.save(f"exports/{bob.pk}/slow.json", ContentFile(data)))
+    connection = http.client.HTTPConnection("127.0.0.1", int(daphne_server.url.rsplit(":", 1)[1]), timeout=60)
+    connection.request("GET", f"/dashboard/exports/{export.pk}/download/", headers={"Cookie": session_cookie(bob)})
+    response = connection.getresponse()
+    assert response.status == 200 and response.getheader("Content-Length") == str(len(data))
+    received = bytearray()
+    while block := response.read(256 * 1024):
+        received += block
+        time.sleep(0.02)  # slower than the server: its buffers fill and it must wait
+    connection.close()
+    assert bytes(received) == data
+    assert daphne_server.popen.poll() is None and "Traceback" not in daphne_server.log()
+
+
 def test_a_missing_file_is_a_404_not_a_server_error(client, bob):
     export = _export(bob, status=Export.Status.READY, filename="member-data.json", file="exports/none/gone.json")
     client.force_login(bob)
