@@ -158,3 +158,40 @@ def test_on_each_hosts_own_disk_the_worker_and_the_other_web_process_find_nothin
     assert export.status == Export.Status.READY  # on the worker's own disk
     download = Host(hosts["web2"], session_cookie(bob)).request("GET", f"/dashboard/exports/{export.pk}/download/")
     assert download.status == 404
+
+
+def test_a_worker_empties_its_own_scratch_folder_at_start_and_after_each_job(transactional_db, alice):
+    """Scratch files are the worker's own (EXPORT_WORK_DIR/<node name>/): what a killed predecessor
+    left goes when the worker starts; a job's file goes when the job ends, however it ended."""
+    import socket
+    import uuid
+
+    from django.test import override_settings
+
+    from dashboard.exports.scratch import scratch_dir, scratch_path
+    from dashboard.tasks import demo_job_task
+
+    run = secrets.token_hex(3)
+    var_dir = WORKDIR / f"host-{run}-scratch-worker"
+    name = f"scratch-worker-{run}"
+    node = f"{name}@{socket.gethostname()}"
+    with override_settings(EXPORT_WORK_DIR=var_dir / "exports-work"):
+        left = scratch_path(node=node, task_id="killed-mid-export")
+        other = scratch_dir(node="another-worker@elsewhere") / "its-job.part"
+        for path in (left, other):
+            path.parent.mkdir(parents=True)
+            path.write_text("partial")
+        worker = start_worker(name, env={"DJANGO_VAR_DIR": str(var_dir)})
+        try:
+            wait_for(lambda: not left.exists(), timeout=30)
+            assert other.exists()  # another worker's folder is never touched
+
+            task_id = str(uuid.uuid4())
+            job = scratch_path(node=node, task_id=task_id)
+            job.parent.mkdir(parents=True, exist_ok=True)  # the start-up clear removed the folder
+            job.write_text("a job's scratch file, left behind")
+            demo_job_task.apply_async_for(alice, args=[1, 0], task_id=task_id).get(timeout=60)
+            wait_for(lambda: not job.exists(), timeout=30)
+            assert other.exists()
+        finally:
+            worker.stop()
