@@ -180,10 +180,6 @@ def test_a_missing_file_is_a_404_not_a_server_error(client, bob):
 # --- orphans ---
 
 
-def _modified_before(name: str, moment) -> bool:
-    return default_storage.get_modified_time(name) < moment
-
-
 @pytest.mark.parametrize("storage", ["file system", "s3"])
 def test_the_sweep_removes_an_old_orphan_and_never_an_upload_in_flight(request, alice, storage, settings, tmp_path):
     if storage == "s3":
@@ -193,15 +189,19 @@ def test_the_sweep_removes_an_old_orphan_and_never_an_upload_in_flight(request, 
             "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}}}
     post, _ = post_with_image(alice, jpeg_bytes(64, 48))  # named by its row: never touched
     orphan = default_storage.save("posts/originals/orphan.jpg", ContentFile(b"rolled back"))
-    # The orphan must be older than the grace period when the sweep runs, the upload in flight younger:
-    # S3 keeps times to the second, so the two are written more than a second apart.
-    time.sleep(2.2)
+    written = default_storage.get_modified_time(orphan)
+    # The upload in flight is written later than the orphan (S3 keeps times to the second); the sweep
+    # then runs "now" = that moment, with a grace period that puts the orphan before it and the
+    # upload after it: no race with the clock however slow the machine.
+    time.sleep(1.1)
     in_flight = default_storage.save("posts/originals/in-flight.jpg", ContentFile(b"row not committed yet"))
-    removed = storage_orphans_sweep(grace=timedelta(seconds=2))
-    assert removed == [orphan]
+    now = default_storage.get_modified_time(in_flight)
+    assert now > written
+    grace = (now - written) / 2
+    assert storage_orphans_sweep(now=now, grace=grace) == [orphan]
     assert not default_storage.exists(orphan)
     assert default_storage.exists(in_flight) and default_storage.exists(post.image.name)
-    assert storage_orphans_sweep(grace=timedelta(seconds=2)) == []  # the in-flight one is not 2 s old yet
+    assert storage_orphans_sweep(now=now, grace=grace) == []
 
 
 def test_the_sweep_is_a_beat_job(settings):
