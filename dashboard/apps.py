@@ -13,6 +13,7 @@ class DashboardConfig(AppConfig):
         from dashboard import tasks  # noqa: F401  (every process knows these tasks: retry, the export's download)
         from dashboard.announcements import live as announcements_live  # noqa: F401  (blog sends -> live bars)
         from dashboard.api import schema  # noqa: F401  (the API token's OpenAPI security scheme)
+        from dashboard.exports import signals as exports_signals  # noqa: F401  (each worker's scratch folder)
         from dashboard.live import rights, signals  # noqa: F401
         from dashboard.moderation import live  # noqa: F401  (blog comment changes -> live moderation queues)
         from dashboard.schedules import live as schedules_live  # noqa: F401  (runs of a schedule -> live schedule pages)

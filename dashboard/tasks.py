@@ -1,6 +1,7 @@
 """Dashboard tasks: the demo job that shows live progress to newcomers, exports (written for one
 person, dashboard/exports/), and the jobs scheduled in settings.PERIODIC_TASKS: the daily report, the
-task-result clean-up, the lost-task sweep and the removal of expired exports."""
+task-result clean-up, the lost-task sweep, the removal of expired exports and the sweep of orphaned
+stored files."""
 
 from datetime import date, timedelta
 
@@ -53,10 +54,12 @@ def lost_tasks_sweep_task(self) -> dict:
 def export_write_task(self, export_id: int) -> dict:
     """Write one export (dashboard.exports.services). Cancelled: the partial file is removed, the
     export says so, and the task ends revoked."""
+    from dashboard.exports.scratch import scratch_path
     from dashboard.exports.services import export_mark_cancelled, export_write
 
+    scratch = scratch_path(node=self.request.hostname or "", task_id=self.request.id or f"export-{export_id}")
     try:
-        return export_write(export_id=export_id, progress=self.report_progress)
+        return export_write(export_id=export_id, progress=self.report_progress, scratch=scratch)
     except self.Cancelled:
         export_mark_cancelled(export_id=export_id)  # export_write already removed the partial file
         raise
@@ -68,3 +71,11 @@ def exports_cleanup_task(self) -> dict:
     from dashboard.exports.services import exports_cleanup
 
     return {"removed": exports_cleanup()}
+
+
+@shared_task(bind=True)
+def storage_orphans_sweep_task(self) -> dict:
+    """Stored files no row names, older than the grace period, are deleted (dashboard/storage_sweep.py)."""
+    from dashboard.storage_sweep import storage_orphans_sweep
+
+    return {"removed": storage_orphans_sweep()}

@@ -8,7 +8,6 @@ tests/test_docs.py checks that every variable read here has its row).
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -221,22 +220,68 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
-# Uploaded and generated files (post images, exports): always written and read through the "default"
-# storage's API (open, save, delete), never a local path, so a worker on another host can write them
-# once the storage is shared (an object store backend from the environment, or a shared volume).
-# Served by permission-checked views only (blog/media.py, the exports' download); WhiteNoise serves
-# static files only.
+# Uploaded and generated files (post images, exports) go through the "default" storage's API only
+# (open, save, delete, url), never a local path: with several hosts, web and worker processes reach
+# the same files only through object storage (STORAGE_S3_BUCKET set: django-storages' S3 backend,
+# any S3-speaking service). Without it, the local folder DJANGO_MEDIA_ROOT: right for `make run` on
+# one machine; the deploy check site_config.W030 warns about it in production unless
+# STORAGE_LOCAL_DISK_SHARED says the folder is shared on purpose. Files are served by
+# permission-checked views only (blog/media.py, the exports' download): with S3 they answer with a
+# redirect to a pre-signed URL, with the file system they stream the file in chunks.
 MEDIA_ROOT = Path(env_str("DJANGO_MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
-MEDIA_STORAGE_BACKEND = env_str("MEDIA_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
-try:
-    MEDIA_STORAGE_OPTIONS = json.loads(env_str("MEDIA_STORAGE_OPTIONS", "") or "{}")
-except ValueError as error:
-    raise ImproperlyConfigured(f"MEDIA_STORAGE_OPTIONS is not JSON: {error}") from None
-if not isinstance(MEDIA_STORAGE_OPTIONS, dict):
-    raise ImproperlyConfigured("MEDIA_STORAGE_OPTIONS must be a JSON object, e.g. {\"bucket_name\": \"media\"}.")
-if MEDIA_STORAGE_BACKEND == "django.core.files.storage.FileSystemStorage":
-    MEDIA_STORAGE_OPTIONS = {"location": str(MEDIA_ROOT), **MEDIA_STORAGE_OPTIONS}
+STORAGE_S3_BUCKET = env_str("STORAGE_S3_BUCKET", "")
+STORAGE_S3_ENDPOINT_URL = env_str("STORAGE_S3_ENDPOINT_URL", "")
+STORAGE_S3_REGION = env_str("STORAGE_S3_REGION", "")
+STORAGE_S3_ADDRESSING_STYLE = env_str("STORAGE_S3_ADDRESSING_STYLE", "")
+if STORAGE_S3_ADDRESSING_STYLE not in ("", "auto", "path", "virtual"):
+    raise ImproperlyConfigured("STORAGE_S3_ADDRESSING_STYLE must be auto, path or virtual.")
+STORAGE_S3_PREFIX = env_str("STORAGE_S3_PREFIX", "").strip("/")
+# How long a download's pre-signed URL works: the browser follows the redirect at once.
+STORAGE_S3_URL_SECONDS = env_int("STORAGE_S3_URL_SECONDS", 120, minimum=10)
+# How long the pre-signed URL of a public rendition works (SigV4 allows 7 days at most); every web
+# process hands out the same URL for half of it (shared cache), so browsers keep the image that long.
+STORAGE_S3_PUBLIC_URL_SECONDS = env_int("STORAGE_S3_PUBLIC_URL_SECONDS", 7 * 24 * 3600, minimum=600)
+if STORAGE_S3_PUBLIC_URL_SECONDS > 7 * 24 * 3600:
+    raise ImproperlyConfigured("STORAGE_S3_PUBLIC_URL_SECONDS is at most 604800 (7 days, the S3 limit).")
+STORAGE_LOCAL_DISK_SHARED = env_bool("STORAGE_LOCAL_DISK_SHARED", False)
+if STORAGE_S3_BUCKET:
+    MEDIA_STORAGE_BACKEND = "storages.backends.s3.S3Storage"
+    MEDIA_STORAGE_OPTIONS = {
+        "bucket_name": STORAGE_S3_BUCKET,
+        "endpoint_url": STORAGE_S3_ENDPOINT_URL or None,
+        "region_name": STORAGE_S3_REGION or None,
+        "addressing_style": STORAGE_S3_ADDRESSING_STYLE or None,
+        "location": STORAGE_S3_PREFIX,
+        # Credentials: these two when set, else boto3's own chain (AWS_* variables, instance role).
+        "access_key": env_str("STORAGE_S3_ACCESS_KEY_ID", "") or None,
+        "secret_key": env_str("STORAGE_S3_SECRET_ACCESS_KEY", "") or None,
+        "default_acl": None,  # the bucket's own policy decides (private); nothing is made public per object
+        "querystring_auth": True,
+        "querystring_expire": STORAGE_S3_URL_SECONDS,
+        # Names are unique by construction (random or numbered); saving over a key replaces it
+        # without the HEAD request per save that renaming would cost (docs/operations.md, Storage).
+        "file_overwrite": True,
+        "signature_version": "s3v4",
+    }
+else:
+    MEDIA_STORAGE_BACKEND = "django.core.files.storage.FileSystemStorage"
+    MEDIA_STORAGE_OPTIONS = {"location": str(MEDIA_ROOT)}
+
+
+def _s3_origins() -> list[str]:
+    """Where the bucket's pre-signed URLs point (path- or virtual-host style): the origins a page's
+    images may be redirected to, so the Content-Security-Policy's img-src allows them."""
+    if not STORAGE_S3_BUCKET:
+        return []
+    if STORAGE_S3_ENDPOINT_URL:
+        endpoint = urlsplit(STORAGE_S3_ENDPOINT_URL)
+        return [f"{endpoint.scheme}://{endpoint.netloc}", f"{endpoint.scheme}://{STORAGE_S3_BUCKET}.{endpoint.netloc}"]
+    region = f".{STORAGE_S3_REGION}" if STORAGE_S3_REGION else ""
+    return [f"https://{STORAGE_S3_BUCKET}.s3{region}.amazonaws.com", f"https://s3{region}.amazonaws.com"]
+
+
+STORAGE_S3_ORIGINS = _s3_origins()
 STORAGES = {
     "default": {"BACKEND": MEDIA_STORAGE_BACKEND, "OPTIONS": MEDIA_STORAGE_OPTIONS},
     "staticfiles": {
@@ -508,13 +553,21 @@ TASK_CANCEL_FLAG_SECONDS = env_int("TASK_CANCEL_FLAG_SECONDS", 86400, minimum=60
 EXPORT_EXPIRY_HOURS = env_int("EXPORT_EXPIRY_HOURS", 24, minimum=1)
 # Rows read per database batch (keyset pagination) and per progress report while writing an export.
 EXPORT_BATCH_ROWS = env_int("EXPORT_BATCH_ROWS", 2000, minimum=1)
-# Where an export is written before it is handed to the storage (a local scratch folder; the partial
-# file is removed when the job fails or is cancelled).
+# Where an export is written before it is handed to the storage: a local scratch folder, one
+# sub-folder per worker (its node name), which that worker empties at start and after each job.
 EXPORT_WORK_DIR = Path(env_str("EXPORT_WORK_DIR", str(VAR_DIR / "exports-work")))
 PERIODIC_TASKS["remove-expired-exports"] = {
     "task": "dashboard.tasks.exports_cleanup_task",
     "every_seconds": 900,
     "description": "Export files past their expiry are deleted with their rows.",
+}
+# A stored file no row names (a rolled-back upload, a worker killed between saving and recording)
+# is deleted once it is this old; younger ones may be uploads still in flight (dashboard/storage_sweep.py).
+STORAGE_ORPHAN_GRACE_HOURS = env_int("STORAGE_ORPHAN_GRACE_HOURS", 24, minimum=1)
+PERIODIC_TASKS["sweep-orphaned-files"] = {
+    "task": "dashboard.tasks.storage_orphans_sweep_task",
+    "every_seconds": 3600,
+    "description": "Stored files that no row names, older than the grace period, are deleted.",
 }
 
 
@@ -702,7 +755,7 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [csp_constants.SELF],
         "script-src": [csp_constants.SELF, csp_constants.NONCE],
         "style-src": [csp_constants.SELF, csp_constants.NONCE],
-        "img-src": [csp_constants.SELF, "data:"],
+        "img-src": [csp_constants.SELF, "data:", *STORAGE_S3_ORIGINS],
         "font-src": [csp_constants.SELF],
         "connect-src": [csp_constants.SELF],
         "object-src": [csp_constants.NONE],

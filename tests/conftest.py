@@ -325,3 +325,27 @@ def browser_login(page, base_url: str, username: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_load_state()
+
+
+# --- object storage: a real S3-speaking server (moto), a fresh bucket per test ---
+
+@pytest.fixture(scope="session")
+def s3_server():
+    from tests.s3_helpers import S3Server
+
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server):
+    return s3_server.bucket()
+
+
+@pytest.fixture
+def s3_storage(s3_bucket, settings):
+    """This process's "default" storage on a fresh bucket (Django resets its storages on the change)."""
+    settings.STORAGES = s3_bucket.storages(settings.STORAGES)
+    settings.STORAGE_S3_BUCKET = s3_bucket.name
+    return s3_bucket

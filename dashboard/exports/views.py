@@ -2,7 +2,9 @@
 and the download panel a task's page fetches when an export job ends.
 
 Download rule: only the export's owner, staff and superusers included (an export is a copy made for
-one person); anyone else gets a 404, so an export's existence is not revealed. Expired: 410.
+one person); anyone else gets a 404, so an export's existence is not revealed. Expired: 410. The
+file itself comes from the storage (site_config.machinery.storage): a short-lived pre-signed URL
+with object storage, a stream of chunks from the file system.
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
-from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
@@ -27,6 +28,7 @@ from dashboard.exports.services import (
     export_tasks_queryset,
 )
 from dashboard.permissions import EXPORT_DATA, require
+from site_config.machinery.storage import stored_file_response
 
 # The confirmation page counts matching rows up to this many (a bounded COUNT over a LIMIT subquery).
 CONFIRM_COUNT_LIMIT = 10_000
@@ -109,14 +111,8 @@ def export_download(request, pk: int):
     if export_is_expired(export):
         return HttpResponse("This export has expired; ask for a new one.", status=410, content_type="text/plain")
     content_type = "text/csv; charset=utf-8" if export.filename.endswith(".csv") else "application/json"
-    try:
-        stored = default_storage.open(export.file.name, "rb")
-    except FileNotFoundError:
-        raise Http404("The export's file is gone.") from None
-    response = FileResponse(stored, as_attachment=True,
-                            filename=export.filename, content_type=content_type)
-    response["Cache-Control"] = "private, no-store"
-    return response
+    # Object storage: a redirect to a pre-signed URL; the file system: streamed in chunks.
+    return stored_file_response(export.file.name, content_type=content_type, download_as=export.filename)
 
 
 @login_required
