@@ -131,6 +131,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # /healthz, /readyz and /metrics, answered before ALLOWED_HOSTS and the HTTPS redirect (site_config/ops/middleware.py).
     "site_config.ops.middleware.ProbeMiddleware",
+    # An id per request, in its log lines and in the tasks it queues (site_config/machinery/request_context.py).
+    "site_config.machinery.request_context.RequestIdMiddleware",
     "site_config.machinery.middleware.SecurityMiddleware",
     "site_config.machinery.middleware.WhiteNoiseMiddleware",
     "site_config.machinery.middleware.CSPMiddleware",
@@ -170,8 +172,31 @@ TEMPLATES = [
 # --- database: SQLite under var/ by default, anything dj-database-url understands otherwise ---
 
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DJANGO_CONN_MAX_AGE", 0))}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Web processes (daphne) keep Django's own connection pool (psycopg_pool): Django advises against
+    # persistent connections under ASGI, where each database call from an async view or a consumer
+    # may run on a new thread. site_config/asgi.py turns it on (DJANGO_DB_POOL defaults to on there).
+    # Workers, beat and commands keep one persistent connection per process instead (Celery closes
+    # it when it is older than DJANGO_CONN_MAX_AGE, checked before each task).
+    if env_bool("DJANGO_DB_POOL", False):
+        DATABASES["default"]["OPTIONS"] = {"pool": {
+            "min_size": env_int("DJANGO_DB_POOL_MIN_SIZE", 1, minimum=0),
+            "max_size": env_int("DJANGO_DB_POOL_MAX_SIZE", 8, minimum=1),
+            "timeout": env_float("DJANGO_DB_POOL_TIMEOUT", 10.0, minimum=0.1),
+        }}
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env_int("DJANGO_CONN_MAX_AGE", 600, minimum=0)
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Behind a pooler in transaction mode (pgbouncer's pool_mode=transaction), one session's server
+    # connection can change between transactions: no server-side cursors outside a transaction, and
+    # no prepared statements (psycopg prepares a query it runs often).
+    DATABASE_TRANSACTION_POOLING = env_bool("DATABASE_TRANSACTION_POOLING", False)
+    if DATABASE_TRANSACTION_POOLING:
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A web process and a worker write at once: WAL lets readers run beside the writer, IMMEDIATE
     # takes the write lock at BEGIN (no upgrade deadlock), and busy_timeout waits instead of failing
     # with "database is locked".
@@ -395,17 +420,23 @@ if not DEBUG:
 # --- logging: the task id and name on every line a task emits (site_config.machinery.logging_filters) ---
 
 LOG_LEVEL = env_str("DJANGO_LOG_LEVEL", "INFO").upper()
+# "text" (one readable line) or "json" (one JSON object a line: time, level, logger, process, task id,
+# request id, message), for a log collector gathering several hosts.
+LOG_FORMAT = env_str("DJANGO_LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT={LOG_FORMAT!r}: use text or json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"task_context": {"()": "site_config.machinery.logging_filters.TaskContextFilter"}},
     "formatters": {
-        "default": {
+        "text": {
             "format": "%(asctime)s %(levelname)s %(processName)s %(name)s [%(task_name)s %(task_id)s] %(message)s",
         },
+        "json": {"()": "site_config.machinery.logging_filters.JsonLinesFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["task_context"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["task_context"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
