@@ -1,6 +1,6 @@
 """The production formation, run from the Procfile as the README says: the build's static files, the
-release step, then honcho
-with 2 web, 2 worker and 1 beat processes; DEBUG off, PostgreSQL, one Redis shared by all.
+release step, then honcho with 2 web, 2 worker and 1 beat processes; DEBUG off, PostgreSQL, one Redis
+shared by all.
 
 It checks what only a formation of several processes of a kind can get wrong: a task started
 through one web process moves live on a page served by the other; both workers answer under names
