@@ -189,9 +189,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     else:
         DATABASES["default"]["CONN_MAX_AGE"] = env_int("DJANGO_CONN_MAX_AGE", 600, minimum=0)
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # Behind a pooler in transaction mode (pgbouncer's pool_mode=transaction), one session's server
-    # connection can change between transactions: no server-side cursors outside a transaction, and
-    # no prepared statements (psycopg prepares a query it runs often).
+    # Behind a pooler in transaction mode (pgbouncer's pool_mode=transaction), one client's server
+    # connection can change between transactions: a server-side cursor declared in one may be gone in
+    # the next, so none are used; nor prepared statements (psycopg prepares a query it runs often
+    # when server-side binding is turned on in OPTIONS).
     DATABASE_TRANSACTION_POOLING = env_bool("DATABASE_TRANSACTION_POOLING", False)
     if DATABASE_TRANSACTION_POOLING:
         DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
