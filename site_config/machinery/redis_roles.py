@@ -27,13 +27,6 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 ROLES = ("broker", "channels", "cache", "keys")
-#: The setting that holds each role's URL as the operator wrote it ("" means REDIS_URL).
-ROLE_SETTINGS = {
-    "broker": "BROKER_REDIS_URL",
-    "channels": "CHANNEL_LAYER_REDIS_URL",
-    "cache": "CACHE_REDIS_URL",
-    "keys": "REDIS_KEYS_URL",
-}
 SENTINEL_SCHEME = "sentinel"
 DEFAULT_SENTINEL_PORT = 26379
 
@@ -179,9 +172,11 @@ def role_url(role: str) -> str:
     """The URL a role uses now: its own setting when set, else REDIS_URL."""
     from django.conf import settings
 
-    if role not in ROLE_SETTINGS:
+    urls = {"broker": settings.BROKER_REDIS_URL, "channels": settings.CHANNEL_LAYER_REDIS_URL,
+            "cache": settings.CACHE_REDIS_URL, "keys": settings.REDIS_KEYS_URL}
+    if role not in urls:
         raise ValueError(f"unknown Redis role {role!r}; one of {', '.join(ROLES)}")
-    return getattr(settings, ROLE_SETTINGS[role], "") or settings.REDIS_URL
+    return urls[role] or settings.REDIS_URL
 
 
 def redis_client(role: str, *, timeout: float = 2.0):
