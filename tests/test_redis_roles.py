@@ -41,7 +41,8 @@ def test_one_sentinel_url_is_translated_for_kombu_channels_and_redis_py():
     assert redis_roles.url_db("redis://h:1/3") == 3 and redis_roles.url_db(url) == 2
 
 
-@pytest.mark.parametrize("bad", ["sentinel://h:1", "sentinel://h:x/m", "sentinel://h:1/m/zero", "sentinel:///m"])
+@pytest.mark.parametrize("bad", ["sentinel://h:1", "sentinel://h:x/m", "sentinel://h:1/m/zero", "sentinel:///m",
+                                 "sentinel://h:1/m?ssl=true"])
 def test_a_malformed_sentinel_url_is_refused_with_the_expected_form(bad):
     with pytest.raises(ValueError, match="expected sentinel://"):
         redis_roles.parse_sentinel(bad)

@@ -23,7 +23,7 @@ Nothing here imports Django at module level: settings.py uses the translations.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 ROLES = ("broker", "channels", "cache", "keys")
@@ -41,7 +41,6 @@ class SentinelTarget:
     username: str | None = None
     password: str | None = None
     sentinel_password: str | None = None
-    extra: dict = field(default_factory=dict)
 
     def sentinel_kwargs(self) -> dict:
         return {"password": self.sentinel_password} if self.sentinel_password else {}
@@ -94,9 +93,12 @@ def parse_sentinel(url: str) -> SentinelTarget:
     except ValueError:
         raise ValueError(f"{url!r}: the db {parts[1]!r} is not a number; expected {form}") from None
     options = {key: values[-1] for key, values in parse_qs(query).items()}
+    unknown = set(options) - {"sentinel_password"}
+    if unknown:
+        raise ValueError(f"{url!r}: unknown option(s) {', '.join(sorted(unknown))}; expected {form}"
+                         "[?sentinel_password=...]")
     return SentinelTarget(sentinels=tuple(sentinels), master=unquote(parts[0]), db=db, username=username,
-                          password=password, sentinel_password=options.pop("sentinel_password", None) or None,
-                          extra=options)
+                          password=password, sentinel_password=options.get("sentinel_password") or None)
 
 
 def url_db(url: str) -> int:
