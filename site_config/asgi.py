@@ -14,6 +14,8 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_config.settings")
+# A web process keeps a pool of PostgreSQL connections (settings "database"); DJANGO_DB_POOL=0 turns it off.
+os.environ.setdefault("DJANGO_DB_POOL", "1")
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)

@@ -17,6 +17,8 @@ from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
+from site_config.machinery import redis_roles
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("DJANGO_VAR_DIR", BASE_DIR / "var"))
 
@@ -129,6 +131,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # /healthz, /readyz and /metrics, answered before ALLOWED_HOSTS and the HTTPS redirect (site_config/ops/middleware.py).
     "site_config.ops.middleware.ProbeMiddleware",
+    # An id per request, in its log lines and in the tasks it queues (site_config/machinery/request_context.py).
+    "site_config.machinery.request_context.RequestIdMiddleware",
     "site_config.machinery.middleware.SecurityMiddleware",
     "site_config.machinery.middleware.WhiteNoiseMiddleware",
     "site_config.machinery.middleware.CSPMiddleware",
@@ -169,8 +173,32 @@ TEMPLATES = [
 # --- database: SQLite under var/ by default, anything dj-database-url understands otherwise ---
 
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DJANGO_CONN_MAX_AGE", 0))}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Web processes (daphne) keep Django's own connection pool (psycopg_pool): Django advises against
+    # persistent connections under ASGI, where each database call from an async view or a consumer
+    # may run on a new thread. site_config/asgi.py turns it on (DJANGO_DB_POOL defaults to on there).
+    # Workers, beat and commands keep one persistent connection per process instead (Celery closes
+    # it when it is older than DJANGO_CONN_MAX_AGE, checked before each task).
+    if env_bool("DJANGO_DB_POOL", False):
+        DATABASES["default"]["OPTIONS"] = {"pool": {
+            "min_size": env_int("DJANGO_DB_POOL_MIN_SIZE", 1, minimum=0),
+            "max_size": env_int("DJANGO_DB_POOL_MAX_SIZE", 8, minimum=1),
+            "timeout": env_float("DJANGO_DB_POOL_TIMEOUT", 10.0, minimum=0.1),
+        }}
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env_int("DJANGO_CONN_MAX_AGE", 600, minimum=0)
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Behind a pooler in transaction mode (pgbouncer's pool_mode=transaction), one client's server
+    # connection can change between transactions: a server-side cursor declared in one may be gone in
+    # the next, so none are used; nor prepared statements (psycopg prepares a query it runs often
+    # when server-side binding is turned on in OPTIONS).
+    DATABASE_TRANSACTION_POOLING = env_bool("DATABASE_TRANSACTION_POOLING", False)
+    if DATABASE_TRANSACTION_POOLING:
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A web process and a worker write at once: WAL lets readers run beside the writer, IMMEDIATE
     # takes the write lock at BEGIN (no upgrade deadlock), and busy_timeout waits instead of failing
     # with "database is locked".
@@ -295,42 +323,73 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 
-# --- Redis: one URL for the Celery broker, the channel layer and the cache ---
+# --- Redis by role (site_config/machinery/redis_roles.py): each role's URL defaults to REDIS_URL ---
 
-REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+def env_redis_url(name: str, default: str) -> str:
+    """A Redis URL (redis://, rediss://, unix://) or the documented sentinel:// form, checked at start-up."""
+    value = env_str(name, "") or default
+    if redis_roles.is_sentinel(value):
+        try:
+            redis_roles.parse_sentinel(value)
+        except ValueError as error:
+            raise ImproperlyConfigured(f"{name}: {error}") from None
+    return value
+
+
+REDIS_URL = env_redis_url("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Each role's own URL, "" for REDIS_URL (the client factory reads them when it makes a client).
+# The cache may evict (a Redis with maxmemory and allkeys-lru); the broker and our keys must not.
+CACHE_REDIS_URL = env_redis_url("CACHE_REDIS_URL", "")
+CHANNEL_LAYER_REDIS_URL = env_redis_url("CHANNEL_LAYER_REDIS_URL", "")
+# Throttles, metrics, worker heartbeats, cancel flags, the weather's answers and budget.
+REDIS_KEYS_URL = env_redis_url("REDIS_KEYS_URL", "")
 
 CACHES = {
     "default": {
         # Django's Redis cache that degrades to "no cache" while Redis is down (site_config/machinery/cache.py).
         "BACKEND": "site_config.machinery.cache.ResilientRedisCache",
-        "LOCATION": REDIS_URL,
+        # A list: Django splits a string at commas, which a sentinel:// URL lists its sentinels with.
+        "LOCATION": [CACHE_REDIS_URL or REDIS_URL],
         "KEY_PREFIX": "site",
         "TIMEOUT": 300,
-        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2,
+                    "pool_class": "site_config.machinery.redis_roles.RolePool"},
     }
 }
 
 # RedisPubSubChannelLayer, chosen by measurement (docs/benchmarks.md): one PUBLISH per group_send,
 # fanned out inside each daphne process, lower latency than the list-based RedisChannelLayer, no
 # per-channel capacity that silently drops messages, and groups re-subscribed after a Redis restart.
+# Pub/sub ignores the db number: two sites on one Redis need different prefixes, so the default
+# carries the db ("site" on db 0, "site-db1" on db 1).
+_layer_db = redis_roles.url_db(CHANNEL_LAYER_REDIS_URL or REDIS_URL)
+CHANNEL_LAYER_PREFIX = env_str("CHANNEL_LAYER_PREFIX", "site" if _layer_db == 0 else f"site-db{_layer_db}")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "site"},
+        "CONFIG": {"hosts": [redis_roles.channels_host(CHANNEL_LAYER_REDIS_URL or REDIS_URL)], "prefix": CHANNEL_LAYER_PREFIX},
     }
 }
 
 
 # --- Celery (namespace CELERY_) ---
 
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+# The broker as the operator names it (Redis, the sentinel:// form, or amqp://); Celery gets it
+# translated for kombu. BROKER_REDIS_URL: the same URL when it is a Redis, for the site's own reads
+# of the queues (lengths, the lost-message sweep); "" for RabbitMQ.
+_broker_url = env_redis_url("CELERY_BROKER_URL", REDIS_URL)
+BROKER_REDIS_URL = _broker_url if _broker_url.startswith(("redis://", "rediss://", "unix://", "sentinel://")) else ""
+CELERY_BROKER_URL, _broker_options = redis_roles.kombu_broker(_broker_url)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+if _broker_url.startswith(("redis://", "rediss://")):
     # kombu's Redis transport with the fix that keeps a worker alive across a Redis restart.
     CELERY_BROKER_TRANSPORT = "site_config.machinery.broker:Transport"
+elif redis_roles.is_sentinel(_broker_url):
+    CELERY_BROKER_TRANSPORT = "site_config.machinery.broker:SentinelTransport"
 # Redis re-delivers an unacknowledged message after the visibility timeout; it must be longer than
 # the longest task, or a long task runs twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
+                                   **_broker_options}
 # On a cold shutdown (a second Ctrl-C, SIGQUIT) running tasks still get this long to finish before
 # unfinished late-acknowledged ones are handed back to the broker.
 CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env_float("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", 10.0, minimum=0.0)
@@ -416,17 +475,23 @@ if not DEBUG:
 # --- logging: the task id and name on every line a task emits (site_config.machinery.logging_filters) ---
 
 LOG_LEVEL = env_str("DJANGO_LOG_LEVEL", "INFO").upper()
+# "text" (one readable line) or "json" (one JSON object a line: time, level, logger, process, task id,
+# request id, message), for a log collector gathering several hosts.
+LOG_FORMAT = env_str("DJANGO_LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT={LOG_FORMAT!r}: use text or json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"task_context": {"()": "site_config.machinery.logging_filters.TaskContextFilter"}},
     "formatters": {
-        "default": {
+        "text": {
             "format": "%(asctime)s %(levelname)s %(processName)s %(name)s [%(task_name)s %(task_id)s] %(message)s",
         },
+        "json": {"()": "site_config.machinery.logging_filters.JsonLinesFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["task_context"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["task_context"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

@@ -60,7 +60,8 @@ class Process:
     local fakes (the fake Open-Meteo) pass `live=False`.
     """
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], *, live: bool = True) -> None:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], *, live: bool = True,
+                 cwd: Path = BASE_DIR) -> None:
         if live:
             _require_live_marker(name)
         self.name = name
@@ -68,7 +69,7 @@ class Process:
         self._log = open(self.log_path, "ab")
         self._log_start = self._log.tell()  # a restarted process appends: wait for *its* lines
         self.popen = subprocess.Popen(
-            args, env=env, cwd=BASE_DIR, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            args, env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
     def log(self) -> str:

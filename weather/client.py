@@ -42,6 +42,7 @@ import aiohttp
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from site_config.machinery.redis_roles import async_connection_pool
 from site_config.ops.metrics import WEATHER_UPSTREAM_ERRORS, WEATHER_UPSTREAM_REQUESTS
 
 logger = logging.getLogger(__name__)
@@ -111,8 +112,7 @@ def _state() -> _LoopState:
     # A blocking pool: in a crowd (hundreds of pages at once, each with a budget call and cache
     # reads) a Redis call waits a moment for a free connection; redis-py's default pool refuses
     # ("Too many connections") past 100, which failed the lookups.
-    pool = aioredis.BlockingConnectionPool.from_url(settings.REDIS_URL, max_connections=REDIS_CONNECTIONS, timeout=2,
-                                                    socket_timeout=2, socket_connect_timeout=2)
+    pool = async_connection_pool("keys", max_connections=REDIS_CONNECTIONS, timeout=2)
     state = _LoopState(session, asyncio.Semaphore(cap), aioredis.Redis.from_pool(pool), _ProcessBudget())
     _states[id(loop)] = (loop, state)
     _close_at_server_shutdown()

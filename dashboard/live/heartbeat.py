@@ -22,13 +22,15 @@ import redis
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
 
+from site_config.machinery.redis_roles import redis_client as role_client
+
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "site:worker-alive:"
 
 
 def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    return role_client("keys")
 
 
 def heartbeat_write(client: redis.Redis, *, hostname: str, pid: int, active: list[str], ttl: float) -> None:

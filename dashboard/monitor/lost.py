@@ -30,6 +30,7 @@ from dashboard.live.heartbeat import redis_client, running_task_ids
 from dashboard.live.publish import publish_view
 from dashboard.live.store import load_view, record_event
 from dashboard.models import TaskEvent
+from site_config.machinery.redis_roles import redis_client as role_client
 
 logger = logging.getLogger(__name__)
 
@@ -127,11 +128,10 @@ def tasks_unqueued_sweep(*, broker: redis.Redis | None = None, now: float | None
     is missing (a restart, a flush, or the very first run), the queues and the unacknowledged
     messages are read, and every queued task found in neither is lost.
     """
-    url = settings.CELERY_BROKER_URL
-    if not url.startswith(("redis://", "rediss://")):
+    if not settings.BROKER_REDIS_URL:
         return []  # RabbitMQ keeps its queues across restarts
     now = time.time() if now is None else now
-    broker = broker or redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    broker = broker or role_client("broker", timeout=5)
     try:
         if not broker.set(EPOCH_KEY, now, nx=True):
             return []

@@ -1,7 +1,8 @@
 """The classes and functions that settings.py, urls.py and asgi.py plug in by dotted path.
 
 Configuration (what is chosen) lives one level up; how each choice works lives here:
-- `broker`: the Redis transport that reconnects after a Redis restart;
+- `redis_roles`: which Redis each role uses (one URL each, Sentinel too) and the one client factory;
+- `broker`: the Redis and Sentinel transports that reconnect after a Redis restart or failover;
 - `cache`, `results`: the cache and result backends that survive a Redis outage;
 - `middleware`: the request middleware; `checks`: the project's deploy checks;
 - `client_address`, `throttles`, `websocket_origin`, `websocket_close`: the doors (who is asking,

@@ -35,6 +35,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from site_config.machinery.client_address import request_client_bucket
+from site_config.machinery.redis_roles import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -78,15 +79,8 @@ class Refusal:
     retry_after: int  # seconds until the bucket's window ends
 
 
-_clients: dict[str, redis.Redis] = {}
-
-
 def _redis() -> redis.Redis:
-    url = settings.REDIS_URL
-    client = _clients.get(url)
-    if client is None:
-        client = _clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-    return client
+    return redis_client("keys")
 
 
 def throttle_take(buckets: list[Bucket]) -> Refusal | None:

@@ -98,18 +98,11 @@ def process_name() -> str:
     return f"{name}@{socket.gethostname()}"
 
 
-_clients: dict = {}
-
-
 def redis_client():
-    """A Redis client for REDIS_URL with short timeouts (metrics must never hold anything up)."""
-    import redis
+    """The site's keys Redis with short timeouts (metrics must never hold anything up)."""
+    from site_config.machinery.redis_roles import redis_client as role_client
 
-    url = settings.REDIS_URL
-    client = _clients.get(url)
-    if client is None:
-        client = _clients[url] = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-    return client
+    return role_client("keys", timeout=1)
 
 
 class Recorder:
