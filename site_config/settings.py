@@ -297,7 +297,11 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler behind a lease in Redis: any number of beats may run, one
+# sends (site_config/machinery/beat.py). The lease expires this long after its holder died; a
+# standby takes over within a fifth of it more.
+CELERY_BEAT_SCHEDULER = "site_config.machinery.beat:LeasedDatabaseScheduler"
+BEAT_LEASE_SECONDS = env_float("BEAT_LEASE_SECONDS", 10.0, minimum=1.0)
 CELERY_TASK_ALWAYS_EAGER = False
 # Results are rows people read; expiry is handled by our own batched clean-up, not Celery's.
 CELERY_RESULT_EXPIRES = None
