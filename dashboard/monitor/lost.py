@@ -5,7 +5,11 @@ A task is lost when its row says it is running (STARTED or PROGRESS) and no live
 it in its heartbeat (dashboard/live/heartbeat.py) for WORKER_LOST_AFTER_SECONDS. The wait is counted
 in Redis from the first sweep that missed it, so a Redis restart (which forgets every heartbeat
 until the workers write them again) starts the count afresh, and nothing is judged while Redis
-cannot be read at all.
+cannot be read at all. Every time here is Redis's (TIME), never the sweeping host's clock: sweeps
+run on any worker, and a host whose clock is ahead would otherwise judge a task that has just
+started, and is not yet in a heartbeat, as unclaimed for long. With the defaults (heartbeat every 5 s
+kept 15 s, a sweep every 10 s, 20 s of grace) a task is declared lost at most 55 s after its worker
+died.
 
 A lost task whose code declares it safe to run again (`acks_late`, and not `retryable = False`) is
 sent again as a new task linked to the original, like a dashboard retry. If the broker later
@@ -16,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import UTC, datetime
 
 import redis
@@ -42,6 +45,12 @@ def was_declared_lost(task_id: str) -> bool:
     return TaskEvent.objects.filter(task_id=task_id, kind=LOST_EVENT).exists()
 
 
+def redis_time(client: redis.Redis) -> float:
+    """Redis's clock (TIME), the one clock every host that sweeps shares."""
+    seconds, microseconds = client.time()
+    return seconds + microseconds / 1_000_000
+
+
 def tasks_lost_sweep(*, client: redis.Redis | None = None, now: float | None = None) -> list[str]:
     """Declare lost the running tasks no live worker has claimed for long enough; their ids."""
     lost_after = settings.WORKER_LOST_AFTER_SECONDS
@@ -49,8 +58,8 @@ def tasks_lost_sweep(*, client: redis.Redis | None = None, now: float | None = N
     if not running:
         return []
     client = client or redis_client()
-    now = time.time() if now is None else now
     try:
+        now = redis_time(client) if now is None else now
         claimed = running_task_ids(client)
         unclaimed = [(task_id, worker) for task_id, worker in running if task_id not in claimed]
         overdue = []
@@ -130,9 +139,9 @@ def tasks_unqueued_sweep(*, broker: redis.Redis | None = None, now: float | None
     url = settings.CELERY_BROKER_URL
     if not url.startswith(("redis://", "rediss://")):
         return []  # RabbitMQ keeps its queues across restarts
-    now = time.time() if now is None else now
     broker = broker or redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
     try:
+        now = redis_time(broker) if now is None else now
         if not broker.set(EPOCH_KEY, now, nx=True):
             return []
         waiting = list(TaskResult.objects.filter(status__in=QUEUED_STATES).values_list("task_id", flat=True))
