@@ -97,7 +97,9 @@ def lost_tasks_sweep_task(self) -> dict:
     return {"lost": tasks_lost_sweep(), "messages_lost": tasks_unqueued_sweep()}
 
 
-@shared_task(bind=True)
+# Late acknowledgement: a worker stopped or lost mid-export hands the message back and the export is
+# written again from the start (export_write replaces the scratch file; the row is set at the end).
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
 def export_write_task(self, export_id: int, gate_key: str | None = None, gate_timeout: float = 60.0) -> dict:
     """Write one export (dashboard.exports.services). With `gate_key`, batch N reports its progress
     once the gate admits N (see wait_at_gate). Cancelled: the partial file is removed, the export says

@@ -566,6 +566,14 @@ WORKER_LOST_AFTER_SECONDS = env_float("WORKER_LOST_AFTER_SECONDS", 20.0, minimum
 LOST_TASKS_SWEEP_SECONDS = env_int("LOST_TASKS_SWEEP_SECONDS", 10, minimum=1)
 
 
+# --- stopping (site_config/ops/web.py, Procfile) ---
+
+# A web process told to stop (SIGTERM) answers /readyz 503 at once and keeps serving this long
+# before it closes its websockets (1012: the pages reconnect elsewhere) and exits. Keep it a few
+# seconds under the platform's kill delay, and over the balancer's probe interval.
+WEB_DRAIN_SECONDS = env_float("WEB_DRAIN_SECONDS", 10.0, minimum=0.0)
+
+
 # --- websockets (dashboard/live/consumers.py) ---
 
 # A socket is authorised when it connects; it closes (code 1012, which the page's htmx ws extension

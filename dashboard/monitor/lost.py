@@ -122,6 +122,7 @@ def _send_again(task_id: str, why: str) -> str | None:
 # --- messages the broker lost ---
 
 EPOCH_KEY = "site:broker-epoch"
+SUSPECTS_KEY = "site:broker-unqueued-suspects"  # queued tasks one look missed in the broker
 SCAN_LIMIT = 100_000  # messages read at most when looking for lost ones
 QUEUED_STATES = (states.PENDING, states.RECEIVED)
 
@@ -134,7 +135,9 @@ def tasks_unqueued_sweep(*, broker: redis.Redis | None = None, now: float | None
     unacknowledged message when it restarts; their rows would say "queued" for ever. A marker key
     tells when that happened: while it exists nothing was lost and this costs one command. When it
     is missing (a restart, a flush, or the very first run), the queues and the unacknowledged
-    messages are read, and every queued task found in neither is lost.
+    messages are read. A queued row is written just before its message is sent, so a task missing
+    from the broker at one look may be on its way: it is lost only when the next look, a sweep
+    later, misses it again. The marker is set once a look finds no newly missing task.
     """
     url = settings.CELERY_BROKER_URL
     if not url.startswith(("redis://", "rediss://")):
@@ -142,23 +145,26 @@ def tasks_unqueued_sweep(*, broker: redis.Redis | None = None, now: float | None
     broker = broker or redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
     try:
         now = redis_time(broker) if now is None else now
-        if not broker.set(EPOCH_KEY, now, nx=True):
+        if broker.exists(EPOCH_KEY):
             return []
         waiting = list(TaskResult.objects.filter(status__in=QUEUED_STATES).values_list("task_id", flat=True))
-        if not waiting:
+        present = _ids_in_broker(broker) if waiting else set()
+        if present is None:
             return []
-        present = _ids_in_broker(broker)
+        missing = {task_id for task_id in waiting if task_id not in present}
+        suspects = {value.decode() for value in broker.smembers(SUSPECTS_KEY)}
+        pipe = broker.pipeline()
+        pipe.delete(SUSPECTS_KEY)
+        if missing - suspects:
+            pipe.sadd(SUSPECTS_KEY, *(missing - suspects))
+            pipe.expire(SUSPECTS_KEY, 3600)
+        else:
+            pipe.set(EPOCH_KEY, now)
+        pipe.execute()
     except (redis.RedisError, OSError) as error:
         logger.warning("lost-message sweep skipped: the broker cannot be read (%s)", error)
-        try:
-            broker.delete(EPOCH_KEY)  # look again next time
-        except (redis.RedisError, OSError):
-            pass
         return []
-    if present is None:
-        return []
-    lost = [task_id for task_id in waiting if task_id not in present]
-    return [task_id for task_id in lost if _declare_message_lost(task_id)]
+    return [task_id for task_id in sorted(missing & suspects) if _declare_message_lost(task_id)]
 
 
 def _ids_in_broker(broker: redis.Redis) -> set[str] | None:

@@ -10,6 +10,10 @@ Cheap enough to poll every second from several load balancers: one check runs at
 READINESS_CACHE_SECONDS. The migration plan (MigrationExecutor, as `migrate` computes it) costs
 about 3 ms once the migration modules are loaded (35 ms the first time). The body holds no secret: booleans, counts, timings and exception class
 names, never a URL, host or message.
+
+A process told to stop (site_config/ops/web.py, on SIGTERM) answers 503 with status "stopping" at
+once, without any check, for the rest of its life: the load balancer sends it no new traffic while
+it finishes what it serves.
 """
 
 from __future__ import annotations
@@ -36,9 +40,16 @@ class Readiness:
         self._future: Future | None = None
         self._result: dict | None = None
         self._checked_at = float("-inf")
+        self.stopping = False
+
+    def stop_begin(self) -> None:
+        """From now on this process answers "stopping" (503): it is going away."""
+        self.stopping = True
 
     async def result(self) -> dict:
         """The latest result if fresh enough, else a new check (shared by concurrent callers)."""
+        if self.stopping:
+            return {"status": "stopping", "checks": {}}
         if self._result is not None and time.monotonic() - self._checked_at < settings.READINESS_CACHE_SECONDS:
             return self._result
         with self._lock:
