@@ -557,7 +557,7 @@ LIVE_PROBE_INTERVAL = env_float("LIVE_PROBE_INTERVAL", 5.0, minimum=0.2)
 LIVE_PROBE_TIMEOUT = env_float("LIVE_PROBE_TIMEOUT", 3.0, minimum=0.1)
 
 
-# Worker heartbeats (dashboard/live/heartbeat.py): written this often, each kept three times as long;
+# Worker heartbeats (site_config/ops/liveness.py, the one source of worker liveness): written this often, each kept three times as long;
 # a running task no live worker has claimed for WORKER_LOST_AFTER_SECONDS is declared lost (checked
 # every LOST_TASKS_SWEEP_SECONDS). Worst case from a worker's death to "lost": 3 x heartbeat + sweep
 # + lost-after + sweep = 55 s with these defaults.
@@ -584,10 +584,9 @@ WS_MAX_AGE_SECONDS = env_int("WS_MAX_AGE_SECONDS", 3600, minimum=1)
 
 # --- live dashboard pages polled once per daphne process (dashboard/live/poller.py) ---
 
-# Workers page: how long `inspect()` waits for worker replies, how long heartbeats are listened
-# for, and how often the page is refreshed while anyone watches (seconds).
+# Workers page: how long `inspect()` waits for worker replies, and how often the page is refreshed
+# while anyone watches (seconds).
 WORKERS_INSPECT_TIMEOUT = env_float("WORKERS_INSPECT_TIMEOUT", 1.0, minimum=0.1)
-WORKERS_HEARTBEAT_WINDOW = env_float("WORKERS_HEARTBEAT_WINDOW", 1.5, minimum=0.1)
 WORKERS_POLL_INTERVAL = env_float("WORKERS_POLL_INTERVAL", 3.0, minimum=1.0)
 # Worker control from the workers page: how long a command waits for the workers' replies (seconds).
 WORKERS_CONTROL_TIMEOUT = env_float("WORKERS_CONTROL_TIMEOUT", 2.0, minimum=0.1)

@@ -4,6 +4,7 @@ one-off clocked schedule due around the takeover)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -137,7 +138,7 @@ def test_two_beats_send_each_tick_of_a_one_second_schedule_once(beats):
     assert _sends(second, "tick") == 0
     assert _sends(first, "tick") == len(runs)
     # Once a second, never twice for one tick: consecutive sends at least half a second apart.
-    gaps = [(b.date_created - a.date_created).total_seconds() for a, b in zip(runs, runs[1:], strict=False)]
+    gaps = [(b.date_created - a.date_created).total_seconds() for a, b in itertools.pairwise(runs)]
     assert min(gaps) > 0.5, gaps
     assert elapsed * 0.6 <= len(runs) <= elapsed + 3, (len(runs), elapsed)
 

@@ -76,8 +76,7 @@ PAGES_THAT_READ_THE_CACHE = ["/dashboard/", "/dashboard/tasks/", "/dashboard/tas
 def test_while_redis_is_down_pages_answer_with_a_notice_and_open_pages_say_they_are_not_live(
         transactional_db, own_redis, alice):
     web = start_daphne("daphne-redis-down", env={"REDIS_URL": own_redis.url, "LIVE_PROBE_INTERVAL": "0.5",
-                                                 "LIVE_PROBE_TIMEOUT": "0.5", "WORKERS_INSPECT_TIMEOUT": "0.2",
-                                                 "WORKERS_HEARTBEAT_WINDOW": "0.2"})
+                                                 "LIVE_PROBE_TIMEOUT": "0.5", "WORKERS_INSPECT_TIMEOUT": "0.2"})
     cookie = session_cookie(alice)
     try:
         result = demo_job_task.apply_async((3, 0), queue="parked")  # stays queued: no worker reads "parked"
@@ -108,7 +107,7 @@ def test_a_task_whose_worker_died_is_shown_lost_sent_again_and_never_run_twice(t
     import os
     import signal
 
-    from dashboard.live.heartbeat import redis_client, running_task_ids
+    from site_config.ops.liveness import redis_client, running_task_ids
     from dashboard.live.store import load_view
     from dashboard.models import TaskAction, TaskEvent
     from dashboard.monitor.lost import tasks_lost_sweep

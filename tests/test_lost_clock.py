@@ -12,10 +12,10 @@ import pytest
 from celery import states
 from django_celery_results.models import TaskResult
 
-from dashboard.live.heartbeat import redis_client, running_task_ids
 from dashboard.models import TaskEvent
 from dashboard.monitor.lost import tasks_lost_sweep
 from dashboard.tasks import demo_job_task, lost_tasks_sweep_task, progress_loop_task
+from site_config.ops.liveness import redis_client, running_task_ids
 from tests.conftest import BIN, Process, child_env, start_worker
 from tests.livetools import wait_for
 

@@ -75,9 +75,8 @@ def test_web_told_to_stop_turns_unready_keeps_serving_then_closes_websockets_wit
             ws.recv(timeout=15)  # the snapshot: the socket is live
             os.kill(web.popen.pid, signal.SIGTERM)
             told = time.monotonic()
-            status, body = wait_for(lambda: (lambda r: r if r[0] == 503 else None)(_get(f"{web.url}/readyz")),
-                                    timeout=2, interval=0.05)
-            assert json.loads(body)["status"] == "stopping"
+            wait_for(lambda: _get(f"{web.url}/readyz")[0] == 503, timeout=2, interval=0.05)
+            assert json.loads(_get(f"{web.url}/readyz")[1])["status"] == "stopping"
             assert time.monotonic() - told < 2
             # Still serving during the drain: pages, and new websockets.
             assert _get(f"{web.url}/healthz")[0] == 200

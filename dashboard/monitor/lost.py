@@ -2,7 +2,7 @@
 reason, and sent again when safe.
 
 A task is lost when its row says it is running (STARTED or PROGRESS) and no live worker has claimed
-it in its heartbeat (dashboard/live/heartbeat.py) for WORKER_LOST_AFTER_SECONDS. The wait is counted
+it in its heartbeat (site_config/ops/liveness.py) for WORKER_LOST_AFTER_SECONDS. The wait is counted
 in Redis from the first sweep that missed it, so a Redis restart (which forgets every heartbeat
 until the workers write them again) starts the count afresh, and nothing is judged while Redis
 cannot be read at all. Every time here is Redis's (TIME), never the sweeping host's clock: sweeps
@@ -29,10 +29,10 @@ from django.db import transaction
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
-from dashboard.live.heartbeat import redis_client, running_task_ids
 from dashboard.live.publish import publish_view
 from dashboard.live.store import load_view, record_event
 from dashboard.models import TaskEvent
+from site_config.ops.liveness import redis_client, running_task_ids
 
 logger = logging.getLogger(__name__)
 

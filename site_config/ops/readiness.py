@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from site_config.ops.metrics import WORKERS_KEY, redis_client, workers_online
+from site_config.ops.liveness import redis_client, workers_alive
 
 #: How long a probe waits for the checks before answering 503 (a hung database).
 TIMEOUT_SECONDS = 3.0
@@ -64,8 +64,8 @@ class Readiness:
     def _check(self) -> dict:
         checks = {"database": self._database()}
         checks["migrations"] = self._migrations() if checks["database"]["ok"] else {"ok": False, "error": "no database"}
-        checks["redis"], heartbeats = self._redis()
-        online = len(workers_online(heartbeats)) if checks["redis"]["ok"] else None
+        checks["redis"], alive = self._redis()
+        online = len(alive) if checks["redis"]["ok"] else None
         checks["workers"] = {"ok": bool(online), "online": online}
         connection.close_if_unusable_or_obsolete()
         if not (checks["database"]["ok"] and checks["migrations"]["ok"]):
@@ -101,10 +101,10 @@ class Readiness:
     def _redis(self) -> tuple[dict, dict]:
         started = time.perf_counter()
         try:
-            heartbeats = redis_client().hgetall(WORKERS_KEY)
+            alive = workers_alive(redis_client())
         except Exception as error:
             return {"ok": False, "error": type(error).__name__}, {}
-        return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}, heartbeats
+        return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}, alive
 
 
 readiness = Readiness()
