@@ -122,7 +122,8 @@ def _send_again(task_id: str, why: str) -> str | None:
 # --- messages the broker lost ---
 
 EPOCH_KEY = "site:broker-epoch"
-SUSPECTS_KEY = "site:broker-unqueued-suspects"  # queued tasks one look missed in the broker
+SUSPECTS_KEY = "site:broker-unqueued-suspects"  # queued task id -> when a look first missed it
+UNQUEUED_GRACE_SECONDS = 30.0  # from a queued row to its message in the broker, at the very most
 SCAN_LIMIT = 100_000  # messages read at most when looking for lost ones
 QUEUED_STATES = (states.PENDING, states.RECEIVED)
 
@@ -136,8 +137,8 @@ def tasks_unqueued_sweep(*, broker: redis.Redis | None = None, now: float | None
     tells when that happened: while it exists nothing was lost and this costs one command. When it
     is missing (a restart, a flush, or the very first run), the queues and the unacknowledged
     messages are read. A queued row is written just before its message is sent, so a task missing
-    from the broker at one look may be on its way: it is lost only when the next look, a sweep
-    later, misses it again. The marker is set once a look finds no newly missing task.
+    from the broker at one look may be on its way: it is lost only when looks UNQUEUED_GRACE_SECONDS
+    apart (Redis's clock) both miss it. The marker is set again once nothing is left missing.
     """
     url = settings.CELERY_BROKER_URL
     if not url.startswith(("redis://", "rediss://")):
@@ -152,11 +153,13 @@ def tasks_unqueued_sweep(*, broker: redis.Redis | None = None, now: float | None
         if present is None:
             return []
         missing = {task_id for task_id in waiting if task_id not in present}
-        suspects = {value.decode() for value in broker.smembers(SUSPECTS_KEY)}
+        since = {key.decode(): float(value) for key, value in broker.hgetall(SUSPECTS_KEY).items()}
+        lost = sorted(task_id for task_id in missing if now - since.get(task_id, now) >= UNQUEUED_GRACE_SECONDS)
         pipe = broker.pipeline()
         pipe.delete(SUSPECTS_KEY)
-        if missing - suspects:
-            pipe.sadd(SUSPECTS_KEY, *(missing - suspects))
+        waiting_longer = {task_id: since.get(task_id, now) for task_id in missing if task_id not in lost}
+        if waiting_longer:
+            pipe.hset(SUSPECTS_KEY, mapping=waiting_longer)
             pipe.expire(SUSPECTS_KEY, 3600)
         else:
             pipe.set(EPOCH_KEY, now)
@@ -164,7 +167,7 @@ def tasks_unqueued_sweep(*, broker: redis.Redis | None = None, now: float | None
     except (redis.RedisError, OSError) as error:
         logger.warning("lost-message sweep skipped: the broker cannot be read (%s)", error)
         return []
-    return [task_id for task_id in sorted(missing & suspects) if _declare_message_lost(task_id)]
+    return [task_id for task_id in lost if _declare_message_lost(task_id)]
 
 
 def _ids_in_broker(broker: redis.Redis) -> set[str] | None:
