@@ -107,10 +107,10 @@ def test_a_task_whose_worker_died_is_shown_lost_sent_again_and_never_run_twice(t
     import os
     import signal
 
-    from site_config.ops.liveness import redis_client, running_task_ids
     from dashboard.live.store import load_view
     from dashboard.models import TaskAction, TaskEvent
     from dashboard.monitor.lost import tasks_lost_sweep
+    from site_config.ops.liveness import redis_client, running_task_ids
 
     settings.WORKER_LOST_AFTER_SECONDS = 5
     fast = {"WORKER_HEARTBEAT_SECONDS": "0.3"}
