@@ -27,9 +27,10 @@ from dashboard.models import Export, TaskEvent
 from site_config.devtools.local_redis import free_port
 from site_config.devtools.supervisor import procfile_entries
 from tests.blog_helpers import make_post
-from tests.conftest import BASE_DIR, Process, child_env, session_cookie
+from dashboard.tasks import demo_job_task
+from tests.conftest import BASE_DIR, Process, child_env, grant, make_user, session_cookie, start_worker
 from tests.image_helpers import jpeg_bytes, post_with_image
-from tests.livetools import wait_for, ws_connect
+from tests.livetools import process_exists, wait_for, worker_pid_running, ws_connect
 from tests.plugin import REDIS
 
 pytestmark = [pytest.mark.live, pytest.mark.serial]
@@ -170,3 +171,24 @@ def test_sigterm_to_every_process_then_sigkill_an_export_and_renditions_finish_a
     finally:
         for process in formation + restarted:
             process.stop()
+
+
+def test_terminate_with_sigterm_from_the_dashboard_reaches_a_worker_whose_sigterm_is_remapped(
+        transactional_db, client, gate):
+    """The Procfile's worker ignores SIGTERM in its pool processes; the dashboard's default
+    terminate still stops the task (the worker sends its own terminate signal, SIGQUIT)."""
+    operator = grant(make_user("tess", staff=True), "dashboard.act_on_tasks")
+    worker = start_worker("worker-remapped", "--queues", "remapped", env={"REMAP_SIGTERM": "SIGQUIT"})
+    try:
+        task = demo_job_task.apply_async((2, 0), {"gate_key": gate.key}, queue="remapped",
+                                         headers={"launched_by": operator.pk})
+        gate.open_to(1)  # step 1 runs, then the job waits at step 2
+        wait_for(lambda: TaskResult.objects.filter(task_id=task.id, status="PROGRESS").exists(), timeout=30)
+        pid = wait_for(lambda: worker_pid_running(task.id), timeout=30)
+        client.force_login(operator)
+        assert client.post(f"/dashboard/tasks/{task.id}/terminate/", {"signal": "SIGTERM"}).status_code == 302
+        wait_for(lambda: f"Terminating {task.id} (3)" in worker.log(), timeout=30)  # 3: SIGQUIT
+        wait_for(lambda: not process_exists(pid), timeout=30)
+        assert TaskResult.objects.get(task_id=task.id).status == states.REVOKED
+    finally:
+        worker.stop()

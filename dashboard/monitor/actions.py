@@ -100,7 +100,10 @@ def task_revoke(*, user, task_id: str, terminate: bool = False, batch: uuid.UUID
         note = f"signal {signal}" if terminate else ""
         TaskAction.objects.create(batch=batch or uuid.uuid4(), kind=kind, task_id=task_id, user=user, note=note)
         record_event(task_id, kind, f"by {user.get_username()}" + (f" with {signal}" if terminate else ""))
-    current_app.control.revoke(task_id, terminate=terminate, signal=signal)
+    # SIGTERM is sent as "the worker's own terminate signal" (None): a worker started with
+    # REMAP_SIGTERM=SIGQUIT (the Procfile's) has pool processes that ignore SIGTERM, and terminates
+    # with SIGQUIT instead; any other worker uses SIGTERM.
+    current_app.control.revoke(task_id, terminate=terminate, signal=None if signal == "SIGTERM" else signal)
     view = load_view(task_id)
     if view is not None:
         publish_view(view)
