@@ -24,10 +24,10 @@ from websockets.exceptions import ConnectionClosed
 from blog.models import Comment, Post
 from dashboard.exports.services import export_start
 from dashboard.models import Export, TaskEvent
+from dashboard.tasks import demo_job_task
 from site_config.devtools.local_redis import free_port
 from site_config.devtools.supervisor import procfile_entries
 from tests.blog_helpers import make_post
-from dashboard.tasks import demo_job_task
 from tests.conftest import BASE_DIR, Process, child_env, grant, make_user, session_cookie, start_worker
 from tests.image_helpers import jpeg_bytes, post_with_image
 from tests.livetools import process_exists, wait_for, worker_pid_running, ws_connect
