@@ -22,7 +22,8 @@ REVOCABLE_STATES = (states.PENDING, states.RECEIVED, states.RETRY)
 RUNNING_STATES = (states.STARTED, "PROGRESS")
 #: The signals terminate may send to the pool process running a task, with what each means there.
 TERMINATE_SIGNALS = {
-    "SIGTERM": "SIGTERM (default): the process is asked to stop; it ends at once unless the task catches it",
+    "SIGTERM": ("SIGTERM (default): the worker's own stop signal (SIGQUIT for a worker started from the Procfile, "
+                "whose pool ignores SIGTERM); it ends at once unless the task catches it"),
     "SIGINT": "SIGINT: as a Ctrl-C; Python raises KeyboardInterrupt inside the task",
     "SIGUSR1": "SIGUSR1: Celery raises SoftTimeLimitExceeded inside the task, which may clean up and stop",
     "SIGQUIT": "SIGQUIT: stop at once",
