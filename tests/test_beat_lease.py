@@ -148,6 +148,13 @@ def test_two_beats_send_each_tick_of_a_one_second_schedule_once(beats):
     assert len(sent_at) == len(runs) and min(gaps) > 0.5, gaps
     assert elapsed * 0.6 <= len(runs) <= elapsed + 3, (len(runs), elapsed)
 
+    # A clean stop (SIGTERM, as in a deploy) hands the lease over at once: no lease to wait out.
+    stopped = time.monotonic()
+    first.stop()
+    assert "beat: lease released" in first.log()
+    second.wait_for_log("holding the lease", timeout=10)
+    assert time.monotonic() - stopped < 5
+
 
 @pytest.mark.live
 @pytest.mark.serial
