@@ -11,8 +11,9 @@ One collection asks every worker at once, in parallel threads, and waits a bound
     liveness): load average, active/processed counts, heartbeat time;
   - every queue's length from the broker (dashboard.workers.queues: Redis or RabbitMQ).
 
-A worker that neither answers nor has a live heartbeat is offline; the last time it answered is kept in the Django cache
-(Redis, shared by every web process), so the page still lists it with its last-seen time for a day.
+A worker that neither answers nor has a live heartbeat is offline; the last time it was seen is kept
+in the Django cache (Redis, shared by every web process), so the page still lists it with its
+last-seen time for a day.
 
 The result is cached too (`workers_snapshot(max_age=...)`): however many pages, sockets and web
 processes look, the workers are asked at most once per `max_age`. The live page gets it from one
