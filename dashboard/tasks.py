@@ -42,7 +42,15 @@ def wait_at_gate(key: str, step: int, *, timeout: float) -> None:
 
 # Safe to run again from the start, so late acknowledgement: if the worker process dies mid-job,
 # the broker re-delivers it to another process instead of losing it.
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+# What may be given from outside (run form, API, schedules; dashboard/workers/launch.py checks it):
+# each task's `launch_arguments` names the arguments and their bounds (a bound may be a function that reads a setting);
+# a task without it takes no arguments from outside. gate_key, gate_timeout and stamp are for tests
+# and benchmarks, which call the task directly.
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, launch_arguments={
+    "steps": {"type": "int", "min": 1, "max": lambda: settings.DEMO_JOB_MAX_STEPS},
+    "delay_ms": {"type": "int", "min": 0, "max": lambda: settings.DEMO_JOB_MAX_DELAY_MS},
+    "fail_at_step": {"type": "int", "min": 1, "max": lambda: settings.DEMO_JOB_MAX_STEPS, "null": True},
+})
 def demo_job_task(self, steps: int, delay_ms: int, fail_at_step: int | None = None,
                   gate_key: str | None = None, gate_timeout: float = 60.0, stamp: bool = False) -> dict:
     """`steps` steps of `delay_ms` each, reporting progress after each. With `gate_key`, step N
@@ -58,7 +66,7 @@ def demo_job_task(self, steps: int, delay_ms: int, fail_at_step: int | None = No
     return {"steps": steps}
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, launch_arguments={"iterations": {"type": "int", "min": 1, "max": 1_000_000}})
 def progress_loop_task(self, iterations: int, gate_key: str | None = None, gate_timeout: float = 60.0) -> dict:
     """Calls report_progress once per iteration of a tight loop (throttling check and benchmark).
     With `gate_key`, the loop starts once the gate admits step 1 (see wait_at_gate)."""
@@ -73,16 +81,19 @@ def progress_loop_task(self, iterations: int, gate_key: str | None = None, gate_
     return {"iterations": iterations, "reports_sent": sent, "checksum": total}
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, launch_arguments={"day": {"type": "date", "null": True}})
 def daily_report_task(self, day: str | None = None) -> dict:
     """Build the report for `day` (ISO date; default yesterday in the site time zone)."""
     report = daily_report_build(day=date.fromisoformat(day) if day else yesterday())
     return {"day": report.day.isoformat(), "report_id": report.pk, "tasks_total": report.tasks_total}
 
 
-@shared_task(bind=True)
+# Results younger than a day are never the clean-up's business (members follow their own tasks).
+@shared_task(bind=True, launch_arguments={"max_age_days": {"type": "int", "min": 1, "max": 3650, "null": True}})
 def cleanup_task_results_task(self, max_age_days: int | None = None) -> dict:
     """Delete task results older than max_age_days (default settings.TASK_RESULT_MAX_AGE_DAYS)."""
+    if max_age_days is not None and max_age_days < 1:  # a schedule stored before its arguments were checked
+        raise ValueError(f"max_age_days must be at least 1, not {max_age_days}.")
     return task_results_cleanup(
         older_than=timedelta(days=max_age_days or settings.TASK_RESULT_MAX_AGE_DAYS),
         batch_size=settings.TASK_RESULT_CLEANUP_BATCH_SIZE,

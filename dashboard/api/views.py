@@ -205,13 +205,14 @@ def _task_run(request):
 
 
 @extend_schema(responses={200: inline_serializer("RegisteredTask", {"name": serializers.CharField(),
-               "signature": serializers.CharField()}, many=True), **ERRORS}, summary="Tasks that can be run")
+               "signature": serializers.CharField(), "accepts": serializers.CharField()}, many=True), **ERRORS}, summary="Tasks that can be run")
 @api_view(["GET"])
 def task_registered(request):
     from dashboard.workers.launch import task_signatures
 
     _require_staff(request)
-    return Response([{"name": name, "signature": signature} for name, signature in task_signatures()])
+    return Response([{"name": name, "signature": signature, "accepts": accepts}
+                     for name, signature, accepts in task_signatures()])
 
 
 # --- workers and queues ---
@@ -308,13 +309,13 @@ def _set_enabled(request, periodic_task_id: int, enabled: bool) -> Response:
                summary="Run a schedule's task now", description="Needs “Can change periodic task”. Audited.")
 @api_view(["POST"])
 def schedule_run(request, periodic_task_id: int):
-    from dashboard.schedules.services import UnknownTask, schedule_run_now
+    from dashboard.schedules.services import ScheduleRefused, UnknownTask, schedule_run_now
 
     _require(request, CHANGE_SCHEDULES)
     _schedule_or_404(periodic_task_id)
     try:
         task_id = schedule_run_now(periodic_task_id=periodic_task_id, user=request.user)
-    except UnknownTask as error:
+    except (UnknownTask, ScheduleRefused) as error:
         raise Conflict(str(error)) from None
     except OperationalError:
         raise Unavailable() from None

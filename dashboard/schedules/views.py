@@ -15,7 +15,7 @@ from django_celery_beat.models import PeriodicTask
 from django_htmx.http import HttpResponseClientRedirect
 
 from dashboard.models import ScheduleChange
-from dashboard.permissions import ADD_SCHEDULES, CHANGE_SCHEDULES, DELETE_SCHEDULES, NEEDS, may, require
+from dashboard.permissions import ADD_SCHEDULES, CHANGE_SCHEDULES, DELETE_SCHEDULES, NEEDS, RUN_TASK, may, require
 from dashboard.rendering import render_page
 from dashboard.schedules.forms import SCHEDULE_FORMS, ScheduleCreateForm, schedule_form_for
 from dashboard.schedules.services import (
@@ -127,7 +127,7 @@ def schedule_run(request, pk: int):
     periodic_task = get_object_or_404(PeriodicTask, pk=pk)
     try:
         task_id = schedule_run_now(periodic_task_id=periodic_task.pk, user=request.user)
-    except UnknownTask as error:
+    except (UnknownTask, ScheduleRefused) as error:
         messages.error(request, str(error))
         return _redirect(request, reverse("dashboard:schedule_list"))
     messages.success(request, f"{periodic_task.name} queued.")
@@ -146,6 +146,7 @@ def schedule_create_view(request):
     status = 200
     if request.method == "POST":
         require(request.user, ADD_SCHEDULES)
+        require(request.user, RUN_TASK)  # a schedule runs a task with the arguments it names
         form = ScheduleCreateForm(request.POST, task_names=task_names)
         schedule_form = schedule_form_for(kind, current_kind=None, current_row=None, data=request.POST)
         if form.is_valid() and schedule_form.is_valid():
@@ -166,7 +167,8 @@ def schedule_create_view(request):
     context = {
         "form": form, "schedule_form": schedule_form, "kind": kind,
         "kinds": [(name, form_class.title) for name, form_class in SCHEDULE_FORMS.items()],
-        "allowed": may(request.user, ADD_SCHEDULES), "needs": NEEDS[ADD_SCHEDULES],
+        "allowed": may(request.user, ADD_SCHEDULES) and may(request.user, RUN_TASK),
+        "needs": NEEDS[ADD_SCHEDULES] if not may(request.user, ADD_SCHEDULES) else NEEDS[RUN_TASK],
     }
     return render(request, "dashboard/schedules/create.html", context, status=status)
 
@@ -176,6 +178,7 @@ def schedule_create_view(request):
 def schedule_duplicate_view(request, pk: int):
     """A disabled copy under a unique name; opens the copy's page."""
     require(request.user, ADD_SCHEDULES)
+    require(request.user, RUN_TASK)
     original = get_object_or_404(PeriodicTask, pk=pk)
     try:
         copy = schedule_duplicate(periodic_task_id=original.pk, user=request.user)

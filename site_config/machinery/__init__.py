@@ -6,5 +6,6 @@ Configuration (what is chosen) lives one level up; how each choice works lives h
 - `middleware`: the request middleware; `checks`: the project's deploy checks;
 - `client_address`, `throttles`, `websocket_origin`, `websocket_close`: the doors (who is asking,
   how often, from which page) and the websocket close shim for daphne;
+- `admin_lookups`: the admin list filters by allow-list that every admin of ours uses;
 - `context_processors`, `errors`, `logging_filters`: what every template, refusal and log line gets.
 """
