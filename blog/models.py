@@ -172,6 +172,11 @@ class OutboundEmail(models.Model):
     def is_secret(self) -> bool:
         return self.kind in self.SECRET_KINDS
 
+    @property
+    def is_blanked(self) -> bool:
+        """A secret email whose body was blanked (sent, or failed for good)."""
+        return self.is_secret and not self.body
+
 
 class ModerationDecision(models.Model):
     """Audit trail: every status change of a comment, automatic (moderator null) or by staff."""

@@ -47,5 +47,10 @@ def outbox_retry(request, pk: int):
     if outbox_service.email_requeue_failed(email_id=pk):
         messages.success(request, f"Email {pk} queued again.")
     else:
-        messages.warning(request, f"Email {pk} is not failed; nothing to retry.")
+        email = OutboundEmail.objects.filter(pk=pk).first()
+        if email is not None and email.status == OutboundEmail.Status.FAILED and email.is_blanked:
+            messages.warning(request, f"Email {pk} held a one-time account link, blanked once it failed for good; "
+                                      "its owner asks for a new link.")
+        else:
+            messages.warning(request, f"Email {pk} is not failed; nothing to retry.")
     return redirect("dashboard:outbox")
