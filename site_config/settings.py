@@ -678,10 +678,13 @@ API_THROTTLE_RATE = env_rate("API_THROTTLE_RATE", "600/60")
 API_STREAM_MAX_SECONDS = env_int("API_STREAM_MAX_SECONDS", 300, minimum=5)
 
 # Throttles on the account doors (site_config/machinery/throttles.py): attempts per window, counted in Redis;
-# over the limit a 429 page says when to try again, and the window ends by itself. Login counts
-# failed attempts only. Password reset is strict per client address and looser per email, so that
-# strangers cannot keep the owner from resetting (links already sent stay valid meanwhile).
-THROTTLE_LOGIN_PER_USERNAME = env_rate("THROTTLE_LOGIN_PER_USERNAME", "10/900")
+# over the limit a 429 page says when to try again, and the window ends by itself. Log-in counts
+# failed attempts only: per account and address, per address, per account and device cookie for a
+# browser that logged in before, and per account (USERNAME) from browsers without one. Password
+# reset: 429 per client address; past the per-email cap no new link is sent, quietly.
+THROTTLE_LOGIN_PER_ACCOUNT_AND_ADDRESS = env_rate("THROTTLE_LOGIN_PER_ACCOUNT_AND_ADDRESS", "10/900")
+THROTTLE_LOGIN_PER_DEVICE = env_rate("THROTTLE_LOGIN_PER_DEVICE", "10/900")
+THROTTLE_LOGIN_PER_USERNAME = env_rate("THROTTLE_LOGIN_PER_USERNAME", "100/900")
 THROTTLE_LOGIN_PER_ADDRESS = env_rate("THROTTLE_LOGIN_PER_ADDRESS", "30/900")
 THROTTLE_PASSWORD_RESET_PER_ADDRESS = env_rate("THROTTLE_PASSWORD_RESET_PER_ADDRESS", "5/3600")
 THROTTLE_PASSWORD_RESET_PER_EMAIL = env_rate("THROTTLE_PASSWORD_RESET_PER_EMAIL", "10/3600")
