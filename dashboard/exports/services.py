@@ -214,7 +214,7 @@ def _write_member_data(export, out, progress, after_batch) -> int:
     for number, batch in enumerate(_batches(qs, columns, batch_size=settings.EXPORT_BATCH_ROWS), 1):
         for pk, title, slug, body, status, created in batch:
             out.write(("," if written else "") + json.dumps({
-                "id": pk, "post": title, "post_slug": slug, "body": body, "status": status,
+                "id": pk, "post": title, "post_slug": slug, "body": body, "status": Comment.MEMBER_STATUS[status],
                 "created_at": created.isoformat()}))
             written += 1
         out.flush()
