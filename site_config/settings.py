@@ -367,20 +367,22 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
 
 
-# --- logging: the task id and name on every line a task emits (site_config.machinery.logging_filters) ---
+# --- logging: the task id and name on every line a task emits, and no one-time key from a path
+# (site_config.machinery.logging_filters) ---
 
 LOG_LEVEL = env_str("DJANGO_LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"task_context": {"()": "site_config.machinery.logging_filters.TaskContextFilter"}},
+    "filters": {"task_context": {"()": "site_config.machinery.logging_filters.TaskContextFilter"},
+                "redact_keys": {"()": "site_config.machinery.logging_filters.RedactKeysFilter"}},
     "formatters": {
         "default": {
             "format": "%(asctime)s %(levelname)s %(processName)s %(name)s [%(task_name)s %(task_id)s] %(message)s",
         },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["task_context"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["task_context", "redact_keys"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

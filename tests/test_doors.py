@@ -262,3 +262,26 @@ def test_verification_resend_is_throttled_per_email(doors, transactional_db):
         assert visitor.post("/accounts/verify/resend/", {"next": "/blog/"}).status == 302
     refused = proxied(doors, "198.51.100.92", cookie=session_cookie(bob)).post("/accounts/verify/resend/", {"next": "/blog/"})
     assert refused.status == 429 and "confirmation links were sent to your address recently" in refused.body
+
+
+# --- the access log: one line per request, whatever the path holds, and no keys ---
+
+def test_a_newline_in_a_url_cannot_forge_an_access_log_line(doors, transactional_db):
+    forged = '198.51.100.1 "GET /admin/ HTTP/1.1" 200'
+    direct(doors).get("/blog/x%0A" + forged.replace(" ", "%20").replace('"', "%22"))
+    doors.wait_for_log('"GET /blog/x\\x0a198.51.100.1', timeout=5)
+    assert not any(line.startswith(forged) for line in doors.log().splitlines())
+
+
+def test_keys_in_paths_are_redacted_in_the_access_log(doors, transactional_db):
+    visitor = direct(doors)
+    visitor.get("/accounts/reset/MQ/cbzj9k-0123456789abcdef0123456789abcdef/")
+    visitor.get("/accounts/verify/secret-verify-key/")
+    visitor.get("/accounts/unsubscribe/secret-unsubscribe-key/?token=also-secret")
+    doors.wait_for_log('"GET /accounts/unsubscribe/[redacted]/?token=[redacted]"', timeout=5)
+    doors.wait_for_log("Bad Request: /accounts/unsubscribe/[redacted]/", timeout=5)  # Django's own line
+    # The site's loggers (daphne's own access log is off in production: the Procfile's --verbosity 0).
+    log = "\n".join(line for line in doors.log().splitlines() if " MainProcess " in line)
+    assert '"GET /accounts/reset/[redacted]/"' in log and '"GET /accounts/verify/[redacted]/"' in log
+    for secret in ("cbzj9k-0123456789abcdef", "secret-verify-key", "secret-unsubscribe-key", "also-secret"):
+        assert secret not in log
