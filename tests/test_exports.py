@@ -246,3 +246,25 @@ def test_an_htmx_filter_of_the_task_list_and_queue_brings_export_links_that_foll
     assert 'id="task-export-link" hx-swap-oob="true"' in table and "kind=tasks&amp;state=FAILURE" in table
     queue = client.get("/dashboard/moderation/?status=spam", HTTP_HX_REQUEST="true").content.decode()
     assert 'id="moderation-export-links" hx-swap-oob="true"' in queue and "kind=moderation&amp;status=spam" in queue
+
+
+@pytest.mark.parametrize("loses", ["staff", "permission", "active"])
+def test_a_staff_export_is_not_downloaded_once_its_maker_loses_staff_or_the_export_permission(
+        client, db, alice, loses, django_user_model):
+    maker = grant(alice, "dashboard.export_data")
+    export = _export(maker, Export.Kind.TASKS, status=Export.Status.READY, filename="tasks.csv",
+                     file=default_storage.save(f"exports/test-{uuid.uuid4()}.csv", ContentFile(b"task_id\n")))
+    client.force_login(maker)
+    assert client.get(f"/dashboard/exports/{export.pk}/download/").status_code == 200
+    if loses == "staff":
+        django_user_model.objects.filter(pk=maker.pk).update(is_staff=False)
+    elif loses == "active":
+        django_user_model.objects.filter(pk=maker.pk).update(is_active=False)
+    else:
+        maker.user_permissions.clear()
+    client.force_login(django_user_model.objects.get(pk=maker.pk))
+    response = client.get(f"/dashboard/exports/{export.pk}/download/")
+    assert response.status_code in (302, 403)  # 302: an inactive account is signed out
+    if response.status_code == 403:
+        assert "Exporting needs the permission" in response.content.decode()
+    assert client.get(f"/dashboard/exports/task/{export.task_id}/").status_code in (204, 302)

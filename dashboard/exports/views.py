@@ -2,7 +2,8 @@
 and the download panel a task's page fetches when an export job ends.
 
 Download rule: only the export's owner, staff and superusers included (an export is a copy made for
-one person); anyone else gets a 404, so an export's existence is not revealed. Expired: 410.
+one person); anyone else gets a 404, so an export's existence is not revealed. A staff export is
+downloaded only while its maker is still active staff with the export permission (else 403). Expired: 410.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dashboard.exports.services import (
     ExportRefused,
     comments_queryset,
     export_for_download,
+    export_may_download,
     export_is_expired,
     export_start,
     export_tasks_queryset,
@@ -101,6 +103,8 @@ def export_download(request, pk: int):
     export = export_for_download(user=request.user, export_id=pk)
     if export is None or export.status != Export.Status.READY or not export.file:
         raise Http404("No such export.")
+    if not export_may_download(user=request.user, export=export):
+        require(request.user, EXPORT_DATA)  # the 403 that says which permission it needs
     if export_is_expired(export):
         return HttpResponse("This export has expired; ask for a new one.", status=410, content_type="text/plain")
     content_type = "text/csv; charset=utf-8" if export.filename.endswith(".csv") else "application/json"
@@ -118,7 +122,7 @@ def export_download(request, pk: int):
 def export_for_task(request, task_id: str):
     """The download panel of an export job's page, for the export's owner; nothing for anyone else."""
     export = Export.objects.filter(task_id=task_id, owner=request.user).first()
-    if export is None:
+    if export is None or not export_may_download(user=request.user, export=export):
         return HttpResponse(status=204)
     return render(request, "dashboard/exports/_download.html", {"export": export, "task_id": task_id,
                                                                "expired": export_is_expired(export)})
