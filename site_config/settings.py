@@ -582,6 +582,9 @@ LOST_TASKS_SWEEP_SECONDS = env_int("LOST_TASKS_SWEEP_SECONDS", 30, minimum=1)
 # reconnects after, authorised afresh) after at most this many seconds. Rights that end are also
 # announced to open sockets at once (dashboard/live/rights.py); this bounds what nothing announces.
 WS_MAX_AGE_SECONDS = env_int("WS_MAX_AGE_SECONDS", 3600, minimum=1)
+# How many websockets, progress streams and long polls one account holds open at once, across every
+# web process (site_config/machinery/rate_limit.py); one more is closed with 4429 (a 429 for the API).
+LIVE_CONNECTIONS_PER_ACCOUNT = env_int("LIVE_CONNECTIONS_PER_ACCOUNT", 30, minimum=0)
 
 
 # --- live dashboard pages polled once per daphne process (dashboard/live/poller.py) ---

@@ -12,6 +12,10 @@ Users: `site_config/machinery/throttles.py` (log-in, sign-up, password reset, re
 `dashboard/api/throttling.py` (each token's request budget), `blog/services/comments.py` (comments
 per member), `weather/client.py` (lookups per client). The weather's upstream budget is not a
 limit per identity but a shared quota with partial grants; it has its own script there.
+
+Concurrent connections are counted here too: `connection_lease_take` holds one of an account's
+LIVE_CONNECTIONS_PER_ACCOUNT places (websockets in dashboard/live/consumers.py, the API's streams
+in dashboard/api/stream.py) until the connection gives it back or its longest life ends.
 """
 
 from __future__ import annotations
@@ -169,3 +173,59 @@ async def rate_take_async(client, counters: list[Counter], *, cost: int = 1) -> 
     except (redis.RedisError, OSError) as error:
         raise Unavailable(str(error)) from error
     return _refusal(active, replies)
+
+
+# --- how many long-lived connections one account holds at once (websockets, progress streams) ---
+
+# KEYS[1]: the account's set of leases; ARGV: cap, lease seconds, lease id. Leases past their end
+# (a process that died without saying goodbye) are dropped first; the time is Redis's, so every
+# host agrees. Returns 1 when the lease is granted, 0 when the account already holds `cap`.
+_LEASE_SCRIPT = """
+local now = tonumber(redis.call('TIME')[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+return 1
+"""
+_LEASE_SHA = hashlib.sha1(_LEASE_SCRIPT.encode()).hexdigest()
+LEASE_PREFIX = KEY_PREFIX + "connections:"
+
+_async_clients: dict[int, tuple] = {}
+
+
+def _async_redis():
+    """One redis.asyncio client per event loop (a client cannot cross loops)."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    loop = asyncio.get_running_loop()
+    entry = _async_clients.get(id(loop))
+    if entry is None or entry[0] is not loop:
+        entry = _async_clients[id(loop)] = (loop, aioredis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2))
+    return entry[1]
+
+
+async def connection_lease_take(*, user_id: int, lease_id: str, seconds: float) -> bool:
+    """Hold one of the account's LIVE_CONNECTIONS_PER_ACCOUNT places for at most `seconds` (the
+    connection's longest life); False when all are held. Redis down: True (a page that cannot be
+    live still shows the database's state, and refusing it would not protect anything)."""
+    cap = settings.LIVE_CONNECTIONS_PER_ACCOUNT
+    if not cap:
+        return True
+    try:
+        granted = await _run_async(_async_redis(), _LEASE_SCRIPT, _LEASE_SHA, [f"{LEASE_PREFIX}{user_id}"],
+                                   [cap, int(seconds) + 60, lease_id])
+    except (redis.RedisError, OSError) as error:
+        logger.error("connection cap unavailable (%s): letting the connection through", error)
+        return True
+    return bool(granted)
+
+
+async def connection_lease_release(*, user_id: int, lease_id: str) -> None:
+    try:
+        await _async_redis().zrem(f"{LEASE_PREFIX}{user_id}", lease_id)
+    except (redis.RedisError, OSError) as error:
+        logger.error("connection cap unavailable (%s): the lease ends by itself", error)
