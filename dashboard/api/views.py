@@ -24,11 +24,12 @@ from rest_framework.response import Response
 from dashboard.api import serializers as s
 from dashboard.api.errors import Conflict, Unavailable
 from dashboard.models import DailyReport, TaskAction, TaskEvent, TaskLaunch
-from dashboard.monitor.access import can_view_all_tasks, get_task_for_user
+from dashboard.monitor.access import get_task_for_user
 from dashboard.monitor.actions import TaskActionRefused, task_retry, task_revoke
 from dashboard.monitor.filters import TaskFilterForm, tasks_page
 from dashboard.monitor.listing import task_views
 from dashboard.permissions import ACT_ON_TASKS, CHANGE_SCHEDULES, NEEDS, may
+from site_config.machinery.staff import is_active_staff
 
 ERRORS = {
     400: OpenApiResponse(description="A field or query parameter is not valid; `error.fields` names it."),
@@ -40,7 +41,7 @@ ERRORS = {
 
 
 def _require_staff(request) -> None:
-    if not can_view_all_tasks(request.user):
+    if not is_active_staff(request.user):
         raise PermissionDenied("This needs a staff account.")
 
 
@@ -109,7 +110,7 @@ def _task_list(request):
 @api_view(["GET"])
 def task_detail(request, task_id: str):
     view = _task_or_404(request, task_id)
-    staff = can_view_all_tasks(request.user)
+    staff = is_active_staff(request.user)
     launch = TaskLaunch.objects.filter(task_id=task_id).first()
     data = s.TaskSerializer(view).data
     data.update(
@@ -371,7 +372,7 @@ def me(request):
         raise PermissionDenied("Not signed in.")
     return Response({
         "username": user.get_username(),
-        "staff": can_view_all_tasks(user),
+        "staff": is_active_staff(user),
         "permissions": sorted(name for name in NEEDS if may(user, name)),
         "token": request.auth.name if isinstance(request.auth, ApiToken) else None,
     })

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse
@@ -29,6 +28,7 @@ from dashboard.exports.services import (
     export_tasks_queryset,
 )
 from dashboard.permissions import EXPORT_DATA, require
+from site_config.machinery.staff import staff_required
 
 STAFF_KINDS = {
     Export.Kind.TASKS: "dashboard:task_list",
@@ -72,7 +72,7 @@ def _params(request, kind: str) -> dict:
     return params
 
 
-@staff_member_required
+@staff_required
 def export_new(request):
     """A staff CSV export of the page it was asked from (its filters in the query): GET shows what
     will be exported and how many rows, POST starts it and lands on the job's live page."""

@@ -49,8 +49,8 @@ from dashboard.live.contract import (
 )
 from dashboard.live.fanout import fanout
 from dashboard.live.poller import poller
-from dashboard.monitor.access import can_view_all_tasks
 from site_config.machinery.rate_limit import connection_lease_release, connection_lease_take
+from site_config.machinery.staff import is_active_staff
 from site_config.ops.metrics import WEBSOCKETS_OPEN
 
 
@@ -115,7 +115,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self._session_tag = session_tag(session.session_key) if session is not None else None
             await hub.join(user_group(user.pk), self)
             self._joined.append(user_group(user.pk))
-        self._staff = can_view_all_tasks(user)
+        self._staff = is_active_staff(user)
         try:
             await self.authorize()
         except (PermissionDenied, Http404):
@@ -204,7 +204,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if not user.is_authenticated or user.pk != getattr(self, "_user_id", None):
             return False
         self.scope["user"] = user
-        self._staff = can_view_all_tasks(user)
+        self._staff = is_active_staff(user)
         try:
             await self.authorize()
         except (PermissionDenied, Http404):

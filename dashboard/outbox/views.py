@@ -10,7 +10,6 @@ send a failed email again
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -18,11 +17,12 @@ from django.views.decorators.http import require_POST
 from blog.models import OutboundEmail
 from blog.services import outbox as outbox_service
 from dashboard.permissions import NEEDS, RESEND_EMAIL, may, require
+from site_config.machinery.staff import staff_required
 
 EMAILS_PER_PAGE = 25
 
 
-@staff_member_required
+@staff_required
 def outbox(request):
     status = request.GET.get("status") or ""
     emails = OutboundEmail.objects.order_by("-created_at", "-id")
@@ -40,7 +40,7 @@ def outbox(request):
     })
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def outbox_retry(request, pk: int):
     require(request.user, RESEND_EMAIL)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -35,6 +34,7 @@ from dashboard.schedules.services import (
     schedule_update,
     schedules_set_enabled,
 )
+from site_config.machinery.staff import staff_required
 
 CHANGES_SHOWN = 50
 
@@ -49,7 +49,7 @@ def _redirect(request, url: str):
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
-@staff_member_required
+@staff_required
 def schedule_list(request):
     context = {
         "rows": schedule_rows(),
@@ -60,7 +60,7 @@ def schedule_list(request):
     return render_page(request, "dashboard/schedules/list.html", context, partial="schedule-table")
 
 
-@staff_member_required
+@staff_required
 def schedule_detail(request, pk: int):
     """The schedule's facts and the edit form of its own type.
 
@@ -100,7 +100,7 @@ def schedule_detail(request, pk: int):
                        htmx=request.htmx and request.method == "POST")
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def schedule_enable(request, pk: int):
     """POST enabled=1 or enabled=0. HTMX gets the updated row back; a plain form the list page."""
@@ -119,7 +119,7 @@ def schedule_enable(request, pk: int):
     return redirect("dashboard:schedule_list")
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def schedule_run(request, pk: int):
     """Queue one run now and open its live task page."""
@@ -134,7 +134,7 @@ def schedule_run(request, pk: int):
     return _redirect(request, reverse("dashboard:task_detail", args=[task_id]))
 
 
-@staff_member_required
+@staff_required
 def schedule_create_view(request):
     """A new schedule: what it runs (a project task, JSON arguments, a queue) and when (the form of
     the chosen type, `?kind=`, as on the edit page)."""
@@ -173,7 +173,7 @@ def schedule_create_view(request):
     return render(request, "dashboard/schedules/create.html", context, status=status)
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def schedule_duplicate_view(request, pk: int):
     """A disabled copy under a unique name; opens the copy's page."""
@@ -189,7 +189,7 @@ def schedule_duplicate_view(request, pk: int):
     return _redirect(request, reverse("dashboard:schedule_detail", args=[copy.pk]))
 
 
-@staff_member_required
+@staff_required
 def schedule_delete_view(request, pk: int):
     """GET: what deleting means (or why this schedule cannot be deleted). POST: delete it."""
     periodic_task = get_object_or_404(PeriodicTask.objects.select_related(*SCHEDULE_MODELS), pk=pk)
@@ -209,7 +209,7 @@ def schedule_delete_view(request, pk: int):
     return render(request, "dashboard/schedules/delete_confirm.html", context)
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def schedules_bulk(request):
     """POST action=enable|disable with the ticked ids: each one changed and recorded."""

@@ -7,5 +7,7 @@ Configuration (what is chosen) lives one level up; how each choice works lives h
 - `client_address`, `throttles`, `websocket_origin`, `websocket_close`: the doors (who is asking,
   how often, from which page) and the websocket close shim for daphne;
 - `admin_lookups`: the admin list filters by allow-list that every admin of ours uses;
+- `rate_limit`: the site's one rate limiter (and the per-account cap on open connections);
+- `staff`: the one "active staff" check (`is_active_staff`, `staff_required`);
 - `context_processors`, `errors`, `logging_filters`: what every template, refusal and log line gets.
 """
