@@ -87,6 +87,9 @@ def test_the_beat_admin_refuses_arguments_outside_the_declaration(client, db):
 def test_changing_a_schedule_in_the_admin_without_the_run_task_power_keeps_what_it_runs(client, db):
     pt = _schedule(kwargs={"max_age_days": 30})
     client.force_login(grant(make_user("chad", staff=True), CHANGE, VIEW))
+    page = client.get(f"/admin/django_celery_beat/periodictask/{pt.pk}/change/")
+    assert page.status_code == 200
+    assert 'name="kwargs"' not in page.content.decode() and 'name="description"' in page.content.decode()
     response = client.post(f"/admin/django_celery_beat/periodictask/{pt.pk}/change/", {
         "name": pt.name, "task": CLEANUP, "regtask": CLEANUP, "interval": _every_second().pk, "args": "[]",
         "kwargs": '{"max_age_days": -1}', "headers": '{"launched_by": 1}', "enabled": "on",
