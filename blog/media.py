@@ -14,13 +14,10 @@ from django.views.decorators.http import require_safe
 
 from blog.models import Post, PostImageRendition
 from site_config.machinery.storage import stored_file_response
+from site_config.machinery.staff import is_active_staff
 
 #: Content types of originals, by the extension the site gave them (blog.services.images.FORMATS).
 ORIGINAL_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
-
-
-def _is_staff(user) -> bool:
-    return bool(user.is_authenticated and user.is_active and user.is_staff)
 
 
 def _find(request, name: str) -> tuple[str, bool]:
@@ -31,10 +28,10 @@ def _find(request, name: str) -> tuple[str, bool]:
     if rendition is not None:
         if rendition.post.status == Post.Status.PUBLISHED:
             return rendition.content_type, True
-        if _is_staff(request.user):
+        if is_active_staff(request.user):
             return rendition.content_type, False
         raise Http404("No such file.")
-    if _is_staff(request.user) and Post.objects.filter(image=name).exists():
+    if is_active_staff(request.user) and Post.objects.filter(image=name).exists():
         return ORIGINAL_TYPES.get(name.rsplit(".", 1)[-1].lower(), "application/octet-stream"), False
     raise Http404("No such file.")
 

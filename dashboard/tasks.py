@@ -16,23 +16,33 @@ from dashboard.reports.services import daily_report_build, yesterday
 
 # Safe to run again from the start, so late acknowledgement: if the worker process dies mid-job,
 # the broker re-delivers it to another process instead of losing it.
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+# What may be given from outside (run form, API, schedules; dashboard/workers/launch.py checks it):
+# each task's `launch_arguments` names the arguments and their bounds (a bound may be a function that reads a setting);
+# a task without it takes no arguments from outside.
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, launch_arguments={
+    "steps": {"type": "int", "min": 1, "max": lambda: settings.DEMO_JOB_MAX_STEPS},
+    "delay_ms": {"type": "int", "min": 0, "max": lambda: settings.DEMO_JOB_MAX_DELAY_MS},
+    "fail_at_step": {"type": "int", "min": 1, "max": lambda: settings.DEMO_JOB_MAX_STEPS, "null": True},
+})
 def demo_job_task(self, steps: int, delay_ms: int, fail_at_step: int | None = None) -> dict:
     """`steps` steps of `delay_ms` each, reporting progress after each (dashboard.home.services)."""
     return demo_job_run(steps=steps, delay_ms=delay_ms, fail_at_step=fail_at_step, progress=self.report_progress)
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, launch_arguments={"day": {"type": "date", "null": True}})
 def daily_report_task(self, day: str | None = None) -> dict:
     """Build the report for `day` (ISO date; default yesterday in the site time zone)."""
     report = daily_report_build(day=date.fromisoformat(day) if day else yesterday())
     return {"day": report.day.isoformat(), "report_id": report.pk, "tasks_total": report.tasks_total}
 
 
-@shared_task(bind=True)
+# Results younger than a day are never the clean-up's business (members follow their own tasks).
+@shared_task(bind=True, launch_arguments={"max_age_days": {"type": "int", "min": 1, "max": 3650, "null": True}})
 def cleanup_task_results_task(self, max_age_days: int | None = None) -> dict:
     """Delete task results older than max_age_days (default settings.TASK_RESULT_MAX_AGE_DAYS), then
     the other tables' old rows by their own retention settings (dashboard.monitor.maintenance)."""
+    if max_age_days is not None and max_age_days < 1:  # a schedule stored before its arguments were checked
+        raise ValueError(f"max_age_days must be at least 1, not {max_age_days}.")
     counts = task_results_cleanup(
         older_than=timedelta(days=max_age_days or settings.TASK_RESULT_MAX_AGE_DAYS),
         batch_size=settings.TASK_RESULT_CLEANUP_BATCH_SIZE,

@@ -90,6 +90,12 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
     SECRET_KEY = "django-insecure-local-development-key-do-not-use-in-production"
+elif not DEBUG and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-")):
+    # What Django's deploy check security.W009 only warns about: it signs sessions, reset links,
+    # device cookies and API token stamps, so a guessable key is refused, not run with.
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is too weak for production: use at least 50 random characters "
+        "(e.g. `openssl rand -hex 32`), not Django's default.")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 if "*" in ALLOWED_HOSTS:
@@ -390,6 +396,14 @@ elif redis_roles.is_sentinel(_broker_url):
 # the longest task, or a long task runs twice.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
                                    **_broker_options}
+# Every task's time limits (prefork pool): the soft one raises SoftTimeLimitExceeded in the task (it
+# fails with that reason), the hard one kills its process a minute later. Both end well before the
+# visibility timeout, so no long job is delivered a second time while it still runs.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] // 2,
+                                      minimum=1)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
+if CELERY_TASK_TIME_LIMIT >= CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]:
+    raise ImproperlyConfigured("CELERY_TASK_SOFT_TIME_LIMIT + 60 must be less than CELERY_VISIBILITY_TIMEOUT.")
 # On a cold shutdown (a second Ctrl-C, SIGQUIT) running tasks still get this long to finish before
 # unfinished late-acknowledged ones are handed back to the broker.
 CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env_float("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", 10.0, minimum=0.0)
@@ -476,7 +490,8 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
 
 
-# --- logging: the task id and name on every line a task emits (site_config.machinery.logging_filters) ---
+# --- logging: the task id and name on every line a task emits, and no one-time key from a path
+# (site_config.machinery.logging_filters) ---
 
 LOG_LEVEL = env_str("DJANGO_LOG_LEVEL", "INFO").upper()
 # "text" (one readable line) or "json" (one JSON object a line: time, level, logger, process, task id,
@@ -487,7 +502,8 @@ if LOG_FORMAT not in ("text", "json"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"task_context": {"()": "site_config.machinery.logging_filters.TaskContextFilter"}},
+    "filters": {"task_context": {"()": "site_config.machinery.logging_filters.TaskContextFilter"},
+                "redact_keys": {"()": "site_config.machinery.logging_filters.RedactKeysFilter"}},
     "formatters": {
         "text": {
             "format": "%(asctime)s %(levelname)s %(processName)s %(name)s [%(task_name)s %(task_id)s] %(message)s",
@@ -495,7 +511,7 @@ LOGGING = {
         "json": {"()": "site_config.machinery.logging_filters.JsonLinesFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["task_context"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["task_context", "redact_keys"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -707,6 +723,9 @@ WEB_DRAIN_SECONDS = env_float("WEB_DRAIN_SECONDS", 10.0, minimum=0.0)
 # reconnects after, authorised afresh) after at most this many seconds. Rights that end are also
 # announced to open sockets at once (dashboard/live/rights.py); this bounds what nothing announces.
 WS_MAX_AGE_SECONDS = env_int("WS_MAX_AGE_SECONDS", 3600, minimum=1)
+# How many websockets, progress streams and long polls one account holds open at once, across every
+# web process (site_config/machinery/rate_limit.py); one more is closed with 4429 (a 429 for the API).
+LIVE_CONNECTIONS_PER_ACCOUNT = env_int("LIVE_CONNECTIONS_PER_ACCOUNT", 30, minimum=0)
 
 
 # --- live dashboard pages polled once per daphne process (dashboard/live/poller.py) ---
@@ -813,10 +832,13 @@ API_THROTTLE_RATE = env_rate("API_THROTTLE_RATE", "600/60")
 API_STREAM_MAX_SECONDS = env_int("API_STREAM_MAX_SECONDS", 300, minimum=5)
 
 # Throttles on the account doors (site_config/machinery/throttles.py): attempts per window, counted in Redis;
-# over the limit a 429 page says when to try again, and the window ends by itself. Login counts
-# failed attempts only. Password reset is strict per client address and looser per email, so that
-# strangers cannot keep the owner from resetting (links already sent stay valid meanwhile).
-THROTTLE_LOGIN_PER_USERNAME = env_rate("THROTTLE_LOGIN_PER_USERNAME", "10/900")
+# over the limit a 429 page says when to try again, and the window ends by itself. Log-in counts
+# failed attempts only: per account and address, per address, per account and device cookie for a
+# browser that logged in before, and per account (USERNAME) from browsers without one. Password
+# reset: 429 per client address; past the per-email cap no new link is sent, quietly.
+THROTTLE_LOGIN_PER_ACCOUNT_AND_ADDRESS = env_rate("THROTTLE_LOGIN_PER_ACCOUNT_AND_ADDRESS", "10/900")
+THROTTLE_LOGIN_PER_DEVICE = env_rate("THROTTLE_LOGIN_PER_DEVICE", "10/900")
+THROTTLE_LOGIN_PER_USERNAME = env_rate("THROTTLE_LOGIN_PER_USERNAME", "100/900")
 THROTTLE_LOGIN_PER_ADDRESS = env_rate("THROTTLE_LOGIN_PER_ADDRESS", "30/900")
 THROTTLE_PASSWORD_RESET_PER_ADDRESS = env_rate("THROTTLE_PASSWORD_RESET_PER_ADDRESS", "5/3600")
 THROTTLE_PASSWORD_RESET_PER_EMAIL = env_rate("THROTTLE_PASSWORD_RESET_PER_EMAIL", "10/3600")

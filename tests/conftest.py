@@ -164,13 +164,13 @@ def gate():
 
 @pytest.fixture(autouse=True)
 def _fresh_throttles():
-    """Every test starts with empty throttle buckets on the account doors (site_config/machinery/throttles.py)
-    and the API (dashboard/api/throttling.py, in the Django cache): they live in the session's Redis,
-    shared by the test process and every daphne it starts."""
+    """Every test starts with empty rate-limit counters (site_config/machinery/rate_limit.py: the
+    account doors, the API, comments, weather lookups): they live in the session's Redis, shared by
+    the test process and every daphne it starts."""
     import redis
 
     client = redis.Redis.from_url(REDIS.url)
-    keys = list(client.scan_iter("site:throttle:*")) + list(client.scan_iter("*api:throttle:*"))
+    keys = list(client.scan_iter("site:rate:*"))
     if keys:
         client.delete(*keys)
     client.close()

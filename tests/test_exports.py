@@ -256,3 +256,25 @@ def test_export_confirmation_counts_matching_rows_only_up_to_its_bound(client, d
     assert f"More than {views.CONFIRM_COUNT_LIMIT} rows match" in page
     counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
     assert counts and all("LIMIT" in sql.upper() for sql in counts), counts
+
+
+@pytest.mark.parametrize("loses", ["staff", "permission", "active"])
+def test_a_staff_export_is_not_downloaded_once_its_maker_loses_staff_or_the_export_permission(
+        client, db, alice, loses, django_user_model):
+    maker = grant(alice, "dashboard.export_data")
+    export = _export(maker, Export.Kind.TASKS, status=Export.Status.READY, filename="tasks.csv",
+                     file=default_storage.save(f"exports/test-{uuid.uuid4()}.csv", ContentFile(b"task_id\n")))
+    client.force_login(maker)
+    assert client.get(f"/dashboard/exports/{export.pk}/download/").status_code == 200
+    if loses == "staff":
+        django_user_model.objects.filter(pk=maker.pk).update(is_staff=False)
+    elif loses == "active":
+        django_user_model.objects.filter(pk=maker.pk).update(is_active=False)
+    else:
+        maker.user_permissions.clear()
+    client.force_login(django_user_model.objects.get(pk=maker.pk))
+    response = client.get(f"/dashboard/exports/{export.pk}/download/")
+    assert response.status_code in (302, 403)  # 302: an inactive account is signed out
+    if response.status_code == 403:
+        assert "Exporting needs the permission" in response.content.decode()
+    assert client.get(f"/dashboard/exports/task/{export.task_id}/").status_code in (204, 302)

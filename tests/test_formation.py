@@ -241,7 +241,7 @@ def test_production_formation_of_two_web_two_workers_and_beat(formation):
 
     # Each web process is ready and sees both workers; either one serves the whole formation's metrics.
     for web in (web1, web2):
-        response = web.get("/readyz")
+        response = web.get("/readyz", Authorization=f"Bearer {METRICS_TOKEN}")
         body = json.loads(response.text)
         assert response.status == 200 and body["status"] == "ok", body
         assert body["checks"]["workers"]["online"] == 2

@@ -220,7 +220,7 @@ def _write_member_data(export, out, progress, after_batch) -> int:
     for number, batch in enumerate(_batches(qs, columns, batch_size=settings.EXPORT_BATCH_ROWS), 1):
         for pk, title, slug, body, status, created in batch:
             out.write(("," if written else "") + json.dumps({
-                "id": pk, "post": title, "post_slug": slug, "body": body, "status": status,
+                "id": pk, "post": title, "post_slug": slug, "body": body, "status": Comment.MEMBER_STATUS[status],
                 "created_at": created.isoformat()}))
             written += 1
         out.flush()
@@ -242,8 +242,16 @@ WRITERS = {
 
 def export_for_download(*, user, export_id: int) -> Export | None:
     """The export if `user` owns it (nobody else, staff and superusers included: an export is a copy
-    made for one person), else None."""
+    made for one person), else None. A staff export is checked again by `export_may_download`."""
     return Export.objects.filter(pk=export_id, owner=user).first()
+
+
+def export_may_download(*, user, export: Export) -> bool:
+    """A member's own data always; a staff export (tasks, the moderation queue, comments) only while
+    its maker is still active staff holding the export permission, as when they asked for it."""
+    from dashboard.permissions import EXPORT_DATA, may
+
+    return export.kind == Export.Kind.MEMBER_DATA or may(user, EXPORT_DATA)
 
 
 def export_is_expired(export: Export, now: datetime | None = None) -> bool:

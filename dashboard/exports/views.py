@@ -2,8 +2,9 @@
 and the download panel a task's page fetches when an export job ends.
 
 Download rule: only the export's owner, staff and superusers included (an export is a copy made for
-one person); anyone else gets a 404, so an export's existence is not revealed. Expired: 410. The
-file itself comes from the storage (site_config.machinery.storage): a short-lived pre-signed URL
+one person); anyone else gets a 404, so an export's existence is not revealed. A staff export is
+downloaded only while its maker is still active staff with the export permission (else 403). Expired: 410.
+The file itself comes from the storage (site_config.machinery.storage): a short-lived pre-signed URL
 with object storage, a stream of chunks from the file system.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -23,11 +23,13 @@ from dashboard.exports.services import (
     ExportRefused,
     comments_queryset,
     export_for_download,
+    export_may_download,
     export_is_expired,
     export_start,
     export_tasks_queryset,
 )
 from dashboard.permissions import EXPORT_DATA, require
+from site_config.machinery.staff import staff_required
 from site_config.machinery.storage import stored_file_response
 
 # The confirmation page counts matching rows up to this many (a bounded COUNT over a LIMIT subquery).
@@ -75,7 +77,7 @@ def _params(request, kind: str) -> dict:
     return params
 
 
-@staff_member_required
+@staff_required
 def export_new(request):
     """A staff CSV export of the page it was asked from (its filters in the query): GET shows what
     will be exported and how many rows, POST starts it and lands on the job's live page."""
@@ -108,6 +110,8 @@ def export_download(request, pk: int):
     export = export_for_download(user=request.user, export_id=pk)
     if export is None or export.status != Export.Status.READY or not export.file:
         raise Http404("No such export.")
+    if not export_may_download(user=request.user, export=export):
+        require(request.user, EXPORT_DATA)  # the 403 that says which permission it needs
     if export_is_expired(export):
         return HttpResponse("This export has expired; ask for a new one.", status=410, content_type="text/plain")
     content_type = "text/csv; charset=utf-8" if export.filename.endswith(".csv") else "application/json"
@@ -119,7 +123,7 @@ def export_download(request, pk: int):
 def export_for_task(request, task_id: str):
     """The download panel of an export job's page, for the export's owner; nothing for anyone else."""
     export = Export.objects.filter(task_id=task_id, owner=request.user).first()
-    if export is None:
+    if export is None or not export_may_download(user=request.user, export=export):
         return HttpResponse(status=204)
     return render(request, "dashboard/exports/_download.html", {"export": export, "task_id": task_id,
                                                                "expired": export_is_expired(export)})

@@ -6,7 +6,6 @@ without the form."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from kombu.exceptions import OperationalError
@@ -14,9 +13,10 @@ from kombu.exceptions import OperationalError
 from dashboard.home.forms import DemoJobForm
 from dashboard.permissions import NEEDS, START_DEMO_JOB, may, require
 from dashboard.tasks import demo_job_task
+from site_config.machinery.staff import staff_required
 
 
-@staff_member_required
+@staff_required
 def home(request):
     from dashboard.home.charts import charts_context
 
@@ -28,7 +28,7 @@ def _start_context(request) -> dict:
     return {"can_start": may(request.user, START_DEMO_JOB), "start_needs": NEEDS[START_DEMO_JOB]}
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def demo_job_start(request):
     require(request.user, START_DEMO_JOB)

@@ -1,9 +1,11 @@
-"""What every log line carries: the Celery task's id and name, and the web request's id; and the
-JSON lines formatter (DJANGO_LOG_FORMAT=json).
+"""What every log line carries: the Celery task's id and name, and the web request's id; the
+one-time keys in request paths redacted; and the JSON lines formatter (DJANGO_LOG_FORMAT=json).
 
 Lines emitted outside a task (web requests, the worker's own bookkeeping) get "-" for the task,
 lines outside any request or task it queued "-" for the request, so one format string serves the
-web process and the worker alike.
+web process and the worker alike. Django's own request lines ("Bad Request: /accounts/verify/<key>/")
+name the path: its key is written as [redacted], as the access log does
+(site_config/machinery/client_address.py).
 """
 
 import json
@@ -52,3 +54,13 @@ class JsonLinesFormatter(logging.Formatter):
 
 def _value(value):
     return None if value in (None, "-") else value
+
+
+class RedactKeysFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        from site_config.machinery.client_address import redact_path
+
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(redact_path(arg) if isinstance(arg, str) and arg.startswith("/") else arg
+                                for arg in record.args)
+        return True

@@ -5,10 +5,21 @@ document.addEventListener("htmx:wsOpen", (event) => {
 });
 // 4403: the server ended the socket because the right to it ended (logged out, deactivated, password
 // or permissions changed). The extension does not reconnect after it; say so instead of looking idle.
+// 4429: the account already holds as many live connections as it may (every tab and script counts);
+// the extension does not reconnect after it either.
 const SIGNED_OUT = 4403;
+const TOO_MANY = 4429;
 document.addEventListener("htmx:wsClose", (event) => {
   const live = event.target.closest(".live");
   live?.classList.remove("connected");
+  if (live && event.detail?.event?.code === TOO_MANY && !live.querySelector(".live-signed-out")) {
+    const notice = document.createElement("p");
+    notice.className = "live-signed-out";
+    notice.setAttribute("role", "alert");
+    notice.textContent = "Live updates stopped: your account has too many live pages open. Close some, then reload this one.";
+    live.prepend(notice);
+    return;
+  }
   if (!live || event.detail?.event?.code !== SIGNED_OUT || live.querySelector(".live-signed-out")) return;
   live.classList.add("signed-out");
   const notice = document.createElement("p");
