@@ -13,8 +13,8 @@ from django.http import Http404
 from django.views.decorators.http import require_safe
 
 from blog.models import Post, PostImageRendition
-from site_config.machinery.storage import stored_file_response
 from site_config.machinery.staff import is_active_staff
+from site_config.machinery.storage import stored_file_response
 
 #: Content types of originals, by the extension the site gave them (blog.services.images.FORMATS).
 ORIGINAL_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}

@@ -10,8 +10,8 @@ refuses their POSTs with a 403 saying the same. docs/security.md "Who may read a
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from site_config.machinery.staff import is_active_staff
 
+from site_config.machinery.staff import is_active_staff
 
 ACT_ON_TASKS = "dashboard.act_on_tasks"
 DECIDE_COMMENTS = "dashboard.decide_comments"

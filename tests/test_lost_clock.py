@@ -14,7 +14,8 @@ from django_celery_results.models import TaskResult
 
 from dashboard.models import TaskEvent
 from dashboard.monitor.lost import tasks_lost_sweep
-from dashboard.tasks import demo_job_task, lost_tasks_sweep_task, progress_loop_task
+from dashboard.tasks import lost_tasks_sweep_task
+from tests.worker_tasks import gated_demo_job_task, progress_loop_task
 from site_config.ops.liveness import redis_client, running_task_ids
 from tests.conftest import BIN, Process, child_env, start_worker
 from tests.livetools import wait_for
@@ -55,7 +56,7 @@ def test_sweeper_with_its_clock_45s_ahead_declares_no_healthy_task_lost(sweeper_
     worker = start_worker("worker-healthy", "--queues", "healthy", env={"WORKER_HEARTBEAT_SECONDS": "20"})
     try:
         client = redis_client()
-        result = demo_job_task.apply_async((3, 0), {"gate_key": gate.key}, queue="healthy")
+        result = gated_demo_job_task.apply_async((3, 0), {"gate_key": gate.key}, queue="healthy")
         wait_for(lambda: TaskResult.objects.filter(task_id=result.id, status=states.STARTED).exists(), timeout=20)
         assert result.id not in running_task_ids(client), "already claimed: this test would prove nothing"
         assert tasks_lost_sweep(client=client) == []  # a sweep on this host's clock starts the count

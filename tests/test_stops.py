@@ -22,9 +22,7 @@ from django_celery_results.models import TaskResult
 from websockets.exceptions import ConnectionClosed
 
 from blog.models import Comment, Post
-from dashboard.exports.services import export_start
 from dashboard.models import Export, TaskEvent
-from dashboard.tasks import demo_job_task
 from site_config.devtools.local_redis import free_port
 from site_config.devtools.supervisor import procfile_entries
 from tests.blog_helpers import make_post
@@ -32,6 +30,7 @@ from tests.conftest import BASE_DIR, Process, child_env, grant, make_user, sessi
 from tests.image_helpers import jpeg_bytes, post_with_image
 from tests.livetools import process_exists, wait_for, worker_pid_running, ws_connect
 from tests.plugin import REDIS
+from tests.worker_tasks import gated_demo_job_task, gated_export_start
 
 pytestmark = [pytest.mark.live, pytest.mark.serial]
 
@@ -40,7 +39,9 @@ PROCFILE = procfile_entries(BASE_DIR / "Procfile")
 
 def _start(kind: str, name: str, **env: str) -> Process:
     """A Procfile line run as a process manager runs it (its own process group, like a container)."""
-    return Process(name, ["/bin/sh", "-c", f"exec {PROCFILE[kind]}"], child_env(**env))
+    # The worker also loads the tests' gated tasks (tests/worker_tasks.py), as every test worker does.
+    extra = " --include tests.worker_tasks" if kind == "worker" else ""
+    return Process(name, ["/bin/sh", "-c", f"exec {PROCFILE[kind]}{extra}"], child_env(**env))
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -134,7 +135,7 @@ def test_sigterm_to_every_process_then_sigkill_an_export_and_renditions_finish_a
         commented = make_post(alice, slug="commented")
         for number in range(3):
             Comment.objects.create(post=commented, author=bob, body=f"comment {number}", status=Comment.Status.APPROVED)
-        export = export_start(owner=bob, kind=Export.Kind.MEMBER_DATA, gate_key=gate.key)
+        export = gated_export_start(owner=bob, kind=Export.Kind.MEMBER_DATA, gate=gate)
         post, renditions_id = post_with_image(alice, jpeg_bytes(5000, 4000))
         wait_for(lambda: TaskResult.objects.filter(task_id=export.task_id, status__in=["STARTED", "PROGRESS"]).exists(),
                  timeout=60)
@@ -180,7 +181,7 @@ def test_terminate_with_sigterm_from_the_dashboard_reaches_a_worker_whose_sigter
     operator = grant(make_user("tess", staff=True), "dashboard.act_on_tasks")
     worker = start_worker("worker-remapped", "--queues", "remapped", env={"REMAP_SIGTERM": "SIGQUIT"})
     try:
-        task = demo_job_task.apply_async((2, 0), {"gate_key": gate.key}, queue="remapped",
+        task = gated_demo_job_task.apply_async((2, 0), {"gate_key": gate.key}, queue="remapped",
                                          headers={"launched_by": operator.pk})
         gate.open_to(1)  # step 1 runs, then the job waits at step 2
         wait_for(lambda: TaskResult.objects.filter(task_id=task.id, status="PROGRESS").exists(), timeout=30)

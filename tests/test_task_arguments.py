@@ -107,7 +107,7 @@ def test_changing_a_schedule_in_the_admin_without_the_run_task_power_keeps_what_
     (CLEANUP, "[]", '{"max_age_days": -1}', "max_age_days must be at least 1"),
     (PURGE, "[-1]", "{}", "older_than_days must be at least 1"),
     (DEMO, "[1000000000, 0]", "{}", f"steps must be at most {settings.DEMO_JOB_MAX_STEPS}"),
-    (DEMO, "[1, 0]", '{"gate_key": "x"}', "gate_key cannot be given to"),
+    (DEMO, "[1, 0]", '{"gate_key": "x"}', "does not take these arguments"),
     ("dashboard.tasks.lost_tasks_sweep_task", "[]", '{}', None),
     ("dashboard.tasks.export_write_task", "[1]", "{}", "export_id cannot be given to"),
     (DEMO, "[true, 0]", "{}", "steps must be a whole number"),

@@ -52,7 +52,7 @@ def gated_demo_job_task(self, steps: int, delay_ms: int, fail_at_step: int | Non
                         before_step=before_step)
 
 
-@shared_task(bind=True, offers_download=True)
+@shared_task(bind=True, offers_download=True, acks_late=True, reject_on_worker_lost=True)
 def gated_export_write_task(self, export_id: int, gate_key: str, gate_timeout: float = 60.0) -> dict:
     """dashboard.tasks.export_write_task, whose batch N reports its progress once the gate admits N."""
     from dashboard.exports.scratch import scratch_path

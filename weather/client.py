@@ -42,8 +42,8 @@ import aiohttp
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from site_config.machinery.redis_roles import async_connection_pool
 from site_config.machinery.rate_limit import Counter, Unavailable, rate_take_async
+from site_config.machinery.redis_roles import async_connection_pool
 from site_config.ops.metrics import WEATHER_UPSTREAM_ERRORS, WEATHER_UPSTREAM_REQUESTS
 
 logger = logging.getLogger(__name__)

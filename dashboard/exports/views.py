@@ -23,8 +23,8 @@ from dashboard.exports.services import (
     ExportRefused,
     comments_queryset,
     export_for_download,
-    export_may_download,
     export_is_expired,
+    export_may_download,
     export_start,
     export_tasks_queryset,
 )
