@@ -15,10 +15,10 @@ from django_celery_results.models import TaskResult
 from dashboard.models import TaskEvent
 from dashboard.monitor.lost import tasks_lost_sweep
 from dashboard.tasks import lost_tasks_sweep_task
-from tests.worker_tasks import gated_demo_job_task, progress_loop_task
 from site_config.ops.liveness import redis_client, running_task_ids
 from tests.conftest import BIN, Process, child_env, start_worker
 from tests.livetools import wait_for
+from tests.worker_tasks import gated_demo_job_task, progress_loop_task
 
 pytestmark = [
     pytest.mark.live,
