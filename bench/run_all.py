@@ -19,6 +19,7 @@ RUNS = [
     ("task-result clean-up", ["cleanup_bench.py"], {"ROWS": "100000"} if QUICK else {}),
     ("moderation queue", ["moderation_bench.py"], {}),
     ("post images (24 MP photo)", ["post_images.py"], {"RUNS": "1"} if QUICK else {}),
+    ("export downloads, one slow reader", ["export_downloads.py"], {"ROWS": "100000"} if QUICK else {}),
     ("weather streaming", ["weather_bench.py"], {}),
     ("live progress, several web processes", ["live_progress.py", "--only", "4", *(["--quick"] if QUICK else [])], {}),
     ("weather, several web processes", ["weather_bench.py", "--processes", "2"], {}),

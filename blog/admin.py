@@ -1,5 +1,6 @@
 """Admin: staff write posts here (with an image); comments, emails and decisions are listed for reference (the
-outbox read-only)."""
+outbox read-only). Every list filters on its offered filters only (site_config/machinery/admin_lookups.py):
+a lookup on an email's body would be a yes/no oracle on a reset link."""
 
 from django.contrib import admin, messages
 from django.shortcuts import redirect
@@ -10,10 +11,11 @@ from django.utils.translation import gettext
 from blog.forms import PostForm
 from blog.models import Comment, ModerationDecision, OutboundEmail, Post, Profile
 from blog.services import posts
+from site_config.machinery.admin_lookups import AllowListedLookups
 
 
 @admin.register(Post)
-class PostAdmin(admin.ModelAdmin):
+class PostAdmin(AllowListedLookups, admin.ModelAdmin):
     """Posts with their image: an upload is checked by blog.forms.PostForm; saving it queues the
     renditions task and opens that task's live page (the dashboard's, reached by URL name only)."""
 
@@ -55,7 +57,7 @@ class PostAdmin(admin.ModelAdmin):
 
 
 @admin.register(Comment)
-class CommentAdmin(admin.ModelAdmin):
+class CommentAdmin(AllowListedLookups, admin.ModelAdmin):
     list_display = ("pk", "post", "author", "status", "score", "created_at")
     list_filter = ("status",)
     search_fields = ("body",)
@@ -65,13 +67,13 @@ class CommentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(AllowListedLookups, admin.ModelAdmin):
     list_display = ("user", "email_verified_at")
     raw_id_fields = ("user",)
 
 
 @admin.register(OutboundEmail)
-class OutboundEmailAdmin(admin.ModelAdmin):
+class OutboundEmailAdmin(AllowListedLookups, admin.ModelAdmin):
     """A record, never edited: re-addressing a queued password-reset email to oneself would hand over
     the account, and an edit could make the outbox say something other than what was sent. Failed
     emails are sent again from the dashboard's outbox, which goes through the service."""
@@ -104,7 +106,7 @@ class OutboundEmailAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModerationDecision)
-class ModerationDecisionAdmin(admin.ModelAdmin):
+class ModerationDecisionAdmin(AllowListedLookups, admin.ModelAdmin):
     list_display = ("comment", "moderator", "previous_status", "new_status", "created_at")
     list_filter = ("new_status",)
     raw_id_fields = ("comment", "moderator")

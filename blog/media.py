@@ -1,5 +1,6 @@
-"""/media/<name>: uploaded post images, served by Django from the default storage (WhiteNoise serves
-static files only, and the storage may live on another host).
+"""/media/<name>: uploaded post images from the default storage (WhiteNoise serves static files only,
+and the storage may live on another host), given out by site_config.machinery.storage: streamed from
+the file system, or a redirect to the object store's pre-signed URL.
 
 Only names the database knows are served: a rendition of a published post to anyone, and to active
 staff any rendition or original (originals keep the uploader's EXIF, location included, so the
@@ -8,19 +9,15 @@ no path, `..` or not, reaches a file the site did not list."""
 
 from __future__ import annotations
 
-from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404
-from django.utils.cache import patch_cache_control
+from django.http import Http404
 from django.views.decorators.http import require_safe
 
 from blog.models import Post, PostImageRendition
+from site_config.machinery.staff import is_active_staff
+from site_config.machinery.storage import stored_file_response
 
 #: Content types of originals, by the extension the site gave them (blog.services.images.FORMATS).
 ORIGINAL_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
-
-
-def _is_staff(user) -> bool:
-    return bool(user.is_authenticated and user.is_active and user.is_staff)
 
 
 def _find(request, name: str) -> tuple[str, bool]:
@@ -31,10 +28,10 @@ def _find(request, name: str) -> tuple[str, bool]:
     if rendition is not None:
         if rendition.post.status == Post.Status.PUBLISHED:
             return rendition.content_type, True
-        if _is_staff(request.user):
+        if is_active_staff(request.user):
             return rendition.content_type, False
         raise Http404("No such file.")
-    if _is_staff(request.user) and Post.objects.filter(image=name).exists():
+    if is_active_staff(request.user) and Post.objects.filter(image=name).exists():
         return ORIGINAL_TYPES.get(name.rsplit(".", 1)[-1].lower(), "application/octet-stream"), False
     raise Http404("No such file.")
 
@@ -42,16 +39,5 @@ def _find(request, name: str) -> tuple[str, bool]:
 @require_safe
 def media_file(request, name: str):
     content_type, public = _find(request, name)
-    try:
-        file = default_storage.open(name, "rb")
-    except (FileNotFoundError, OSError):
-        raise Http404("No such file.") from None
-    response = FileResponse(file, content_type=content_type)
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Disposition"] = "inline"
-    if public:
-        # A rendition's name is unique to its upload (a new image gets new names): cache it forever.
-        patch_cache_control(response, public=True, max_age=365 * 24 * 3600, immutable=True)
-    else:
-        patch_cache_control(response, private=True, no_cache=True)
-    return response
+    # Public: a rendition's name is unique to its upload (a new image gets new names): cached for good.
+    return stored_file_response(name, content_type=content_type, public=public)

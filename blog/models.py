@@ -130,6 +130,15 @@ class Comment(models.Model):
     def __str__(self) -> str:
         return f"comment {self.pk} by {self.author_id} on post {self.post_id} ({self.status})"
 
+    #: What its author sees of each state: every waiting one alike (pending, held, spam), so a
+    #: spammer learns nothing from the page, its HTML or their data export.
+    MEMBER_STATUS = {Status.PENDING: "awaiting moderation", Status.HELD: "awaiting moderation",
+                     Status.SPAM: "awaiting moderation", Status.APPROVED: "approved", Status.REJECTED: "rejected"}
+
+    @property
+    def member_status(self) -> str:
+        return self.MEMBER_STATUS[self.status]
+
 
 class OutboundEmail(models.Model):
     """One email the site sends: written in the transaction of its cause, sent by a Celery task."""
@@ -175,6 +184,11 @@ class OutboundEmail(models.Model):
     @property
     def is_secret(self) -> bool:
         return self.kind in self.SECRET_KINDS
+
+    @property
+    def is_blanked(self) -> bool:
+        """A secret email whose body was blanked (sent, or failed for good)."""
+        return self.is_secret and not self.body
 
 
 class ModerationDecision(models.Model):

@@ -53,7 +53,7 @@ def email_sweep_task() -> int:
     return outbox.email_sweep()
 
 
-@shared_task(title=_("Comment moderation"))
+@shared_task(title=_("Comment moderation"), launch_arguments={"comment_id": {"type": "int", "min": 1}})
 def moderate_comment_task(comment_id: int) -> str | None:
     """Score a new comment and approve, hold or mark it spam. Safe to run twice: only a pending
     comment is changed."""
@@ -66,15 +66,22 @@ def pending_comments_requeue_task() -> int:
     return comments.comments_pending_requeue(older_than_seconds=settings.COMMENT_PENDING_REQUEUE_SECONDS)
 
 
-@shared_task(title=_("Removal of unverified members"))
+# Never members who signed up less than a day ago (the setting's own minimum).
+@shared_task(title=_("Removal of unverified members"),
+             launch_arguments={"older_than_days": {"type": "int", "min": 1, "max": 3650, "null": True}})
 def purge_unverified_members_task(older_than_days: int | None = None) -> int:
     """Delete members who never verified (periodic, see PERIODIC_TASKS["purge-unverified-members"])."""
+    if older_than_days is not None and older_than_days < 1:  # a schedule stored before its arguments were checked
+        raise ValueError(f"older_than_days must be at least 1, not {older_than_days}.")
     removed = members.member_purge_unverified(older_than_days=older_than_days)
     logger.info("purge_unverified_members_task removed %s member(s)", removed)
     return removed
 
 
-@shared_task(bind=True, title=_("Post image sizes"))
+# Late acknowledgement: a worker stopped or lost mid-way hands the message back; a second run makes a
+# fresh set and replaces the last one (blog.services.images.post_image_renditions_make).
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, launch_arguments={"post_id": {"type": "int", "min": 1}},
+             title=_("Post image sizes"))
 def post_image_renditions_task(self, post_id: int) -> dict:
     """Make the web sizes of a post's image, reporting each output ("960w webp"). A file that cannot
     become an image ends FAILURE with the reason (also shown on the post to staff); cancelled, it

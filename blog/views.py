@@ -20,7 +20,7 @@ from blog.forms import CommentForm, SignupForm
 from blog.models import Comment, OutboundEmail, Post
 from blog.services import announcements, comments, members, outbox
 
-AWAITING = [Comment.Status.PENDING, Comment.Status.HELD, Comment.Status.SPAM]
+AWAITING = [status for status, shown in Comment.MEMBER_STATUS.items() if shown == "awaiting moderation"]
 
 
 def _published():

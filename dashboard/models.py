@@ -226,6 +226,10 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # The owner's session auth hash when the token was made (an HMAC of the password hash, as
+    # Django's sessions keep): a password changed by any path ends the token, as it ends sessions.
+    password_stamp = models.CharField(max_length=128, default="", editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -236,7 +240,24 @@ class ApiToken(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.is_expired and self.password_current
+
+    @property
+    def is_expired(self) -> bool:
+        from django.utils import timezone
+
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def password_current(self) -> bool:
+        """Whether the owner's password is the one they had when the token was made (checked with
+        the secret key and its fallbacks, as Django checks a session)."""
+        import hmac
+
+        user = self.user
+        candidates = [user.get_session_auth_hash()] + [
+            user._get_session_auth_hash(secret=secret) for secret in settings.SECRET_KEY_FALLBACKS]
+        return any(hmac.compare_digest(self.password_stamp, candidate) for candidate in candidates)
 
 
 class ControlAction(models.Model):

@@ -1,4 +1,5 @@
-"""The dashboard's named permissions and the one check that pages, POSTs and sockets share.
+"""The dashboard's named permissions and the one check that pages, POSTs and sockets share
+(on top of the one "active staff" check, site_config/machinery/staff.py).
 
 Looking at the dashboard is for active staff; every action that changes something needs its own
 permission, granted in the admin to a user or a group (superusers hold them all). A page shows
@@ -11,7 +12,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext_lazy as _
 
-from dashboard.monitor.access import can_view_all_tasks
+from site_config.machinery.staff import is_active_staff
 
 ACT_ON_TASKS = "dashboard.act_on_tasks"
 DECIDE_COMMENTS = "dashboard.decide_comments"
@@ -84,7 +85,7 @@ def needs(permission: str) -> str:
 
 def may(user, permission: str) -> bool:
     """Whether `user` may do what `permission` names: active staff holding it."""
-    return can_view_all_tasks(user) and user.has_perm(permission)
+    return is_active_staff(user) and user.has_perm(permission)
 
 
 def require(user, permission: str) -> None:

@@ -8,7 +8,6 @@ tests/test_docs.py checks that every variable read here has its row).
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,6 +16,8 @@ import dj_database_url
 from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
+
+from site_config.machinery import redis_roles
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("DJANGO_VAR_DIR", BASE_DIR / "var"))
@@ -89,6 +90,12 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
     SECRET_KEY = "django-insecure-local-development-key-do-not-use-in-production"
+elif not DEBUG and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-")):
+    # What Django's deploy check security.W009 only warns about: it signs sessions, reset links,
+    # device cookies and API token stamps, so a guessable key is refused, not run with.
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is too weak for production: use at least 50 random characters "
+        "(e.g. `openssl rand -hex 32`), not Django's default.")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 if "*" in ALLOWED_HOSTS:
@@ -130,6 +137,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # /healthz, /readyz and /metrics, answered before ALLOWED_HOSTS and the HTTPS redirect (site_config/ops/middleware.py).
     "site_config.ops.middleware.ProbeMiddleware",
+    # An id per request, in its log lines and in the tasks it queues (site_config/machinery/request_context.py).
+    "site_config.machinery.request_context.RequestIdMiddleware",
     "site_config.machinery.middleware.SecurityMiddleware",
     "site_config.machinery.middleware.WhiteNoiseMiddleware",
     "site_config.machinery.middleware.CSPMiddleware",
@@ -170,8 +179,32 @@ TEMPLATES = [
 # --- database: SQLite under var/ by default, anything dj-database-url understands otherwise ---
 
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DJANGO_CONN_MAX_AGE", 0))}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Web processes (daphne) keep Django's own connection pool (psycopg_pool): Django advises against
+    # persistent connections under ASGI, where each database call from an async view or a consumer
+    # may run on a new thread. site_config/asgi.py turns it on (DJANGO_DB_POOL defaults to on there).
+    # Workers, beat and commands keep one persistent connection per process instead (Celery closes
+    # it when it is older than DJANGO_CONN_MAX_AGE, checked before each task).
+    if env_bool("DJANGO_DB_POOL", False):
+        DATABASES["default"]["OPTIONS"] = {"pool": {
+            "min_size": env_int("DJANGO_DB_POOL_MIN_SIZE", 1, minimum=0),
+            "max_size": env_int("DJANGO_DB_POOL_MAX_SIZE", 8, minimum=1),
+            "timeout": env_float("DJANGO_DB_POOL_TIMEOUT", 10.0, minimum=0.1),
+        }}
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env_int("DJANGO_CONN_MAX_AGE", 600, minimum=0)
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Behind a pooler in transaction mode (pgbouncer's pool_mode=transaction), one client's server
+    # connection can change between transactions: a server-side cursor declared in one may be gone in
+    # the next, so none are used; nor prepared statements (psycopg prepares a query it runs often
+    # when server-side binding is turned on in OPTIONS).
+    DATABASE_TRANSACTION_POOLING = env_bool("DATABASE_TRANSACTION_POOLING", False)
+    if DATABASE_TRANSACTION_POOLING:
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A web process and a worker write at once: WAL lets readers run beside the writer, IMMEDIATE
     # takes the write lock at BEGIN (no upgrade deadlock), and busy_timeout waits instead of failing
     # with "database is locked".
@@ -221,22 +254,68 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
-# Uploaded and generated files (post images, exports): always written and read through the "default"
-# storage's API (open, save, delete), never a local path, so a worker on another host can write them
-# once the storage is shared (an object store backend from the environment, or a shared volume).
-# Served by permission-checked views only (blog/media.py, the exports' download); WhiteNoise serves
-# static files only.
+# Uploaded and generated files (post images, exports) go through the "default" storage's API only
+# (open, save, delete, url), never a local path: with several hosts, web and worker processes reach
+# the same files only through object storage (STORAGE_S3_BUCKET set: django-storages' S3 backend,
+# any S3-speaking service). Without it, the local folder DJANGO_MEDIA_ROOT: right for `make run` on
+# one machine; the deploy check site_config.W030 warns about it in production unless
+# STORAGE_LOCAL_DISK_SHARED says the folder is shared on purpose. Files are served by
+# permission-checked views only (blog/media.py, the exports' download): with S3 they answer with a
+# redirect to a pre-signed URL, with the file system they stream the file in chunks.
 MEDIA_ROOT = Path(env_str("DJANGO_MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
-MEDIA_STORAGE_BACKEND = env_str("MEDIA_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
-try:
-    MEDIA_STORAGE_OPTIONS = json.loads(env_str("MEDIA_STORAGE_OPTIONS", "") or "{}")
-except ValueError as error:
-    raise ImproperlyConfigured(f"MEDIA_STORAGE_OPTIONS is not JSON: {error}") from None
-if not isinstance(MEDIA_STORAGE_OPTIONS, dict):
-    raise ImproperlyConfigured("MEDIA_STORAGE_OPTIONS must be a JSON object, e.g. {\"bucket_name\": \"media\"}.")
-if MEDIA_STORAGE_BACKEND == "django.core.files.storage.FileSystemStorage":
-    MEDIA_STORAGE_OPTIONS = {"location": str(MEDIA_ROOT), **MEDIA_STORAGE_OPTIONS}
+STORAGE_S3_BUCKET = env_str("STORAGE_S3_BUCKET", "")
+STORAGE_S3_ENDPOINT_URL = env_str("STORAGE_S3_ENDPOINT_URL", "")
+STORAGE_S3_REGION = env_str("STORAGE_S3_REGION", "")
+STORAGE_S3_ADDRESSING_STYLE = env_str("STORAGE_S3_ADDRESSING_STYLE", "")
+if STORAGE_S3_ADDRESSING_STYLE not in ("", "auto", "path", "virtual"):
+    raise ImproperlyConfigured("STORAGE_S3_ADDRESSING_STYLE must be auto, path or virtual.")
+STORAGE_S3_PREFIX = env_str("STORAGE_S3_PREFIX", "").strip("/")
+# How long a download's pre-signed URL works: the browser follows the redirect at once.
+STORAGE_S3_URL_SECONDS = env_int("STORAGE_S3_URL_SECONDS", 120, minimum=10)
+# How long the pre-signed URL of a public rendition works (SigV4 allows 7 days at most); every web
+# process hands out the same URL for half of it (shared cache), so browsers keep the image that long.
+STORAGE_S3_PUBLIC_URL_SECONDS = env_int("STORAGE_S3_PUBLIC_URL_SECONDS", 7 * 24 * 3600, minimum=600)
+if STORAGE_S3_PUBLIC_URL_SECONDS > 7 * 24 * 3600:
+    raise ImproperlyConfigured("STORAGE_S3_PUBLIC_URL_SECONDS is at most 604800 (7 days, the S3 limit).")
+STORAGE_LOCAL_DISK_SHARED = env_bool("STORAGE_LOCAL_DISK_SHARED", False)
+if STORAGE_S3_BUCKET:
+    MEDIA_STORAGE_BACKEND = "storages.backends.s3.S3Storage"
+    MEDIA_STORAGE_OPTIONS = {
+        "bucket_name": STORAGE_S3_BUCKET,
+        "endpoint_url": STORAGE_S3_ENDPOINT_URL or None,
+        "region_name": STORAGE_S3_REGION or None,
+        "addressing_style": STORAGE_S3_ADDRESSING_STYLE or None,
+        "location": STORAGE_S3_PREFIX,
+        # Credentials: these two when set, else boto3's own chain (AWS_* variables, instance role).
+        "access_key": env_str("STORAGE_S3_ACCESS_KEY_ID", "") or None,
+        "secret_key": env_str("STORAGE_S3_SECRET_ACCESS_KEY", "") or None,
+        "default_acl": None,  # the bucket's own policy decides (private); nothing is made public per object
+        "querystring_auth": True,
+        "querystring_expire": STORAGE_S3_URL_SECONDS,
+        # Names are unique by construction (random or numbered); saving over a key replaces it
+        # without the HEAD request per save that renaming would cost (docs/operations.md, Storage).
+        "file_overwrite": True,
+        "signature_version": "s3v4",
+    }
+else:
+    MEDIA_STORAGE_BACKEND = "django.core.files.storage.FileSystemStorage"
+    MEDIA_STORAGE_OPTIONS = {"location": str(MEDIA_ROOT)}
+
+
+def _s3_origins() -> list[str]:
+    """Where the bucket's pre-signed URLs point (path- or virtual-host style): the origins a page's
+    images may be redirected to, so the Content-Security-Policy's img-src allows them."""
+    if not STORAGE_S3_BUCKET:
+        return []
+    if STORAGE_S3_ENDPOINT_URL:
+        endpoint = urlsplit(STORAGE_S3_ENDPOINT_URL)
+        return [f"{endpoint.scheme}://{endpoint.netloc}", f"{endpoint.scheme}://{STORAGE_S3_BUCKET}.{endpoint.netloc}"]
+    region = f".{STORAGE_S3_REGION}" if STORAGE_S3_REGION else ""
+    return [f"https://{STORAGE_S3_BUCKET}.s3{region}.amazonaws.com", f"https://s3{region}.amazonaws.com"]
+
+
+STORAGE_S3_ORIGINS = _s3_origins()
 STORAGES = {
     "default": {"BACKEND": MEDIA_STORAGE_BACKEND, "OPTIONS": MEDIA_STORAGE_OPTIONS},
     "staticfiles": {
@@ -250,42 +329,81 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 
-# --- Redis: one URL for the Celery broker, the channel layer and the cache ---
+# --- Redis by role (site_config/machinery/redis_roles.py): each role's URL defaults to REDIS_URL ---
 
-REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+def env_redis_url(name: str, default: str) -> str:
+    """A Redis URL (redis://, rediss://, unix://) or the documented sentinel:// form, checked at start-up."""
+    value = env_str(name, "") or default
+    if redis_roles.is_sentinel(value):
+        try:
+            redis_roles.parse_sentinel(value)
+        except ValueError as error:
+            raise ImproperlyConfigured(f"{name}: {error}") from None
+    return value
+
+
+REDIS_URL = env_redis_url("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Each role's own URL, "" for REDIS_URL (the client factory reads them when it makes a client).
+# The cache may evict (a Redis with maxmemory and allkeys-lru); the broker and our keys must not.
+CACHE_REDIS_URL = env_redis_url("CACHE_REDIS_URL", "")
+CHANNEL_LAYER_REDIS_URL = env_redis_url("CHANNEL_LAYER_REDIS_URL", "")
+# Throttles, metrics, worker heartbeats, cancel flags, the weather's answers and budget.
+REDIS_KEYS_URL = env_redis_url("REDIS_KEYS_URL", "")
 
 CACHES = {
     "default": {
         # Django's Redis cache that degrades to "no cache" while Redis is down (site_config/machinery/cache.py).
         "BACKEND": "site_config.machinery.cache.ResilientRedisCache",
-        "LOCATION": REDIS_URL,
+        # A list: Django splits a string at commas, which a sentinel:// URL lists its sentinels with.
+        "LOCATION": [CACHE_REDIS_URL or REDIS_URL],
         "KEY_PREFIX": "site",
         "TIMEOUT": 300,
-        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2,
+                    "pool_class": "site_config.machinery.redis_roles.RolePool"},
     }
 }
 
 # RedisPubSubChannelLayer, chosen by measurement (docs/benchmarks.md): one PUBLISH per group_send,
 # fanned out inside each daphne process, lower latency than the list-based RedisChannelLayer, no
 # per-channel capacity that silently drops messages, and groups re-subscribed after a Redis restart.
+# Pub/sub ignores the db number: two sites on one Redis need different prefixes, so the default
+# carries the db ("site" on db 0, "site-db1" on db 1).
+_layer_db = redis_roles.url_db(CHANNEL_LAYER_REDIS_URL or REDIS_URL)
+CHANNEL_LAYER_PREFIX = env_str("CHANNEL_LAYER_PREFIX", "site" if _layer_db == 0 else f"site-db{_layer_db}")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "site"},
+        "CONFIG": {"hosts": [redis_roles.channels_host(CHANNEL_LAYER_REDIS_URL or REDIS_URL)], "prefix": CHANNEL_LAYER_PREFIX},
     }
 }
 
 
 # --- Celery (namespace CELERY_) ---
 
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+# The broker as the operator names it (Redis, the sentinel:// form, or amqp://); Celery gets it
+# translated for kombu. BROKER_REDIS_URL: the same URL when it is a Redis, for the site's own reads
+# of the queues (lengths, the lost-message sweep); "" for RabbitMQ.
+_broker_url = env_redis_url("CELERY_BROKER_URL", REDIS_URL)
+BROKER_REDIS_URL = _broker_url if _broker_url.startswith(("redis://", "rediss://", "unix://", "sentinel://")) else ""
+CELERY_BROKER_URL, _broker_options = redis_roles.kombu_broker(_broker_url)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+if _broker_url.startswith(("redis://", "rediss://")):
     # kombu's Redis transport with the fix that keeps a worker alive across a Redis restart.
     CELERY_BROKER_TRANSPORT = "site_config.machinery.broker:Transport"
+elif redis_roles.is_sentinel(_broker_url):
+    CELERY_BROKER_TRANSPORT = "site_config.machinery.broker:SentinelTransport"
 # Redis re-delivers an unacknowledged message after the visibility timeout; it must be longer than
 # the longest task, or a long task runs twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
+                                   **_broker_options}
+# Every task's time limits (prefork pool): the soft one raises SoftTimeLimitExceeded in the task (it
+# fails with that reason), the hard one kills its process a minute later. Both end well before the
+# visibility timeout, so no long job is delivered a second time while it still runs.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] // 2,
+                                      minimum=1)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
+if CELERY_TASK_TIME_LIMIT >= CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]:
+    raise ImproperlyConfigured("CELERY_TASK_SOFT_TIME_LIMIT + 60 must be less than CELERY_VISIBILITY_TIMEOUT.")
 # On a cold shutdown (a second Ctrl-C, SIGQUIT) running tasks still get this long to finish before
 # unfinished late-acknowledged ones are handed back to the broker.
 CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env_float("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", 10.0, minimum=0.0)
@@ -306,7 +424,11 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler behind a lease in Redis: any number of beats may run, one
+# sends (site_config/machinery/beat.py). The lease expires this long after its holder died; a
+# standby takes over within a fifth of it more.
+CELERY_BEAT_SCHEDULER = "site_config.machinery.beat:LeasedDatabaseScheduler"
+BEAT_LEASE_SECONDS = env_float("BEAT_LEASE_SECONDS", 10.0, minimum=1.0)
 CELERY_TASK_ALWAYS_EAGER = False
 # Results are rows people read; expiry is handled by our own batched clean-up, not Celery's.
 CELERY_RESULT_EXPIRES = None
@@ -368,20 +490,28 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
 
 
-# --- logging: the task id and name on every line a task emits (site_config.machinery.logging_filters) ---
+# --- logging: the task id and name on every line a task emits, and no one-time key from a path
+# (site_config.machinery.logging_filters) ---
 
 LOG_LEVEL = env_str("DJANGO_LOG_LEVEL", "INFO").upper()
+# "text" (one readable line) or "json" (one JSON object a line: time, level, logger, process, task id,
+# request id, message), for a log collector gathering several hosts.
+LOG_FORMAT = env_str("DJANGO_LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT={LOG_FORMAT!r}: use text or json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"task_context": {"()": "site_config.machinery.logging_filters.TaskContextFilter"}},
+    "filters": {"task_context": {"()": "site_config.machinery.logging_filters.TaskContextFilter"},
+                "redact_keys": {"()": "site_config.machinery.logging_filters.RedactKeysFilter"}},
     "formatters": {
-        "default": {
+        "text": {
             "format": "%(asctime)s %(levelname)s %(processName)s %(name)s [%(task_name)s %(task_id)s] %(message)s",
         },
+        "json": {"()": "site_config.machinery.logging_filters.JsonLinesFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["task_context"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["task_context", "redact_keys"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -508,13 +638,21 @@ TASK_CANCEL_FLAG_SECONDS = env_int("TASK_CANCEL_FLAG_SECONDS", 86400, minimum=60
 EXPORT_EXPIRY_HOURS = env_int("EXPORT_EXPIRY_HOURS", 24, minimum=1)
 # Rows read per database batch (keyset pagination) and per progress report while writing an export.
 EXPORT_BATCH_ROWS = env_int("EXPORT_BATCH_ROWS", 2000, minimum=1)
-# Where an export is written before it is handed to the storage (a local scratch folder; the partial
-# file is removed when the job fails or is cancelled).
+# Where an export is written before it is handed to the storage: a local scratch folder, one
+# sub-folder per worker (its node name), which that worker empties at start and after each job.
 EXPORT_WORK_DIR = Path(env_str("EXPORT_WORK_DIR", str(VAR_DIR / "exports-work")))
 PERIODIC_TASKS["remove-expired-exports"] = {
     "task": "dashboard.tasks.exports_cleanup_task",
     "every_seconds": 900,
     "description": "Export files past their expiry are deleted with their rows.",
+}
+# A stored file no row names (a rolled-back upload, a worker killed between saving and recording)
+# is deleted once it is this old; younger ones may be uploads still in flight (dashboard/storage_sweep.py).
+STORAGE_ORPHAN_GRACE_HOURS = env_int("STORAGE_ORPHAN_GRACE_HOURS", 24, minimum=1)
+PERIODIC_TASKS["sweep-orphaned-files"] = {
+    "task": "dashboard.tasks.storage_orphans_sweep_task",
+    "every_seconds": 3600,
+    "description": "Stored files that no row names, older than the grace period, are deleted.",
 }
 
 
@@ -562,11 +700,21 @@ LIVE_PROBE_INTERVAL = env_float("LIVE_PROBE_INTERVAL", 5.0, minimum=0.2)
 LIVE_PROBE_TIMEOUT = env_float("LIVE_PROBE_TIMEOUT", 3.0, minimum=0.1)
 
 
-# Worker heartbeats (dashboard/live/heartbeat.py): written this often; a running task no live worker
-# has claimed for WORKER_LOST_AFTER_SECONDS is declared lost (checked every LOST_TASKS_SWEEP_SECONDS).
-WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 10.0, minimum=0.2)
-WORKER_LOST_AFTER_SECONDS = env_float("WORKER_LOST_AFTER_SECONDS", 60.0, minimum=1.0)
-LOST_TASKS_SWEEP_SECONDS = env_int("LOST_TASKS_SWEEP_SECONDS", 30, minimum=1)
+# Worker heartbeats (site_config/ops/liveness.py, the one source of worker liveness): written this often, each kept three times as long;
+# a running task no live worker has claimed for WORKER_LOST_AFTER_SECONDS is declared lost (checked
+# every LOST_TASKS_SWEEP_SECONDS). Worst case from a worker's death to "lost": 3 x heartbeat + sweep
+# + lost-after + sweep = 55 s with these defaults.
+WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 5.0, minimum=0.2)
+WORKER_LOST_AFTER_SECONDS = env_float("WORKER_LOST_AFTER_SECONDS", 20.0, minimum=1.0)
+LOST_TASKS_SWEEP_SECONDS = env_int("LOST_TASKS_SWEEP_SECONDS", 10, minimum=1)
+
+
+# --- stopping (site_config/ops/web.py, Procfile) ---
+
+# A web process told to stop (SIGTERM) answers /readyz 503 at once and keeps serving this long
+# before it closes its websockets (1012: the pages reconnect elsewhere) and exits. Keep it a few
+# seconds under the platform's kill delay, and over the balancer's probe interval.
+WEB_DRAIN_SECONDS = env_float("WEB_DRAIN_SECONDS", 10.0, minimum=0.0)
 
 
 # --- websockets (dashboard/live/consumers.py) ---
@@ -575,14 +723,16 @@ LOST_TASKS_SWEEP_SECONDS = env_int("LOST_TASKS_SWEEP_SECONDS", 30, minimum=1)
 # reconnects after, authorised afresh) after at most this many seconds. Rights that end are also
 # announced to open sockets at once (dashboard/live/rights.py); this bounds what nothing announces.
 WS_MAX_AGE_SECONDS = env_int("WS_MAX_AGE_SECONDS", 3600, minimum=1)
+# How many websockets, progress streams and long polls one account holds open at once, across every
+# web process (site_config/machinery/rate_limit.py); one more is closed with 4429 (a 429 for the API).
+LIVE_CONNECTIONS_PER_ACCOUNT = env_int("LIVE_CONNECTIONS_PER_ACCOUNT", 30, minimum=0)
 
 
 # --- live dashboard pages polled once per daphne process (dashboard/live/poller.py) ---
 
-# Workers page: how long `inspect()` waits for worker replies, how long heartbeats are listened
-# for, and how often the page is refreshed while anyone watches (seconds).
+# Workers page: how long `inspect()` waits for worker replies, and how often the page is refreshed
+# while anyone watches (seconds).
 WORKERS_INSPECT_TIMEOUT = env_float("WORKERS_INSPECT_TIMEOUT", 1.0, minimum=0.1)
-WORKERS_HEARTBEAT_WINDOW = env_float("WORKERS_HEARTBEAT_WINDOW", 1.5, minimum=0.1)
 WORKERS_POLL_INTERVAL = env_float("WORKERS_POLL_INTERVAL", 3.0, minimum=1.0)
 # Worker control from the workers page: how long a command waits for the workers' replies (seconds).
 WORKERS_CONTROL_TIMEOUT = env_float("WORKERS_CONTROL_TIMEOUT", 2.0, minimum=0.1)
@@ -682,10 +832,13 @@ API_THROTTLE_RATE = env_rate("API_THROTTLE_RATE", "600/60")
 API_STREAM_MAX_SECONDS = env_int("API_STREAM_MAX_SECONDS", 300, minimum=5)
 
 # Throttles on the account doors (site_config/machinery/throttles.py): attempts per window, counted in Redis;
-# over the limit a 429 page says when to try again, and the window ends by itself. Login counts
-# failed attempts only. Password reset is strict per client address and looser per email, so that
-# strangers cannot keep the owner from resetting (links already sent stay valid meanwhile).
-THROTTLE_LOGIN_PER_USERNAME = env_rate("THROTTLE_LOGIN_PER_USERNAME", "10/900")
+# over the limit a 429 page says when to try again, and the window ends by itself. Log-in counts
+# failed attempts only: per account and address, per address, per account and device cookie for a
+# browser that logged in before, and per account (USERNAME) from browsers without one. Password
+# reset: 429 per client address; past the per-email cap no new link is sent, quietly.
+THROTTLE_LOGIN_PER_ACCOUNT_AND_ADDRESS = env_rate("THROTTLE_LOGIN_PER_ACCOUNT_AND_ADDRESS", "10/900")
+THROTTLE_LOGIN_PER_DEVICE = env_rate("THROTTLE_LOGIN_PER_DEVICE", "10/900")
+THROTTLE_LOGIN_PER_USERNAME = env_rate("THROTTLE_LOGIN_PER_USERNAME", "100/900")
 THROTTLE_LOGIN_PER_ADDRESS = env_rate("THROTTLE_LOGIN_PER_ADDRESS", "30/900")
 THROTTLE_PASSWORD_RESET_PER_ADDRESS = env_rate("THROTTLE_PASSWORD_RESET_PER_ADDRESS", "5/3600")
 THROTTLE_PASSWORD_RESET_PER_EMAIL = env_rate("THROTTLE_PASSWORD_RESET_PER_EMAIL", "10/3600")
@@ -702,7 +855,7 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [csp_constants.SELF],
         "script-src": [csp_constants.SELF, csp_constants.NONCE],
         "style-src": [csp_constants.SELF, csp_constants.NONCE],
-        "img-src": [csp_constants.SELF, "data:"],
+        "img-src": [csp_constants.SELF, "data:", *STORAGE_S3_ORIGINS],
         "font-src": [csp_constants.SELF],
         "connect-src": [csp_constants.SELF],
         "object-src": [csp_constants.NONE],

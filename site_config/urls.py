@@ -2,8 +2,10 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import TemplateView
+from django.utils.functional import lazy
+from django.views.generic import RedirectView, TemplateView
 
 from blog.media import media_file
 from blog.views import language_set
@@ -14,6 +16,9 @@ admin.site.login = login_throttled(admin.site.login)
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    # Browsers and feed readers ask for /favicon.ico on their own (the admin's pages name no icon): the
+    # site's SVG icon (static/favicon.svg; its hashed name is known only once static files are collected).
+    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg"))),
     # Django's log-in view, throttled (same URL and name).
     path("accounts/login/", login_throttled(auth_views.LoginView.as_view()), name="login"),
     path("accounts/", include("blog.account_urls")),  # sign-up, verification, outbox password reset

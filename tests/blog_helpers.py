@@ -12,11 +12,13 @@ from blog.models import Comment, Post, Profile
 
 
 def forget_rate_limits() -> None:
-    """Delete the blog's rate-limit keys only: the cache shares Redis with Celery and Channels, so
+    """Delete the blog's rate-limit keys only (its cool-downs in the cache, the comment counters of
+    site_config/machinery/rate_limit.py): the cache shares Redis with Celery and Channels, so
     cache.clear() (FLUSHDB) would also wipe the broker's queues."""
     client = cache._cache.get_client(write=True)
-    for key in client.scan_iter(match="*blog:*"):
-        client.delete(key)
+    for pattern in ("*blog:*", "site:rate:COMMENT_RATE_LIMIT_PER_MINUTE:*"):
+        for key in client.scan_iter(match=pattern):
+            client.delete(key)
 
 
 @pytest.fixture(autouse=True)

@@ -60,7 +60,8 @@ class Process:
     local fakes (the fake Open-Meteo) pass `live=False`.
     """
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], *, live: bool = True) -> None:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], *, live: bool = True,
+                 cwd: Path = BASE_DIR) -> None:
         if live:
             _require_live_marker(name)
         self.name = name
@@ -68,7 +69,7 @@ class Process:
         self._log = open(self.log_path, "ab")
         self._log_start = self._log.tell()  # a restarted process appends: wait for *its* lines
         self.popen = subprocess.Popen(
-            args, env=env, cwd=BASE_DIR, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            args, env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
     def log(self) -> str:
@@ -163,13 +164,13 @@ def gate():
 
 @pytest.fixture(autouse=True)
 def _fresh_throttles():
-    """Every test starts with empty throttle buckets on the account doors (site_config/machinery/throttles.py)
-    and the API (dashboard/api/throttling.py, in the Django cache): they live in the session's Redis,
-    shared by the test process and every daphne it starts."""
+    """Every test starts with empty rate-limit counters (site_config/machinery/rate_limit.py: the
+    account doors, the API, comments, weather lookups): they live in the session's Redis, shared by
+    the test process and every daphne it starts."""
     import redis
 
     client = redis.Redis.from_url(REDIS.url)
-    keys = list(client.scan_iter("site:throttle:*")) + list(client.scan_iter("*api:throttle:*"))
+    keys = list(client.scan_iter("site:rate:*"))
     if keys:
         client.delete(*keys)
     client.close()
@@ -325,3 +326,27 @@ def browser_login(page, base_url: str, username: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_load_state()
+
+
+# --- object storage: a real S3-speaking server (moto), a fresh bucket per test ---
+
+@pytest.fixture(scope="session")
+def s3_server():
+    from tests.s3_helpers import S3Server
+
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server):
+    return s3_server.bucket()
+
+
+@pytest.fixture
+def s3_storage(s3_bucket, settings):
+    """This process's "default" storage on a fresh bucket (Django resets its storages on the change)."""
+    settings.STORAGES = s3_bucket.storages(settings.STORAGES)
+    settings.STORAGE_S3_BUCKET = s3_bucket.name
+    return s3_bucket

@@ -21,7 +21,8 @@ _workdir = Path(tempfile.mkdtemp(prefix="site-tests-"))
 _redis = PrivateRedis(_workdir / "redis").start()
 
 os.environ["REDIS_URL"] = _redis.url
-os.environ.pop("CELERY_BROKER_URL", None)
+for _role_variable in ("CELERY_BROKER_URL", "CACHE_REDIS_URL", "CHANNEL_LAYER_REDIS_URL", "REDIS_KEYS_URL", "CHANNEL_LAYER_PREFIX"):
+    os.environ.pop(_role_variable, None)  # every role on the private Redis
 os.environ["DJANGO_VAR_DIR"] = str(_workdir / "var")
 os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_workdir / 'var' / 'test.sqlite3'}"
 os.environ["DJANGO_DEBUG"] = "1"

@@ -14,13 +14,13 @@ from django_celery_results.models import TaskResult
 from openapi_spec_validator import validate
 
 from dashboard.models import ApiToken, DailyReport, ScheduleChange, TaskAction, TaskLaunch
-from tests.conftest import grant, make_user
+from tests.conftest import PASSWORD, grant, make_user
 
 
 def token_for(user, name="script") -> str:
     client = Client()
     client.force_login(user)
-    page = client.post("/accounts/tokens/", {"name": name})
+    page = client.post("/accounts/tokens/", {"name": name, "password": PASSWORD, "expires_in_days": "90"})
     assert page.status_code == 200
     return page.context["created"]["token"]
 
@@ -110,9 +110,9 @@ def test_token_names_must_be_given_and_unique_among_active_tokens(bob):
     token_for(bob, "deploy")
     client = Client()
     client.force_login(bob)
-    duplicate = client.post("/accounts/tokens/", {"name": "deploy"})
+    duplicate = client.post("/accounts/tokens/", {"name": "deploy", "password": PASSWORD})
     assert duplicate.status_code == 400 and "already have an active token" in duplicate.content.decode()
-    assert client.post("/accounts/tokens/", {"name": "  "}).status_code == 400
+    assert client.post("/accounts/tokens/", {"name": "  ", "password": PASSWORD}).status_code == 400
     assert ApiToken.objects.filter(user=bob).count() == 1
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import browser_login, make_user
+from tests.conftest import PASSWORD, browser_login, make_user
 from tests.test_csp_browser import RECORD_VIOLATIONS
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
@@ -20,6 +20,7 @@ def test_create_use_and_revoke_a_token_then_read_the_docs(page, live_server_url)
 
     page.goto(f"{live_server_url}/accounts/tokens/")
     page.get_by_label("Name").fill("deploy script")
+    page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_role("button", name="Create token").click()
     token = page.locator("#new-token-value").inner_text().strip()
     assert token.startswith("ldt_")

@@ -59,3 +59,18 @@ def test_a_wildcard_allowed_host_is_refused_at_start_up(debug):
                      SITE_URL="https://example.com")
     assert started.returncode != 0
     assert "DJANGO_ALLOWED_HOSTS must not contain '*'" in started.stderr
+
+
+@pytest.mark.parametrize("key", ["short-key", "a" * 60, "django-insecure-" + "abcdefghij" * 5,
+                                 "django-insecure-local-development-key-do-not-use-in-production"])
+def test_production_refuses_a_short_or_default_secret_key(key):
+    started = _start(**{**PRODUCTION, "DJANGO_SECRET_KEY": key}, SITE_URL="https://example.com")
+    assert started.returncode != 0
+    assert "DJANGO_SECRET_KEY is too weak for production" in started.stderr
+
+
+def test_a_key_made_as_make_check_deploy_makes_it_is_accepted():
+    import secrets
+
+    started = _start(**{**PRODUCTION, "DJANGO_SECRET_KEY": secrets.token_hex(32)}, SITE_URL="https://example.com")
+    assert started.returncode == 0, started.stderr

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import uuid
 from datetime import timedelta
 
@@ -22,7 +21,8 @@ from django_celery_results.models import TaskResult
 
 from blog.models import Comment
 from dashboard.exports.models import Export
-from dashboard.exports.services import csv_cell, export_part_path, export_write, exports_cleanup
+from dashboard.exports.scratch import LOCAL, scratch_path
+from dashboard.exports.services import csv_cell, export_write, exports_cleanup
 from dashboard.models import TaskAction, TaskEvent, TaskLaunch
 from dashboard.tasks import exports_cleanup_task
 from site_config.machinery.stored_texts import stored_text
@@ -76,7 +76,7 @@ def test_task_export_holds_exactly_the_filtered_rows_in_batches_with_progress(db
     assert next(row for row in rows if row["task_id"] == failed[0])["launched_by"] == "alice"
     assert reports[:3] == [(2, 5), (4, 5), (5, 5)]  # one report per batch of 2, then the final one
     assert export.status == Export.Status.READY and export.rows == 5
-    assert not export_part_path(export.pk).exists()
+    assert not scratch_path(node=LOCAL, task_id=f"export-{export.pk}").exists()
 
 
 def test_comment_exports_escape_formulas_and_follow_the_queue_filter(db, alice, bob):
@@ -109,7 +109,7 @@ def test_only_the_owner_downloads_an_export(client, db, alice, bob, charlie, dja
     client.force_login(bob)
     response = client.get(url)
     assert response.status_code == 200
-    assert b"".join(response.streaming_content) == b'{"ok": true}'
+    assert b"".join(response) == b'{"ok": true}'
     assert "attachment" in response["Content-Disposition"]
     root = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
     for other in (charlie, grant(alice, "dashboard.export_data"), root):
@@ -129,17 +129,9 @@ def test_expired_exports_are_refused_then_removed_with_their_files_by_the_cleanu
     fresh.save()
     client.force_login(bob)
     assert client.get(f"/dashboard/exports/{expired.pk}/download/").status_code == 410
-    settings.EXPORT_WORK_DIR.mkdir(parents=True, exist_ok=True)
-    abandoned, current = export_part_path(10_001), export_part_path(10_002)  # a killed worker's, a running one's
-    abandoned.write_text("partial")
-    current.write_text("partial")
-    old = (timezone.now() - timedelta(days=2)).timestamp()
-    os.utime(abandoned, (old, old))
     assert settings.PERIODIC_TASKS["remove-expired-exports"]["task"] == exports_cleanup_task.name
     assert exports_cleanup_task.apply().get() == {"removed": 1}  # the beat job's task, run here
     assert exports_cleanup() == 0
-    assert not abandoned.exists() and current.exists()
-    current.unlink()
     assert not default_storage.exists(expired.file.name)
     assert default_storage.exists(fresh.file.name)
     assert list(Export.objects.values_list("pk", flat=True)) == [fresh.pk]
@@ -186,23 +178,23 @@ def test_member_export_end_to_end_lands_on_the_task_page_and_offers_the_download
     panel = client.get(f"/dashboard/exports/task/{export.task_id}/").content.decode()
     assert f"/dashboard/exports/{export.pk}/download/" in panel
     download = client.get(f"/dashboard/exports/{export.pk}/download/")
-    data = json.loads(b"".join(download.streaming_content))
+    data = json.loads(b"".join(download))
     assert [comment["body"] for comment in data["comments"]] == ["@mention me"]  # JSON: no CSV escaping
     assert f"/dashboard/exports/{export.pk}/download/" in client.get("/dashboard/my-data/").content.decode()
     client.force_login(alice)  # staff see the task, but not the file
     assert client.get(f"/dashboard/exports/task/{export.task_id}/").status_code == 204
 
 
-def test_cancelled_export_removes_its_partial_file_and_ends_revoked(client, live_worker, alice, bob, gate):
+def test_cancelled_export_removes_its_partial_file_and_ends_revoked(client, live_worker, alice, bob, gate, settings):
     post = make_post(alice)
     for number in range(3):
         Comment.objects.create(post=post, author=bob, body=f"comment {number}", status=Comment.Status.APPROVED)
     from tests.worker_tasks import gated_export_start
 
     export = gated_export_start(owner=bob, kind=Export.Kind.MEMBER_DATA, gate=gate)
-    part = export_part_path(export.pk)
-    # The job has written its batch to the scratch file and waits at the gate before reporting it.
-    wait_for(lambda: part.exists() and part.stat().st_size > 0, timeout=30)
+    # The job has written its batch to its worker's scratch file and waits at the gate before reporting it.
+    part = wait_for(lambda: next((path for path in settings.EXPORT_WORK_DIR.glob(f"*/{export.task_id}.part")
+                                  if path.stat().st_size > 0), None), timeout=30)
     client.force_login(bob)
     assert client.post(f"/dashboard/tasks/{export.task_id}/cancel/").status_code == 302
     gate.open()
@@ -231,7 +223,7 @@ def test_staff_export_of_the_filtered_task_list_end_to_end(client, live_worker, 
     assert row.status == states.SUCCESS
     download = client.get(f"/dashboard/exports/{export.pk}/download/")
     assert download["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(b"".join(download.streaming_content).decode())))
+    rows = list(csv.DictReader(io.StringIO(b"".join(download).decode())))
     assert sorted(r["task_id"] for r in rows) == sorted(failed)
     assert {r["task_args"] for r in rows} == {"'=2*3"}
 
@@ -265,3 +257,25 @@ def test_export_confirmation_counts_matching_rows_only_up_to_its_bound(client, d
     assert f"More than {views.CONFIRM_COUNT_LIMIT} rows match" in page
     counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
     assert counts and all("LIMIT" in sql.upper() for sql in counts), counts
+
+
+@pytest.mark.parametrize("loses", ["staff", "permission", "active"])
+def test_a_staff_export_is_not_downloaded_once_its_maker_loses_staff_or_the_export_permission(
+        client, db, alice, loses, django_user_model):
+    maker = grant(alice, "dashboard.export_data")
+    export = _export(maker, Export.Kind.TASKS, status=Export.Status.READY, filename="tasks.csv",
+                     file=default_storage.save(f"exports/test-{uuid.uuid4()}.csv", ContentFile(b"task_id\n")))
+    client.force_login(maker)
+    assert client.get(f"/dashboard/exports/{export.pk}/download/").status_code == 200
+    if loses == "staff":
+        django_user_model.objects.filter(pk=maker.pk).update(is_staff=False)
+    elif loses == "active":
+        django_user_model.objects.filter(pk=maker.pk).update(is_active=False)
+    else:
+        maker.user_permissions.clear()
+    client.force_login(django_user_model.objects.get(pk=maker.pk))
+    response = client.get(f"/dashboard/exports/{export.pk}/download/")
+    assert response.status_code in (302, 403)  # 302: an inactive account is signed out
+    if response.status_code == 403:
+        assert "Exporting needs the permission" in response.content.decode()
+    assert client.get(f"/dashboard/exports/task/{export.task_id}/").status_code in (204, 302)

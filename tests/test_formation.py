@@ -1,5 +1,6 @@
-"""The production formation, run from the Procfile as docs/operations.md says: the release step, then honcho
-with 2 web, 2 worker and 1 beat processes; DEBUG off, PostgreSQL, one Redis shared by all.
+"""The production formation, run from the Procfile as docs/operations.md says: the build's static files, the
+release step, then honcho with 2 web, 2 worker and 1 beat processes; DEBUG off, PostgreSQL, one Redis
+shared by all.
 
 It checks what only a formation of several processes of a kind can get wrong: a task started
 through one web process moves live on a page served by the other; both workers answer under names
@@ -112,6 +113,9 @@ def formation(formation_database):
         TRUSTED_PROXIES="127.0.0.1", SITE_URL=f"https://127.0.0.1:{port}",
         DJANGO_CSRF_TRUSTED_ORIGINS=f"https://127.0.0.1:{port},https://127.0.0.1:{port + 1}",
     )
+    # The build (static files with the code: the Makefile's `static` step), then the release.
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"], env=env,
+                   cwd=BASE_DIR, check=True, capture_output=True, timeout=300)
     release_log = WORKDIR / "formation-release.log"
     with open(release_log, "wb") as log:
         release = subprocess.run(["sh", "-c", _procfile("release")], env=env, cwd=BASE_DIR, stdout=log,
@@ -237,7 +241,7 @@ def test_production_formation_of_two_web_two_workers_and_beat(formation):
 
     # Each web process is ready and sees both workers; either one serves the whole formation's metrics.
     for web in (web1, web2):
-        response = web.get("/readyz")
+        response = web.get("/readyz", Authorization=f"Bearer {METRICS_TOKEN}")
         body = json.loads(response.text)
         assert response.status == 200 and body["status"] == "ok", body
         assert body["checks"]["workers"]["online"] == 2

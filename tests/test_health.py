@@ -21,9 +21,12 @@ def fresh_readiness():
     readiness._result = None
 
 
-def get(url: str) -> tuple[int, str]:
+READER = "metrics-reader-token-0123456789"
+
+
+def get(url: str, headers: dict | None = None) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=10) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
@@ -48,12 +51,14 @@ def test_probes_answer_any_host_over_plain_http_in_production(client, settings, 
     assert client.post("/healthz").status_code == 405
 
 
-def test_readyz_is_ok_with_database_migrations_redis_and_a_worker(live_worker, client):
+def test_readyz_is_ok_with_database_migrations_redis_and_a_worker(live_worker, client, settings):
     from tests.livetools import wait_for
+
+    settings.METRICS_TOKEN = READER
 
     def ready():
         readiness._result = None
-        body = client.get("/readyz").json()
+        body = client.get("/readyz", HTTP_AUTHORIZATION=f"Bearer {READER}").json()
         return body if body["status"] == "ok" else None
 
     body = wait_for(ready, timeout=20, interval=0.5)  # the worker's first heartbeat
@@ -64,6 +69,7 @@ def test_readyz_is_ok_with_database_migrations_redis_and_a_worker(live_worker, c
 
 def test_readyz_with_redis_down_is_degraded_but_still_200(client, settings, db):
     settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    settings.METRICS_ALLOWED_NETWORKS = ["127.0.0.0/8"]  # the test client's address: a trusted network
     response = client.get("/readyz")
     assert response.status_code == 200
     body = response.json()
@@ -102,16 +108,33 @@ def test_readyz_result_is_reused_for_a_second_and_shared_by_concurrent_probes(db
     (f"sqlite:///{WORKDIR / 'never-migrated.sqlite3'}", "migrations"),
 ], ids=["database unreachable", "migrations not applied"])
 def test_readyz_fails_when_this_process_cannot_serve(django_db_setup, database_url, failed_check):
-    server = start_daphne(f"daphne-{failed_check}", env={"DATABASE_URL": database_url})
+    server = start_daphne(f"daphne-{failed_check}", env={"DATABASE_URL": database_url, "METRICS_TOKEN": READER})
     try:
         assert get(f"{server.url}/healthz") == (200, "ok\n"), "alive, though not ready"
-        status, body = get(f"{server.url}/readyz")
+        public = get(f"{server.url}/readyz")
+        status, body = get(f"{server.url}/readyz", {"Authorization": f"Bearer {READER}"})
     finally:
         server.stop()
-    assert status == 503
+    assert status == 503 and public == (503, '{"status": "fail"}')
     result = json.loads(body)
     assert result["status"] == "fail"
     assert result["checks"][failed_check]["ok"] is False
     if failed_check == "migrations":
         assert result["checks"]["migrations"]["unapplied"] > 0
     assert "nobody" not in body and "sqlite" not in body
+
+
+def test_readyz_tells_the_public_only_its_status(client, settings, db):
+    settings.METRICS_TOKEN = READER
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    public = client.get("/readyz")
+    assert public.status_code == 200 and public.json() == {"status": "degraded"}
+    wrong = client.get("/readyz", HTTP_AUTHORIZATION="Bearer not-the-token")
+    assert wrong.json() == {"status": "degraded"}
+    readiness._result = None
+    detailed = client.get("/readyz", HTTP_AUTHORIZATION=f"Bearer {READER}").json()
+    assert detailed["status"] == "degraded" and "migrations" in detailed["checks"] and "workers" in detailed["checks"]
+    settings.METRICS_TOKEN = ""
+    settings.METRICS_ALLOWED_NETWORKS = ["10.0.0.0/8"]
+    assert client.get("/readyz", REMOTE_ADDR="10.1.2.3").json()["checks"]["redis"]["ok"] is False
+    assert client.get("/readyz", REMOTE_ADDR="203.0.113.9").json() == {"status": "degraded"}

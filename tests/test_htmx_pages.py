@@ -27,7 +27,7 @@ def staff_client(client, alice):
 @pytest.fixture
 def quick_workers_page(settings):
     # No worker answers in this lane: ask briefly, and leave no snapshot behind for other tests.
-    settings.WORKERS_INSPECT_TIMEOUT = settings.WORKERS_HEARTBEAT_WINDOW = 0.1
+    settings.WORKERS_INSPECT_TIMEOUT = 0.1
     cache.delete(workers.SNAPSHOT_KEY)
     yield
     cache.delete(workers.SNAPSHOT_KEY)

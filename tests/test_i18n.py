@@ -197,7 +197,7 @@ def test_the_api_answers_its_errors_in_the_asked_language(client, bob):
 @pytest.mark.parametrize("language", ["en", "zh-hant"])
 def test_every_page_renders_in_both_languages(client, db, language):
     from tests.page_samples import seed_every_kind_of_row
-    from tests.test_layout_browser import real_kwargs
+    from tests.test_pages_browser import real_kwargs
     from tests.test_structure import SITE_URLS
 
     samples = seed_every_kind_of_row()

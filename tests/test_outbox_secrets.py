@@ -1,5 +1,6 @@
 """Emails that hold a one-time account link: read by superusers only, in the admin too; the outbox
-admin is a read-only record; secret bodies are blanked once sent."""
+admin is a read-only record that filters on its offered filters only; secret bodies are blanked once
+sent or failed for good."""
 
 from __future__ import annotations
 
@@ -84,14 +85,34 @@ def test_secret_bodies_are_blanked_once_sent_and_other_bodies_kept(db):
     assert len(mail.outbox) == 2
 
 
-def test_a_failed_secret_email_keeps_its_body_to_be_sent_again(db, settings):
+def test_a_secret_email_keeps_its_body_while_it_may_be_retried_and_loses_it_when_it_fails_for_good(
+        client, db, settings, root):
     from site_config.devtools.local_redis import free_port
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
-    settings.EMAIL_SEND_MAX_ATTEMPTS = 1
+    settings.EMAIL_SEND_MAX_ATTEMPTS = 2
     reset = OutboundEmail.objects.create(to="root@example.com", subject="Reset", kind="password_reset", body=RESET_BODY)
+    outbox.email_send(email_id=reset.pk)  # refused connection: transient, one attempt left
+    reset.refresh_from_db()
+    assert (reset.status, reset.body) == ("queued", RESET_BODY)
     with pytest.raises(outbox.EmailDeliveryFailed):
         outbox.email_send(email_id=reset.pk)
     reset.refresh_from_db()
-    assert (reset.status, reset.body) == ("failed", RESET_BODY)
+    assert (reset.status, reset.body) == ("failed", "")
+    assert outbox.email_requeue_failed(email_id=reset.pk) is False  # nothing left to send
+    client.force_login(root)
+    page = client.get("/dashboard/outbox/").content.decode()
+    assert "it was blanked once it failed for good, so it cannot be sent again" in page
+    assert f"/dashboard/outbox/{reset.pk}/retry/" not in page
+
+
+def test_staff_who_may_view_emails_cannot_filter_them_by_body(client, db, reset_email):
+    viewer = make_user("vera", staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_outboundemail"))
+    client.force_login(viewer)
+    assert client.get(f"{ADMIN}?body__contains=secret-token").status_code == 400
+    assert client.get(f"{ADMIN}?body__contains=no-such-thing").status_code == 400
+    assert client.get(f"{ADMIN}?body__startswith=Reset").status_code == 400
+    assert client.get(f"{ADMIN}?status__exact=queued").status_code == 200  # the offered filters work
+    assert client.get(f"{ADMIN}?kind__exact=password_reset").status_code == 200

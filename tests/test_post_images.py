@@ -300,7 +300,7 @@ def ready_post(alice):
 def test_a_published_posts_rendition_is_served_to_anyone_with_long_caching(client, ready_post):
     rendition = ready_post.image_renditions.get(format="webp", width=480)
     response = client.get(f"/media/{rendition.name}")
-    body = b"".join(response.streaming_content)
+    body = b"".join(response)
     assert response.status_code == 200
     assert response["Content-Type"] == "image/webp"
     assert response["X-Content-Type-Options"] == "nosniff"

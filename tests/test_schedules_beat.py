@@ -1,4 +1,4 @@
-"""A real Celery beat (DatabaseScheduler) and a real worker: schedules fire, and dashboard changes
+"""A real Celery beat (the leased DatabaseScheduler) and a real worker: schedules fire, and dashboard changes
 reach the running beat without a restart."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def beat(live_worker):
     process = Process(
         "beat",
         [str(BIN / "celery"), "--app", "site_config", "beat", "--loglevel", "INFO", "--pidfile=",
-         "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler", "--max-interval", "1"],
+         "--scheduler", "site_config.machinery.beat:LeasedDatabaseScheduler", "--max-interval", "1"],
         child_env(),
     )
     process.wait_for_log("beat: Starting...")

@@ -15,7 +15,7 @@ from dashboard.schedules.services import copy_name, schedule_duplicate
 from tests.conftest import grant, make_user
 
 MANAGE = ("django_celery_beat.add_periodictask", "django_celery_beat.change_periodictask",
-          "django_celery_beat.delete_periodictask")
+          "django_celery_beat.delete_periodictask", "dashboard.run_task")
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_create_refuses_a_taken_name_bad_json_and_tasks_that_are_not_the_project
 def test_create_of_a_clocked_schedule_makes_a_one_off_task(client, alice):
     client.force_login(alice)
     client.post(reverse("dashboard:schedule_create"), {
-        "kind": "clocked", "name": "once", "task": "dashboard.tasks.demo_job_task", "args": "[]", "kwargs": "{}",
+        "kind": "clocked", "name": "once", "task": "dashboard.tasks.demo_job_task", "args": "[1, 0]", "kwargs": "{}",
         "enabled": "on", "clocked_time": "2031-01-02T03:04:05",
     })
     pt = PeriodicTask.objects.get(name="once")

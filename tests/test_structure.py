@@ -43,6 +43,7 @@ REGISTERED_TASKS = [
     "dashboard.tasks.export_write_task",
     "dashboard.tasks.exports_cleanup_task",
     "dashboard.tasks.lost_tasks_sweep_task",
+    "dashboard.tasks.storage_orphans_sweep_task",
 ]
 
 

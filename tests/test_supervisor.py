@@ -37,7 +37,7 @@ def _supervise(procfile_text: str, name: str, **env) -> tuple[subprocess.Popen, 
 def test_procfile_lines_are_read_in_order():
     entries = procfile_entries(BASE_DIR / "Procfile")
     assert list(entries)[:3] == ["web", "worker", "beat"]
-    assert entries["worker"].startswith("celery --app site_config worker")
+    assert entries["worker"].startswith("env REMAP_SIGTERM=SIGQUIT celery --app site_config worker")
 
 
 def test_a_process_that_exits_is_started_again_and_ctrl_c_stops_everything():

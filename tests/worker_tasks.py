@@ -53,11 +53,14 @@ def gated_demo_job_task(self, steps: int, delay_ms: int, fail_at_step: int | Non
                         before_step=before_step)
 
 
-@shared_task(bind=True, offers_download=True)
+@shared_task(bind=True, offers_download=True, acks_late=True, reject_on_worker_lost=True)
 def gated_export_write_task(self, export_id: int, gate_key: str, gate_timeout: float = 60.0) -> dict:
     """dashboard.tasks.export_write_task, whose batch N reports its progress once the gate admits N."""
+    from dashboard.exports.scratch import scratch_path
+
+    scratch = scratch_path(node=self.request.hostname or "", task_id=self.request.id or f"export-{export_id}")
     try:
-        return export_write(export_id=export_id, progress=self.report_progress,
+        return export_write(export_id=export_id, progress=self.report_progress, scratch=scratch,
                             after_batch=lambda number: wait_at_gate(gate_key, number, timeout=gate_timeout))
     except self.Cancelled:
         export_mark_cancelled(export_id=export_id)

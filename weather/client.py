@@ -44,6 +44,8 @@ from django.conf import settings
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from site_config.machinery.rate_limit import Counter, Unavailable, rate_take_async
+from site_config.machinery.redis_roles import async_connection_pool
 from site_config.ops.metrics import WEATHER_UPSTREAM_ERRORS, WEATHER_UPSTREAM_REQUESTS
 
 logger = logging.getLogger(__name__)
@@ -114,8 +116,7 @@ def _state() -> _LoopState:
     # A blocking pool: in a crowd (hundreds of pages at once, each with a budget call and cache
     # reads) a Redis call waits a moment for a free connection; redis-py's default pool refuses
     # ("Too many connections") past 100, which failed the lookups.
-    pool = aioredis.BlockingConnectionPool.from_url(settings.REDIS_URL, max_connections=REDIS_CONNECTIONS, timeout=2,
-                                                    socket_timeout=2, socket_connect_timeout=2)
+    pool = async_connection_pool("keys", max_connections=REDIS_CONNECTIONS, timeout=2)
     state = _LoopState(session, asyncio.Semaphore(cap), aioredis.Redis.from_pool(pool), _ProcessBudget())
     _states[id(loop)] = (loop, state)
     _close_at_server_shutdown()
@@ -418,26 +419,22 @@ async def city_answer_fetch(*, name: str, budget: UpstreamBudget | None = None) 
     return answer
 
 
-# --- per-client rate limit (a fixed window in Redis, shared by every web process) ---
+# --- per-client rate limit (the site's one rate limiter, on this loop's async Redis client) ---
 
 async def rate_limit_take(*, client: str, cost: int) -> float | None:
-    """Count `cost` lookups for `client`; None when allowed, else seconds until the window resets."""
+    """Count `cost` lookups for `client`; None when allowed, else seconds until its window ends."""
     limit = settings.WEATHER_RATE_LIMIT
     if not limit:
         return None
     window = settings.WEATHER_RATE_WINDOW_SECONDS
-    slot = int(time.time() // window)
-    key = f"{CACHE_PREFIX}rate:{client}:{slot}"
+    counter = Counter("WEATHER_RATE_LIMIT", (limit, window), client)
     try:
-        async with _state().redis.pipeline(transaction=True) as pipe:
-            used, _ = await pipe.incrby(key, cost).expire(key, window + 1).execute()
-    except (aioredis.RedisError, OSError) as error:
+        refusal = await rate_take_async(_state().redis, [counter], cost=cost)
+    except Unavailable as error:
         # Fail closed: without Redis we cannot tell a visitor from a flood.
         logger.warning("weather rate limit unavailable (%s); refusing", error)
         return float(window)
-    if used > limit:
-        return (slot + 1) * window - time.time()
-    return None
+    return None if refusal is None else float(refusal.retry_after)
 
 
 # --- the global upstream budget (fixed windows in Redis, shared by every web process) ---

@@ -8,11 +8,11 @@ row, notifies the post author on approval and tells live pages after commit.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext
@@ -21,6 +21,9 @@ from blog import moderation
 from blog.models import Comment, ModerationDecision, Post
 from blog.services import members, outbox
 from blog.signals import comment_status_changed
+from site_config.machinery.rate_limit import Counter, Unavailable, rate_take
+
+logger = logging.getLogger(__name__)
 
 DECIDABLE_STATUSES = {"approved", "rejected", "spam", "held"}
 
@@ -45,9 +48,9 @@ def comment_create(*, post: Post, author, body: str) -> Comment:
     The same text sent again by the same author within a few seconds (a double click, a resent
     form) returns the first comment instead of saving it twice."""
     if post.status != Post.Status.PUBLISHED:
-        raise CommentNotAllowed("Comments are open on published posts only.")
+        raise CommentNotAllowed(gettext("Comments are open on published posts only."))
     if not members.member_is_verified(user=author):
-        raise CommentNotAllowed("Please verify your email address before commenting.")
+        raise CommentNotAllowed(gettext("Please verify your email address before commenting."))
     body = body.strip()
     duplicate = (
         Comment.objects.filter(
@@ -66,16 +69,14 @@ def comment_create(*, post: Post, author, body: str) -> Comment:
 
 
 def _count_comment_or_refuse(author) -> None:
+    """COMMENT_RATE_LIMIT_PER_MINUTE per member, on the site's one rate limiter (fails open)."""
     limit = settings.COMMENT_RATE_LIMIT_PER_MINUTE
-    minute = int(timezone.now().timestamp() // 60)
-    key = f"blog:comment-rate:{author.pk}:{minute}"
-    cache.add(key, 0, 120)
     try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, 120)
-        count = 1
-    if count > limit:
+        refusal = rate_take([Counter("COMMENT_RATE_LIMIT_PER_MINUTE", (limit, 60), f"member:{author.pk}")])
+    except Unavailable as error:
+        logger.error("comment rate limit unavailable (%s): letting the comment through", error)
+        return
+    if refusal is not None:
         raise CommentRateLimited(limit)
 
 

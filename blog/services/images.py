@@ -272,7 +272,8 @@ def post_image_renditions_make(*, post_id: int, task_id: str = "",
     "960w webp")` after each output (it may raise, e.g. the task's Cancelled: what was written is
     removed and the exception goes on).
 
-    Idempotent: run again (a retry, a redelivery), it makes a fresh set and replaces the last one.
+    Idempotent: run again (a retry, a redelivery), it makes a fresh set under new names and
+    replaces the last one, whose files go once the new rows are committed.
     The post changes only if its image is still the one this run read and no later run took the
     image over (conditional updates), so an upload made meanwhile is never overwritten. A file that
     cannot become an image marks the post failed with the reason and raises ImageRejected."""
@@ -301,7 +302,9 @@ def post_image_renditions_make(*, post_id: int, task_id: str = "",
                                         max_pixels=settings.POST_IMAGE_MAX_PIXELS)
         total = len(sizes) * len(RENDITION_FORMATS)
         progress(0, total, stored_text("image.decoded"))
-        stem = PurePosixPath(name).stem
+        # A name of this run's own: a re-run (retry, redelivery) never writes over the set pages
+        # show, whether the storage would replace the key (S3) or rename the file (file system).
+        stem = f"{PurePosixPath(name).stem}-{uuid.uuid4().hex[:8]}"
         outputs = renditions_encode(image=image, sizes=sizes, jpeg_quality=settings.POST_IMAGE_JPEG_QUALITY,
                                     webp_quality=settings.POST_IMAGE_WEBP_QUALITY)
         for done, rendition in enumerate(outputs, 1):

@@ -86,6 +86,11 @@ def _message(email: OutboundEmail, connection) -> EmailMessage:
     )
 
 
+#: An update's value for `body`: empty for a secret kind (OutboundEmail.SECRET_KINDS), else unchanged.
+_BLANK_IF_SECRET = Case(When(kind__in=OutboundEmail.SECRET_KINDS, then=Value("")), default=F("body"),
+                        output_field=TextField())
+
+
 def _record_failure(email: OutboundEmail, error: Exception) -> tuple[bool, str]:
     """Put a claimed email back to queued with its next attempt, or mark it failed for good.
     Returns (final, reason or next attempt time)."""
@@ -94,10 +99,13 @@ def _record_failure(email: OutboundEmail, error: Exception) -> tuple[bool, str]:
     final = not transient or attempts >= settings.EMAIL_SEND_MAX_ATTEMPTS
     reason = f"{type(error).__name__}: {error}"[:2000]
     next_attempt_at = None if final else timezone.now() + email_retry_delay(attempts)
+    # Failed for good, a one-time account link will never be sent: its body is blanked like a sent
+    # one's (the person asks for a new link; "Send again" is not offered for it).
+    blank = {"body": _BLANK_IF_SECRET} if final else {}
     OutboundEmail.objects.filter(pk=email.pk, status=OutboundEmail.Status.SENDING).update(
         status=OutboundEmail.Status.FAILED if final else OutboundEmail.Status.QUEUED,
         attempts=attempts, last_error=reason, last_error_transient=transient,
-        next_attempt_at=next_attempt_at, updated_at=timezone.now(),
+        next_attempt_at=next_attempt_at, updated_at=timezone.now(), **blank,
     )
     if final:
         logger.warning("email %s failed for good after %s attempt(s): %s", email.pk, attempts, reason)
@@ -115,8 +123,7 @@ def _record_sent(email: OutboundEmail) -> None:
     OutboundEmail.objects.filter(pk=email.pk).update(
         status=OutboundEmail.Status.SENT, attempts=email.attempts + 1, sent_at=timezone.now(),
         updated_at=timezone.now(),
-        body=Case(When(kind__in=OutboundEmail.SECRET_KINDS, then=Value("")), default=F("body"),
-                  output_field=TextField()),
+        body=_BLANK_IF_SECRET,
     )
 
 
@@ -260,9 +267,11 @@ def email_state(email: OutboundEmail) -> str:
 
 
 def email_requeue_failed(*, email_id: int) -> bool:
-    """Staff action: try a failed email again from scratch."""
+    """Staff action: try a failed email again from scratch (not a secret one whose body is blanked)."""
     with transaction.atomic():
-        changed = OutboundEmail.objects.filter(pk=email_id, status=OutboundEmail.Status.FAILED).update(
+        # A blanked one-time link has nothing left to send: its owner asks for a new link.
+        changed = OutboundEmail.objects.filter(pk=email_id, status=OutboundEmail.Status.FAILED).exclude(
+            kind__in=OutboundEmail.SECRET_KINDS, body="").update(
             status=OutboundEmail.Status.QUEUED, attempts=0, next_attempt_at=None, updated_at=timezone.now()
         )
         if changed:

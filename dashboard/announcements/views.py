@@ -20,9 +20,9 @@ from blog.models import Announcement
 from blog.services import announcements
 from dashboard.announcements.forms import AnnouncementForm
 from dashboard.announcements.live import TEMPLATE, progress_context
-from dashboard.monitor.access import can_view_all_tasks
 from dashboard.permissions import SEND_ANNOUNCEMENT, may, needs, require
 from dashboard.rendering import render_page
+from site_config.machinery.staff import is_active_staff
 
 LIST_TEMPLATE = "dashboard/announcements/list.html"
 
@@ -34,7 +34,7 @@ def _get_announcement_for_user(request, pk: int) -> Announcement:
 
 
 def _require_staff(request) -> None:
-    if not can_view_all_tasks(request.user):
+    if not is_active_staff(request.user):
         raise Http404("No such page.")
 
 

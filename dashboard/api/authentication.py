@@ -31,7 +31,8 @@ def user_for_token(token: str):
     """(user, token row) for a valid token; raises AuthenticationFailed otherwise."""
     row = api_token_authenticate(token)
     if row is None:
-        raise AuthenticationFailed(gettext("This token is not valid (mistyped, or revoked)."))
+        raise AuthenticationFailed(gettext("This token is not valid (mistyped, revoked, expired, or its owner's "
+                                           "password changed since it was made)."))
     if not row.user.is_active:
         raise AuthenticationFailed(gettext("The account this token belongs to is disabled."))
     return row.user, row

@@ -22,6 +22,7 @@ import asyncio
 import hashlib
 import json
 import time
+import uuid
 from types import SimpleNamespace
 
 from asgiref.sync import sync_to_async
@@ -40,6 +41,7 @@ from dashboard.live.contract import localized, task_group
 from dashboard.live.fanout import fanout
 from dashboard.live.store import load_view
 from dashboard.monitor.access import ensure_task_visible
+from site_config.machinery.rate_limit import connection_lease_release, connection_lease_take
 
 KEEP_ALIVE_SECONDS = 15.0
 NOT_LIVE_POLL_SECONDS = 2.0
@@ -135,21 +137,30 @@ def _change_group(task_id: str) -> str:
     return localized(task_group(task_id), settings.LANGUAGE_CODE)
 
 
+def _too_many():
+    return json_error(429, "too_many_connections",
+                      f"This account already holds {settings.LIVE_CONNECTIONS_PER_ACCOUNT} live connections "
+                      "(websockets, event streams, long polls); close one first.")
+
+
 @require_GET
 async def task_events(request, task_id: str):
-    _user, refusal = await _caller(request)
+    user, refusal = await _caller(request)
     if refusal is not None:
         return refusal
-    response = StreamingHttpResponse(_event_stream(task_id), content_type="text/event-stream")
+    lease = uuid.uuid4().hex
+    if not await connection_lease_take(user_id=user.pk, lease_id=lease, seconds=settings.API_STREAM_MAX_SECONDS):
+        return _too_many()
+    response = StreamingHttpResponse(_event_stream(task_id, user.pk, lease), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response
 
 
-async def _event_stream(task_id: str):
+async def _event_stream(task_id: str, user_id: int, lease: str):
     follower, group, hub = _Follower(), _change_group(task_id), fanout()
-    await hub.join(group, follower)  # before the first read, so no change falls between the two
     try:
+        await hub.join(group, follower)  # before the first read, so no change falls between the two
         yield f"retry: 3000\n: following task {task_id}\n\n"
         deadline = time.monotonic() + settings.API_STREAM_MAX_SECONDS
         sent_version, number = None, 0
@@ -171,11 +182,12 @@ async def _event_stream(task_id: str):
                 yield ": keep-alive\n\n"
     finally:
         await hub.leave(group, follower)
+        await connection_lease_release(user_id=user_id, lease_id=lease)
 
 
 @require_GET
 async def task_wait(request, task_id: str):
-    _user, refusal = await _caller(request)
+    user, refusal = await _caller(request)
     if refusal is not None:
         return refusal
     raw_timeout = request.GET.get("timeout", "25")
@@ -183,9 +195,12 @@ async def task_wait(request, task_id: str):
         return json_error(400, "invalid", gettext("Some fields are not valid: %(fields)s.") % {"fields": "timeout"},
                           {"timeout": [gettext("Whole seconds from 1 to 60.")]})
     since = request.GET.get("version", "")
+    lease = uuid.uuid4().hex
+    if not await connection_lease_take(user_id=user.pk, lease_id=lease, seconds=int(raw_timeout)):
+        return _too_many()
     follower, group, hub = _Follower(), _change_group(task_id), fanout()
-    await hub.join(group, follower)
     try:
+        await hub.join(group, follower)
         deadline = time.monotonic() + int(raw_timeout)
         while True:
             data, final = await _snapshot(task_id, follower.stamp)
@@ -196,6 +211,7 @@ async def task_wait(request, task_id: str):
             await _wait_for_change(follower, remaining)
     finally:
         await hub.leave(group, follower)
+        await connection_lease_release(user_id=user.pk, lease_id=lease)
     from django.http import JsonResponse
 
     response = JsonResponse({"version": version, "changed": version != since, "task": data}, encoder=DjangoJSONEncoder)

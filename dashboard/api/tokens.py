@@ -1,7 +1,8 @@
 """Per-user API tokens: create (the plain token is shown once), authenticate, revoke.
 
 Stored as a digest (dashboard.models.ApiToken says why SHA-256), found by a public prefix, compared
-in constant time. `last_used_at` is written at most once a minute per token, so a busy script does
+in constant time. A token works while it is not revoked, not past its optional expiry, and its
+owner's password is the one they had when it was made (any change, by any path, ends it). `last_used_at` is written at most once a minute per token, so a busy script does
 not turn every API call into a database write.
 """
 
@@ -31,12 +32,13 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
-    """A new token for `user`; returns the row and the plain token (the only time it exists)."""
+def api_token_create(*, user, name: str, expires_in_days: int | None = None) -> tuple[ApiToken, str]:
+    """A new token for `user`, valid for `expires_in_days` (None: until revoked); returns the row and
+    the plain token (the only time it exists). Callers have asked for the password."""
     name = name.strip()
     if not name:
         raise TokenRefused(gettext("Give the token a name, so you can tell it apart later."))
-    active = ApiToken.objects.filter(user=user, revoked_at__isnull=True)
+    active = ApiToken.objects.filter(user=user, revoked_at__isnull=True).exclude(expires_at__lte=timezone.now())
     if active.filter(name=name).exists():
         raise TokenRefused(gettext("You already have an active token named “%(name)s”.") % {"name": name})
     if active.count() >= MAX_ACTIVE_TOKENS:
@@ -46,7 +48,10 @@ def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
         token = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
         try:
             with transaction.atomic():
-                row = ApiToken.objects.create(user=user, name=name, prefix=prefix, digest=_digest(token))
+                row = ApiToken.objects.create(
+                    user=user, name=name, prefix=prefix, digest=_digest(token),
+                    password_stamp=user.get_session_auth_hash(),
+                    expires_at=timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None)
         except IntegrityError:
             continue
         return row, token
@@ -62,6 +67,8 @@ def api_token_authenticate(token: str) -> ApiToken | None:
         return None
     row = ApiToken.objects.select_related("user").filter(prefix=prefix, revoked_at__isnull=True).first()
     if row is None or not hmac.compare_digest(row.digest, _digest(token)):
+        return None
+    if row.is_expired or not row.password_current:
         return None
     now = timezone.now()
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:

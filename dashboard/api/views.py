@@ -25,11 +25,12 @@ from rest_framework.response import Response
 from dashboard.api import serializers as s
 from dashboard.api.errors import Conflict, Unavailable
 from dashboard.models import DailyReport, TaskAction, TaskEvent, TaskLaunch
-from dashboard.monitor.access import can_view_all_tasks, get_task_for_user
+from dashboard.monitor.access import get_task_for_user
 from dashboard.monitor.actions import TaskActionRefused, task_retry, task_revoke
 from dashboard.monitor.filters import TaskFilterForm, tasks_page
 from dashboard.monitor.listing import task_views
 from dashboard.permissions import ACT_ON_TASKS, CHANGE_SCHEDULES, NEEDS, may, needs
+from site_config.machinery.staff import is_active_staff
 
 ERRORS = {
     400: OpenApiResponse(description="A field or query parameter is not valid; `error.fields` names it."),
@@ -41,7 +42,7 @@ ERRORS = {
 
 
 def _require_staff(request) -> None:
-    if not can_view_all_tasks(request.user):
+    if not is_active_staff(request.user):
         raise PermissionDenied(gettext("This needs a staff account."))
 
 
@@ -110,7 +111,7 @@ def _task_list(request):
 @api_view(["GET"])
 def task_detail(request, task_id: str):
     view = _task_or_404(request, task_id)
-    staff = can_view_all_tasks(request.user)
+    staff = is_active_staff(request.user)
     launch = TaskLaunch.objects.filter(task_id=task_id).first()
     data = s.TaskSerializer(view).data
     data.update(
@@ -207,13 +208,14 @@ def _task_run(request):
 
 
 @extend_schema(responses={200: inline_serializer("RegisteredTask", {"name": serializers.CharField(),
-               "signature": serializers.CharField()}, many=True), **ERRORS}, summary="Tasks that can be run")
+               "signature": serializers.CharField(), "accepts": serializers.CharField()}, many=True), **ERRORS}, summary="Tasks that can be run")
 @api_view(["GET"])
 def task_registered(request):
     from dashboard.workers.launch import task_signatures
 
     _require_staff(request)
-    return Response([{"name": name, "signature": signature} for name, signature in task_signatures()])
+    return Response([{"name": name, "signature": signature, "accepts": accepts}
+                     for name, signature, accepts in task_signatures()])
 
 
 # --- workers and queues ---
@@ -313,13 +315,13 @@ def _set_enabled(request, periodic_task_id: int, enabled: bool) -> Response:
                summary="Run a schedule's task now", description="Needs “Can change periodic task”. Audited.")
 @api_view(["POST"])
 def schedule_run(request, periodic_task_id: int):
-    from dashboard.schedules.services import UnknownTask, schedule_run_now
+    from dashboard.schedules.services import ScheduleRefused, UnknownTask, schedule_run_now
 
     _require(request, CHANGE_SCHEDULES)
     _schedule_or_404(periodic_task_id)
     try:
         task_id = schedule_run_now(periodic_task_id=periodic_task_id, user=request.user)
-    except UnknownTask as error:
+    except (UnknownTask, ScheduleRefused) as error:
         raise Conflict(str(error)) from None
     except OperationalError:
         raise Unavailable() from None
@@ -375,7 +377,7 @@ def me(request):
         raise PermissionDenied(gettext("Not signed in."))
     return Response({
         "username": user.get_username(),
-        "staff": can_view_all_tasks(user),
+        "staff": is_active_staff(user),
         "permissions": sorted(name for name in NEEDS if may(user, name)),
         "token": request.auth.name if isinstance(request.auth, ApiToken) else None,
     })

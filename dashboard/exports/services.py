@@ -3,10 +3,11 @@ offered for download and removed here.
 
 `export_start` records the Export row and queues `export_write_task` on commit (the person lands on
 the task's live page). `export_write` streams rows in keyset batches of EXPORT_BATCH_ROWS (memory
-stays flat whatever the size) into a scratch file, reporting progress once per batch, then hands the
-finished file to the "default" storage; a failure or a cancel removes the scratch file, so no partial
-export is ever offered. Files expire after EXPORT_EXPIRY_HOURS; `exports_cleanup` (a beat job)
-deletes them and their rows. CSV cells that a spreadsheet would run as a formula are escaped.
+stays flat whatever the size) into a scratch file on the worker's own disk (scratch.py), reporting
+progress once per batch, then hands the finished file to the "default" storage, the only place a web
+process reads it from; a failure or a cancel removes the scratch file, so no partial export is ever
+offered. Files expire after EXPORT_EXPIRY_HOURS; `exports_cleanup` (a beat job) deletes them and
+their rows. CSV cells that a spreadsheet would run as a formula are escaped.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import csv
 import json
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
@@ -26,6 +28,7 @@ from django.utils.translation import gettext
 
 from blog.models import Comment
 from dashboard.exports.models import Export
+from dashboard.exports.scratch import LOCAL, scratch_path
 from dashboard.models import TaskLaunch
 from site_config.machinery.stored_texts import stored_text
 
@@ -81,15 +84,17 @@ def export_create(*, owner, kind: str, params: dict | None = None) -> Export:
 Progress = Callable[[int, int, str], object]
 
 
-def export_write(*, export_id: int, progress: Progress, after_batch: Callable[[int], None] | None = None) -> dict:
-    """Write the export's file: rows streamed to a scratch file with a progress report per batch,
-    then saved to the storage. Any exception (TaskCancelled included) removes the scratch file,
-    marks the export failed and propagates (the task marks a cancel as such). `after_batch(n)` runs
-    once batch n is on disk, before its report: a caller that holds the job between batches."""
+def export_write(*, export_id: int, progress: Progress, after_batch: Callable[[int], None] | None = None,
+                 scratch: Path | None = None) -> dict:
+    """Write the export's file: rows streamed to the scratch file `scratch` (default: the "local"
+    folder's, dashboard/exports/scratch.py) with a progress report per batch, then saved to the
+    storage. Any exception (TaskCancelled included) removes the scratch file, marks the export
+    failed and propagates (the task marks a cancel as such). `after_batch(n)` runs once batch n is
+    on disk, before its report: a caller that holds the job between batches."""
     export = Export.objects.select_related("owner").get(pk=export_id)
     writer, extension = WRITERS[export.kind]
-    settings.EXPORT_WORK_DIR.mkdir(parents=True, exist_ok=True)
-    part = export_part_path(export.pk)
+    part = scratch or scratch_path(node=LOCAL, task_id=f"export-{export.pk}")
+    part.parent.mkdir(parents=True, exist_ok=True)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     filename = f"{export.kind}-{stamp}.{extension}"
     try:
@@ -99,6 +104,8 @@ def export_write(*, export_id: int, progress: Progress, after_batch: Callable[[i
         # here, before anything reaches the storage.
         progress(max(written, 1), max(written, 1), stored_text("export.saving", written=written))
         with open(part, "rb") as finished:
+            # Numbered by the export: a re-run of the same job writes the same name (S3 replaces the
+            # object, the file system picks a free name); the row records whichever was written.
             name = default_storage.save(f"exports/{export.owner_id}/{export.pk}-{filename}", File(finished))
     except BaseException:
         Export.objects.filter(pk=export.pk).update(status=Export.Status.FAILED)
@@ -107,11 +114,6 @@ def export_write(*, export_id: int, progress: Progress, after_batch: Callable[[i
         part.unlink(missing_ok=True)
     Export.objects.filter(pk=export.pk).update(status=Export.Status.READY, file=name, filename=filename, rows=written)
     return {"export_id": export.pk, "rows": written, "file": filename}
-
-
-def export_part_path(export_id: int):
-    """Where an export is written before it goes to the storage."""
-    return settings.EXPORT_WORK_DIR / f"{export_id}.part"
 
 
 def export_mark_cancelled(*, export_id: int) -> None:
@@ -162,7 +164,7 @@ def export_tasks_queryset(params: dict):
     try:
         return task_filter_queryset(params)
     except TaskFiltersInvalid as invalid:
-        raise ExportRefused("The task list's filters are not valid: " + "; ".join(invalid.messages)) from None
+        raise ExportRefused(gettext("The task list's filters are not valid: %(errors)s") % {"errors": "; ".join(invalid.messages)}) from None
 
 
 def _write_tasks(export, out, progress, after_batch) -> int:
@@ -220,7 +222,7 @@ def _write_member_data(export, out, progress, after_batch) -> int:
     for number, batch in enumerate(_batches(qs, columns, batch_size=settings.EXPORT_BATCH_ROWS), 1):
         for pk, title, slug, body, status, created in batch:
             out.write(("," if written else "") + json.dumps({
-                "id": pk, "post": title, "post_slug": slug, "body": body, "status": status,
+                "id": pk, "post": title, "post_slug": slug, "body": body, "status": Comment.MEMBER_STATUS[status],
                 "created_at": created.isoformat()}))
             written += 1
         out.flush()
@@ -243,8 +245,16 @@ WRITERS = {
 
 def export_for_download(*, user, export_id: int) -> Export | None:
     """The export if `user` owns it (nobody else, staff and superusers included: an export is a copy
-    made for one person), else None."""
+    made for one person), else None. A staff export is checked again by `export_may_download`."""
     return Export.objects.filter(pk=export_id, owner=user).first()
+
+
+def export_may_download(*, user, export: Export) -> bool:
+    """A member's own data always; a staff export (tasks, the moderation queue, comments) only while
+    its maker is still active staff holding the export permission, as when they asked for it."""
+    from dashboard.permissions import EXPORT_DATA, may
+
+    return export.kind == Export.Kind.MEMBER_DATA or may(user, EXPORT_DATA)
 
 
 def export_is_expired(export: Export, now: datetime | None = None) -> bool:
@@ -252,10 +262,8 @@ def export_is_expired(export: Export, now: datetime | None = None) -> bool:
 
 
 def exports_cleanup(*, now: datetime | None = None, batch_size: int = 500) -> int:
-    """Delete expired exports: the file from the storage, then the row. Returns how many. Scratch
-    files older than the expiry (left by a worker that was killed mid-export) go too."""
+    """Delete expired exports: the file from the storage, then the row. Returns how many."""
     now = now or timezone.now()
-    _scratch_cleanup(older_than=now - timedelta(hours=settings.EXPORT_EXPIRY_HOURS))
     removed = 0
     while True:
         batch = list(Export.objects.filter(expires_at__lte=now).order_by("id")[:batch_size])
@@ -266,14 +274,3 @@ def exports_cleanup(*, now: datetime | None = None, batch_size: int = 500) -> in
                 default_storage.delete(export.file.name)
         Export.objects.filter(pk__in=[export.pk for export in batch]).delete()
         removed += len(batch)
-
-
-def _scratch_cleanup(*, older_than: datetime) -> None:
-    if not settings.EXPORT_WORK_DIR.is_dir():
-        return
-    for part in settings.EXPORT_WORK_DIR.glob("*.part"):
-        try:
-            if part.stat().st_mtime < older_than.timestamp():
-                part.unlink()
-        except FileNotFoundError:  # removed by its own job meanwhile
-            pass

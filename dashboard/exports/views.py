@@ -2,17 +2,18 @@
 and the download panel a task's page fetches when an export job ends.
 
 Download rule: only the export's owner, staff and superusers included (an export is a copy made for
-one person); anyone else gets a 404, so an export's existence is not revealed. Expired: 410.
+one person); anyone else gets a 404, so an export's existence is not revealed. A staff export is
+downloaded only while its maker is still active staff with the export permission (else 403). Expired: 410.
+The file itself comes from the storage (site_config.machinery.storage): a short-lived pre-signed URL
+with object storage, a stream of chunks from the file system.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
-from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext
@@ -24,10 +25,13 @@ from dashboard.exports.services import (
     comments_queryset,
     export_for_download,
     export_is_expired,
+    export_may_download,
     export_start,
     export_tasks_queryset,
 )
 from dashboard.permissions import EXPORT_DATA, require
+from site_config.machinery.staff import staff_required
+from site_config.machinery.storage import stored_file_response
 
 # The confirmation page counts matching rows up to this many (a bounded COUNT over a LIMIT subquery).
 CONFIRM_COUNT_LIMIT = 10_000
@@ -74,7 +78,7 @@ def _params(request, kind: str) -> dict:
     return params
 
 
-@staff_member_required
+@staff_required
 def export_new(request):
     """A staff CSV export of the page it was asked from (its filters in the query): GET shows what
     will be exported and how many rows, POST starts it and lands on the job's live page."""
@@ -107,25 +111,21 @@ def export_download(request, pk: int):
     export = export_for_download(user=request.user, export_id=pk)
     if export is None or export.status != Export.Status.READY or not export.file:
         raise Http404("No such export.")
+    if not export_may_download(user=request.user, export=export):
+        require(request.user, EXPORT_DATA)  # the 403 that says which permission it needs
     if export_is_expired(export):
         return HttpResponse(gettext("This export has expired; ask for a new one."), status=410,
                             content_type="text/plain; charset=utf-8")
     content_type = "text/csv; charset=utf-8" if export.filename.endswith(".csv") else "application/json"
-    try:
-        stored = default_storage.open(export.file.name, "rb")
-    except FileNotFoundError:
-        raise Http404("The export's file is gone.") from None
-    response = FileResponse(stored, as_attachment=True,
-                            filename=export.filename, content_type=content_type)
-    response["Cache-Control"] = "private, no-store"
-    return response
+    # Object storage: a redirect to a pre-signed URL; the file system: streamed in chunks.
+    return stored_file_response(export.file.name, content_type=content_type, download_as=export.filename)
 
 
 @login_required
 def export_for_task(request, task_id: str):
     """The download panel of an export job's page, for the export's owner; nothing for anyone else."""
     export = Export.objects.filter(task_id=task_id, owner=request.user).first()
-    if export is None:
+    if export is None or not export_may_download(user=request.user, export=export):
         return HttpResponse(status=204)
     return render(request, "dashboard/exports/_download.html", {"export": export, "task_id": task_id,
                                                                "expired": export_is_expired(export)})

@@ -6,7 +6,6 @@ without the form."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
@@ -15,9 +14,10 @@ from kombu.exceptions import OperationalError
 from dashboard.home.forms import DemoJobForm
 from dashboard.permissions import START_DEMO_JOB, may, needs, require
 from dashboard.tasks import demo_job_task
+from site_config.machinery.staff import staff_required
 
 
-@staff_member_required
+@staff_required
 def home(request):
     from dashboard.home.charts import charts_context
 
@@ -29,7 +29,7 @@ def _start_context(request) -> dict:
     return {"can_start": may(request.user, START_DEMO_JOB), "start_needs": needs(START_DEMO_JOB)}
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def demo_job_start(request):
     require(request.user, START_DEMO_JOB)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import uuid
 from collections.abc import Callable
 from functools import cache
 from importlib import import_module
@@ -54,7 +55,8 @@ from dashboard.live.contract import (
 from dashboard.live.fanout import fanout
 from dashboard.live.languages import connection_language
 from dashboard.live.poller import poller
-from dashboard.monitor.access import can_view_all_tasks
+from site_config.machinery.rate_limit import connection_lease_release, connection_lease_take
+from site_config.machinery.staff import is_active_staff
 from site_config.ops.metrics import WEBSOCKETS_OPEN
 
 
@@ -72,6 +74,10 @@ CLOSE_FORBIDDEN = 4403
 # "Service restart": the htmx ws extension reconnects after it, and the new connection is
 # authorised from the session again.
 CLOSE_RECONNECT = 1012
+# Too many live connections for this account (settings.LIVE_CONNECTIONS_PER_ACCOUNT, counted
+# across every web process): accepted, told why, then closed; the extension does not reconnect.
+CLOSE_TOO_MANY = 4429
+TOO_MANY_REASON = "too many live connections for this account"
 # Sockets opened together (after a deploy) would all expire together: each one's maximum age is
 # shortened by up to this share, at random, to spread their reconnects.
 MAX_AGE_SPREAD = 0.1
@@ -119,13 +125,21 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self._session_tag = session_tag(session.session_key) if session is not None else None
             await hub.join(user_group(user.pk), self)
             self._joined.append(user_group(user.pk))
-        self._staff = can_view_all_tasks(user)
+        self._staff = is_active_staff(user)
         try:
             await self.authorize()
         except (PermissionDenied, Http404):
             await self._stop_updates()
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        if user is not None and user.is_authenticated:
+            lease = uuid.uuid4().hex
+            if not await connection_lease_take(user_id=user.pk, lease_id=lease, seconds=settings.WS_MAX_AGE_SECONDS):
+                await self._stop_updates()
+                await self.accept()
+                await self.close(code=CLOSE_TOO_MANY, reason=TOO_MANY_REASON)
+                return
+            self._lease = lease
         for group in self.groups_to_join:
             group = localized(group, self.language)
             await hub.join(group, self)
@@ -157,6 +171,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if getattr(self, "_counted", False):
             self._counted = False
             WEBSOCKETS_OPEN.add(-1)
+        lease, self._lease = getattr(self, "_lease", None), None
+        if lease is not None:
+            await connection_lease_release(user_id=self._user_id, lease_id=lease)
         hub = fanout()
         joined, self._joined = getattr(self, "_joined", []), []
         for group in joined:
@@ -198,7 +215,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if not user.is_authenticated or user.pk != getattr(self, "_user_id", None):
             return False
         self.scope["user"] = user
-        self._staff = can_view_all_tasks(user)
+        self._staff = is_active_staff(user)
         try:
             await self.authorize()
         except (PermissionDenied, Http404):

@@ -67,10 +67,13 @@ def watched_languages() -> list[str]:
 
 
 def languages_client():
-    """An async client for the Redis that `watched_languages` reads (one per fan-out, so per loop)."""
+    """An async client for the Redis that `watched_languages` reads (the "keys" role), one per
+    fan-out, so per event loop."""
     import redis.asyncio
 
-    return redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    from site_config.machinery.redis_roles import async_connection_pool
+
+    return redis.asyncio.Redis(connection_pool=async_connection_pool("keys", max_connections=4))
 
 
 async def languages_mark(client, languages: set[str]) -> None:

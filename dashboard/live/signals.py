@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from celery import states
 from celery.signals import before_task_publish, task_received, task_revoked
 
-from dashboard.live import heartbeat  # noqa: F401  (worker heartbeats: connects worker_ready/shutdown)
 from dashboard.live.publish import publish_view
 from dashboard.live.publisher import publisher
 from dashboard.live.store import load_view, record_event, record_queued

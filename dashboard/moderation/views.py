@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -27,6 +26,7 @@ from blog.services import comments
 from dashboard.moderation.queue import LIVE_STATUS, QUEUE_STATUSES, TEMPLATE, queue_queryset
 from dashboard.permissions import DECIDE_COMMENTS, EXPORT_DATA, may, needs, require
 from dashboard.rendering import render_page
+from site_config.machinery.staff import staff_required
 
 ACTIONS = {"approve": Comment.Status.APPROVED, "reject": Comment.Status.REJECTED, "spam": Comment.Status.SPAM}
 
@@ -69,7 +69,7 @@ def _queue_context(request, *, status: str, post_id: int | None, page_number=Non
     }
 
 
-@staff_member_required
+@staff_required
 def moderation_queue(request):
     status, post_id = _filters(request)
     return render_page(request, TEMPLATE, _queue_context(request, status=status, post_id=post_id), partial="queue")
@@ -85,7 +85,7 @@ def _back_to_queue(request) -> str:
     return f"{reverse('dashboard:moderation_queue')}?{urlencode(query)}"
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def moderation_decide(request, pk: int):
     """One comment. HTMX: the row disappears when this moderator won, or shows who decided."""
@@ -120,7 +120,7 @@ def _conflict_text(comment: Comment) -> str:
         "number": comment.pk, "status": status}
 
 
-@staff_member_required
+@staff_required
 @require_POST
 @vary_on_headers("HX-Request")
 def moderation_bulk(request):

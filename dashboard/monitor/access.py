@@ -6,10 +6,7 @@ from django.http import Http404
 
 from dashboard.live.state import TaskView
 from dashboard.live.store import launched_by_id, load_view
-
-
-def can_view_all_tasks(user) -> bool:
-    return bool(user and user.is_active and user.is_staff)
+from site_config.machinery.staff import is_active_staff
 
 
 def ensure_task_visible(user, task_id: str) -> None:
@@ -17,7 +14,7 @@ def ensure_task_visible(user, task_id: str) -> None:
     launched. A 404, not a 403, so a member cannot even learn that a task id exists."""
     if not (user and user.is_authenticated and user.is_active):
         raise Http404("No such task.")
-    if not can_view_all_tasks(user) and launched_by_id(task_id) != user.pk:
+    if not is_active_staff(user) and launched_by_id(task_id) != user.pk:
         raise Http404("No such task.")
 
 

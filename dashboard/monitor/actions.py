@@ -25,7 +25,8 @@ REVOCABLE_STATES = (states.PENDING, states.RECEIVED, states.RETRY)
 RUNNING_STATES = (states.STARTED, "PROGRESS")
 #: The signals terminate may send to the pool process running a task, with what each means there.
 TERMINATE_SIGNALS = {
-    "SIGTERM": _("SIGTERM (default): the process is asked to stop; it ends at once unless the task catches it"),
+    "SIGTERM": _("SIGTERM (default): the worker's own stop signal (SIGQUIT for a worker started from the Procfile, "
+                 "whose pool ignores SIGTERM); it ends at once unless the task catches it"),
     "SIGINT": _("SIGINT: as a Ctrl-C; Python raises KeyboardInterrupt inside the task"),
     "SIGUSR1": _("SIGUSR1: Celery raises SoftTimeLimitExceeded inside the task, which may clean up and stop"),
     "SIGQUIT": _("SIGQUIT: stop at once"),
@@ -110,7 +111,10 @@ def task_revoke(*, user, task_id: str, terminate: bool = False, batch: uuid.UUID
         TaskAction.objects.create(batch=batch or uuid.uuid4(), kind=kind, task_id=task_id, user=user, note=note)
         record_event(task_id, kind, stored_text("event.by_with_signal", user=user.get_username(), signal=signal)
                      if terminate else stored_text("event.by", user=user.get_username()))
-    current_app.control.revoke(task_id, terminate=terminate, signal=signal)
+    # SIGTERM is sent as "the worker's own terminate signal" (None): a worker started with
+    # REMAP_SIGTERM=SIGQUIT (the Procfile's) has pool processes that ignore SIGTERM, and terminates
+    # with SIGQUIT instead; any other worker uses SIGTERM.
+    current_app.control.revoke(task_id, terminate=terminate, signal=None if signal == "SIGTERM" else signal)
     view = load_view(task_id)
     if view is not None:
         publish_view(view)

@@ -166,6 +166,11 @@ class TaskFilterForm(forms.Form):
                               required=False)
     cursor = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
 
+    def more_filters_open(self) -> bool:
+        """Whether the fields behind "More filters" show on a phone: open when one is set or refused."""
+        fields = [name for name in self.fields if name not in ("q", "cursor")]
+        return any(self[name].value() for name in fields) or any(name in self.errors for name in fields)
+
     def clean(self):
         data = super().clean()
         sort = data.get("sort") or "received"

@@ -2,10 +2,14 @@
 reason, and sent again when safe.
 
 A task is lost when its row says it is running (STARTED or PROGRESS) and no live worker has claimed
-it in its heartbeat (dashboard/live/heartbeat.py) for WORKER_LOST_AFTER_SECONDS. The wait is counted
+it in its heartbeat (site_config/ops/liveness.py) for WORKER_LOST_AFTER_SECONDS. The wait is counted
 in Redis from the first sweep that missed it, so a Redis restart (which forgets every heartbeat
 until the workers write them again) starts the count afresh, and nothing is judged while Redis
-cannot be read at all.
+cannot be read at all. Every time here is Redis's (TIME), never the sweeping host's clock: sweeps
+run on any worker, and a host whose clock is ahead would otherwise judge a task that has just
+started, and is not yet in a heartbeat, as unclaimed for long. With the defaults (heartbeat every 5 s
+kept 15 s, a sweep every 10 s, 20 s of grace) a task is declared lost at most 55 s after its worker
+died.
 
 A lost task whose code declares it safe to run again (`acks_late`, and not `retryable = False`) is
 sent again as a new task linked to the original, like a dashboard retry. If the broker later
@@ -16,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import UTC, datetime
 
 import redis
@@ -26,11 +29,12 @@ from django.db import transaction
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
-from dashboard.live.heartbeat import redis_client, running_task_ids
 from dashboard.live.publish import publish_view
 from dashboard.live.store import load_view, record_event
 from dashboard.models import TaskEvent
+from site_config.machinery.redis_roles import redis_client as role_client
 from site_config.machinery.stored_texts import shown_in_default_language, stored_text
+from site_config.ops.liveness import redis_client, running_task_ids
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +47,12 @@ def was_declared_lost(task_id: str) -> bool:
     return TaskEvent.objects.filter(task_id=task_id, kind=LOST_EVENT).exists()
 
 
+def redis_time(client: redis.Redis) -> float:
+    """Redis's clock (TIME), the one clock every host that sweeps shares."""
+    seconds, microseconds = client.time()
+    return seconds + microseconds / 1_000_000
+
+
 def tasks_lost_sweep(*, client: redis.Redis | None = None, now: float | None = None) -> list[str]:
     """Declare lost the running tasks no live worker has claimed for long enough; their ids."""
     lost_after = settings.WORKER_LOST_AFTER_SECONDS
@@ -50,8 +60,8 @@ def tasks_lost_sweep(*, client: redis.Redis | None = None, now: float | None = N
     if not running:
         return []
     client = client or redis_client()
-    now = time.time() if now is None else now
     try:
+        now = redis_time(client) if now is None else now
         claimed = running_task_ids(client)
         unclaimed = [(task_id, worker) for task_id, worker in running if task_id not in claimed]
         overdue = []
@@ -113,6 +123,8 @@ def _send_again(task_id: str, why: str) -> str | None:
 # --- messages the broker lost ---
 
 EPOCH_KEY = "site:broker-epoch"
+SUSPECTS_KEY = "site:broker-unqueued-suspects"  # queued task id -> when a look first missed it
+UNQUEUED_GRACE_SECONDS = 30.0  # from a queued row to its message in the broker, at the very most
 SCAN_LIMIT = 100_000  # messages read at most when looking for lost ones
 QUEUED_STATES = (states.PENDING, states.RECEIVED)
 
@@ -125,30 +137,36 @@ def tasks_unqueued_sweep(*, broker: redis.Redis | None = None, now: float | None
     unacknowledged message when it restarts; their rows would say "queued" for ever. A marker key
     tells when that happened: while it exists nothing was lost and this costs one command. When it
     is missing (a restart, a flush, or the very first run), the queues and the unacknowledged
-    messages are read, and every queued task found in neither is lost.
+    messages are read. A queued row is written just before its message is sent, so a task missing
+    from the broker at one look may be on its way: it is lost only when looks UNQUEUED_GRACE_SECONDS
+    apart (Redis's clock) both miss it. The marker is set again once nothing is left missing.
     """
-    url = settings.CELERY_BROKER_URL
-    if not url.startswith(("redis://", "rediss://")):
+    if not settings.BROKER_REDIS_URL:
         return []  # RabbitMQ keeps its queues across restarts
-    now = time.time() if now is None else now
-    broker = broker or redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    broker = broker or role_client("broker", timeout=5)
     try:
-        if not broker.set(EPOCH_KEY, now, nx=True):
+        now = redis_time(broker) if now is None else now
+        if broker.exists(EPOCH_KEY):
             return []
         waiting = list(TaskResult.objects.filter(status__in=QUEUED_STATES).values_list("task_id", flat=True))
-        if not waiting:
+        present = _ids_in_broker(broker) if waiting else set()
+        if present is None:
             return []
-        present = _ids_in_broker(broker)
+        missing = {task_id for task_id in waiting if task_id not in present}
+        since = {key.decode(): float(value) for key, value in broker.hgetall(SUSPECTS_KEY).items()}
+        lost = sorted(task_id for task_id in missing if now - since.get(task_id, now) >= UNQUEUED_GRACE_SECONDS)
+        pipe = broker.pipeline()
+        pipe.delete(SUSPECTS_KEY)
+        waiting_longer = {task_id: since.get(task_id, now) for task_id in missing if task_id not in lost}
+        if waiting_longer:
+            pipe.hset(SUSPECTS_KEY, mapping=waiting_longer)
+            pipe.expire(SUSPECTS_KEY, 3600)
+        else:
+            pipe.set(EPOCH_KEY, now)
+        pipe.execute()
     except (redis.RedisError, OSError) as error:
         logger.warning("lost-message sweep skipped: the broker cannot be read (%s)", error)
-        try:
-            broker.delete(EPOCH_KEY)  # look again next time
-        except (redis.RedisError, OSError):
-            pass
         return []
-    if present is None:
-        return []
-    lost = [task_id for task_id in waiting if task_id not in present]
     return [task_id for task_id in lost if _declare_message_lost(task_id)]
 
 

@@ -11,7 +11,6 @@ import json
 
 from celery import states
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -24,7 +23,7 @@ from kombu.exceptions import OperationalError
 from dashboard.jobs.services import can_cancel
 from dashboard.live.state import TaskView
 from dashboard.models import TaskAction, TaskEvent, TaskLaunch
-from dashboard.monitor.access import can_view_all_tasks, get_task_for_user
+from dashboard.monitor.access import get_task_for_user
 from dashboard.monitor.actions import (
     DEFAULT_TERMINATE_SIGNAL,
     RETRYABLE_STATES,
@@ -55,6 +54,7 @@ from dashboard.monitor.listing import task_views
 from dashboard.monitor.preferences import TaskListViewForm, task_list_preference_get, task_list_preference_save
 from dashboard.permissions import ACT_ON_TASKS, EXPORT_DATA, may, needs, require
 from dashboard.rendering import render_page
+from site_config.machinery.staff import is_active_staff, staff_required
 
 BULK_LIMIT = 1000
 
@@ -71,7 +71,7 @@ def _require_act(request) -> None:
 VIEW_PARAMS = ("view", "columns", "size")
 
 
-@staff_member_required
+@staff_required
 def task_list(request):
     preference = task_list_preference_get(user=request.user)
     view_form = TaskListViewForm(initial={"columns": preference.columns, "size": preference.page_size})
@@ -124,7 +124,7 @@ def task_list(request):
 @login_required
 def task_detail(request, task_id: str):
     """Staff see any task; a member only the tasks they launched (404 otherwise)."""
-    staff = can_view_all_tasks(request.user)
+    staff = is_active_staff(request.user)
     if not staff:
         view = get_task_for_user(request.user, task_id)
         return render(request, "dashboard/monitor/detail.html", {"task": view, "show_traceback": False, "staff": False,
@@ -168,7 +168,7 @@ def _pretty(value, fallback: str | None) -> str:
         return fallback
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def task_retry_view(request, task_id: str):
     _require_act(request)
@@ -184,7 +184,7 @@ def task_retry_view(request, task_id: str):
     return redirect("dashboard:task_detail", task_id=new_id)
 
 
-@staff_member_required
+@staff_required
 def task_revoke_view(request, task_id: str, terminate: bool = False):
     """GET: a confirmation page that says what will happen. POST: do it."""
     _require_act(request)
@@ -210,7 +210,7 @@ BULK_ACTION_LABELS = {"retry": pgettext_lazy("bulk action", "Retry"), "revoke": 
                       "terminate": pgettext_lazy("bulk action", "Terminate")}
 
 
-@staff_member_required
+@staff_required
 def tasks_bulk(request):
     """Retry or revoke every task matching the list's filters: count and confirm, then act."""
     _require_act(request)
@@ -246,7 +246,7 @@ def tasks_bulk(request):
     return redirect(f"{reverse('dashboard:task_list')}?{params.urlencode()}")
 
 
-@staff_member_required
+@staff_required
 def task_counts(request):
     """The state chips alone, for the list page's periodic refresh."""
     form = TaskFilterForm(request.GET)

@@ -10,7 +10,6 @@ send a failed email again
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext
@@ -19,11 +18,12 @@ from django.views.decorators.http import require_POST
 from blog.models import OutboundEmail
 from blog.services import outbox as outbox_service
 from dashboard.permissions import RESEND_EMAIL, may, needs, require
+from site_config.machinery.staff import staff_required
 
 EMAILS_PER_PAGE = 25
 
 
-@staff_member_required
+@staff_required
 def outbox(request):
     status = request.GET.get("status") or ""
     emails = OutboundEmail.objects.order_by("-created_at", "-id")
@@ -41,12 +41,17 @@ def outbox(request):
     })
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def outbox_retry(request, pk: int):
     require(request.user, RESEND_EMAIL)
     if outbox_service.email_requeue_failed(email_id=pk):
         messages.success(request, gettext("Email %(number)s queued again.") % {"number": pk})
     else:
-        messages.warning(request, gettext("Email %(number)s is not failed; nothing to retry.") % {"number": pk})
+        email = OutboundEmail.objects.filter(pk=pk).first()
+        if email is not None and email.status == OutboundEmail.Status.FAILED and email.is_blanked:
+            messages.warning(request, gettext("Email %(number)s held a one-time account link, blanked once it failed "
+                                              "for good; its owner asks for a new link.") % {"number": pk})
+        else:
+            messages.warning(request, gettext("Email %(number)s is not failed; nothing to retry.") % {"number": pk})
     return redirect("dashboard:outbox")

@@ -7,7 +7,6 @@ and opens that task's live page, where the bar shows each web size being made.""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext
@@ -18,11 +17,12 @@ from blog.forms import PostForm
 from blog.models import Post
 from blog.services import posts
 from dashboard.permissions import ADD_POSTS, CHANGE_POSTS, may, needs, require
+from site_config.machinery.staff import staff_required
 
 POSTS_PER_PAGE = 25
 
 
-@staff_member_required
+@staff_required
 def post_list(request):
     page = Paginator(Post.objects.select_related("author").order_by("-created_at", "-id"), POSTS_PER_PAGE)
     return render(request, "dashboard/posts/list.html", {
@@ -33,14 +33,14 @@ def post_list(request):
     })
 
 
-@staff_member_required
+@staff_required
 @require_http_methods(["GET", "POST"])
 def post_create(request):
     require(request.user, ADD_POSTS)
     return _post_form(request, Post(author=request.user))
 
 
-@staff_member_required
+@staff_required
 @require_http_methods(["GET", "POST"])
 def post_edit(request, pk: int):
     require(request.user, CHANGE_POSTS)

@@ -16,6 +16,7 @@ from celery import states
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 from django_celery_results.models import TaskResult
@@ -105,10 +106,13 @@ def _task_figures(start: datetime, end: datetime) -> dict:
     runtimes: dict[str, list[float]] = defaultdict(list)
     counts: Counter[str] = Counter()
     rows = finished.values_list("status", "date_started", "date_done").order_by()
-    for status, started, done in rows.iterator(chunk_size=2000):
-        counts[status] += 1
-        if started and done and done >= started:
-            runtimes[status].append((done - started).total_seconds())
+    # Inside a transaction: a server-side cursor lives in one, so behind a pooler in transaction
+    # mode (pgbouncer) every fetch reaches the server connection that holds the cursor.
+    with transaction.atomic():
+        for status, started, done in rows.iterator(chunk_size=2000):
+            counts[status] += 1
+            if started and done and done >= started:
+                runtimes[status].append((done - started).total_seconds())
     by_state = {
         status: {"count": counts[status], "p50": percentile(runtimes[status], 50), "p95": percentile(runtimes[status], 95)}
         for status in sorted(counts)

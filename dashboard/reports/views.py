@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
@@ -14,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dashboard.charts import daily_bars_svg
 from dashboard.models import DailyReport
+from site_config.machinery.staff import staff_required
 
 REPORTS_PER_PAGE = 30
 CHART_DAYS = 30
@@ -42,13 +42,13 @@ def _charts() -> list[dict]:
     return charts
 
 
-@staff_member_required
+@staff_required
 def report_list(request):
     page = Paginator(DailyReport.objects.order_by("-day"), REPORTS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "dashboard/reports/list.html", {"page": page, "reports": page.object_list, "charts": _charts()})
 
 
-@staff_member_required
+@staff_required
 def report_detail(request, day: str):
     try:
         parsed = date.fromisoformat(day)

@@ -198,3 +198,14 @@ class ScheduleCreateForm(forms.Form):
 
     def clean_kwargs(self) -> dict:
         return self._json("kwargs", dict, {})
+
+    def clean(self):
+        from dashboard.workers.launch import ArgumentsRefused, task_arguments_check
+
+        data = super().clean()
+        if data.get("task") and "args" in data and "kwargs" in data:
+            try:
+                task_arguments_check(name=data["task"], args=data["args"], kwargs=data["kwargs"])
+            except ArgumentsRefused as refusal:
+                self.add_error(refusal.field, str(refusal))
+        return data

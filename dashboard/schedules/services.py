@@ -373,11 +373,13 @@ def schedule_run_now(*, periodic_task_id: int, user) -> str:
         task = current_app.tasks.get(pt.task)
     if task is None:
         raise UnknownTask(gettext("No task named %(name)r is registered.") % {"name": pt.task})
+    args, kwargs = json.loads(pt.args or "[]"), json.loads(pt.kwargs or "{}")
+    _check_arguments(pt.task, args, kwargs)
     # The same routing beat would use (ModelEntry): queue, exchange, routing key, priority.
     routing = {key: getattr(pt, key) for key in ("queue", "exchange", "routing_key", "priority") if getattr(pt, key) is not None}
     result = task.apply_async(
-        json.loads(pt.args or "[]"),
-        json.loads(pt.kwargs or "{}"),
+        args,
+        kwargs,
         headers={"launched_by": user.pk, "periodic_task_name": pt.name},
         **routing,
     )
@@ -395,8 +397,48 @@ def sync_after_migrate(sender, **kwargs) -> None:
 # --- creating, duplicating, deleting, and enabling many at once ---
 
 
+#: Message header keys that say who launched a task, what it was given, which task row it is and
+#: where it sits in a workflow. Celery lets a schedule's `headers` overwrite them (and
+#: dashboard/live/signals.py records the launch from them), so only server code may set them: a
+#: schedule never stores them (`schedule_headers_strip`, on every save, and the admin refuses them).
+RESERVED_HEADERS = frozenset({
+    "launched_by", "argsrepr", "kwargsrepr", "id", "task", "root_id", "parent_id", "group", "group_index",
+    "retries", "retry_of", "eta", "expires", "timelimit", "origin", "lang", "shadow", "ignore_result",
+    "periodic_task_name", "stamped_headers", "stamps", "replaced_task_nesting", "correlation_id", "reply_to",
+})
+
+
+def schedule_headers_strip(headers: str | None) -> str:
+    """`headers` (a PeriodicTask's JSON) without the reserved keys; anything but an object is "{}"."""
+    try:
+        value = json.loads(headers or "{}")
+    except ValueError:
+        return "{}"
+    if not isinstance(value, dict):
+        return "{}"
+    return json.dumps({key: item for key, item in value.items() if key not in RESERVED_HEADERS})
+
+
+def periodic_task_headers_strip(sender, instance, **kwargs) -> None:
+    """pre_save of PeriodicTask (dashboard/apps.py): whatever saves a schedule (the dashboard, the
+    admin, a shell, a migration's sync), its headers never carry launch metadata."""
+    instance.headers = schedule_headers_strip(instance.headers)
+
+
 class ScheduleRefused(Exception):
     """The change cannot be made to this schedule; the message says why, for the person who asked."""
+
+
+def _check_arguments(task: str, args, kwargs) -> None:
+    """The run form's rule for what a task may be given (dashboard/workers/launch.py)."""
+    from dashboard.workers.launch import ArgumentsRefused, task_arguments_check
+
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise ScheduleRefused(gettext("The schedule's arguments must be a JSON list and a JSON object."))
+    try:
+        task_arguments_check(name=task, args=args, kwargs=kwargs)
+    except ArgumentsRefused as refusal:
+        raise ScheduleRefused(gettext("The schedule's arguments are refused: %(refusal)s") % {"refusal": refusal}) from None
 
 
 def schedule_is_declared(name: str) -> bool:
@@ -418,6 +460,7 @@ def schedule_create(*, user, name: str, task: str, kind: str, fields: dict, args
     is reused); recorded. Clocked schedules are one-off, as on the edit page. The name must be free."""
     if kind not in SCHEDULE_MODELS:
         raise ValueError(f"Unknown schedule type {kind!r}.")
+    _check_arguments(task, args or [], kwargs or {})
     with transaction.atomic():
         if PeriodicTask.objects.filter(name=name).exists():
             raise ScheduleRefused(gettext("A schedule named %(name)r already exists.") % {"name": name})
@@ -451,6 +494,7 @@ def schedule_duplicate(*, periodic_task_id: int, user) -> PeriodicTask:
     """A copy of the periodic task under a unique name, disabled (so the job does not suddenly run
     twice; enable it once it is changed); recorded on the copy."""
     original = PeriodicTask.objects.get(pk=periodic_task_id)
+    _check_arguments(original.task, json.loads(original.args or "[]"), json.loads(original.kwargs or "{}"))
     for _ in range(5):  # two people copying at once: the unique name decides, the loser takes the next
         taken = set(PeriodicTask.objects.filter(name__startswith=original.name[:150]).values_list("name", flat=True))
         copy = PeriodicTask(name=copy_name(original.name, taken), enabled=False,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -16,7 +15,7 @@ from django_celery_beat.models import PeriodicTask
 from django_htmx.http import HttpResponseClientRedirect
 
 from dashboard.models import ScheduleChange
-from dashboard.permissions import ADD_SCHEDULES, CHANGE_SCHEDULES, DELETE_SCHEDULES, may, needs, require
+from dashboard.permissions import ADD_SCHEDULES, CHANGE_SCHEDULES, DELETE_SCHEDULES, RUN_TASK, may, needs, require
 from dashboard.rendering import render_page
 from dashboard.schedules.forms import SCHEDULE_FORMS, ScheduleCreateForm, schedule_form_for
 from dashboard.schedules.services import (
@@ -36,6 +35,7 @@ from dashboard.schedules.services import (
     schedule_update,
     schedules_set_enabled,
 )
+from site_config.machinery.staff import staff_required
 
 CHANGES_SHOWN = 50
 
@@ -50,7 +50,7 @@ def _redirect(request, url: str):
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
-@staff_member_required
+@staff_required
 def schedule_list(request):
     context = {
         "rows": schedule_rows(),
@@ -61,7 +61,7 @@ def schedule_list(request):
     return render_page(request, "dashboard/schedules/list.html", context, partial="schedule-table")
 
 
-@staff_member_required
+@staff_required
 def schedule_detail(request, pk: int):
     """The schedule's facts and the edit form of its own type.
 
@@ -101,7 +101,7 @@ def schedule_detail(request, pk: int):
                        htmx=request.htmx and request.method == "POST")
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def schedule_enable(request, pk: int):
     """POST enabled=1 or enabled=0. HTMX gets the updated row back; a plain form the list page."""
@@ -121,7 +121,7 @@ def schedule_enable(request, pk: int):
     return redirect("dashboard:schedule_list")
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def schedule_run(request, pk: int):
     """Queue one run now and open its live task page."""
@@ -129,14 +129,14 @@ def schedule_run(request, pk: int):
     periodic_task = get_object_or_404(PeriodicTask, pk=pk)
     try:
         task_id = schedule_run_now(periodic_task_id=periodic_task.pk, user=request.user)
-    except UnknownTask as error:
+    except (UnknownTask, ScheduleRefused) as error:
         messages.error(request, str(error))
         return _redirect(request, reverse("dashboard:schedule_list"))
     messages.success(request, gettext("%(name)s queued.") % {"name": periodic_task.name})
     return _redirect(request, reverse("dashboard:task_detail", args=[task_id]))
 
 
-@staff_member_required
+@staff_required
 def schedule_create_view(request):
     """A new schedule: what it runs (a project task, JSON arguments, a queue) and when (the form of
     the chosen type, `?kind=`, as on the edit page)."""
@@ -148,6 +148,7 @@ def schedule_create_view(request):
     status = 200
     if request.method == "POST":
         require(request.user, ADD_SCHEDULES)
+        require(request.user, RUN_TASK)  # a schedule runs a task with the arguments it names
         form = ScheduleCreateForm(request.POST, task_names=task_names)
         schedule_form = schedule_form_for(kind, current_kind=None, current_row=None, data=request.POST)
         if form.is_valid() and schedule_form.is_valid():
@@ -168,16 +169,18 @@ def schedule_create_view(request):
     context = {
         "form": form, "schedule_form": schedule_form, "kind": kind,
         "kinds": [(name, form_class.title) for name, form_class in SCHEDULE_FORMS.items()],
-        "allowed": may(request.user, ADD_SCHEDULES), "needs": needs(ADD_SCHEDULES),
+        "allowed": may(request.user, ADD_SCHEDULES) and may(request.user, RUN_TASK),
+        "needs": needs(ADD_SCHEDULES) if not may(request.user, ADD_SCHEDULES) else needs(RUN_TASK),
     }
     return render(request, "dashboard/schedules/create.html", context, status=status)
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def schedule_duplicate_view(request, pk: int):
     """A disabled copy under a unique name; opens the copy's page."""
     require(request.user, ADD_SCHEDULES)
+    require(request.user, RUN_TASK)
     original = get_object_or_404(PeriodicTask, pk=pk)
     try:
         copy = schedule_duplicate(periodic_task_id=original.pk, user=request.user)
@@ -189,7 +192,7 @@ def schedule_duplicate_view(request, pk: int):
     return _redirect(request, reverse("dashboard:schedule_detail", args=[copy.pk]))
 
 
-@staff_member_required
+@staff_required
 def schedule_delete_view(request, pk: int):
     """GET: what deleting means (or why this schedule cannot be deleted). POST: delete it."""
     periodic_task = get_object_or_404(PeriodicTask.objects.select_related(*SCHEDULE_MODELS), pk=pk)
@@ -209,7 +212,7 @@ def schedule_delete_view(request, pk: int):
     return render(request, "dashboard/schedules/delete_confirm.html", context)
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def schedules_bulk(request):
     """POST action=enable|disable with the ticked ids: each one changed and recorded."""

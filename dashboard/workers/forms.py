@@ -12,7 +12,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from dashboard.workers.control import COMMANDS, Kind
-from dashboard.workers.launch import project_task_names, queue_names, task_signature_check
+from dashboard.workers.launch import ArgumentsRefused, project_task_names, queue_names, task_arguments_check
 
 QUEUE_NAME = RegexValidator(r"^[A-Za-z0-9_.:-]{1,200}$", _("Letters, digits and . _ : - only."))
 RATE = re.compile(r"^\d+(\.\d+)?(/[smh])?$")
@@ -144,8 +144,7 @@ class RunTaskForm(forms.Form):
         name = data.get("task")
         if name and "args" in data and "kwargs" in data:
             try:
-                task_signature_check(name=name, args=data["args"], kwargs=data["kwargs"])
-            except TypeError as error:
-                message = gettext("%(name)s does not take these arguments: %(error)s.") % {"name": name, "error": error}
-                self.add_error("args" if data["args"] else "kwargs", message)
+                task_arguments_check(name=name, args=data["args"], kwargs=data["kwargs"])
+            except ArgumentsRefused as refusal:
+                self.add_error(refusal.field, str(refusal))
         return data

@@ -25,7 +25,6 @@ import uuid
 from urllib.parse import urlparse
 
 from celery import states
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -36,12 +35,13 @@ from dashboard.live.publish import publish_view
 from dashboard.live.store import load_view
 from dashboard.models import QueuePurge, TaskAction, TaskEvent
 from site_config.celery import app
+from site_config.machinery.redis_roles import redis_client
 from site_config.machinery.stored_texts import stored_text
 
 logger = logging.getLogger(__name__)
 
 KOMBU_SEP = "\x06\x16"  # kombu's Redis transport: "<queue>\x06\x16<priority>" and binding fields
-REDIS_SCHEMES = ("redis", "rediss", "unix", "socket")
+REDIS_SCHEMES = ("redis", "rediss", "unix", "socket", "sentinel")
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp", "librabbitmq")
 #: Queue names this site has published to (AMQP cannot list its queues), in the site's Redis.
 SEEN_QUEUES_KEY = "site:dashboard:queues:seen"
@@ -112,7 +112,7 @@ def _redis_options() -> tuple[str, list[int]]:
 
 def _redis_lengths(names: set[str], *, discover: bool = True) -> dict[str, int]:
     prefix, steps = _redis_options()
-    client = _redis(app.conf.broker_url)
+    client = _redis("broker")
     if discover:
         names = names | _declared_queues(client, prefix)
     names.discard("")
@@ -153,16 +153,8 @@ def _declared_queues(client, prefix: str) -> set[str]:
     return set(names)
 
 
-_clients: dict = {}
-
-
-def _redis(url: str):
-    import redis
-
-    client = _clients.get(url)
-    if client is None:
-        client = _clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-    return client
+def _redis(role: str):
+    return redis_client(role)
 
 
 # --- AMQP ---
@@ -201,7 +193,7 @@ def queue_remember(name: str) -> None:
     if not name or name in _remembered:
         return
     try:
-        _redis(settings.REDIS_URL).sadd(SEEN_QUEUES_KEY, name)
+        _redis("keys").sadd(SEEN_QUEUES_KEY, name)
         _remembered.add(name)
     except Exception:  # Redis down: try again with the next task sent there
         logger.debug("could not remember queue %s", name, exc_info=True)
@@ -209,7 +201,7 @@ def queue_remember(name: str) -> None:
 
 def _seen_queues() -> set[str]:
     try:
-        return {m.decode(errors="replace") for m in _redis(settings.REDIS_URL).smembers(SEEN_QUEUES_KEY)}
+        return {m.decode(errors="replace") for m in _redis("keys").smembers(SEEN_QUEUES_KEY)}
     except Exception:
         return set()
 
@@ -217,7 +209,7 @@ def _seen_queues() -> set[str]:
 def _forget_queues(names: list[str]) -> None:
     if names:
         try:
-            _redis(settings.REDIS_URL).srem(SEEN_QUEUES_KEY, *names)
+            _redis("keys").srem(SEEN_QUEUES_KEY, *names)
         except Exception:
             pass
         _remembered.difference_update(names)

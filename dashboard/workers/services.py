@@ -7,12 +7,13 @@ One collection asks every worker at once, in parallel threads, and waits a bound
   - `inspect().registered("rate_limit", "soft_time_limit", "time_limit")`  the task names with their
     current limits (so a rate or time limit set from the page shows at the next poll);
   - `inspect().conf()`      the worker's Celery settings (it answers with all of Django's: only CELERY_ ones are kept, secrets masked);
-  - a short capture of Celery's `worker-heartbeat` events (the receiver wakes the workers up so
-    each sends one at once): load average, active/processed counts, heartbeat time;
+  - the workers' heartbeat keys in Redis (site_config/ops/liveness.py, the one source of worker
+    liveness): load average, active/processed counts, heartbeat time;
   - every queue's length from the broker (dashboard.workers.queues: Redis or RabbitMQ).
 
-A worker that does not answer is offline; the last time it answered is kept in the Django cache
-(Redis, shared by every web process), so the page still lists it with its last-seen time for a day.
+A worker that neither answers nor has a live heartbeat is offline; the last time it was seen is kept
+in the Django cache (Redis, shared by every web process), so the page still lists it with its
+last-seen time for a day.
 
 The result is cached too (`workers_snapshot(max_age=...)`): however many pages, sockets and web
 processes look, the workers are asked at most once per `max_age`. The live page gets it from one
@@ -22,8 +23,6 @@ poller per daphne process (dashboard.live.poller), never once per watcher.
 from __future__ import annotations
 
 import logging
-import socket
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -36,6 +35,8 @@ from django.utils.translation import gettext, pgettext_lazy
 
 from dashboard.workers.queues import queue_lengths
 from site_config.celery import app
+from site_config.ops.liveness import redis_client as liveness_redis
+from site_config.ops.liveness import workers_alive
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def workers_snapshot(*, max_age: float | None = None) -> dict:
     snapshot = cache.get(SNAPSHOT_KEY)
     if snapshot and (timezone.now() - snapshot["collected_at"]).total_seconds() < max_age:
         return snapshot
-    if snapshot and not cache.add(LOCK_KEY, 1, timeout=int(settings.WORKERS_INSPECT_TIMEOUT + settings.WORKERS_HEARTBEAT_WINDOW) + 5):
+    if snapshot and not cache.add(LOCK_KEY, 1, timeout=int(settings.WORKERS_INSPECT_TIMEOUT) + 5):
         return snapshot
     try:
         snapshot = workers_collect()
@@ -67,7 +68,7 @@ def workers_snapshot(*, max_age: float | None = None) -> dict:
 
 
 def workers_collect() -> dict:
-    """Ask the workers and the broker now (blocks about max(settings.WORKERS_INSPECT_TIMEOUT, settings.WORKERS_HEARTBEAT_WINDOW))."""
+    """Ask the workers and the broker now (blocks about settings.WORKERS_INSPECT_TIMEOUT)."""
     methods = ("stats", "active", "reserved", "active_queues", "scheduled", "revoked", "registered", "conf")
     with ThreadPoolExecutor(max_workers=len(methods) + 1, thread_name_prefix="workers-inspect") as pool:
         replies = {name: pool.submit(_inspect, name, *INSPECT_ARGUMENTS.get(name, ())) for name in methods}
@@ -124,24 +125,15 @@ def _inspect(method: str, *arguments) -> dict:
 
 
 def _heartbeats() -> dict[str, dict]:
-    """The newest worker-heartbeat event of each worker seen within settings.WORKERS_HEARTBEAT_WINDOW."""
-    found: dict[str, dict] = {}
-
-    def on_event(event: dict) -> None:
-        found[event["hostname"]] = event
-
-    deadline = time.monotonic() + settings.WORKERS_HEARTBEAT_WINDOW
+    """The latest heartbeat of each live worker (site_config/ops/liveness.py), by node name."""
     try:
-        with app.connection_for_read() as connection:
-            receiver = app.events.Receiver(connection, handlers={"worker-heartbeat": on_event, "worker-online": on_event})
-            for _ in receiver.itercapture(limit=None, timeout=settings.WORKERS_HEARTBEAT_WINDOW, wakeup=True):
-                if time.monotonic() > deadline:
-                    break
-    except socket.timeout:
-        pass
-    except Exception:
-        logger.warning("could not capture worker heartbeats", exc_info=True)
-    return found
+        alive = workers_alive(liveness_redis())
+    except Exception:  # Redis unreachable: the inspect replies alone say who is online
+        logger.warning("could not read the worker heartbeats", exc_info=True)
+        return {}
+    return {hostname: {"loadavg": record.get("loadavg"), "timestamp": record.get("at"),
+                       "processed": record.get("processed"), "active": len(record.get("active") or [])}
+            for hostname, record in alive.items()}
 
 
 def _worker_facts(hostname: str, stats: dict | None, beat: dict | None) -> dict:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext, ngettext
@@ -24,6 +23,7 @@ from dashboard.workers.forms import RunTaskForm, WorkerControlForm
 from dashboard.workers.launch import task_run, task_signatures
 from dashboard.workers.queues import QueueNotFound, queue_length, queue_names, queue_purge
 from dashboard.workers.services import workers_context, workers_snapshot
+from site_config.machinery.staff import staff_required
 
 PURGES_SHOWN = 10
 RECENT_ACTIONS = 15
@@ -33,7 +33,7 @@ def _snapshot() -> dict:
     return workers_snapshot(max_age=settings.WORKERS_POLL_INTERVAL)
 
 
-@staff_member_required
+@staff_required
 def workers_page(request):
     snapshot = _snapshot()
     context = workers_context(snapshot)
@@ -59,7 +59,7 @@ def _controls_context(user, snapshot: dict) -> dict:
             "run_task_needs": needs(RUN_TASK)}
 
 
-@staff_member_required
+@staff_required
 def worker_control(request, kind: str):
     """GET: the command's form. POST: the confirmation page; POST with confirm=yes: send and record."""
     command = COMMANDS.get(kind)
@@ -90,7 +90,7 @@ def worker_control(request, kind: str):
     return redirect("dashboard:workers")
 
 
-@staff_member_required
+@staff_required
 def run_task(request):
     """Pick a registered task, give it JSON arguments, a queue and an optional ETA or countdown."""
     require(request.user, RUN_TASK)
@@ -110,7 +110,7 @@ def run_task(request):
                   status=status)
 
 
-@staff_member_required
+@staff_required
 def queue_purge_view(request, name: str):
     """GET: how many messages wait in the queue and what purging does, with the button for staff who
     may purge. POST: purge, record it, and go back to the workers page saying how many went."""

@@ -76,6 +76,7 @@ def main() -> int:
     env.setdefault("BIND_ADDRESS", "127.0.0.1")
     env.setdefault("PORT", "8000")
     env.setdefault("DJANGO_DEBUG", "1")  # local development; settings default to off
+    env.setdefault("WEB_DRAIN_SECONDS", "0")  # no load balancer to drain here: Ctrl-C stops at once
     # The Procfile names daphne and celery: take them from this interpreter's environment.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     try:

@@ -12,11 +12,12 @@ directly and a running job died mid-step instead of finishing.
 - A process that exits on its own is started again after a back-off (1 s, doubling, at most 30 s).
   After MAX_CRASHES exits within CRASH_WINDOW seconds, everything is stopped and the reason is
   printed (the process's last lines).
-- Ctrl-C (or SIGTERM) sends SIGTERM to each main pid only. The Celery worker then shuts down warm:
-  it takes no new task and lets the running ones finish. A second Ctrl-C asks the worker for a cold
-  shutdown (SIGQUIT), which still gives running tasks CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT seconds
-  and hands unfinished late-acknowledged tasks back to the broker. Whatever is still running after
-  STOP_TIMEOUT seconds is killed.
+- Ctrl-C (or SIGTERM) signals each main pid only: SIGINT to a worker, SIGTERM to the others. The
+  Procfile's worker remaps SIGTERM to a cold shutdown (the platforms' stop, docs/operations.md);
+  SIGINT stays Celery's warm shutdown: it takes no new task and lets the running ones finish. A
+  second Ctrl-C asks the worker for a cold shutdown (SIGQUIT), which still gives running tasks
+  CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT seconds and hands unfinished late-acknowledged tasks back to
+  the broker. Whatever is still running after STOP_TIMEOUT seconds is killed.
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ class Supervisor:
         self.say("system", "stopping: SIGTERM to each process (the worker lets running tasks finish; "
                            "Ctrl-C again to hurry it)")
         for process in self.processes:
-            process.signal(signal.SIGTERM)
+            process.signal(signal.SIGINT if process.name.startswith("worker") else signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
         while time.monotonic() < deadline and any(p.popen and p.popen.poll() is None for p in self.processes):
             time.sleep(0.2)

@@ -13,16 +13,18 @@ visibility timeout. The running task goes on in its pool process; when it finish
 arrives on the old, closed channel, which fails the same way: the ack is then made with a fresh
 client on the broker URL, so the message is not delivered again an hour later.
 
-Used only with redis:// and rediss:// broker URLs (settings.CELERY_BROKER_TRANSPORT).
+The same holds for a Sentinel-managed broker (kombu's sentinel transport) across a failover: the
+fresh client asks the sentinels for the master of the moment. Used with redis://, rediss:// and
+sentinel:// broker URLs (settings.CELERY_BROKER_TRANSPORT).
 """
 
 from __future__ import annotations
 
 import logging
 
-import redis as redis_py
-from django.conf import settings
 from kombu.transport import redis
+
+from site_config.machinery.redis_roles import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +47,7 @@ class QoS(redis.QoS):
         if getattr(self.channel.connection, "client", None) is not None:
             return super().ack(delivery_tag)
         try:
-            client = redis_py.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=5)
-            try:
-                self._remove_from_indices(delivery_tag, client.pipeline()).execute()
-            finally:
-                client.close()
+            self._remove_from_indices(delivery_tag, redis_client("broker", timeout=5).pipeline()).execute()
         except Exception:  # Redis down again: the message comes back after the visibility timeout
             logger.warning("could not acknowledge message %s after a reconnect", delivery_tag, exc_info=True)
         self._delivered.pop(delivery_tag, None)
@@ -71,3 +69,11 @@ class Channel(redis.Channel):
 
 class Transport(redis.Transport):
     Channel = Channel
+
+
+class SentinelChannel(redis.SentinelChannel):
+    QoS = QoS
+
+
+class SentinelTransport(redis.SentinelTransport):
+    Channel = SentinelChannel

@@ -1,4 +1,5 @@
-"""The project's own deploy checks (`manage.py check --deploy`), for the middleware Django cannot see.
+"""The project's own deploy checks (`manage.py check --deploy`): for the middleware Django cannot see,
+and for uploads and exports written to a local disk.
 
 MIDDLEWARE names the async subclasses in site_config/machinery/middleware.py, not Django's class paths. Django's
 deploy checks test for those exact paths, so they report security.W001/W002/W003 ("middleware
@@ -11,7 +12,10 @@ Settings silence exactly W001-W003. This module puts back what they were for:
   XFrameOptionsMiddleware or CsrfViewMiddleware is in MIDDLEWARE (ours, or Django's own);
 - the checks Django skips run against our subclasses, with Django's own messages and ids under our
   prefix (security.W004 -> site_config.W004, ...). When MIDDLEWARE names Django's own class path,
-  Django runs them itself and these stay quiet, so nothing is reported twice.
+  Django runs them itself and these stay quiet, so nothing is reported twice;
+- site_config.W030 fires when DEBUG is off and the "default" storage (post images, exports) is a
+  folder of the local disk, unless STORAGE_LOCAL_DISK_SHARED says that folder is shared on purpose:
+  a worker on another host could not read an upload, nor a web process an export.
 """
 
 from __future__ import annotations
@@ -119,3 +123,21 @@ def check_csrf_settings(app_configs, **kwargs):
             and settings.CSRF_COOKIE_SECURE is not True):
         return [_ours(csrf.W016)]
     return []
+
+
+# --- (3) uploads and exports where every process can reach them ---
+
+@register("storage", deploy=True)
+def check_uploads_storage(app_configs, **kwargs):
+    from site_config.machinery.storage import storage_is_local
+
+    if settings.DEBUG or settings.STORAGE_LOCAL_DISK_SHARED or not storage_is_local():
+        return []
+    return [Warning(
+        "Post images and exports are written to this host's disk (STORAGES['default'] is the file system "
+        "under DJANGO_MEDIA_ROOT): a worker on another host cannot read an upload to make its web sizes, "
+        "and a web process on another host answers an export's download with 'file is gone'.",
+        hint="Set STORAGE_S3_BUCKET (and STORAGE_S3_ENDPOINT_URL and credentials) to use object storage, "
+             "or STORAGE_LOCAL_DISK_SHARED=1 if every web and worker process runs on this host or mounts "
+             "the same folder (docs/configuration.md).",
+        id="site_config.W030")]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import time
 
 from django.conf import settings
@@ -112,6 +113,38 @@ def _header(headers, name: bytes) -> str | None:
     return ",".join(values) if values else None
 
 
+# Paths that carry a one-time key (password reset, email confirmation, unsubscribe): the access log
+# writes the key's segment as [redacted], so log readers and log stores never hold a working link.
+REDACTED_PATHS = (
+    re.compile(r"^(/accounts/reset/)(?!\[redacted\])[^/]*/[^/]*"),
+    re.compile(r"^(/accounts/verify/)(?!resend/)[^/]*"),
+    re.compile(r"^(/accounts/unsubscribe/)[^/]*"),
+)
+# Query parameters whose value is a secret wherever they appear.
+REDACTED_QUERY = re.compile(r"(^|&)((?:token|key|signature|code|password)=)[^&]*", re.IGNORECASE)
+
+
+def _escaped(text: str) -> str:
+    """Control characters (a decoded %0A would start a forged line), quotes and backslashes as \\xNN."""
+    return "".join(f"\\x{ord(c):02x}" if c in '"\\' or not c.isprintable() else c for c in text)
+
+
+def redact_path(path: str) -> str:
+    """`path` with the one-time key of a reset, confirmation or unsubscribe link as [redacted]."""
+    for pattern in REDACTED_PATHS:
+        path = pattern.sub(r"\1[redacted]", path)
+    return path
+
+
+def access_log_target(path: str, query: bytes) -> str:
+    """The request target as the access log writes it: keys redacted, control characters escaped."""
+    path = redact_path(path)
+    text = query.decode("latin-1")
+    if text:
+        path += "?" + REDACTED_QUERY.sub(r"\1\2[redacted]", text)
+    return _escaped(path)
+
+
 class ClientAddressMiddleware:
     """ASGI middleware: the scope's client and scheme as decided above, and one access-log line per
     HTTP request (and per websocket handshake) naming that client."""
@@ -146,8 +179,7 @@ class ClientAddressMiddleware:
     async def _logged(self, scope, receive, send):
         started = time.monotonic()
         client = (scope.get("client") or ["-"])[0]
-        query = scope.get("query_string") or b""
-        target = scope.get("path", "") + ("?" + query.decode("latin-1") if query else "")
+        target = access_log_target(scope.get("path", ""), scope.get("query_string") or b"")
         if scope["type"] == "websocket":
             return await self.app(scope, receive, self._websocket_logging_send(send, client, target))
         outcome = {"status": "-", "bytes": 0}

@@ -7,5 +7,5 @@ class OpsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
-        # Celery signal handlers that count tasks and record worker heartbeats (site_config/ops/signals.py).
+        # Celery signal handlers that count tasks, and the worker heartbeat (site_config/ops/signals.py).
         from site_config.ops import signals  # noqa: F401

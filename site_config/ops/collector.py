@@ -15,7 +15,8 @@ from django.conf import settings
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from site_config.ops.metrics import RECORDED, TASKS_QUEUED, WORKERS_KEY, redis_client, workers_online
+from site_config.ops.liveness import workers_alive
+from site_config.ops.metrics import RECORDED, TASKS_QUEUED, redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +82,7 @@ class SiteCollector:
         pipe = client.pipeline(transaction=False)
         for metric in RECORDED:
             pipe.hgetall(metric.key)
-        pipe.hgetall(WORKERS_KEY)
-        *recorded, heartbeats = pipe.execute()
+        recorded = pipe.execute()
         now = time.time()
         families = []
         for metric, raw in zip(RECORDED, recorded):
@@ -96,8 +96,8 @@ class SiteCollector:
                 families.append(_process_gauge(metric, fields, now, stale))
                 if stale:
                     client.hdel(metric.key, *stale)
-        online = GaugeMetricFamily("site_workers_online", "Celery workers whose heartbeat is recent.")
-        online.add_metric([], len(workers_online(_decoded(heartbeats), now=now)))
+        online = GaugeMetricFamily("site_workers_online", "Celery workers with a live heartbeat key.")
+        online.add_metric([], len(workers_alive(client)))
         families.append(online)
         # Every declared queue, and every queue a task was ever sent to (from the queued counter).
         queued_fields = _decoded(recorded[RECORDED.index(TASKS_QUEUED)])

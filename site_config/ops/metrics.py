@@ -18,8 +18,8 @@ Celery worker-process shutdown signal, see site_config/ops/signals.py).
 Redis layout, one hash per metric, `metrics:<name>`: counters have a field per label set (a JSON
 list of the label values); histograms a field per label set and bucket plus `sum` and `count`;
 per-process gauges a field per process whose value is "<value> <unix time of the flush>", so the
-collector can drop processes that stopped reporting. Worker heartbeats: `metrics:workers`, one field
-per Celery node name, the time of its last heartbeat.
+collector can drop processes that stopped reporting. Which workers are online comes from their
+heartbeat keys (site_config/ops/liveness.py), not from here.
 """
 
 from __future__ import annotations
@@ -39,9 +39,6 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "metrics:"
-WORKERS_KEY = KEY_PREFIX + "workers"
-#: A worker is online while its last heartbeat (Celery sends one every 2 s) is younger than this.
-WORKER_ONLINE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -101,18 +98,11 @@ def process_name() -> str:
     return f"{name}@{socket.gethostname()}"
 
 
-_clients: dict = {}
-
-
 def redis_client():
-    """A Redis client for REDIS_URL with short timeouts (metrics must never hold anything up)."""
-    import redis
+    """The site's keys Redis with short timeouts (metrics must never hold anything up)."""
+    from site_config.machinery.redis_roles import redis_client as role_client
 
-    url = settings.REDIS_URL
-    client = _clients.get(url)
-    if client is None:
-        client = _clients[url] = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-    return client
+    return role_client("keys", timeout=1)
 
 
 class Recorder:
@@ -235,32 +225,3 @@ class Recorder:
 
 
 recorder = Recorder()
-
-
-def worker_heartbeat(hostname: str) -> None:
-    """Record that the Celery node `hostname` is alive (called on each of its heartbeats)."""
-    try:
-        redis_client().hset(WORKERS_KEY, hostname, f"{time.time():.3f}")
-    except Exception as error:
-        logger.debug("could not record the heartbeat of %s: %s", hostname, error)
-
-
-def worker_gone(hostname: str) -> None:
-    try:
-        redis_client().hdel(WORKERS_KEY, hostname)
-    except Exception:
-        pass
-
-
-def workers_online(heartbeats: dict, *, now: float | None = None) -> list[str]:
-    """Node names whose last heartbeat (from the `metrics:workers` hash) is recent enough."""
-    now = time.time() if now is None else now
-    online = []
-    for name, at in heartbeats.items():
-        name = name.decode() if isinstance(name, bytes) else name
-        try:
-            if now - float(at) < WORKER_ONLINE_SECONDS:
-                online.append(name)
-        except ValueError:
-            continue
-    return sorted(online)

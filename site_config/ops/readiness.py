@@ -10,6 +10,10 @@ Cheap enough to poll every second from several load balancers: one check runs at
 READINESS_CACHE_SECONDS. The migration plan (MigrationExecutor, as `migrate` computes it) costs
 about 3 ms once the migration modules are loaded (35 ms the first time). The body holds no secret: booleans, counts, timings and exception class
 names, never a URL, host or message.
+
+A process told to stop (site_config/ops/web.py, on SIGTERM) answers 503 with status "stopping" at
+once, without any check, for the rest of its life: the load balancer sends it no new traffic while
+it finishes what it serves.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from site_config.ops.metrics import WORKERS_KEY, redis_client, workers_online
+from site_config.ops.liveness import redis_client, workers_alive
 
 #: How long a probe waits for the checks before answering 503 (a hung database).
 TIMEOUT_SECONDS = 3.0
@@ -36,9 +40,16 @@ class Readiness:
         self._future: Future | None = None
         self._result: dict | None = None
         self._checked_at = float("-inf")
+        self.stopping = False
+
+    def stop_begin(self) -> None:
+        """From now on this process answers "stopping" (503): it is going away."""
+        self.stopping = True
 
     async def result(self) -> dict:
         """The latest result if fresh enough, else a new check (shared by concurrent callers)."""
+        if self.stopping:
+            return {"status": "stopping", "checks": {}}
         if self._result is not None and time.monotonic() - self._checked_at < settings.READINESS_CACHE_SECONDS:
             return self._result
         with self._lock:
@@ -53,8 +64,8 @@ class Readiness:
     def _check(self) -> dict:
         checks = {"database": self._database()}
         checks["migrations"] = self._migrations() if checks["database"]["ok"] else {"ok": False, "error": "no database"}
-        checks["redis"], heartbeats = self._redis()
-        online = len(workers_online(heartbeats)) if checks["redis"]["ok"] else None
+        checks["redis"], alive = self._redis()
+        online = len(alive) if checks["redis"]["ok"] else None
         checks["workers"] = {"ok": bool(online), "online": online}
         connection.close_if_unusable_or_obsolete()
         if not (checks["database"]["ok"] and checks["migrations"]["ok"]):
@@ -90,10 +101,10 @@ class Readiness:
     def _redis(self) -> tuple[dict, dict]:
         started = time.perf_counter()
         try:
-            heartbeats = redis_client().hgetall(WORKERS_KEY)
+            alive = workers_alive(redis_client())
         except Exception as error:
             return {"ok": False, "error": type(error).__name__}, {}
-        return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}, heartbeats
+        return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}, alive
 
 
 readiness = Readiness()

@@ -1,23 +1,22 @@
-"""Celery signal handlers that feed the metrics (site_config.ops.metrics): tasks queued, started and finished,
-and each worker's heartbeat. They run in whichever process the event happens in: queued in the
-process that sends the task (web, worker or beat), started and finished in the worker's child
-process, heartbeats in the worker's main process.
+"""Celery signal handlers that feed the metrics (site_config.ops.metrics): tasks queued, started and
+finished. They run in whichever process the event happens in: queued in the process that sends the
+task (web, worker or beat), started and finished in the worker's child process. Importing this
+module also connects the worker heartbeat (site_config.ops.liveness), the one source of liveness.
 """
 
 from __future__ import annotations
 
 from celery.signals import (
     after_task_publish,
-    heartbeat_sent,
     task_postrun,
     task_prerun,
     task_revoked,
     worker_process_shutdown,
-    worker_ready,
     worker_shutdown,
 )
 
-from site_config.ops.metrics import TASKS_FINISHED, TASKS_QUEUED, TASKS_STARTED, recorder, worker_gone, worker_heartbeat
+from site_config.ops import liveness  # noqa: F401  (connects the worker heartbeat to worker_ready/shutdown)
+from site_config.ops.metrics import TASKS_FINISHED, TASKS_QUEUED, TASKS_STARTED, recorder
 
 
 def _task_name(task) -> str:
@@ -46,20 +45,8 @@ def _revoked(sender=None, request=None, terminated=None, expired=None, **kwargs)
     TASKS_FINISHED.inc(_task_name(sender), "expired" if expired else "revoked")
 
 
-@worker_ready.connect
-def _worker_ready(sender=None, **kwargs) -> None:
-    worker_heartbeat(sender.hostname)
-
-
-# Celery's own heartbeat (every 2 s), so a worker whose event loop is stuck stops counting as online.
-@heartbeat_sent.connect
-def _heartbeat(sender=None, **kwargs) -> None:
-    worker_heartbeat(sender.eventer.hostname)
-
-
 @worker_shutdown.connect
 def _worker_shutdown(sender=None, **kwargs) -> None:
-    worker_gone(sender.hostname)
     recorder.flush()
 
 

@@ -34,10 +34,16 @@ async def healthz(request):
 
 
 async def readyz(request):
-    """200 when this process can serve (maybe "degraded"), 503 when it cannot (site_config/ops/readiness.py)."""
+    """200 when this process can serve (maybe "degraded"), 503 when it cannot or is stopping
+    (site_config/ops/readiness.py).
+
+    The status code and the one-word status are public (a balancer needs nothing more); the details
+    (the checks, workers online, unapplied migrations, latencies) only for the metrics readers
+    (`METRICS_TOKEN`, `METRICS_ALLOWED_NETWORKS`): they map the formation for anyone else."""
     result = await readiness.result()
-    status = 503 if result["status"] == "fail" else 200
-    return _machine_response(JsonResponse(result, status=status))
+    status = 503 if result["status"] in ("fail", "stopping") else 200
+    body = result if metrics_allowed(request) else {"status": result["status"]}
+    return _machine_response(JsonResponse(body, status=status))
 
 
 @functools.lru_cache(maxsize=8)

@@ -8,10 +8,21 @@ document.addEventListener("htmx:wsOpen", (event) => {
 });
 // 4403: the server ended the socket because the right to it ended (logged out, deactivated, password
 // or permissions changed). The extension does not reconnect after it; say so instead of looking idle.
+// 4429: the account already holds as many live connections as it may (every tab and script counts);
+// the extension does not reconnect after it either.
 const SIGNED_OUT = 4403;
+const TOO_MANY = 4429;
 document.addEventListener("htmx:wsClose", (event) => {
   const live = event.target.closest(".live");
   live?.classList.remove("connected");
+  if (live && event.detail?.event?.code === TOO_MANY && !live.querySelector(".live-signed-out")) {
+    const notice = document.createElement("p");
+    notice.className = "live-signed-out";
+    notice.setAttribute("role", "alert");
+    notice.textContent = pageText("TooMany");
+    live.prepend(notice);
+    return;
+  }
   if (!live || event.detail?.event?.code !== SIGNED_OUT || live.querySelector(".live-signed-out")) return;
   live.classList.add("signed-out");
   const notice = document.createElement("p");
@@ -84,6 +95,43 @@ document.addEventListener("htmx:wsBeforeMessage", () => {
 });
 document.addEventListener("htmx:wsAfterMessage", () => {
   openBeforeSwap.forEach((id) => document.getElementById(id)?.setAttribute("open", ""));
+});
+
+// A swap that replaces the element holding the focus (a live push of a row, a refreshed fragment) would
+// drop the focus to the top of the page: put it back on the same control in the new copy, found by the
+// nearest id around it and its place among that element's controls, so keyboard users keep their place.
+const CONTROLS = "a[href], button, input, select, textarea, summary, [tabindex]";
+let focusBeforeSwap = null;
+function rememberFocus() {
+  const active = document.activeElement;
+  const holder = active && active !== document.body ? active.closest("[id]") : null;
+  focusBeforeSwap = holder && { id: holder.id, index: [...holder.querySelectorAll(CONTROLS)].indexOf(active) };
+}
+function restoreFocus() {
+  if (!focusBeforeSwap || (document.activeElement && document.activeElement !== document.body)) return;
+  const holder = document.getElementById(focusBeforeSwap.id);
+  const target = focusBeforeSwap.index >= 0 ? holder?.querySelectorAll(CONTROLS)[focusBeforeSwap.index] : holder;
+  target?.focus({ preventScroll: true });
+  focusBeforeSwap = null;
+}
+["htmx:wsBeforeMessage", "htmx:beforeSwap"].forEach((name) => document.addEventListener(name, rememberFocus));
+["htmx:wsAfterMessage", "htmx:afterSettle"].forEach((name) => document.addEventListener(name, restoreFocus));
+
+// A watched task's end is announced: its page keeps a live region (#task-announcer) that pushes never
+// replace; when a pushed status section turns a running task final, the region says how it ended. A task
+// already final when the page opened is not announced again.
+const FINAL_STATES = new Set(["SUCCESS", "FAILURE", "REVOKED"]);
+document.addEventListener("htmx:wsAfterMessage", () => {
+  const announcer = document.getElementById("task-announcer");
+  const status = document.querySelector(".task-status[data-state]");
+  if (!announcer || !status) return;
+  const before = announcer.dataset.state;
+  const now = status.dataset.state;
+  announcer.dataset.state = now;
+  if (FINAL_STATES.has(now) && !FINAL_STATES.has(before)) {
+    const label = status.querySelector(".badge")?.textContent.trim() || now.toLowerCase();
+    announcer.textContent = `The task has finished: ${label}.`;
+  }
 });
 
 // Copy buttons (data-copy="<id of the element whose text to copy>"): the task id, a traceback. Where the
