@@ -62,10 +62,11 @@ test: setup system-deps
 	$(MAKE) --no-print-directory test-postgres
 
 # While working: every test not marked live (worker, daphne, beat) or browser (tests/conftest.py marks
-# them by the fixtures they use), in one process: about 40 s on 2 cores. The private Redis still
-# starts; nothing else does.
+# them by the fixtures they use), parallel then serial as in `make test`: under a minute on 2 cores.
+# Each process's private Redis still starts; nothing else does.
 test-fast: setup
-	$(PY) -m pytest --durations=10 -m "not live and not browser"
+	$(PY) -m pytest --durations=10 $(PARALLEL) -m "not live and not browser and not serial"
+	$(PY) -m pytest --durations=10 -m "not live and not browser and serial"
 
 test-sqlite:
 	$(PYTEST) $(PARALLEL) -m "not serial and not formation"
