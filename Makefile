@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell command -v pyenv >/dev/null 2>&1 && pyenv which python3.13 2>/dev/null || command -v python3.13 || command -v python3)
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 CHROMIUM ?= /usr/bin/chromium
-# pytest-xdist processes for the parallel part of a run; on 2 cores, 2 finished first (measured).
+# pytest-xdist processes for the parallel part of a run: one per core of the 2-core CI machine.
 TEST_PROCESSES ?= 2
 PYTEST := CHROMIUM_PATH=$(CHROMIUM) $(PY) -m pytest --durations=25
 # `--dist load` hands each process its tests in collection order, in which browser tests come last
@@ -75,9 +75,10 @@ test-sqlite:
 # The tests marked `postgres` again on PostgreSQL: the database tests of the modules that put SQL to
 # work (tests/conftest.py POSTGRES_MODULES lists them; no test that starts a worker or daphne, except
 # the database drills marked by hand). The formation test ran in the first pass, on a PostgreSQL
-# database of its own. pytest-django makes test_<name> (test_<name>_gw0... per xdist process).
+# database of its own. The server is asked through its `postgres` database: the one named in the URL
+# need not exist, pytest-django makes test_<name> (test_<name>_gw0... per xdist process).
 test-postgres:
-	@if $(PY) -c 'import sys, psycopg; psycopg.connect("$(TEST_POSTGRES_URL)", connect_timeout=3).close()' 2>/dev/null; then \
+	@if $(PY) -c 'import sys, psycopg; from urllib.parse import urlparse; psycopg.connect(urlparse(sys.argv[1])._replace(path="/postgres").geturl(), connect_timeout=3).close()' "$(TEST_POSTGRES_URL)" 2>/dev/null; then \
 	  echo "PostgreSQL reachable at $(TEST_POSTGRES_URL): running the tests marked postgres on it"; \
 	  export TEST_DATABASE_URL=$(TEST_POSTGRES_URL); \
 	  $(PYTEST) $(PARALLEL) -m "postgres and not serial" && $(PYTEST) -m "postgres and serial"; \

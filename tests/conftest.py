@@ -298,6 +298,11 @@ def service_missing(message: str):
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     _running["item"] = item  # before any fixture starts, so Process can check the test's markers
+    if (item.get_closest_marker("serial") or item.get_closest_marker("formation")) \
+            and int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+        pytest.fail("marked serial or formation: it needs the machine to itself, so it never runs beside another "
+                    "test; deselect it in a parallel run (-m 'not serial and not formation') and run it in a "
+                    "pytest without -n, as `make test` does", pytrace=False)
 
 
 def pytest_runtest_teardown(item):
@@ -338,13 +343,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.postgres)
     result = yield
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
-    beside_others = [item.nodeid for item in items
-                     if item.get_closest_marker("serial") or item.get_closest_marker("formation")]
-    if beside_others and int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
-        raise pytest.UsageError(
-            f"{len(beside_others)} tests marked serial or formation (e.g. {beside_others[0]}) were selected in a "
-            "parallel run (-n): they need the machine to themselves; deselect them (-m 'not serial and not "
-            "formation') and run them in a pytest without -n, as `make test` does.")
     return result
 
 

@@ -21,6 +21,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from site_config.devtools.local_redis import PrivateRedis
 
 if os.environ.get("CI", "").lower() == "true" and not shutil.which("redis-server"):
@@ -47,14 +49,33 @@ REDIS = _redis
 
 
 _keep_workdir = False
+_failed_worker_workdirs: list[str] = []
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """On failure, keep the folder with the worker's, daphne's and Redis's logs; an xdist worker
+    process also tells the main process where it is."""
+    global _keep_workdir
+    # The main process of an xdist run (`dist` set: it hands tests out) runs none itself.
+    if exitstatus not in (0, 5) and getattr(session.config.option, "dist", "no") == "no":
+        _keep_workdir = True
+        workeroutput = getattr(session.config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput["failed_workdir"] = str(_workdir)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """In the main process of an xdist run: note the folder of each worker process that failed."""
+    workdir = getattr(node, "workeroutput", {}).get("failed_workdir")
+    if workdir:
+        _failed_worker_workdirs.append(workdir)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """On failure, keep the folder with the worker's, daphne's and Redis's logs, and say where."""
-    global _keep_workdir
-    if exitstatus not in (0, 5):
-        _keep_workdir = True
-        terminalreporter.write_line(f"Logs of the processes the tests started: {_workdir}")
+    """Say where the logs of the processes the tests started were kept."""
+    for workdir in [str(_workdir)] * _keep_workdir + _failed_worker_workdirs:
+        terminalreporter.write_line(f"Logs of the processes the tests started: {workdir}")
 
 
 def _cleanup() -> None:
