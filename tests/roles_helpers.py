@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-import pytest
 import redis
 
 from site_config.devtools.local_redis import PrivateRedis, free_port
-from tests.conftest import grant, make_user
+from tests.conftest import grant, make_user, service_missing
 from tests.plugin import WORKDIR
 
 SENTINEL_MASTER = "sitemaster"
@@ -67,7 +66,7 @@ def demo_job_start(server, token: str, *, steps: int, delay_ms: int) -> str:
 def redis_sentinel_binary() -> str:
     found = shutil.which("redis-sentinel") or ("/usr/bin/redis-sentinel" if Path("/usr/bin/redis-sentinel").exists() else None)
     if not found:
-        pytest.skip("redis-sentinel is not installed (make system-deps installs Debian's redis-sentinel)")
+        service_missing("redis-sentinel is not installed (make system-deps installs Debian's redis-sentinel)")
     return found
 
 

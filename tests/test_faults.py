@@ -20,7 +20,8 @@ from tests.conftest import session_cookie, start_daphne, start_worker
 from tests.livetools import collect_until_final, state_of, wait_for, ws_connect
 from tests.plugin import WORKDIR
 
-pytestmark = pytest.mark.live
+# Fault drills restart Redis, kill workers and cut connections: each needs the machine to itself.
+pytestmark = [pytest.mark.live, pytest.mark.serial]
 
 
 @pytest.fixture
@@ -232,6 +233,7 @@ def test_comments_left_pending_are_moderated_again(live_worker, transactional_db
     assert Comment.objects.get(pk=fresh.pk).status == Comment.Status.PENDING  # too young to be judged lost
 
 
+@pytest.mark.postgres
 def test_a_worker_that_loses_the_database_for_a_moment_finishes_the_task_and_stores_it(transactional_db):
     from urllib.parse import urlparse, urlunparse
 

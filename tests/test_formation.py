@@ -7,7 +7,7 @@ through one web process moves live on a page served by the other; both workers a
 of their own; every process sees the same figures (readiness, metrics); static files carry hashed
 names. The database is created for the run and dropped after it (FORMATION_DATABASE_URL names it;
 by default a fresh name on the PostgreSQL server of TEST_POSTGRES_URL); without a PostgreSQL server
-the test is skipped.
+the test is skipped (failed with CI=true).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from urllib.parse import urlencode, urlparse, urlunparse
 import pytest
 
 from site_config.devtools.local_redis import PrivateRedis, free_port
-from tests.conftest import BASE_DIR, BIN, PASSWORD, WORKDIR, Process
+from tests.conftest import BASE_DIR, BIN, PASSWORD, WORKDIR, Process, service_missing
 from tests.livetools import collect_until_final, percent_of, state_of, wait_for
 from tests.metrics_helpers import value
 
@@ -64,7 +64,7 @@ def formation_database():
     try:
         admin = _admin_connection(url)
     except psycopg.OperationalError as error:
-        pytest.skip(f"no PostgreSQL server for the formation test ({error.__class__.__name__})")
+        service_missing(f"no PostgreSQL server for the formation test ({error.__class__.__name__})")
     with admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -188,13 +188,14 @@ def _watch_on(web: Web, path: str, cookies: dict):
                    open_timeout=10)
 
 
-def _ping(redis_url: str) -> list[str]:
+def _ping(redis_url: str, expected: int) -> list[str]:
+    """Names of the workers that answer a ping: back as soon as `expected` have answered."""
     from celery import Celery
 
     # Not the current app: shared tasks of this test process must keep resolving to the site's.
     app = Celery(broker=redis_url, set_as_current=False)
     try:
-        return sorted(name for reply in app.control.ping(timeout=2) for name in reply)
+        return sorted(name for reply in app.control.ping(timeout=10, limit=expected) for name in reply)
     finally:
         app.close()
 
@@ -228,7 +229,7 @@ def test_production_formation_of_two_web_two_workers_and_beat(formation):
 
     online = wait_for(both_online, timeout=30, interval=1)
     assert len(online) == 2
-    assert sorted(name.split("@")[0] for name in _ping(formation["redis"].url)) == sorted(expected)
+    assert sorted(name.split("@")[0] for name in _ping(formation["redis"].url, len(expected))) == sorted(expected)
     assert "DuplicateNodenameWarning" not in formation["log"]()
 
     # Static files under hashed names, cached for good.

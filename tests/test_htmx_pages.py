@@ -33,7 +33,7 @@ def quick_workers_page(settings):
     cache.delete(workers.SNAPSHOT_KEY)
 
 
-# (page, its URL, the element the htmx fragment starts with)
+# (page name, its URL, the element the htmx fragment starts with)
 PAGES = [
     ("task list", lambda: "/dashboard/tasks/", '<div id="task-table"'),
     ("schedule list", lambda: "/dashboard/schedules/", '<div id="schedule-table"'),
@@ -42,8 +42,8 @@ PAGES = [
 ]
 
 
-@pytest.mark.parametrize(("page", "url", "fragment_start"), PAGES, ids=[page for page, _, _ in PAGES])
-def test_htmx_page_answers_fragment_or_page_and_varies_on_hx_request(staff_client, quick_workers_page, page, url,
+@pytest.mark.parametrize(("name", "url", "fragment_start"), PAGES, ids=[name for name, _, _ in PAGES])
+def test_htmx_page_answers_fragment_or_page_and_varies_on_hx_request(staff_client, quick_workers_page, name, url,
                                                                      fragment_start):
     whole = staff_client.get(url())
     fragment = staff_client.get(url(), **HTMX)

@@ -143,6 +143,8 @@ def test_an_htmx_refusal_shows_its_message_on_the_page(page, daphne_server, tran
     comment = make_comment(make_post(alice), bob, body="held for a moderator")
     browser_login(page, daphne_server.url, "alice")
     page.goto(f"{daphne_server.url}/dashboard/moderation/")
+    # The socket's snapshot redraws the rows once connected: the click must come after it.
+    expect(page.locator("#moderation-queue.live.connected")).to_be_visible()
     row = page.locator(f"#comment-row-{comment.pk}")
     row.wait_for()
     # The permission goes after the page was rendered with its buttons (quietly: a delete on the

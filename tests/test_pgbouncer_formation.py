@@ -23,7 +23,7 @@ from urllib.parse import urlparse, urlunparse
 import pytest
 
 from site_config.devtools.local_redis import PrivateRedis, free_port
-from tests.conftest import BASE_DIR, BIN, PASSWORD, WORKDIR, Process
+from tests.conftest import BASE_DIR, BIN, PASSWORD, WORKDIR, Process, service_missing
 from tests.livetools import collect_until_final, state_of, wait_for
 from tests.test_formation import STAFF, Web, _log_in, _procfile, _two_free_ports, _watch_on, formation_database  # noqa: F401
 
@@ -36,7 +36,7 @@ TASK_PAGE = re.compile(r"/dashboard/tasks/([\w-]+)/$")
 def _pgbouncer_binary() -> str:
     found = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None)
     if not found:
-        pytest.skip("pgbouncer is not installed (make system-deps installs Debian's pgbouncer)")
+        service_missing("pgbouncer is not installed (make system-deps installs Debian's pgbouncer)")
     return found
 
 

@@ -26,20 +26,25 @@ def default_queue_parked(live_worker):
     """The session worker stops consuming the default queue (where the renditions task goes) and
     takes from it again at the end, whatever happens."""
     worker = f"worker@{socket.gethostname()}"
+    # The worker replies before it acts (it schedules the change on its event loop): wait for the change.
     assert app.control.cancel_consumer("celery", destination=[worker], reply=True, timeout=10)
+    wait_for(lambda: _consumes(worker, "celery") is False, timeout=20)
     yield worker
     assert app.control.add_consumer("celery", destination=[worker], reply=True, timeout=10)
+    wait_for(lambda: _consumes(worker, "celery"), timeout=20)
 
 
-def _consumes(worker: str, queue: str) -> bool:
-    replies = app.control.inspect(destination=[worker], timeout=2).active_queues() or {}
-    return any(q["name"] == queue for q in replies.get(worker, []))
+def _consumes(worker: str, queue: str) -> bool | None:
+    """Whether `worker` consumes `queue`, as it answers; None when it did not answer in time."""
+    replies = app.control.inspect(destination=[worker], timeout=5).active_queues() or {}
+    if worker not in replies:
+        return None
+    return any(q["name"] == queue for q in replies[worker])
 
 
 def test_staff_cancel_a_queued_image_job_from_its_page_and_it_never_runs(page, live_worker, daphne_server, alice,
                                                                           default_queue_parked):
     worker = default_queue_parked
-    assert not _consumes(worker, "celery")
     grant(alice, "blog.add_post", "blog.change_post")
     browser_login(page, daphne_server.url, "alice")
     page.goto(f"{daphne_server.url}/dashboard/posts/")
@@ -67,7 +72,7 @@ def test_staff_cancel_a_queued_image_job_from_its_page_and_it_never_runs(page, l
 
     # The worker takes from the queue again: it receives the message and does not run the job.
     assert app.control.add_consumer("celery", destination=[worker], reply=True, timeout=10)
-    wait_for(lambda: _consumes(worker, "celery"), timeout=10)
+    wait_for(lambda: _consumes(worker, "celery"), timeout=20)
     live_worker.wait_for_log(f"Discarding revoked task: blog.tasks.post_image_renditions_task[{task_id}]")
     row = TaskResult.objects.get(task_id=task_id)
     assert row.status == "REVOKED" and row.date_started is None

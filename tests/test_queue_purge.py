@@ -1,5 +1,5 @@
 """Queue lengths and purge against real brokers: the session's private Redis, and the RabbitMQ at
-127.0.0.1:5672 (guest/guest) when one answers there (skipped, saying so, when none does).
+127.0.0.1:5672 (guest/guest) when one answers there (skipped, saying so, when none does; failed with CI=true).
 
 Tasks are queued to a queue of their own that no worker consumes, so they wait; a purge takes them
 off the broker and marks each one's row REVOKED "purged by alice".
@@ -27,7 +27,7 @@ from dashboard.workers import queues
 from dashboard.workers.services import SNAPSHOT_KEY
 from site_config.celery import app
 from site_config.machinery.stored_texts import shown
-from tests.conftest import grant, make_user, session_cookie, start_daphne
+from tests.conftest import grant, make_user, service_missing, session_cookie, start_daphne
 
 RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
@@ -69,7 +69,7 @@ def broker(request, transactional_db):
         yield "redis"
         return
     if not _rabbitmq_reachable():
-        pytest.skip("RabbitMQ is not reachable at 127.0.0.1:5672 (start one to test the AMQP broker)")
+        service_missing("RabbitMQ is not reachable at 127.0.0.1:5672 (start one to test the AMQP broker)")
     previous = _use_broker(RABBITMQ_URL, None)
     try:
         yield "amqp"
@@ -163,7 +163,7 @@ def test_members_cannot_open_the_purge_page(parked_queue, client, bob):
 def test_workers_page_served_with_an_amqp_broker_shows_queue_lengths(transactional_db, alice):
     """The site as deployed with CELERY_BROKER_URL=amqp://...: daphne reads the lengths itself."""
     if not _rabbitmq_reachable():
-        pytest.skip("RabbitMQ is not reachable at 127.0.0.1:5672 (start one to test the AMQP broker)")
+        service_missing("RabbitMQ is not reachable at 127.0.0.1:5672 (start one to test the AMQP broker)")
     name = f"parked-{uuid.uuid4().hex[:8]}"
     cache.delete(SNAPSHOT_KEY)  # asked afresh, not a snapshot another test left in the shared cache
     previous = _use_broker(RABBITMQ_URL, None)

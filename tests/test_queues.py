@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 
 from site_config.celery import app
-from tests.livetools import wait_for
+from tests.livetools import wait_for, worker_hostname
 
 DECLARED = {queue.name for queue in settings.CELERY_TASK_QUEUES}
 
@@ -43,7 +43,7 @@ def test_each_declared_queue_has_its_own_routing_key():
 @pytest.mark.live
 def test_worker_started_without_q_consumes_every_declared_queue(live_worker):
     def consumed():
-        replies = app.control.inspect(timeout=2).active_queues() or {}
-        return next((queues for name, queues in replies.items() if name.startswith("worker@")), None)
+        return (app.control.inspect(destination=[worker_hostname()], timeout=5).active_queues() or {}).get(
+            worker_hostname())
 
     assert {queue["name"] for queue in wait_for(consumed, timeout=20)} == DECLARED
