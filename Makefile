@@ -42,9 +42,9 @@ $(VENV)/.installed: requirements-test.txt
 
 # Static files are built with the code, into staticfiles/ beside it (DJANGO_STATIC_ROOT), never at
 # release: a release phase's file system is thrown away. collectstatic signs nothing, so the build
-# needs no secret: the key below only lets production settings load (docs/operations.md "Static files").
+# needs no secret: a throwaway random key only lets production settings load (docs/operations.md "Static files").
 static: setup
-	DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-signs-nothing $(PY) manage.py collectstatic --noinput --verbosity 0
+	DJANGO_DEBUG=0 DJANGO_SECRET_KEY=$$(openssl rand -hex 32) $(PY) manage.py collectstatic --noinput --verbosity 0
 
 run: setup
 	$(PY) -m site_config.devtools.run_local

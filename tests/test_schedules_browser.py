@@ -89,8 +89,9 @@ def test_reports_page_draws_thirty_day_charts(page, live_server_url, alice):
 def test_staff_create_duplicate_and_delete_a_schedule_in_the_browser(page, live_server_url):
     from tests.conftest import grant, make_user
 
+    # Creating a schedule is running a task with arguments: it needs run_task too (docs/security.md).
     grant(make_user("erin", staff=True), "django_celery_beat.add_periodictask",
-          "django_celery_beat.change_periodictask", "django_celery_beat.delete_periodictask")
+          "django_celery_beat.change_periodictask", "django_celery_beat.delete_periodictask", "dashboard.run_task")
     browser_login(page, live_server_url, "erin")
     page.goto(f"{live_server_url}/dashboard/schedules/")
     page.get_by_role("link", name="New schedule").click()

@@ -52,7 +52,7 @@ def test_release_only_migrates_and_web_serves_static_files_built_with_the_code(t
     recipe = (BASE_DIR / "Makefile").read_text()
     assert "manage.py collectstatic" in recipe.split("\nstatic:", 1)[1].split("\n\n", 1)[0]
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"], cwd=build,
-                   env={**env, "DJANGO_SECRET_KEY": "collectstatic-signs-nothing", "DATABASE_URL": "sqlite:///:memory:"},
+                   env={**env, "DJANGO_SECRET_KEY": secrets.token_hex(32), "DATABASE_URL": "sqlite:///:memory:"},
                    check=True, timeout=300)
     assert (build / "staticfiles" / "staticfiles.json").exists()
 
