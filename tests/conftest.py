@@ -125,12 +125,32 @@ def start_daphne(name: str = "daphne", env: dict[str, str] | None = None) -> Pro
     return server
 
 
+_session_worker: dict[str, Process] = {}
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker):
     """A real Celery worker (prefork, 2 processes) on the private Redis and the test database."""
-    worker = start_worker()
+    worker = _session_worker["worker"] = start_worker()
     yield worker
+    _session_worker.pop("worker", worker).stop()
+
+
+@pytest.fixture
+def sole_consumer():
+    """For a test whose own workers must be the only ones taking from the session's queues (a
+    formation, a drill): the session's shared worker, when an earlier test started it, is stopped
+    for the test (else it would take the test's jobs) and started again after it."""
+    worker = _session_worker.get("worker")
+    if worker is None:
+        yield
+        return
     worker.stop()
+    try:
+        yield
+    finally:
+        restarted = start_worker()
+        worker.__dict__.update(restarted.__dict__)  # the session's fixture value keeps working
 
 
 @pytest.fixture(scope="session")

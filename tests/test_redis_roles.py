@@ -5,10 +5,12 @@ form translated for each library."""
 from __future__ import annotations
 
 import time
+import urllib.request
 
 import pytest
 import redis
 
+from dashboard.live.contract import localized, task_group
 from site_config.machinery import redis_roles
 from tests.conftest import session_cookie, start_daphne, start_worker
 from tests.livetools import collect_until_final, percent_of, recv_until_state, state_of, wait_for, ws_connect
@@ -87,8 +89,12 @@ def test_three_redis_by_role_with_the_cache_flushed_mid_job(three_redis):
     layer = redis.Redis(port=three_redis["layer"].port)
     broker = redis.Redis(port=three_redis["broker"].port)
 
-    # Pages fill the cache's Redis, never the broker's.
+    # Pages fill the cache's Redis (the task list's state counts), never the broker's.
     assert api_call(web, "GET", "/api/tasks/", token)[0] == 200
+    cookie = session_cookie(user)
+    request = urllib.request.Request(f"{web.url}/dashboard/tasks/counts/", headers={"Cookie": cookie})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
     task_id = demo_job_start(web, token, steps=30, delay_ms=150)
     with ws_connect(web, f"/ws/tasks/{task_id}/", session_cookie(user)) as ws:
         before = recv_until_state(ws, "PROGRESS", timeout=60)
@@ -139,9 +145,10 @@ def test_two_sites_on_db_0_and_db_1_of_one_redis_never_see_each_others_live_mess
             snapshot = ws1.recv(timeout=20)
             assert state_of(snapshot) in ("PENDING", "RECEIVED", "STARTED", "PROGRESS")
             # Each site listens under its own prefix: pub/sub channels are shared by every db.
-            wait_for(lambda: len(set(shared_client.pubsub_channels(f"*__group__task.{task_id}"))) == 2, timeout=10)
-            channels = set(shared_client.pubsub_channels(f"*__group__task.{task_id}"))
-            assert channels == {f"site__group__task.{task_id}".encode(), f"site-db1__group__task.{task_id}".encode()}
+            group = localized(task_group(task_id), "en")  # both pages are read in English
+            wait_for(lambda: len(set(shared_client.pubsub_channels(f"*__group__{group}"))) == 2, timeout=10)
+            channels = set(shared_client.pubsub_channels(f"*__group__{group}"))
+            assert channels == {f"site__group__{group}".encode(), f"site-db1__group__{group}".encode()}
             messages = collect_until_final(ws0, timeout=60)
             assert state_of(messages[-1]) == "SUCCESS"
             assert len([m for m in messages if state_of(m) == "PROGRESS"]) >= 3

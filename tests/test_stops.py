@@ -125,7 +125,7 @@ def _formation(suffix: str) -> list[Process]:
 
 
 def test_sigterm_to_every_process_then_sigkill_an_export_and_renditions_finish_after_the_restart(
-        transactional_db, alice, bob, gate):
+        transactional_db, alice, bob, gate, sole_consumer):
     kill_delay = 20.0  # platforms wait about 30 s; soft shutdown (3 s) and drain (2 s) fit well inside
     formation = _formation("")
     restarted: list[Process] = []
@@ -185,7 +185,7 @@ def test_terminate_with_sigterm_from_the_dashboard_reaches_a_worker_whose_sigter
                                          headers={"launched_by": operator.pk})
         gate.open_to(1)  # step 1 runs, then the job waits at step 2
         wait_for(lambda: TaskResult.objects.filter(task_id=task.id, status="PROGRESS").exists(), timeout=30)
-        pid = wait_for(lambda: worker_pid_running(task.id), timeout=30)
+        pid = wait_for(lambda: worker_pid_running(task.id, "worker-remapped"), timeout=30)
         client.force_login(operator)
         assert client.post(f"/dashboard/tasks/{task.id}/terminate/", {"signal": "SIGTERM"}).status_code == 302
         wait_for(lambda: f"Terminating {task.id} (3)" in worker.log(), timeout=30)  # 3: SIGQUIT

@@ -69,7 +69,7 @@ class Host:
 
 
 @pytest.fixture
-def hosts(request, transactional_db):
+def hosts(request, transactional_db, sole_consumer):
     """web.1, web.2 and a worker, each with a private folder; on one bucket when the test asks for S3."""
     storage_env = request.getfixturevalue("s3_bucket").env if request.param == "s3" else {}
     run = secrets.token_hex(3)
@@ -160,7 +160,7 @@ def test_on_each_hosts_own_disk_the_worker_and_the_other_web_process_find_nothin
     assert download.status == 404
 
 
-def test_a_worker_empties_its_own_scratch_folder_at_start_and_after_each_job(transactional_db, alice):
+def test_a_worker_empties_its_own_scratch_folder_at_start_and_after_each_job(transactional_db, alice, sole_consumer):
     """Scratch files are the worker's own (EXPORT_WORK_DIR/<node name>/): what a killed predecessor
     left goes when the worker starts; a job's file goes when the job ends, however it ended."""
     import socket
