@@ -39,7 +39,8 @@ def test_a_json_line_has_time_level_logger_process_task_and_request_ids():
 
 
 @pytest.mark.live
-def test_the_request_id_travels_into_the_tasks_a_request_queues_and_their_json_log_lines(transactional_db):
+def test_the_request_id_travels_into_the_tasks_a_request_queues_and_their_json_log_lines(transactional_db, sole_consumer):
+    # sole_consumer: this test's own worker (JSON lines) must be the one that runs the job.
     env = {"DJANGO_LOG_FORMAT": "json"}
     worker = start_worker("worker-json-logs", env=env)
     web = start_daphne("daphne-json-logs", env=env)
