@@ -22,7 +22,7 @@ help:
 	@echo "make test      - set up and run the whole suite: SQLite, then the SQL tests again on PostgreSQL"
 	@echo "                 (needs one at TEST_POSTGRES_URL; without one it says so and skips that pass,"
 	@echo "                 unless CI=true, where a missing service fails the run); see README"
-	@echo "make test-fast - the tests that need no worker, daphne or browser (SQLite; about 3 minutes)"
+	@echo "make test-fast - the tests that need no worker, daphne or browser (SQLite)"
 	@echo "make bench     - run the benchmarks in bench/ (prints figures)"
 	@echo "make check-deploy - Django's deploy checks with production settings"
 	@echo "make lint      - ruff and the import rules (make test runs it first)"
@@ -94,7 +94,7 @@ test: setup system-deps
 	$(MAKE) --no-print-directory test-postgres
 
 # While working: every test not marked live (worker, daphne, beat) or browser (tests/conftest.py marks
-# them by the fixtures they use), parallel then serial as in `make test`: about 3 minutes on 2 cores.
+# them by the fixtures they use), parallel then serial as in `make test`.
 # Each process's private Redis still starts; nothing else does.
 test-fast: setup
 	$(PY) -m pytest --durations=10 $(PARALLEL) -m "not live and not browser and not serial"
