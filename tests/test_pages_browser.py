@@ -323,8 +323,9 @@ def crawl_every_page(crawl: Crawl, samples: Samples) -> list[str]:
 
 @pytest.mark.parametrize(("width", "scheme", "language"),
                          [(PHONE, "light", "en"), (PHONE, "dark", "en"), (DESKTOP, "light", "en"), (DESKTOP, "dark", "en"),
-                          (PHONE, "light", "zh-hant")],
-                         ids=["phone-light", "phone-dark", "desktop-light", "desktop-dark", "phone-light-zh-hant"])
+                          (PHONE, "light", "zh-hant"), (DESKTOP, "dark", "zh-hant")],
+                         ids=["phone-light", "phone-dark", "desktop-light", "desktop-dark", "phone-light-zh-hant",
+                              "desktop-dark-zh-hant"])
 def test_every_page_fits_reads_and_passes_the_audit(browser, live_server_url, width, scheme, language):
     samples = seed_every_kind_of_row()
     crawl = Crawl(browser, live_server_url, width, scheme, language)
