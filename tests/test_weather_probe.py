@@ -35,7 +35,7 @@ def test_probe_says_yes_to_a_server_answering_like_open_meteo(fake):
     assert timed(fake.env["WEATHER_GEOCODING_URL"])[0] is True
 
 
-@pytest.mark.serial  # a time limit: measured on a machine no other test loads
+@pytest.mark.quiet  # a time limit: measured on a machine no other test loads
 def test_probe_gives_up_within_two_seconds_on_a_server_that_accepts_and_never_answers():
     listener = socket.create_server(("127.0.0.1", 0))  # the kernel accepts connections; nobody reads
     try:
@@ -46,7 +46,7 @@ def test_probe_gives_up_within_two_seconds_on_a_server_that_accepts_and_never_an
     assert seconds < PROBE_SECONDS + 0.5
 
 
-@pytest.mark.serial  # a time limit: measured on a machine no other test loads
+@pytest.mark.quiet  # a time limit: measured on a machine no other test loads
 def test_probe_says_no_at_once_when_nothing_listens():
     answered, seconds = timed(f"http://127.0.0.1:{free_port()}/v1/search")
     assert answered is False

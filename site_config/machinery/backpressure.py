@@ -70,12 +70,13 @@ class BackpressureMiddleware:
             nonlocal registered
             if message["type"] == "http.response.body":
                 more = message.get("more_body", False)
-                if more and not registered and request.producer is None and not request.finished:
+                if more and not registered and request.producer is None and not request.finished \
+                        and _connected(request):
                     request.registerProducer(producer, True)
                     registered = True
                 elif not more and registered:
                     # Before the last body: Twisted's finish() expects no producer left registered.
-                    request.unregisterProducer()
+                    _unregister(request)
                     registered = False
             await send(message)
             if registered:
@@ -85,7 +86,17 @@ class BackpressureMiddleware:
             await self.app(scope, receive, paced_send)
         finally:
             if registered:
-                try:
-                    request.unregisterProducer()
-                except Exception:  # the connection is gone and Twisted has let go already
-                    pass
+                _unregister(request)
+
+
+def _connected(request) -> bool:
+    return request.channel is not None  # Twisted lets go of the channel when the connection is lost
+
+
+def _unregister(request) -> None:
+    """Let go of the producer; when the client has gone meanwhile (the channel with it), there is
+    nothing left to let go of, and the rest of the body is dropped by daphne as usual."""
+    if _connected(request):
+        request.unregisterProducer()
+    else:
+        request.producer = None
