@@ -307,7 +307,7 @@ POSTGRES_MODULES = {
     "test_post_images", "test_queue_purge", "test_reports", "test_run_task", "test_schedule_types",
     "test_schedules", "test_schedules_manage", "test_task_list", "test_task_monitor", "test_times",
     "test_migrations", "test_progress_write", "test_task_arguments", "test_api_tokens", "test_member_verdicts",
-    "test_one_of_each", "test_live_languages",
+    "test_one_of_each", "test_live_languages", "test_lost_sweep",
 }
 
 _running: dict[str, pytest.Item] = {}

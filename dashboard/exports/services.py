@@ -30,6 +30,7 @@ from blog.models import Comment
 from dashboard.exports.models import Export
 from dashboard.exports.scratch import LOCAL, scratch_path
 from dashboard.models import TaskLaunch
+from dashboard.moderation.queue import comments_matching
 from site_config.machinery.stored_texts import stored_text
 
 #: A spreadsheet runs a cell starting with these as a formula (CSV injection); such cells get a "'".
@@ -188,12 +189,8 @@ COMMENT_COLUMNS = ("created_at", "status", "score", "reasons", "post__title", "p
 
 
 def comments_queryset(params: dict):
-    qs = Comment.objects.all()
-    if params.get("status"):
-        qs = qs.filter(status=params["status"])
-    if params.get("post"):
-        qs = qs.filter(post_id=params["post"])
-    return qs
+    """The moderation queue's own filter (its status, its post; the views checked both)."""
+    return comments_matching(status=params.get("status"), post_id=int(params["post"]) if params.get("post") else None)
 
 
 def _write_comments(export, out, progress, after_batch) -> int:

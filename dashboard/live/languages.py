@@ -6,7 +6,9 @@ process's fan-out sets the keys of the languages of the groups it holds members 
 first joined (before the consumer reads its snapshot, so no update can fall between the two) and
 again on every probe round while it still has them (dashboard.live.fanout). A publisher reads all
 the keys in one round trip per publish (`watched_languages`); a language whose key expired has no
-watcher left anywhere. Nothing here is per watcher: a thousand zh-Hant readers set one key.
+watcher left anywhere. Nothing here is per watcher: a thousand zh-Hant readers set one key. The read
+is not remembered between publishes: a language whose first watcher joined a moment ago must be
+rendered from the very next publish on, or that page would miss updates (its final state included).
 
 When the record cannot be read (Redis away: nothing could be published anyway) or names no
 language, the default language is rendered, as a page opened at that moment expects.

@@ -26,19 +26,28 @@ LIVE_STATUS = Comment.Status.HELD
 
 
 
+def comments_matching(*, status: str | None, post_id: int | None = None):
+    """The comments the queue's filters select (status None: every status). The queue's page and
+    socket, and the moderation and comments exports (dashboard/exports/services.py), all ask here, so
+    a file holds what the page listed."""
+    qs = Comment.objects.all()
+    if status:
+        qs = qs.filter(status=status)
+    if post_id:
+        qs = qs.filter(post_id=post_id)
+    return qs
+
+
 def queue_queryset(*, status: str = LIVE_STATUS, post_id: int | None = None):
     """Comments of one status, oldest first, with what a row shows (constant query count)."""
-    qs = (
-        Comment.objects.filter(status=status)
+    return (
+        comments_matching(status=status, post_id=post_id)
         .select_related("post", "author", "moderated_by")
         .only("id", "body", "status", "score", "reasons", "created_at", "moderated_at",
               "post__id", "post__title", "post__slug", "author__id", "author__username",
               "moderated_by__id", "moderated_by__username")
         .order_by("created_at", "id")
     )
-    if post_id:
-        qs = qs.filter(post_id=post_id)
-    return qs
 
 
 

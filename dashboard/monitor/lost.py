@@ -5,7 +5,9 @@ A task is lost when its row says it is running (STARTED or PROGRESS) and no live
 it in its heartbeat (site_config/ops/liveness.py) for WORKER_LOST_AFTER_SECONDS. The wait is counted
 in Redis from the first sweep that missed it, so a Redis restart (which forgets every heartbeat
 until the workers write them again) starts the count afresh, and nothing is judged while Redis
-cannot be read at all. Every time here is Redis's (TIME), never the sweeping host's clock: sweeps
+cannot be read at all. The count is per run: a task started again (its message delivered once more
+after its worker died, to a worker that has not claimed it in a heartbeat yet) is a new run, by its
+row's start time, with a count of its own, and a run that started again meanwhile is never declared. Every time here is Redis's (TIME), never the sweeping host's clock: sweeps
 run on any worker, and a host whose clock is ahead would otherwise judge a task that has just
 started, and is not yet in a heartbeat, as unclaimed for long. With the defaults (heartbeat every 5 s
 kept 15 s, a sweep every 10 s, 20 s of grace) a task is declared lost at most 55 s after its worker
@@ -56,38 +58,51 @@ def redis_time(client: redis.Redis) -> float:
 def tasks_lost_sweep(*, client: redis.Redis | None = None, now: float | None = None) -> list[str]:
     """Declare lost the running tasks no live worker has claimed for long enough; their ids."""
     lost_after = settings.WORKER_LOST_AFTER_SECONDS
-    running = list(TaskResult.objects.filter(status__in=RUNNING_STATES).values_list("task_id", "worker"))
+    running = list(TaskResult.objects.filter(status__in=RUNNING_STATES).values_list("task_id", "worker", "date_started"))
     if not running:
         return []
     client = client or redis_client()
     try:
         now = redis_time(client) if now is None else now
         claimed = running_task_ids(client)
-        unclaimed = [(task_id, worker) for task_id, worker in running if task_id not in claimed]
         overdue = []
-        for task_id, worker in unclaimed:
-            key = f"{MISSING_PREFIX}{task_id}"
+        for task_id, worker, started in running:
+            if task_id in claimed:
+                continue
+            run = f"{started.timestamp():.6f}" if started else "-"  # a run of the task: its start time
+            key = f"{MISSING_PREFIX}{task_id}:{run}"
             client.set(key, now, nx=True, ex=int(lost_after * 3) + 60)
             since = float(client.get(key) or now)
             if now - since >= lost_after:
-                overdue.append((task_id, worker, since))
+                overdue.append((task_id, worker, started, since))
     except (redis.RedisError, OSError) as error:
         logger.warning("lost-task sweep skipped: Redis cannot be read (%s)", error)
         return []
-    return [task_id for task_id, worker, since in overdue if _declare_lost(task_id, worker, since)]
+    return [task_id for task_id, worker, started, since in overdue if _declare_lost(task_id, worker, started, since)]
 
 
-def _declare_lost(task_id: str, worker: str | None, unclaimed_since: float) -> bool:
+def _declare_lost(task_id: str, worker: str | None, started, unclaimed_since: float) -> bool:
     since = f"{timezone.localtime(datetime.fromtimestamp(unclaimed_since, tz=UTC)):%H:%M:%S %Z}"
     reason = stored_text("reason.worker_lost", worker=worker or stored_text("reason.its_worker"), since=since)
     return _fail_and_send_again(task_id, from_states=RUNNING_STATES, error="WorkerLost", reason=reason,
-                                why=stored_text("reason.worker_lost_short"))
+                                why=stored_text("reason.worker_lost_short"), run_started=started)
 
 
-def _fail_and_send_again(task_id: str, *, from_states, error: str, reason: str, why: str) -> bool:
-    """Fail the task with the reason (if it is still in `from_states`), record it on its timeline,
-    send it again when safe, and tell its watchers. False when it had moved on meanwhile."""
+ANY_RUN = object()
+
+
+def _fail_and_send_again(task_id: str, *, from_states, error: str, reason: str, why: str,
+                         run_started=ANY_RUN) -> bool:
+    """Fail the task with the reason (if it is still in `from_states`, and still the run that started
+    at `run_started`), record it on its timeline, send it again when safe, and tell its watchers.
+    False when it had moved on meanwhile."""
     with transaction.atomic():
+        if run_started is not ANY_RUN:
+            # Compared as read back, not in SQL: SQLite keeps Celery's start time to the millisecond.
+            current = TaskResult.objects.select_for_update().filter(task_id=task_id).values_list(
+                "date_started", flat=True).first()
+            if current != run_started:
+                return False  # started again meanwhile: another run, with a count of its own
         updated = TaskResult.objects.filter(task_id=task_id, status__in=from_states).update(
             status=states.FAILURE,
             result=json.dumps({"exc_type": error, "exc_message": [reason], "exc_module": "builtins"}),
@@ -95,7 +110,7 @@ def _fail_and_send_again(task_id: str, *, from_states, error: str, reason: str, 
             date_done=timezone.now(),
         )
         if not updated:
-            return False  # it finished, started or was revoked meanwhile
+            return False  # it finished, started (again) or was revoked meanwhile
         record_event(task_id, LOST_EVENT, reason)
     logger.warning("task %s: %s", task_id, shown_in_default_language(reason))
     _send_again(task_id, why)
