@@ -324,11 +324,19 @@ def service_missing(message: str):
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     _running["item"] = item  # before any fixture starts, so Process can check the test's markers
-    if (item.get_closest_marker("serial") or item.get_closest_marker("formation") or item.get_closest_marker("quiet")) \
-            and int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
-        pytest.fail("marked serial, formation or quiet: it must never run beside another test of its kind in "
-                    "its pytest, so deselect it in a parallel run (-m 'not serial and not formation and not quiet') "
-                    "and run it in a pytest without -n, as `make test` does", pytrace=False)
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+        if item.get_closest_marker("quiet"):
+            pytest.fail("marked quiet: it times something on an unloaded machine, so it runs in a pytest "
+                        "without -n and alone (-m quiet), as `make test` does", pytrace=False)
+        if _is_drill(item) and not all(_is_drill(other) for other in item.session.items):
+            pytest.fail("marked serial or formation: a drill runs in a pytest of drills only (-m 'serial or "
+                        "formation'), each pytest-xdist process with its own Redis and database, one drill at "
+                        "a time in each, never beside the other tests (deselect it there: -m 'not serial and "
+                        "not formation'), as `make test` does", pytrace=False)
+
+
+def _is_drill(item) -> bool:
+    return item.get_closest_marker("serial") is not None or item.get_closest_marker("formation") is not None
 
 
 def pytest_runtest_teardown(item):
