@@ -8,8 +8,11 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell command -v pyenv >/dev/null 2>&1 && pyenv which python3.13 2>/dev/null || command -v python3.13 || command -v python3)
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 CHROMIUM ?= /usr/bin/chromium
-# pytest-xdist processes for the parallel part of a run: one per core of the 2-core CI machine.
-TEST_PROCESSES ?= 2
+# pytest-xdist processes for the parallel part of a run, and for the drills beside it. Most tests
+# spend much of their time waiting on the workers, daphnes and browsers they start, so the 2-core CI
+# machine is kept busy by more processes than cores (docs/development.md "How long it takes").
+TEST_PROCESSES ?= 3
+DRILL_PROCESSES ?= 2
 PYTEST := CHROMIUM_PATH=$(CHROMIUM) $(PY) -m pytest --durations=25
 # `--dist load` hands each process its tests in collection order, in which browser tests come last
 # (tests/conftest.py): Playwright's event loop must not start before a test that uses asyncio.run.
@@ -114,7 +117,7 @@ test-fast: setup
 
 test-sqlite:
 	@mkdir -p $(dir $(DRILLS_LOG)); \
-	$(PYTEST) -n $(TEST_PROCESSES) --dist loadfile -m "(serial or formation) and not quiet" > $(DRILLS_LOG) 2>&1 & drills=$$!; \
+	$(PYTEST) -n $(DRILL_PROCESSES) --dist loadfile -m "(serial or formation) and not quiet" > $(DRILLS_LOG) 2>&1 & drills=$$!; \
 	$(PYTEST) $(PARALLEL) -m "not serial and not formation and not quiet"; parallel=$$?; \
 	wait $$drills; drilled=$$?; \
 	echo "=== The drills (serial, formation), run beside the tests above: $(DRILLS_LOG) ==="; \
@@ -130,8 +133,10 @@ test-sqlite:
 test-postgres:
 	@if $(PY) -c 'import sys, psycopg; from urllib.parse import urlparse; psycopg.connect(urlparse(sys.argv[1])._replace(path="/postgres").geturl(), connect_timeout=3).close()' "$(TEST_POSTGRES_URL)" 2>/dev/null; then \
 	  echo "PostgreSQL reachable at $(TEST_POSTGRES_URL): running the tests marked postgres on it"; \
-	  export TEST_DATABASE_URL=$(TEST_POSTGRES_URL); \
-	  $(PYTEST) $(PARALLEL) -m "postgres and not serial" && $(PYTEST) -m "postgres and serial"; \
+	  export TEST_DATABASE_URL=$(TEST_POSTGRES_URL); mkdir -p $(dir $(DRILLS_LOG)); \
+	  $(PYTEST) -m "postgres and serial" > $(DRILLS_LOG) 2>&1 & drills=$$!; \
+	  $(PYTEST) $(PARALLEL) -m "postgres and not serial"; parallel=$$?; \
+	  wait $$drills; drilled=$$?; cat $(DRILLS_LOG); [ $$parallel = 0 ] && [ $$drilled = 0 ]; \
 	elif [ "$$CI" = true ]; then \
 	  echo "No PostgreSQL at $(TEST_POSTGRES_URL), and CI=true: the PostgreSQL pass cannot run." >&2; exit 1; \
 	else \

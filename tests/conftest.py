@@ -362,7 +362,7 @@ def _uses_database(item: pytest.Item) -> bool:
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config, items):
     """Mark tests by the fixtures they use before `-m` deselects anything; once every other plugin
-    has ordered the tests, run browser tests last: Playwright's sync API keeps an event loop running
+    has ordered the tests, run browser tests last (the page crawl first among them): Playwright's sync API keeps an event loop running
     in the main thread for the rest of the session, after which `asyncio.run()` would fail. Under
     pytest-xdist (`-n`) each process collects alike and `--dist load` hands each one its tests in this
     order, so there too browser tests come last."""
@@ -376,7 +376,9 @@ def pytest_collection_modifyitems(config, items):
                 and item.get_closest_marker("browser") is None:
             item.add_marker(pytest.mark.postgres)
     result = yield
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    # Among the browser tests the page crawl's views first: they are the longest tests of the run, and
+    # handed out last they would leave one process crawling alone while the others have finished.
+    items.sort(key=lambda item: (item.get_closest_marker("browser") is not None, item.path.stem != "test_pages_browser"))
     return result
 
 

@@ -223,7 +223,9 @@ def test_task_makes_the_renditions_on_a_worker_and_reports_each_one(live_worker,
     post = wait_for(lambda: Post.objects.filter(pk=post.pk, image_status__in=["ready", "failed"]).first(),
                     timeout=WORKER)
     assert (post.image_status, post.image_error, post.image_task_id) == ("ready", "", task_id)
-    result = TaskResult.objects.get(task_id=task_id)
+    # The task marks the post ready, then returns; the worker stores SUCCESS a moment after.
+    result = wait_for(lambda: TaskResult.objects.filter(task_id=task_id, status__in=["SUCCESS", "FAILURE"]).first(),
+                      timeout=WORKER)
     assert result.status == "SUCCESS"
     assert '"1000w webp"' in result.result and '"480w jpeg"' in result.result
     assert sorted(post.image_renditions.values_list("format", "width", "height")) == [
