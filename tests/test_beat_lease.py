@@ -83,6 +83,22 @@ def test_a_standby_scheduler_reads_and_writes_no_schedule_row_and_takes_over_whe
     assert client_redis.get(LEASE_KEY) is None  # released on a clean stop
 
 
+class _ScheduleAddedWhileTakingOver(LeasedDatabaseScheduler):
+    def install_default_entries(self, data):  # called right after the schedule's first read
+        _every_second("added-meanwhile")  # as a staff member's save in another process would land
+        super().install_default_entries(data)
+
+
+def test_a_schedule_added_while_the_scheduler_takes_over_is_read_at_once(transactional_db, client_redis):
+    # Seen under load: a beat that had just read the schedule never sent the schedules saved before its
+    # first check for changes (django-celery-beat notes the last change at that first check).
+    scheduler = _ScheduleAddedWhileTakingOver(app=app, lazy=False, max_interval=1)
+    scheduler.tick()
+    assert scheduler.active
+    assert "added-meanwhile" in scheduler.schedule
+    scheduler.close()
+
+
 # --- real beat processes ---
 
 BEAT_LINE = procfile_entries(BASE_DIR / "Procfile")["beat"]

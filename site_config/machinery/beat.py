@@ -19,6 +19,11 @@ one-off (the log shows the claim without the send); it never sends it twice.
 
 Times compared across hosts are Redis's: the lease expires by Redis's clock (PX), never by a
 comparison of local clocks.
+
+A schedule added or changed in the moment after a beat reads the schedule is read at its next tick.
+DatabaseScheduler alone would miss it until some later change: it notes the time of the last change
+at its first check after the read, not at the read, so a change in between looks already seen. Here
+that time is noted right before the read.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import logging
 import os
 import socket
 import uuid
+from datetime import UTC, datetime
 
 import redis
 from django.conf import settings
@@ -37,6 +43,7 @@ from django_celery_beat.schedulers import DatabaseScheduler
 logger = logging.getLogger(__name__)
 
 LEASE_KEY = "site:beat-lease"
+NO_CHANGE_YET = datetime.min.replace(tzinfo=UTC)
 
 # Renews the lease when the caller still holds it; false when it expired or another holds it.
 _RENEW = """
@@ -133,6 +140,9 @@ class LeasedDatabaseScheduler(DatabaseScheduler):
         self._heap = None
         self.old_schedulers = None
         self._dirty = set()
+        # The time of the last change as it stands before the rows are read (the module docstring);
+        # with no change recorded yet, any change made from now on is newer.
+        self._last_timestamp = self.Changes.last_change() or NO_CHANGE_YET
         super().setup_schedule()
 
     def _stand_by(self, why: str) -> None:
