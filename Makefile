@@ -17,9 +17,8 @@ PYTEST := CHROMIUM_PATH=$(CHROMIUM) $(PY) -m pytest --durations=25
 # `--dist load` hands each process its tests in collection order, in which browser tests come last
 # (tests/conftest.py): Playwright's event loop must not start before a test that uses asyncio.run.
 PARALLEL := -n $(TEST_PROCESSES) --dist load
-DRILLS_LOG := test-artifacts/drills.log
 
-.PHONY: bytecode run test test-fast test-sqlite test-postgres setup static system-deps messages messages-extract bench check-deploy clean help lint lock
+.PHONY: bytecode run test test-fast test-parallel test-drills test-quiet test-sqlite test-postgres setup static system-deps messages messages-extract bench check-deploy clean help lint lock
 
 help:
 	@echo "make run       - set up and start web (daphne), worker and beat on http://127.0.0.1:8000"
@@ -97,16 +96,25 @@ messages-extract:
 	  --ignore='.venv/*' --ignore='tests/*' --ignore='bench/*' --ignore='docs/*' --ignore='var/*' \
 	  --ignore='staticfiles/*' --ignore='test-artifacts/*'
 
-# The suite runs in two parts at once, then one alone: the tests that may run beside others, spread over
-# TEST_PROCESSES pytest-xdist processes (each with its own Redis and database: tests/plugin.py); beside
-# them, in a pytest of drills only, the tests marked `serial` or `formation`, also over TEST_PROCESSES
-# processes, a module at a time in each (a drill mostly waits on the processes it starts, so it costs the
-# parallel part little; their report follows its report); then, alone, the few tests marked `quiet` (a
-# time limit measured on an unloaded machine). Each part prints its 25 slowest tests.
+# The suite runs in two lanes at once, then one part alone. In the foreground, the tests that may run
+# beside others, spread over TEST_PROCESSES pytest-xdist processes (each with its own Redis and
+# database: tests/plugin.py). Beside them, logged to test-artifacts/beside.log and printed after: the
+# drills (the tests marked `serial` or `formation`, in a pytest of drills only, over DRILL_PROCESSES
+# processes, a module at a time in each; a drill mostly waits on the processes it starts, so it costs
+# the foreground little), then the PostgreSQL pass. Then, alone, the few tests marked `quiet` (a time
+# limit measured on an unloaded machine). Each pytest prints its 25 slowest tests.
+LOGS := test-artifacts
 test: setup system-deps
 	$(MAKE) --no-print-directory lint
-	$(MAKE) --no-print-directory test-sqlite
-	$(MAKE) --no-print-directory test-postgres
+	@mkdir -p $(LOGS); \
+	{ $(MAKE) --no-print-directory test-drills; drilled=$$?; $(MAKE) --no-print-directory test-postgres; \
+	  postgres=$$?; [ $$drilled = 0 ] && [ $$postgres = 0 ]; } > $(LOGS)/beside.log 2>&1 & beside=$$!; \
+	$(MAKE) --no-print-directory test-parallel; parallel=$$?; \
+	wait $$beside; besides=$$?; \
+	echo "=== Run beside the tests above: the drills, then the PostgreSQL pass ($(LOGS)/beside.log) ==="; \
+	cat $(LOGS)/beside.log; \
+	[ $$parallel = 0 ] && [ $$besides = 0 ]
+	$(MAKE) --no-print-directory test-quiet
 
 # While working: every test not marked live (worker, daphne, beat) or browser (tests/conftest.py marks
 # them by the fixtures they use), parallel then serial as in `make test`.
@@ -115,15 +123,26 @@ test-fast: setup
 	$(PY) -m pytest --durations=10 $(PARALLEL) -m "not live and not browser and not serial and not quiet"
 	$(PY) -m pytest --durations=10 -m "not live and not browser and (serial or quiet)"
 
-test-sqlite:
-	@mkdir -p $(dir $(DRILLS_LOG)); \
-	$(PYTEST) -n $(DRILL_PROCESSES) --dist loadfile -m "(serial or formation) and not quiet" > $(DRILLS_LOG) 2>&1 & drills=$$!; \
-	$(PYTEST) $(PARALLEL) -m "not serial and not formation and not quiet"; parallel=$$?; \
-	wait $$drills; drilled=$$?; \
-	echo "=== The drills (serial, formation), run beside the tests above: $(DRILLS_LOG) ==="; \
-	cat $(DRILLS_LOG); \
-	[ $$parallel = 0 ] && [ $$drilled = 0 ]
+# The parts of `make test`, each on its own.
+test-parallel:
+	$(PYTEST) $(PARALLEL) -m "not serial and not formation and not quiet"
+
+test-drills:
+	$(PYTEST) -n $(DRILL_PROCESSES) --dist loadfile -m "(serial or formation) and not quiet"
+
+test-quiet:
 	$(PYTEST) -m quiet
+
+# The SQLite pass alone: the drills beside the parallel part, then the quiet tests.
+test-sqlite:
+	@mkdir -p $(LOGS); \
+	$(MAKE) --no-print-directory test-drills > $(LOGS)/drills.log 2>&1 & drills=$$!; \
+	$(MAKE) --no-print-directory test-parallel; parallel=$$?; \
+	wait $$drills; drilled=$$?; \
+	echo "=== The drills, run beside the tests above ($(LOGS)/drills.log) ==="; \
+	cat $(LOGS)/drills.log; \
+	[ $$parallel = 0 ] && [ $$drilled = 0 ]
+	$(MAKE) --no-print-directory test-quiet
 
 # The tests marked `postgres` again on PostgreSQL: the database tests of the modules that put SQL to
 # work (tests/conftest.py POSTGRES_MODULES lists them; no test that starts a worker or daphne, except
@@ -133,10 +152,10 @@ test-sqlite:
 test-postgres:
 	@if $(PY) -c 'import sys, psycopg; from urllib.parse import urlparse; psycopg.connect(urlparse(sys.argv[1])._replace(path="/postgres").geturl(), connect_timeout=3).close()' "$(TEST_POSTGRES_URL)" 2>/dev/null; then \
 	  echo "PostgreSQL reachable at $(TEST_POSTGRES_URL): running the tests marked postgres on it"; \
-	  export TEST_DATABASE_URL=$(TEST_POSTGRES_URL); mkdir -p $(dir $(DRILLS_LOG)); \
-	  $(PYTEST) -m "postgres and serial" > $(DRILLS_LOG) 2>&1 & drills=$$!; \
+	  export TEST_DATABASE_URL=$(TEST_POSTGRES_URL); mkdir -p $(LOGS); \
+	  $(PYTEST) -m "postgres and serial" > $(LOGS)/postgres-drills.log 2>&1 & drills=$$!; \
 	  $(PYTEST) $(PARALLEL) -m "postgres and not serial"; parallel=$$?; \
-	  wait $$drills; drilled=$$?; cat $(DRILLS_LOG); [ $$parallel = 0 ] && [ $$drilled = 0 ]; \
+	  wait $$drills; drilled=$$?; cat $(LOGS)/postgres-drills.log; [ $$parallel = 0 ] && [ $$drilled = 0 ]; \
 	elif [ "$$CI" = true ]; then \
 	  echo "No PostgreSQL at $(TEST_POSTGRES_URL), and CI=true: the PostgreSQL pass cannot run." >&2; exit 1; \
 	else \

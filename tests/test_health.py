@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from django.db import connections
 
 from site_config.devtools.local_redis import free_port
 from site_config.ops.readiness import readiness
@@ -98,6 +99,9 @@ def test_readyz_result_is_reused_for_a_second_and_shared_by_concurrent_probes(db
     with ThreadPoolExecutor(max_workers=1) as executor:  # a fresh loop, whatever runs in this thread
         results = executor.submit(asyncio.run, probes()).result()
         again = executor.submit(asyncio.run, probes()).result()
+    # The check's own thread keeps its database connection (as in a web process); closed here, else
+    # it holds the test database open and PostgreSQL refuses to drop it at the end of the run.
+    readiness._executor.submit(connections.close_all).result()
     assert len(calls) == 1
     assert all(result is results[0] for result in results + again)
 
