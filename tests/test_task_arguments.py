@@ -209,7 +209,7 @@ def test_results_and_beat_admins_refuse_lookups_on_arguments(client, db, django_
 def test_a_schedule_never_stores_reserved_header_keys(db):
     pt = _schedule(name="sneaky", task=DEMO, kwargs={"steps": 1, "delay_ms": 0},
                    headers=json.dumps({"launched_by": 1, "argsrepr": "()", "kwargsrepr": "{}", "id": "x",
-                                       "root_id": "y", "team": "ops"}))
+                                       "root_id": "y", "request_id": "someone-elses-request", "team": "ops"}))
     pt.refresh_from_db()
     assert json.loads(pt.headers) == {"team": "ops"}
 
@@ -237,11 +237,30 @@ def test_a_schedule_run_as_beat_runs_it_records_no_forged_launcher_nor_arguments
     assert TaskResult.objects.get(task_id=victim.task_id).status == "SUCCESS"
 
 
+def test_the_upgrade_takes_a_request_id_out_of_stored_schedule_headers(transactional_db):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    pt = _schedule(name="stored-before", task=DEMO, kwargs={"steps": 1, "delay_ms": 0})
+    executor = MigrationExecutor(connection)
+    executor.migrate([("dashboard", "0018_api_token_expiry_and_password_stamp")])
+    try:
+        # As an older row was stored (a queryset update: no pre_save strips it).
+        PeriodicTask.objects.filter(pk=pt.pk).update(headers=json.dumps({"request_id": "forged", "team": "ops"}))
+        executor = MigrationExecutor(connection)
+        executor.migrate([("dashboard", "0019_schedule_headers_without_request_id")])
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    pt.refresh_from_db()
+    assert json.loads(pt.headers) == {"team": "ops"}
+
+
 def test_the_beat_admin_refuses_reserved_header_keys(client, db):
     client.force_login(grant(make_user("sam", staff=True), ADD, VIEW, RUN))
     response = client.post("/admin/django_celery_beat/periodictask/add/", {
         "name": "forged", "task": DEMO, "interval": _every_second().pk, "args": "[1, 0]", "kwargs": "{}",
-        "headers": '{"launched_by": 1, "argsrepr": "()"}', "enabled": "on"})
+        "headers": '{"launched_by": 1, "argsrepr": "()", "request_id": "abc"}', "enabled": "on"})
     assert response.status_code == 200
-    assert "argsrepr, launched_by: launch metadata comes from the server" in unescape(response.content.decode())
+    assert "argsrepr, launched_by, request_id: launch metadata comes from the server" in unescape(response.content.decode())
     assert not PeriodicTask.objects.filter(name="forged").exists()

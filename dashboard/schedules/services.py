@@ -34,6 +34,7 @@ from django_celery_results.models import TaskResult
 
 from dashboard.live.state import TaskView
 from dashboard.models import ScheduleChange
+from site_config.machinery.request_context import HEADER as REQUEST_ID_HEADER
 
 DAY_NAMES = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
 ENTRY_KEYS = {"task", "crontab", "every_seconds", "kwargs", "args", "enabled", "description"}
@@ -405,6 +406,7 @@ RESERVED_HEADERS = frozenset({
     "launched_by", "argsrepr", "kwargsrepr", "id", "task", "root_id", "parent_id", "group", "group_index",
     "retries", "retry_of", "eta", "expires", "timelimit", "origin", "lang", "shadow", "ignore_result",
     "periodic_task_name", "stamped_headers", "stamps", "replaced_task_nesting", "correlation_id", "reply_to",
+    REQUEST_ID_HEADER,  # ties a task's log lines to the request that queued it: never forged by a schedule
 })
 
 
