@@ -207,6 +207,16 @@ class QuickPBKDF2PasswordHasher(PBKDF2PasswordHasher):
     iterations = 1_000
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts in the site's default language: a request in another language (the test
+    client's, or translation.activate) leaves it active in this thread for whatever runs next."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _quick_password_hashing():
     with override_settings(PASSWORD_HASHERS=["tests.conftest.QuickPBKDF2PasswordHasher",

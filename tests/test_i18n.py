@@ -283,3 +283,31 @@ def test_signing_up_in_chinese_writes_the_confirmation_in_chinese_and_remembers_
     email = OutboundEmail.objects.get(to="dora@example.com")
     assert email.subject == "請確認你的電子郵件地址"
     assert Profile.objects.get(user__username="dora").language == "zh-hant"
+
+
+def test_schedules_and_their_audit_notes_read_whole_in_either_language(client, db):
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from dashboard.schedules.services import schedule_update
+
+    staff = make_user("sally", staff=True)
+    every, _ = IntervalSchedule.objects.get_or_create(every=10, period=IntervalSchedule.MINUTES)
+    pt = PeriodicTask.objects.create(name="weekly", task="dashboard.tasks.demo_job_task", interval=every, kwargs="{}")
+    # The note is written once (here while English is active) and read later in each reader's language.
+    schedule_update(periodic_task_id=pt.pk, user=staff, kind="crontab", fields={
+        "minute": "5", "hour": "0", "day_of_week": "1", "day_of_month": "*", "month_of_year": "*", "timezone": "UTC"})
+    client.force_login(staff)
+    chinese = client.get(f"/dashboard/schedules/{pt.pk}/", **ZH).content.decode()
+    assert "每星期一 00:05（UTC）" in chinese and "每 10 分鐘 → 每星期一 00:05（UTC）" in chinese
+    english = client.get(f"/dashboard/schedules/{pt.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "every 10 minutes → every Monday at 00:05 UTC" in english
+    assert "every Monday at 00:05 UTC" in client.get("/dashboard/schedules/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "每星期一 00:05（UTC）" in client.get("/dashboard/schedules/", **ZH).content.decode()
+
+
+def test_the_run_form_says_what_is_wrong_with_an_argument_in_chinese(client, db):
+    client.force_login(grant(make_user("rita", staff=True), "dashboard.run_task"))
+    response = client.post("/dashboard/workers/run/", {"task": "dashboard.tasks.demo_job_task", "args": "[0, 0]",
+                                                       "kwargs": "{}", "queue": "", "eta": "", "countdown": ""}, **ZH)
+    html = response.content.decode()
+    assert "steps 必須至少為 1" in html and "之間的整數" in html, re.findall(r'<ul class="errorlist".*?</ul>', html, re.S)

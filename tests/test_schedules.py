@@ -24,6 +24,7 @@ from dashboard.schedules.services import (
     schedule_set_enabled,
     schedule_update,
 )
+from site_config.machinery.stored_texts import shown
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -254,7 +255,7 @@ def test_editing_the_schedule_saves_it_and_records_who_and_what(db, client, alic
     assert "Schedule changed." in response.content.decode()
     pt.refresh_from_db()
     assert describe_schedule(pt) == "every 2 hours"
-    summaries = list(ScheduleChange.objects.order_by("id").values_list("summary", flat=True))
+    summaries = [shown(summary) for summary in ScheduleChange.objects.order_by("id").values_list("summary", flat=True)]
     assert summaries == ["every 10 minutes → every day at 04:15 UTC", "every day at 04:15 UTC → every 2 hours"]
     assert "alice" in response.content.decode() and "every day at 04:15 UTC → every 2 hours" in response.content.decode()
 

@@ -16,6 +16,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm
 from django_celery_beat.models import PeriodicTask
 
@@ -90,31 +91,32 @@ class CheckedPeriodicTaskAdmin(AllowListedLookups, PeriodicTaskAdmin):
         for pt in queryset:
             target = (not pt.enabled) if enabled is None else enabled
             changed += schedule_set_enabled(periodic_task_id=pt.pk, enabled=target, user=request.user)
-        self.message_user(request, f"{changed} schedule(s) changed.")
+        self.message_user(request, ngettext("%(count)s schedule changed.", "%(count)s schedules changed.", changed) % {"count": changed})
 
-    @admin.action(description="Enable selected tasks", permissions=["change"])
+    @admin.action(description=gettext_lazy("Enable selected tasks"), permissions=["change"])
     def enable_tasks(self, request, queryset):
         self._set_enabled(request, queryset, True)
 
-    @admin.action(description="Disable selected tasks", permissions=["change"])
+    @admin.action(description=gettext_lazy("Disable selected tasks"), permissions=["change"])
     def disable_tasks(self, request, queryset):
         self._set_enabled(request, queryset, False)
 
-    @admin.action(description="Toggle activity of selected tasks", permissions=["change"])
+    @admin.action(description=gettext_lazy("Toggle activity of selected tasks"), permissions=["change"])
     def toggle_tasks(self, request, queryset):
         self._set_enabled(request, queryset, None)
 
-    @admin.action(description="Run selected tasks", permissions=["change"])
+    @admin.action(description=gettext_lazy("Run selected tasks"), permissions=["change"])
     def run_tasks(self, request, queryset):
         queued = 0
         for pt in queryset:
             try:
                 schedule_run_now(periodic_task_id=pt.pk, user=request.user)
             except (UnknownTask, ScheduleRefused) as error:
-                self.message_user(request, f"{pt.name}: {error}", level=messages.ERROR)
+                self.message_user(request, gettext("%(name)s: %(error)s") % {"name": pt.name, "error": error}, level=messages.ERROR)
             else:
                 queued += 1
-        self.message_user(request, f"{queued} schedule(s) queued to run now.")
+        self.message_user(request, ngettext("%(count)s schedule queued to run now.", "%(count)s schedules queued to run now.",
+                                            queued) % {"count": queued})
 
 
 admin.site.unregister(PeriodicTask)

@@ -21,7 +21,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django_celery_beat.models import (
     SOLAR_SCHEDULES,
     ClockedSchedule,
@@ -35,8 +35,8 @@ from django_celery_results.models import TaskResult
 from dashboard.live.state import TaskView
 from dashboard.models import ScheduleChange
 from site_config.machinery.request_context import HEADER as REQUEST_ID_HEADER
+from site_config.machinery.stored_texts import TEXTS, shown, stored_text
 
-DAY_NAMES = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
 ENTRY_KEYS = {"task", "crontab", "every_seconds", "kwargs", "args", "enabled", "description"}
 SCHEDULE_MODELS = {
     "crontab": CrontabSchedule,
@@ -126,50 +126,61 @@ def crontab_expression(crontab: CrontabSchedule) -> str:
     return " ".join([crontab.minute, crontab.hour, crontab.day_of_month, crontab.month_of_year, crontab.day_of_week])
 
 
-def describe_crontab(crontab: CrontabSchedule) -> str:
+# Each description is a stored text (site_config/machinery/stored_texts.py): the pages show it in the
+# reader's language, and the audit notes that quote a schedule keep it in that form, so a note written
+# while one person read English reads whole in Chinese later. One exception, for pages in English
+# only: a crontab too unusual for the phrases below is put into words by cron_descriptor; in other
+# languages (and in stored notes) it is shown as its expression.
+
+def crontab_text(crontab: CrontabSchedule) -> str:
     """"every day at 00:05 Europe/Berlin", "every Monday at 09:00 UTC", "every 15 minutes"..."""
     minute, hour, dom, month, dow = crontab.minute, crontab.hour, crontab.day_of_month, crontab.month_of_year, crontab.day_of_week
     zone = str(crontab.timezone)
     calendar_free = dom == "*" and month == "*"
     if minute.isdigit() and hour.isdigit() and calendar_free:
-        at = f"{int(hour):02d}:{int(minute):02d} {zone}"
+        at = f"{int(hour):02d}:{int(minute):02d}"
         if dow == "*":
-            return f"every day at {at}"
+            return stored_text("schedule.every_day_at", time=at, zone=zone)
         if dow.isdigit() and 0 <= int(dow) <= 7:
-            return f"every {DAY_NAMES[int(dow) % 7]} at {at}"
+            return stored_text("schedule.every_weekday_at", day=stored_text(f"weekday.{int(dow) % 7}"), time=at, zone=zone)
     if calendar_free and dow == "*" and hour == "*":
         if minute == "*":
-            return "every minute"
+            return stored_text("schedule.every_minute")
         if minute.startswith("*/") and minute[2:].isdigit():
-            return f"every {int(minute[2:])} minutes"
+            return stored_text("schedule.every_n_minutes", n=int(minute[2:]))
         if minute.isdigit():
-            return f"every hour at minute {int(minute)}"
+            return stored_text("schedule.every_hour_at_minute", minute=int(minute))
+    return stored_text("schedule.cron", expression=crontab_expression(crontab), zone=zone)
+
+
+def _crontab_in_english_words(crontab: CrontabSchedule) -> str:
     try:
         words = ExpressionDescriptor(crontab_expression(crontab), use_24hour_time_format=True).get_description()
     except Exception:  # cron_descriptor rejects some expressions celery accepts
-        words = f"cron {crontab_expression(crontab)}"
-    return f"{words[:1].lower()}{words[1:]} ({zone})"
+        return f"cron {crontab_expression(crontab)} ({crontab.timezone})"
+    return f"{words[:1].lower()}{words[1:]} ({crontab.timezone})"
 
 
-def describe_interval(interval: IntervalSchedule) -> str:
+def interval_text(interval: IntervalSchedule) -> str:
     """"every second", "every 10 minutes"."""
-    unit = interval.period.rstrip("s")
-    return f"every {unit}" if interval.every == 1 else f"every {interval.every} {interval.period}"
+    if interval.every == 1 and interval.period != IntervalSchedule.MICROSECONDS:
+        return stored_text(f"schedule.every_{interval.period.rstrip('s')}")
+    return stored_text(f"schedule.every_n_{interval.period}", n=interval.every)
 
 
-def describe_solar(solar: SolarSchedule) -> str:
+def solar_text(solar: SolarSchedule) -> str:
     """"every day at sunset at 52.52, 13.405"."""
-    event = str(SOLAR_EVENTS.get(solar.event, solar.event)).lower()
-    return f"every day at {event} at {_degrees(solar.latitude)}, {_degrees(solar.longitude)}"
+    event = stored_text(f"solar.{solar.event}") if f"solar.{solar.event}" in TEXTS else solar.event
+    return stored_text("schedule.solar", event=event, latitude=_degrees(solar.latitude), longitude=_degrees(solar.longitude))
 
 
 def _degrees(value) -> str:
     return format(value.normalize(), "f")
 
 
-def describe_clocked(clocked: ClockedSchedule) -> str:
+def clocked_text(clocked: ClockedSchedule) -> str:
     """"once at 2026-12-24 18:00:00 CET", in the site's time zone."""
-    return "once at " + timezone.localtime(clocked.clocked_time).strftime("%Y-%m-%d %H:%M:%S %Z")
+    return stored_text("schedule.once_at", when=timezone.localtime(clocked.clocked_time).strftime("%Y-%m-%d %H:%M:%S %Z"))
 
 
 def schedule_kind(periodic_task: PeriodicTask) -> str | None:
@@ -180,12 +191,21 @@ def schedule_kind(periodic_task: PeriodicTask) -> str | None:
     return None
 
 
-def describe_schedule(periodic_task: PeriodicTask) -> str:
+def schedule_text(periodic_task: PeriodicTask) -> str:
+    """The periodic task's schedule in words, as a stored text."""
     kind = schedule_kind(periodic_task)
     if kind is None:
-        return "no schedule"
+        return stored_text("schedule.none")
     row = getattr(periodic_task, kind)
-    return {"crontab": describe_crontab, "interval": describe_interval, "solar": describe_solar, "clocked": describe_clocked}[kind](row)
+    return {"crontab": crontab_text, "interval": interval_text, "solar": solar_text, "clocked": clocked_text}[kind](row)
+
+
+def describe_schedule(periodic_task: PeriodicTask) -> str:
+    """The schedule in words in the active language."""
+    text = schedule_text(periodic_task)
+    if periodic_task.crontab_id and '"schedule.cron"' in text and (get_language() or "en").startswith("en"):
+        return _crontab_in_english_words(periodic_task.crontab)
+    return shown(text)
 
 
 # --- next run ---
@@ -302,7 +322,7 @@ def schedule_set_enabled(*, periodic_task_id: int, enabled: bool, user) -> bool:
         pt.enabled = enabled
         pt.save()  # bumps PeriodicTasks.changed: the running beat reloads
         _record(pt, ScheduleChange.Action.ENABLED if enabled else ScheduleChange.Action.DISABLED,
-                "enabled" if enabled else "disabled", user=user)
+                stored_text("audit.enabled" if enabled else "audit.disabled"), user=user)
     return True
 
 
@@ -320,23 +340,22 @@ def schedule_update(*, periodic_task_id: int, user, kind: str, fields: dict) -> 
         raise ValueError(f"Unknown schedule type {kind!r}.")
     with transaction.atomic():
         pt = PeriodicTask.objects.select_for_update(of=("self",)).select_related(*SCHEDULE_MODELS).get(pk=periodic_task_id)
-        before_kind, before = schedule_kind(pt), describe_schedule(pt)
+        before_kind, before = schedule_kind(pt), schedule_text(pt)
         current = getattr(pt, kind) if before_kind == kind else None
         row = _matching_schedule_row(kind, fields, current=current)
         if current is not None and row.pk == current.pk:
             return False
         for other in SCHEDULE_MODELS:
             setattr(pt, other, row if other == kind else None)
-        notes = []
+        note = "audit.schedule_changed"
         if kind == "clocked" and not pt.one_off:
             pt.one_off = True
-            notes.append("now one-off")
+            note = "audit.schedule_changed_now_one_off"
         elif before_kind == "clocked" and kind != "clocked" and pt.one_off:
             pt.one_off = False
-            notes.append("no longer one-off")
+            note = "audit.schedule_changed_no_longer_one_off"
         pt.save()  # bumps PeriodicTasks.changed: the running beat reloads
-        _record(pt, ScheduleChange.Action.SCHEDULE,
-                f"{before} → {describe_schedule(pt)}" + "".join(f"; {note}" for note in notes), user=user)
+        _record(pt, ScheduleChange.Action.SCHEDULE, stored_text(note, before=before, after=schedule_text(pt)), user=user)
     return True
 
 
@@ -384,7 +403,7 @@ def schedule_run_now(*, periodic_task_id: int, user) -> str:
         headers={"launched_by": user.pk, "periodic_task_name": pt.name},
         **routing,
     )
-    _record(pt, ScheduleChange.Action.RUN_NOW, f"queued task {result.id}", user=user)
+    _record(pt, ScheduleChange.Action.RUN_NOW, stored_text("audit.queued_task", task_id=result.id), user=user)
     return result.id
 
 
@@ -470,8 +489,8 @@ def schedule_create(*, user, name: str, task: str, kind: str, fields: dict, args
                           queue=queue or None, enabled=enabled, description=description, one_off=kind == "clocked")
         setattr(pt, kind, _matching_schedule_row(kind, fields, current=None))
         pt.save()  # bumps PeriodicTasks.changed: the running beat loads it
-        _record(pt, ScheduleChange.Action.CREATED,
-                f"{task}, {describe_schedule(pt)}{'' if enabled else ', disabled'}", user=user)
+        _record(pt, ScheduleChange.Action.CREATED, stored_text("audit.task_schedule" if enabled else "audit.task_schedule_disabled",
+                                                               task=task, schedule=schedule_text(pt)), user=user)
     return pt
 
 
@@ -504,7 +523,7 @@ def schedule_duplicate(*, periodic_task_id: int, user) -> PeriodicTask:
         try:
             with transaction.atomic():
                 copy.save()
-                _record(copy, ScheduleChange.Action.DUPLICATED, f"copy of {original.name}, disabled", user=user)
+                _record(copy, ScheduleChange.Action.DUPLICATED, stored_text("audit.copy_of", name=original.name), user=user)
             return copy
         except (IntegrityError, ValidationError):  # PeriodicTask.save() checks the name first
             continue
@@ -523,7 +542,7 @@ def schedule_delete(*, periodic_task_id: int, user) -> str:
             raise ScheduleRefused(gettext(
                 "%(name)s is declared in settings.PERIODIC_TASKS: deleted, it would come back at the next migrate. "
                 "Disable it instead.") % {"name": pt.name})
-        _record(pt, ScheduleChange.Action.DELETED, f"{pt.task}, {describe_schedule(pt)}", user=user)
+        _record(pt, ScheduleChange.Action.DELETED, stored_text("audit.task_schedule", task=pt.task, schedule=schedule_text(pt)), user=user)
         name = pt.name
         pt.delete()
     return name

@@ -74,7 +74,8 @@ def schedule_detail(request, pk: int):
     source = request.POST if request.method == "POST" else request.GET
     kind = source.get("kind") or current_kind or "crontab"
     if kind not in SCHEDULE_FORMS:
-        return HttpResponseBadRequest(f"Unknown schedule type {kind!r}: choose one of {', '.join(SCHEDULE_FORMS)}.")
+        return HttpResponseBadRequest(gettext("Unknown schedule type '%(kind)s': choose one of %(kinds)s.") % {
+            "kind": kind, "kinds": ", ".join(SCHEDULE_FORMS)})
     status = 200
     if request.method == "POST":
         _require_change(request)
@@ -143,7 +144,8 @@ def schedule_create_view(request):
     source = request.POST if request.method == "POST" else request.GET
     kind = source.get("kind") or "crontab"
     if kind not in SCHEDULE_FORMS:
-        return HttpResponseBadRequest(f"Unknown schedule type {kind!r}: choose one of {', '.join(SCHEDULE_FORMS)}.")
+        return HttpResponseBadRequest(gettext("Unknown schedule type '%(kind)s': choose one of %(kinds)s.") % {
+            "kind": kind, "kinds": ", ".join(SCHEDULE_FORMS)})
     task_names = project_task_names()
     status = 200
     if request.method == "POST":
@@ -219,11 +221,11 @@ def schedules_bulk(request):
     require(request.user, CHANGE_SCHEDULES)
     action = request.POST.get("action")
     if action not in ("enable", "disable"):
-        return HttpResponseBadRequest("Choose enable or disable.")
+        return HttpResponseBadRequest(gettext("Choose enable or disable."))
     try:
         ids = sorted({int(pk) for pk in request.POST.getlist("ids")})
     except ValueError:
-        return HttpResponseBadRequest("Schedule ids are numbers.")
+        return HttpResponseBadRequest(gettext("Schedule ids are numbers."))
     if not ids:
         messages.error(request, gettext("Tick at least one schedule."))
         return _redirect(request, reverse("dashboard:schedule_list"))

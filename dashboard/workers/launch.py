@@ -15,7 +15,7 @@ import inspect
 from datetime import date, datetime
 
 from django.conf import settings
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from dashboard.models import ControlAction
 from site_config.celery import app
@@ -47,7 +47,7 @@ class ArgumentsRefused(ValueError):
         self.field = field
 
 
-TYPES = {"int": "a whole number", "date": "a date (YYYY-MM-DD)"}
+TYPES = {"int": gettext_lazy("a whole number"), "date": gettext_lazy("a date (YYYY-MM-DD)")}
 
 
 def launch_arguments(name: str) -> dict[str, dict]:
@@ -63,38 +63,40 @@ def describe_launch_arguments(name: str) -> str:
     """"steps: a whole number from 1 to 1000; ..." as the run form and the errors say it."""
     rules = launch_arguments(name)
     if not rules:
-        return "takes no arguments from outside"
+        return gettext("takes no arguments from outside")
     parts = []
     for argument, rule in rules.items():
-        text = f"{argument}: {TYPES[rule['type']]}"
         low, high = _bound(rule.get("min")), _bound(rule.get("max"))
+        words = {"argument": argument, "type": TYPES[rule["type"]], "low": low, "high": high}
         if low is not None and high is not None:
-            text += f" from {low} to {high}"
+            text = gettext("%(argument)s: %(type)s from %(low)s to %(high)s") % words
         elif low is not None:
-            text += f", at least {low}"
+            text = gettext("%(argument)s: %(type)s, at least %(low)s") % words
+        else:
+            text = gettext("%(argument)s: %(type)s") % words
         if rule.get("null"):
-            text += ", or null"
+            text = gettext("%(rule)s, or null") % {"rule": text}
         parts.append(text)
     return "; ".join(parts)
 
 
 def _argument_problem(rule: dict, value) -> str | None:
     if value is None:
-        return None if rule.get("null") else "must be given (not null)"
+        return None if rule.get("null") else gettext("must be given (not null)")
     if rule["type"] == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            return "must be a whole number"
+            return gettext("must be a whole number")
         low, high = _bound(rule.get("min")), _bound(rule.get("max"))
         if low is not None and value < low:
-            return f"must be at least {low}"
+            return gettext("must be at least %(low)s") % {"low": low}
         if high is not None and value > high:
-            return f"must be at most {high}"
+            return gettext("must be at most %(high)s") % {"high": high}
         return None
     if rule["type"] == "date":
         try:
             date.fromisoformat(value) if isinstance(value, str) else date.fromisoformat("")
         except ValueError:
-            return "must be a date as YYYY-MM-DD"
+            return gettext("must be a date as YYYY-MM-DD")
         return None
     raise ValueError(f"unknown argument type {rule['type']!r}")
 
@@ -119,7 +121,8 @@ def task_arguments_check(*, name: str, args: list, kwargs: dict) -> None:
                 "argument": argument, "name": name, "rules": describe_launch_arguments(name)}, field=field)
         problem = _argument_problem(rule, value)
         if problem:
-            raise ArgumentsRefused(f"{argument} {problem} ({name} {describe_launch_arguments(name)}).", field=field)
+            raise ArgumentsRefused(gettext("%(argument)s %(problem)s (%(name)s %(rules)s).") % {
+                "argument": argument, "problem": problem, "name": name, "rules": describe_launch_arguments(name)}, field=field)
 
 
 def task_run(*, user, name: str, args: list, kwargs: dict, queue: str = "", eta: datetime | None = None,
