@@ -17,6 +17,8 @@ PYTEST := CHROMIUM_PATH=$(CHROMIUM) $(PY) -m pytest --durations=25
 # `--dist load` hands each process its tests in collection order, in which browser tests come last
 # (tests/conftest.py): Playwright's event loop must not start before a test that uses asyncio.run.
 PARALLEL := -n $(TEST_PROCESSES) --dist load
+# Where no browser test runs, a process that has run out of tests takes some from another's queue.
+PARALLEL_NO_BROWSER := -n $(TEST_PROCESSES) --dist worksteal
 
 .PHONY: bytecode run test test-fast test-parallel test-drills test-quiet test-sqlite test-postgres setup static system-deps messages messages-extract bench check-deploy clean help lint lock
 
@@ -116,12 +118,12 @@ test: setup system-deps
 	[ $$parallel = 0 ] && [ $$besides = 0 ]
 	$(MAKE) --no-print-directory test-quiet
 
-# While working: every test not marked live (worker, daphne, beat) or browser (tests/conftest.py marks
-# them by the fixtures they use), parallel then serial as in `make test`.
-# Each process's private Redis still starts; nothing else does.
+# While working (under a minute): every test not marked live (worker, daphne, beat) or browser
+# (tests/conftest.py marks them by the fixtures they use), in parallel. The drills and the quiet tests
+# (time limits for an unloaded machine) are left to `make test`. Each process's private Redis still
+# starts; nothing else does.
 test-fast: setup
-	$(PY) -m pytest --durations=10 $(PARALLEL) -m "not live and not browser and not serial and not quiet"
-	$(PY) -m pytest --durations=10 -m "not live and not browser and (serial or quiet)"
+	$(PY) -m pytest --durations=10 $(PARALLEL_NO_BROWSER) -m "not live and not browser and not serial and not formation and not quiet"
 
 # The parts of `make test`, each on its own.
 test-parallel:
@@ -154,7 +156,7 @@ test-postgres:
 	  echo "PostgreSQL reachable at $(TEST_POSTGRES_URL): running the tests marked postgres on it"; \
 	  export TEST_DATABASE_URL=$(TEST_POSTGRES_URL); mkdir -p $(LOGS); \
 	  $(PYTEST) -m "postgres and serial" > $(LOGS)/postgres-drills.log 2>&1 & drills=$$!; \
-	  $(PYTEST) $(PARALLEL) -m "postgres and not serial"; parallel=$$?; \
+	  $(PYTEST) $(PARALLEL_NO_BROWSER) -m "postgres and not serial"; parallel=$$?; \
 	  wait $$drills; drilled=$$?; cat $(LOGS)/postgres-drills.log; [ $$parallel = 0 ] && [ $$drilled = 0 ]; \
 	elif [ "$$CI" = true ]; then \
 	  echo "No PostgreSQL at $(TEST_POSTGRES_URL), and CI=true: the PostgreSQL pass cannot run." >&2; exit 1; \
