@@ -58,6 +58,11 @@ class GroupFanout:
         self._pending: dict[tuple, dict] = {}
         self._wake = asyncio.Event()
         self._start_lock = asyncio.Lock()
+        # Subscribing and unsubscribing one at a time, each deciding on the members as they are when
+        # it runs: the last watcher of a page leaving while the next one joins (a table swapped by
+        # htmx reconnects its socket) would otherwise race a group_discard against a group_add, and
+        # the discard landing last left the process deaf to the group it still had a watcher for.
+        self._subscription_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
         self._unique = itertools.count()
         self._probe_group = f"fanout-probe.{uuid.uuid4().hex}"
@@ -91,12 +96,13 @@ class GroupFanout:
         # Not while Redis is known to be away: the page gets its snapshot without waiting for it.
         if language is not None and self.live is not False and time.monotonic() - self._marked.get(language, float("-inf")) > mark_seconds() / 3:
             await self._mark({language})
-        if self.channel is not None and group not in self._subscribed:
-            try:
-                await self.layer.group_add(group, self.channel)
-                self._subscribed.add(group)
-            except Exception as error:
-                self._lost(error)
+        async with self._subscription_lock:
+            if self.channel is not None and group in self.members and group not in self._subscribed:
+                try:
+                    await self.layer.group_add(group, self.channel)
+                    self._subscribed.add(group)
+                except Exception as error:
+                    self._lost(error)
 
     async def leave(self, group: str, consumer) -> None:
         members = self.members.get(group)
@@ -105,7 +111,8 @@ class GroupFanout:
         members.discard(consumer)
         if not members:
             del self.members[group]
-            if group in self._subscribed:
+        async with self._subscription_lock:
+            if group not in self.members and group in self._subscribed:
                 self._subscribed.discard(group)
                 try:
                     await self.layer.group_discard(group, self.channel)
@@ -122,10 +129,11 @@ class GroupFanout:
             if self.channel is None:
                 self.channel = await self.layer.new_channel(prefix="fanout.")
                 self._tasks.append(asyncio.create_task(self._receive_loop()))
-            for group in [self._probe_group, *self.members]:
-                if group not in self._subscribed:
-                    await self.layer.group_add(group, self.channel)
-                    self._subscribed.add(group)
+            async with self._subscription_lock:
+                for group in [self._probe_group, *self.members]:
+                    if group not in self._subscribed:
+                        await self.layer.group_add(group, self.channel)
+                        self._subscribed.add(group)
             self._probe_sent += 1
             await self.layer.group_send(self._probe_group, {"type": PROBE, "group": self._probe_group,
                                                             "key": None, "n": self._probe_sent})
