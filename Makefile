@@ -20,7 +20,7 @@ PARALLEL := -n $(TEST_PROCESSES) --dist load
 # Where no browser test runs, a process that has run out of tests takes some from another's queue.
 PARALLEL_NO_BROWSER := -n $(TEST_PROCESSES) --dist worksteal
 
-.PHONY: bytecode run test test-fast test-parallel test-drills test-quiet test-sqlite test-postgres setup static system-deps messages messages-extract bench check-deploy clean help lint lock
+.PHONY: bytecode run test test-fast test-parallel test-drills test-quiet test-postgres setup static system-deps messages messages-extract bench check-deploy clean help lint lock
 
 help:
 	@echo "make run       - set up and start web (daphne), worker and beat on http://127.0.0.1:8000"
@@ -134,17 +134,6 @@ test-drills:
 
 test-quiet:
 	$(PYTEST) -m quiet
-
-# The SQLite pass alone: the drills beside the parallel part, then the quiet tests.
-test-sqlite:
-	@mkdir -p $(LOGS); \
-	$(MAKE) --no-print-directory test-drills > $(LOGS)/drills.log 2>&1 & drills=$$!; \
-	$(MAKE) --no-print-directory test-parallel; parallel=$$?; \
-	wait $$drills; drilled=$$?; \
-	echo "=== The drills, run beside the tests above ($(LOGS)/drills.log) ==="; \
-	cat $(LOGS)/drills.log; \
-	[ $$parallel = 0 ] && [ $$drilled = 0 ]
-	$(MAKE) --no-print-directory test-quiet
 
 # The tests marked `postgres` again on PostgreSQL: the database tests of the modules that put SQL to
 # work (tests/conftest.py POSTGRES_MODULES lists them; no test that starts a worker or daphne, except

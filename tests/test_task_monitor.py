@@ -98,8 +98,10 @@ def test_terminate_stops_a_running_task_and_it_stays_revoked(live_worker, olivia
                                               detail=stored_text("event.terminated")).exists())
     wait_for(lambda: not process_exists(pid))  # the process running it was stopped, not just the row changed
     gate.open()
-    row = TaskResult.objects.get(task_id=running.id)
-    assert row.status == states.REVOKED
+    # The stored reason names who terminated it, not Celery's bare "terminated" (its process could not say).
+    row = wait_for(lambda: TaskResult.objects.filter(task_id=running.id, result__contains="olivia").first())
+    assert row.status == states.REVOKED and "reason.terminated_by" in row.result
+    assert row.task_name == "tests.worker_tasks.gated_demo_job_task"  # the rest of the row kept
     assert not TaskEvent.objects.filter(task_id=running.id, kind="succeeded").exists()
 
 
