@@ -170,10 +170,10 @@ lock: setup
 bench: setup
 	$(PY) bench/run_all.py
 
-# STORAGE_LOCAL_DISK_SHARED=1: this check runs on one machine without a bucket, where every process
-# shares the local disk on purpose; a real deployment sets STORAGE_S3_BUCKET instead (site_config.W030).
+# Production settings as a new deployment has them: SQLite on this host, so uploads on its disk are
+# fine (site_config.W030 speaks up once DATABASE_URL names a server and uploads stay local).
 check-deploy: setup
-	DJANGO_DEBUG=0 DJANGO_SECRET_KEY=$$(openssl rand -hex 32) DJANGO_ALLOWED_HOSTS=example.com SITE_URL=https://example.com STORAGE_LOCAL_DISK_SHARED=1 $(PY) manage.py check --deploy --fail-level WARNING
+	DJANGO_DEBUG=0 DJANGO_SECRET_KEY=$$(openssl rand -hex 32) DJANGO_ALLOWED_HOSTS=example.com SITE_URL=https://example.com $(PY) manage.py check --deploy --fail-level WARNING
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache test-artifacts

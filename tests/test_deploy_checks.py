@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from unittest.mock import patch
 
 import pytest
 from django.conf import settings
@@ -107,30 +108,30 @@ def test_check_deploy_is_clean_with_settings_read_from_a_production_environment(
     from tests.conftest import child_env
 
     env = child_env(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="k" * 20 + "0123456789abcdefghijklmnopqrstuvwxyz",
-                    DJANGO_ALLOWED_HOSTS="example.com", SITE_URL="https://example.com",
-                    STORAGE_LOCAL_DISK_SHARED=_makefile_says("STORAGE_LOCAL_DISK_SHARED"))
-    env.pop("DJANGO_SECURE_SSL_REDIRECT", None)
+                    DJANGO_ALLOWED_HOSTS="example.com", SITE_URL="https://example.com")
+    for variable in ("DJANGO_SECURE_SSL_REDIRECT", "STORAGE_LOCAL_DISK_SHARED", "DATABASE_URL"):
+        env.pop(variable, None)  # a new deployment's defaults: SQLite, uploads on this disk
     finished = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                               cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120)
     assert finished.returncode == 0, finished.stderr + finished.stdout
     assert "no issues (3 silenced)" in finished.stdout
 
 
-def _makefile_says(variable: str) -> str:
-    """The value the Makefile's check-deploy line gives `variable` (so this test runs what CI runs)."""
-    line = next(line for line in (BASE_DIR / "Makefile").read_text().splitlines() if "manage.py check --deploy" in line)
-    return next(word.split("=", 1)[1] for word in line.split() if word.startswith(variable + "="))
+POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/site"  # named only: the checks do not connect
 
 
-def storage_check_ids(**overrides) -> set[str]:
-    with override_settings(**{**PRODUCTION, **overrides}):
+def storage_check_ids(engine: str = "django.db.backends.postgresql", **overrides) -> set[str]:
+    databases = {**settings.DATABASES, "default": {**settings.DATABASES["default"], "ENGINE": engine}}
+    with override_settings(**{**PRODUCTION, **overrides}), patch.dict(settings.DATABASES, databases):
         return {message.id for message in checks.run_checks(include_deployment_checks=True, tags=["storage"])}
 
 
-def test_uploads_on_the_local_disk_warn_in_production_unless_shared_on_purpose(settings):
+def test_uploads_on_the_local_disk_warn_in_production_unless_shared_on_purpose():
     assert storage_check_ids() == {"site_config.W030"}  # the tests' storage: the file system
     assert storage_check_ids(STORAGE_LOCAL_DISK_SHARED=True) == set()
     assert storage_check_ids(DEBUG=True) == set()  # make run: one machine
+    # With SQLite every process runs on this host (the database is a file here too).
+    assert storage_check_ids(engine="django.db.backends.sqlite3") == set()
 
 
 def test_uploads_on_object_storage_pass_the_storage_check(s3_storage):
@@ -141,7 +142,7 @@ def test_check_deploy_reports_local_uploads_when_the_environment_does_not_say_th
     from tests.conftest import child_env
 
     env = child_env(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="k" * 20 + "0123456789abcdefghijklmnopqrstuvwxyz",
-                    DJANGO_ALLOWED_HOSTS="example.com", SITE_URL="https://example.com")
+                    DJANGO_ALLOWED_HOSTS="example.com", SITE_URL="https://example.com", DATABASE_URL=POSTGRES_URL)
     env.pop("STORAGE_LOCAL_DISK_SHARED", None)
     finished = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                               cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120)

@@ -13,9 +13,10 @@ Settings silence exactly W001-W003. This module puts back what they were for:
 - the checks Django skips run against our subclasses, with Django's own messages and ids under our
   prefix (security.W004 -> site_config.W004, ...). When MIDDLEWARE names Django's own class path,
   Django runs them itself and these stay quiet, so nothing is reported twice;
-- site_config.W030 fires when DEBUG is off and the "default" storage (post images, exports) is a
-  folder of the local disk, unless STORAGE_LOCAL_DISK_SHARED says that folder is shared on purpose:
-  a worker on another host could not read an upload, nor a web process an export.
+- site_config.W030 fires when DEBUG is off, the database is a server (with SQLite every process
+  runs on this host), and the "default" storage (post images, exports) is a folder of the local
+  disk, unless STORAGE_LOCAL_DISK_SHARED says that folder is shared on purpose: a worker on another
+  host could not read an upload, nor a web process an export.
 """
 
 from __future__ import annotations
@@ -131,7 +132,10 @@ def check_csrf_settings(app_configs, **kwargs):
 def check_uploads_storage(app_configs, **kwargs):
     from site_config.machinery.storage import storage_is_local
 
-    if settings.DEBUG or settings.STORAGE_LOCAL_DISK_SHARED or not storage_is_local():
+    # A SQLite database is a file on this host's disk too: every process reaching it runs here, so
+    # uploads on this disk reach them all. Only a database server lets processes run on other hosts.
+    on_this_host_only = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    if settings.DEBUG or settings.STORAGE_LOCAL_DISK_SHARED or on_this_host_only or not storage_is_local():
         return []
     return [Warning(
         "Post images and exports are written to this host's disk (STORAGES['default'] is the file system "
