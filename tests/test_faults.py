@@ -233,17 +233,13 @@ def test_comments_left_pending_are_moderated_again(live_worker, transactional_db
     assert Comment.objects.get(pk=fresh.pk).status == Comment.Status.PENDING  # too young to be judged lost
 
 
-@pytest.mark.postgres
+@pytest.mark.postgresql_only  # a database reached over TCP, cut by a proxy
 def test_a_worker_that_loses_the_database_for_a_moment_finishes_the_task_and_stores_it(transactional_db):
     from urllib.parse import urlparse, urlunparse
-
-    from django.db import connection
 
     from tests.conftest import _child_database_url
     from tests.tcp_proxy import TcpProxy
 
-    if connection.vendor != "postgresql":
-        pytest.skip("needs a database reached over TCP (the PostgreSQL run)")
     url = urlparse(_child_database_url())
     proxy = TcpProxy(url.hostname or "127.0.0.1", url.port or 5432)
     proxied = urlunparse(url._replace(netloc=f"{url.username or 'postgres'}@127.0.0.1:{proxy.port}"))

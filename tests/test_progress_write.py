@@ -74,10 +74,9 @@ def test_a_progress_report_for_a_task_without_a_row_creates_it():
     assert TaskResult.objects.get(task_id=task_id).status == "PROGRESS"
 
 
+@pytest.mark.postgresql_only  # HOT updates are PostgreSQL's
 @pytest.mark.django_db(transaction=True)
 def test_progress_reports_after_the_first_are_hot_updates_on_postgresql():
-    if connection.vendor != "postgresql":
-        pytest.skip("HOT updates are PostgreSQL's; this test runs in the PostgreSQL pass")
     task_id = _task_row(states.STARTED)
     app.backend.store_result(task_id, {"current": 0, "total": 50, "message": ""}, "PROGRESS")
 
