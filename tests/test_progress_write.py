@@ -48,26 +48,6 @@ def test_a_late_progress_report_never_overwrites_an_outcome(outcome):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("order", ["worker first", "task first"])
-def test_a_terminated_task_keeps_who_terminated_it_whichever_write_lands_last(order):
-    # A SIGUSR1 terminate: the worker's main process stores Celery's bare "terminated" and the task
-    # stores who terminated it, in either order; the dashboard had already set REVOKED without a reason.
-    task_id = _task_row(states.REVOKED)
-    writes = ["terminated", "terminated by tess"]
-    for reason in writes if order == "worker first" else reversed(writes):
-        app.backend.mark_as_revoked(task_id, reason)
-    assert json.loads(TaskResult.objects.get(task_id=task_id).result)["exc_message"] == ["terminated by tess"]
-
-
-@pytest.mark.django_db
-def test_a_killed_task_gets_celerys_reason_when_none_is_stored():
-    task_id = _task_row(states.REVOKED)  # revoked by the dashboard, then SIGKILL: only the worker writes
-    app.backend.mark_as_revoked(task_id, "terminated")
-    row = TaskResult.objects.get(task_id=task_id)
-    assert row.status == states.REVOKED and json.loads(row.result)["exc_message"] == ["terminated"]
-
-
-@pytest.mark.django_db
 def test_a_progress_report_for_a_task_without_a_row_creates_it():
     task_id = str(uuid.uuid4())
     app.backend.store_result(task_id, {"current": 1, "total": 2, "message": ""}, "PROGRESS")

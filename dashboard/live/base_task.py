@@ -35,7 +35,7 @@ from dashboard.live.store import (
     mark_unqueued,
     record_event,
     record_runtime,
-    terminated_from_dashboard,
+    terminate_reason,
     was_revoked_from_dashboard,
 )
 from dashboard.live.throttle import ProgressThrottle
@@ -155,10 +155,10 @@ class LiveTask(DjangoTask):
             # would otherwise end FAILURE over the REVOKED the dashboard stored. A real soft time
             # limit (no terminate recorded) still fails as usual.
             request = self.request
-            terminated = None if request.called_directly or not request.id else terminated_from_dashboard(request.id)
-            if terminated is None:
+            reason = None if request.called_directly or not request.id else terminate_reason(request.id)
+            if reason is None:
                 raise
-            self._end_revoked(request.id, stored_text("reason.terminated_by", user=terminated))
+            self._end_revoked(request.id, reason)
             raise Ignore() from None
 
     def _end_cancelled(self, task_id: str, who: str) -> None:

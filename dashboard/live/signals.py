@@ -19,7 +19,7 @@ from celery.signals import before_task_publish, task_received, task_revoked
 
 from dashboard.live.publish import publish_view
 from dashboard.live.publisher import publisher
-from dashboard.live.store import load_view, record_event, record_queued, terminated_from_dashboard
+from dashboard.live.store import load_view, record_event, record_queued, terminate_reason
 from site_config.machinery.stored_texts import stored_text
 
 logger = logging.getLogger(__name__)
@@ -78,13 +78,13 @@ def _task_revoked(sender=None, request=None, terminated=None, signum=None, expir
     if task_id:
         detail = stored_text("event.terminated" if terminated else ("event.expired" if expired else "event.revoked_before_run"))
         record_event(task_id, "revoked", detail)
-        who = terminated_from_dashboard(task_id) if terminated and sender is not None else None
-        if who is not None:
+        reason = terminate_reason(task_id) if terminated and sender is not None else None
+        if reason is not None:
             # Celery has just stored its bare "terminated". Terminated from the dashboard, the reason
             # names who (as the task itself stores it when SIGUSR1 lets it stop on its own): else
             # this process's push, rendered now, could reach the page after the task's and leave it
             # saying only "terminated".
-            sender.backend.mark_as_revoked(task_id, stored_text("reason.terminated_by", user=who), request=request)
+            sender.backend.mark_as_revoked(task_id, reason, request=request)
         view = load_view(task_id)
         if view is not None and view.state == states.REVOKED:
             publish_view(view)

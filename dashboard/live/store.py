@@ -91,14 +91,17 @@ def was_revoked_from_dashboard(task_id: str) -> bool:
     return TaskAction.objects.filter(task_id=task_id, kind__in=["revoke", "terminate", "purge", "cancel"]).exists()
 
 
-def terminated_from_dashboard(task_id: str) -> str | None:
-    """Who terminated the task from the dashboard, with which signal (a stored text), else None."""
+def terminate_reason(task_id: str) -> str | None:
+    """The stored reason of a task terminated from the dashboard ("terminated by tess with SIGUSR1"),
+    else None. Written by the task itself when SIGUSR1 lets it stop on its own, and by the worker's
+    main process right after Celery's bare "terminated" (dashboard/live/signals.py)."""
     action = TaskAction.objects.filter(task_id=task_id, kind="terminate").select_related("user").first()
     if action is None:
         return None
     who = action.user.get_username() if action.user else stored_text("reason.deleted_user")
-    return stored_text("reason.user_with_signal", user=who, signal=action.note.removeprefix("signal ")) \
-        if action.note else who
+    if action.note:
+        who = stored_text("reason.user_with_signal", user=who, signal=action.note.removeprefix("signal "))
+    return stored_text("reason.terminated_by", user=who)
 
 
 def _when(value) -> datetime | None:

@@ -12,12 +12,6 @@ condition also means a late report never overwrites an outcome the dashboard alr
 cancel or a lost-task verdict). When no running row exists yet (a task run outside the worker's
 normal start), the report falls back to django-celery-results' full store.
 
-Revocations. Terminating a running task writes REVOKED twice, in no fixed order: the worker's main
-process stores Celery's bare reason ("terminated") as soon as it has sent the signal, and the task
-itself, stopped by SIGUSR1, stores who terminated it ("terminated by tess"; dashboard/live/base_task.py).
-A bare reason from Celery never replaces a reason already stored, so the page says who, whichever
-write lands last.
-
 Retries. A worker whose database connection breaks (a restart, a failover, a network blip) would
 otherwise fail to store a task's progress or its outcome, and the task's row would keep saying
 "running". django-celery-results retries only InterfaceError; a refused or reset connection is an
@@ -31,14 +25,11 @@ from __future__ import annotations
 
 from celery import states
 from django.db import InterfaceError, OperationalError, connection
-from django.utils import timezone
 from django_celery_results.backends.database import DatabaseBackend as _DatabaseBackend
 
 PROGRESS = "PROGRESS"
 # The states a progress report may follow: anything else is an outcome it must not overwrite.
 RUNNING_STATES = (states.PENDING, states.RECEIVED, states.STARTED, PROGRESS)
-# The reasons a worker's main process gives when it marks a task revoked (celery/worker/request.py).
-CELERY_REVOKED_REASONS = frozenset({"terminated", "revoked", "expired"})
 
 
 class DatabaseBackend(_DatabaseBackend):
@@ -57,23 +48,5 @@ class DatabaseBackend(_DatabaseBackend):
                 return result
             if manager.db_manager(using).filter(task_id=task_id).exists():
                 return result  # the row holds an outcome already: it wins over a late report
-        elif status == states.REVOKED and _reason(result) in CELERY_REVOKED_REASONS:
-            # One conditional UPDATE, not a read and then a write: the task's own write (who) may be
-            # landing in the same millisecond, and the database orders the two.
-            _, _, encoded = self.encode_content(result)
-            manager = self.TaskModel._default_manager
-            rows = manager.db_manager(using).filter(task_id=task_id).exclude(
-                status=states.REVOKED, result__contains='"exc_message"')
-            if rows.update(status=states.REVOKED, result=encoded, traceback=traceback, date_done=timezone.now()):
-                return result
-            if manager.db_manager(using).filter(task_id=task_id).exists():
-                return result  # a reason is stored already (who terminated it): the bare one adds nothing
         return super()._store_result(task_id, result, status, traceback=traceback, request=request, using=using)
 
-
-def _reason(result) -> str | None:
-    """The reason of a revocation as the backend encodes it ({"exc_message": ["terminated"], ...})."""
-    message = result.get("exc_message") if isinstance(result, dict) else None
-    if isinstance(message, (list, tuple)) and len(message) == 1 and isinstance(message[0], str):
-        return message[0]
-    return None
