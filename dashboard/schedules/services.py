@@ -133,7 +133,13 @@ def crontab_expression(crontab: CrontabSchedule) -> str:
 # languages (and in stored notes) it is shown as its expression.
 
 def crontab_text(crontab: CrontabSchedule) -> str:
-    """"every day at 00:05 Europe/Berlin", "every Monday at 09:00 UTC", "every 15 minutes"..."""
+    """"every day at 00:05 Europe/Berlin", "every Monday at 09:00 UTC", "every 15 minutes"..., else
+    the expression ("cron 30 2 * * 1-5 (UTC)")."""
+    return _crontab_phrase(crontab) or stored_text("schedule.cron", expression=crontab_expression(crontab),
+                                                   zone=str(crontab.timezone))
+
+
+def _crontab_phrase(crontab: CrontabSchedule) -> str | None:
     minute, hour, dom, month, dow = crontab.minute, crontab.hour, crontab.day_of_month, crontab.month_of_year, crontab.day_of_week
     zone = str(crontab.timezone)
     calendar_free = dom == "*" and month == "*"
@@ -150,7 +156,7 @@ def crontab_text(crontab: CrontabSchedule) -> str:
             return stored_text("schedule.every_n_minutes", n=int(minute[2:]))
         if minute.isdigit():
             return stored_text("schedule.every_hour_at_minute", minute=int(minute))
-    return stored_text("schedule.cron", expression=crontab_expression(crontab), zone=zone)
+    return None
 
 
 def _crontab_in_english_words(crontab: CrontabSchedule) -> str:
@@ -202,10 +208,10 @@ def schedule_text(periodic_task: PeriodicTask) -> str:
 
 def describe_schedule(periodic_task: PeriodicTask) -> str:
     """The schedule in words in the active language."""
-    text = schedule_text(periodic_task)
-    if periodic_task.crontab_id and '"schedule.cron"' in text and (get_language() or "en").startswith("en"):
-        return _crontab_in_english_words(periodic_task.crontab)
-    return shown(text)
+    crontab = periodic_task.crontab if periodic_task.crontab_id else None
+    if crontab is not None and _crontab_phrase(crontab) is None and (get_language() or "en").startswith("en"):
+        return _crontab_in_english_words(crontab)
+    return shown(schedule_text(periodic_task))
 
 
 # --- next run ---
