@@ -348,7 +348,7 @@ def test_due_counts_are_recounted_by_one_request_while_the_others_get_the_previo
     data = {"name": "app.tasks.counted"}
     TaskResult.objects.create(task_id=str(uuid.uuid4()), task_name="app.tasks.counted", status="SUCCESS")
     first = state_counts_cached(data)
-    assert dict(first)["SUCCESS"] == 1
+    assert {c.state: c.count for c in first}["SUCCESS"] == 1
     TaskResult.objects.create(task_id=str(uuid.uuid4()), task_name="app.tasks.counted", status="SUCCESS")
     with django_assert_num_queries(0):
         assert state_counts_cached(data) == first  # fresh for a few seconds
@@ -359,7 +359,34 @@ def test_due_counts_are_recounted_by_one_request_while_the_others_get_the_previo
     with django_assert_num_queries(0):
         assert state_counts_cached(data) == first
     cache.delete(key + ":recount")
-    assert dict(state_counts_cached(data))["SUCCESS"] == 2
+    assert {c.state: c.count for c in state_counts_cached(data)}["SUCCESS"] == 2
+
+
+def test_a_state_counted_beyond_the_exact_limit_is_said_to_be_an_estimate(client, db, alice, monkeypatch):
+    """Up to the limit a state's chip is an exact count; above it the count would read every matching
+    row, so PostgreSQL's planner estimates it ("about N", from its statistics) and SQLite, which has
+    none, says "more than N". A state below the limit stays exact beside it."""
+    from django.db import connection
+
+    from dashboard.monitor import filters
+
+    monkeypatch.setattr(filters, "EXACT_COUNT_LIMIT", 10)
+    TaskResult.objects.bulk_create(
+        [TaskResult(task_id=str(uuid.uuid4()), task_name="app.tasks.many", status="SUCCESS") for _ in range(60)]
+        + [TaskResult(task_id=str(uuid.uuid4()), task_name="app.tasks.many", status="FAILURE") for _ in range(4)])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE django_celery_results_taskresult")  # what autovacuum does on a live site
+    client.force_login(alice)
+    chips = client.get("/dashboard/tasks/counts/", {"name": "app.tasks.many"}).content.decode()
+    success = re.search(r'data-state="SUCCESS" data-count="(\w+)"[^>]*>[^<]*<strong>([^<]*)</strong>', chips)
+    failure = re.search(r'data-state="FAILURE" data-count="(\w+)"[^>]*>[^<]*<strong>([^<]*)</strong>', chips)
+    assert failure.groups() == ("exact", "4")
+    if connection.vendor == "postgresql":
+        assert success.group(1) == "about"
+        assert 30 <= int(re.fullmatch(r"about (\d+)", success.group(2)).group(1)) <= 120
+    else:
+        assert success.groups() == ("over", "more than 10")
+    assert "estimate" in chips
 
 
 def test_runtime_sort_pages_slowest_first_exactly_with_filters(db):

@@ -15,7 +15,9 @@ django-celery-results, has no runtime column), written when each task finishes. 
 use an index on a table of millions (counting is proportional to what is counted; a substring
 search reads every row): the state counts and the text search (free text and `args:`) therefore cover a bounded window,
 whatever dates are given: the last 24 hours when none is chosen, else the chosen dates, of which at
-most the latest TASK_SCAN_MAX_DAYS; the page says which. A search for a task id (or its first
+most the latest TASK_SCAN_MAX_DAYS; the page says which. Within it, a state is counted exactly up to
+EXACT_COUNT_LIMIT and estimated above (PostgreSQL's planner; "about N" on the chip). On PostgreSQL
+the text search uses trigram indexes (migration 0020), so it stays fast over the window. A search for a task id (or its first
 characters) uses the index and covers all time. The counts are cached per filter and recounted by
 one request at a time while the others are served the previous counts.
 Figures: docs/benchmarks.md.
@@ -37,7 +39,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext, pgettext_lazy
@@ -436,12 +438,57 @@ def _parse_key_value(column: str, raw):
         raise forms.ValidationError(DAMAGED_CURSOR) from None
 
 
-def state_counts(data: dict) -> list[tuple[str, int]]:
-    """Counts per state for the current filter (ignoring the state filter itself), within the
-    chosen date range or the last 24 hours."""
-    qs = _within_window(filtered_tasks(data, include_state=False), data)
-    counts = dict(qs.order_by().values_list("status").annotate(n=Count("id")))
-    return [(state, counts.get(state, 0)) for state, _label in STATE_CHOICES[1:]]
+#: Up to this many tasks of a state are counted exactly, by a COUNT over a LIMIT subquery that stops
+#: there. Beyond it, an exact count would read every matching index entry (a busy site starts
+#: hundreds of thousands of tasks a day), so the chip gives PostgreSQL's own estimate of the same
+#: query from its planner statistics, as "about N"; SQLite keeps no such statistics, so there the
+#: chip says "more than N".
+EXACT_COUNT_LIMIT = 1000
+
+
+class StateCount(NamedTuple):
+    state: str
+    count: int
+    #: "exact"; "about" (the planner's estimate, rounded); "over" (more than `count`)
+    kind: str
+
+
+def state_counts(data: dict) -> list[StateCount]:
+    """Tasks per state for the current filter (ignoring the state filter itself), within the chosen
+    date range or the last 24 hours: exact up to EXACT_COUNT_LIMIT, estimated above it."""
+    base = _within_window(filtered_tasks(data, include_state=False), data).order_by()
+    counts = []
+    for state, _label in STATE_CHOICES[1:]:
+        of_state = base.filter(status=state)
+        exact = of_state[: EXACT_COUNT_LIMIT + 1].count()
+        if exact <= EXACT_COUNT_LIMIT:
+            counts.append(StateCount(state, exact, "exact"))
+            continue
+        estimate = planner_estimate(of_state)
+        if estimate is None or estimate <= EXACT_COUNT_LIMIT:  # no statistics, or they lag behind
+            counts.append(StateCount(state, EXACT_COUNT_LIMIT, "over"))
+        else:
+            counts.append(StateCount(state, _two_figures(estimate), "about"))
+    return counts
+
+
+def planner_estimate(qs) -> int | None:
+    """How many rows PostgreSQL's planner expects `qs` to return (EXPLAIN, nothing is read), or None
+    on a database without such estimates."""
+    if connection.vendor != "postgresql":
+        return None
+    sql, params = qs.values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def _two_figures(number: int) -> int:
+    """An estimate said with the precision it has: 283,417 -> 280,000."""
+    digits = len(str(number))
+    return round(number, 2 - digits) if digits > 2 else number
 
 
 COUNTS_CACHE_SECONDS = 10  # counts of a window that reaches the present
@@ -450,7 +497,7 @@ COUNTS_KEEP_SECONDS = 600  # older counts are still served while one request rec
 RECOUNT_LOCK_SECONDS = 60
 
 
-def state_counts_cached(data: dict, *, compute: bool = True) -> list[tuple[str, int]] | None:
+def state_counts_cached(data: dict, *, compute: bool = True) -> list[StateCount] | None:
     """state_counts() through the shared cache, so that many open list pages refreshing their chips
     every 10 s cost one count per filter per period, never several at once: when the counts are due,
     one request recounts (a lock in the cache) while the others get the previous counts. With
@@ -481,7 +528,7 @@ def counts_cache_key(data: dict) -> str:
     import hashlib
 
     relevant = {k: str(v) for k, v in sorted(data.items()) if k not in ("cursor", "sort", "order", "state", "q") and v}
-    return "task-counts:v2:" + hashlib.sha1(repr(relevant).encode()).hexdigest()
+    return "task-counts:v3:" + hashlib.sha1(repr(relevant).encode()).hexdigest()
 
 
 def _counts_fresh_seconds(data: dict, now: datetime) -> int:

@@ -98,6 +98,7 @@ def task_list(request):
         "view_form": view_form,
         "filter_params": [(key, value) for key, values in params.lists() for value in values],
         "columns": preference.columns,
+        "estimated": any(count.kind != "exact" for count in counts or ()),
         "tasks": task_views(page.rows),
         "counts": counts,
         "current_state": data.get("state") or "",
@@ -256,7 +257,7 @@ def task_counts(request):
     for key in ("cursor", *VIEW_PARAMS):
         params.pop(key, None)
     return render(request, "dashboard/monitor/list.html#chips", {
-        "counts": counts, "base_query": params.urlencode(), "chip_query": query_without_state(params),
+        "counts": counts, "estimated": any(count.kind != "exact" for count in counts), "base_query": params.urlencode(), "chip_query": query_without_state(params),
         "current_state": (form.cleaned_data.get("state") if valid else "") or "",
         "window": window_label(form.cleaned_data if valid else {}),
     })

@@ -31,15 +31,21 @@ class CreateIndexOnline(migrations.RunSQL):
     """An index on a table another app owns (django-celery-results' task table), by name and SQL
     column list, built concurrently on PostgreSQL."""
 
-    def __init__(self, *, name: str, table: str, columns: str) -> None:
+    def __init__(self, *, name: str, table: str, columns: str, postgresql_only: bool = False) -> None:
         self.index_name, self.table, self.columns = name, table, columns
+        #: an index of a kind only PostgreSQL has (a trigram GIN index): skipped on SQLite
+        self.postgresql_only = postgresql_only
         super().__init__(sql=migrations.RunSQL.noop, reverse_sql=migrations.RunSQL.noop)
 
     def deconstruct(self):
-        return (self.__class__.__qualname__, [],
-                {"name": self.index_name, "table": self.table, "columns": self.columns})
+        kwargs = {"name": self.index_name, "table": self.table, "columns": self.columns}
+        if self.postgresql_only:
+            kwargs["postgresql_only"] = True
+        return (self.__class__.__qualname__, [], kwargs)
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if self.postgresql_only and schema_editor.connection.vendor != "postgresql":
+            return
         if schema_editor.connection.vendor == "postgresql":
             if schema_editor.connection.in_atomic_block:
                 raise RuntimeError(f"{self.index_name}: set atomic = False on the migration (CONCURRENTLY).")
@@ -49,6 +55,8 @@ class CreateIndexOnline(migrations.RunSQL):
             schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {self.index_name} ON {self.table} {self.columns}")
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if self.postgresql_only and schema_editor.connection.vendor != "postgresql":
+            return
         concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
         schema_editor.execute(f"DROP INDEX {concurrently}IF EXISTS {self.index_name}")
 
