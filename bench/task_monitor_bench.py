@@ -189,7 +189,7 @@ def _daphne_fetcher(staff):
 
 def cursor_for_page(data: dict, page: int, size: int = 25) -> str:
     """The cursor that opens page `page` (computed once with OFFSET; the page itself uses it)."""
-    from dashboard.monitor.filters import SORTS, TaskFilterForm, encode_cursor, tasks_queryset
+    from dashboard.monitor.filters import SORTS, TaskFilterForm, encode_cursor, launch_lookup, tasks_queryset
 
     form = TaskFilterForm(data)
     assert form.is_valid(), form.errors
@@ -206,6 +206,17 @@ def cursor_for_page(data: dict, page: int, size: int = 25) -> str:
                   .filter(Exists(filtered_tasks(data).filter(task_id=OuterRef("task_id"))))
                   .order_by(f"{prefix}runtime", f"{prefix}id")[(page - 1) * size - 1: (page - 1) * size].first())
         return encode_cursor(sort, order, "next", (launch.runtime, launch.pk)) if launch else ""
+    lookup = launch_lookup(data) if sort == "received" else None
+    if lookup is not None:  # the page walks TaskLaunch in the order received (filters._received_by_launch_rows)
+        from django.db.models import Exists, OuterRef
+
+        from dashboard.models import TaskLaunch
+        from dashboard.monitor.filters import filtered_tasks
+
+        launch = (TaskLaunch.objects.filter(**lookup)
+                  .filter(Exists(filtered_tasks(data, include_launch=False).filter(task_id=OuterRef("task_id"))))
+                  .order_by(f"{prefix}created_at", f"{prefix}id")[(page - 1) * size - 1: (page - 1) * size].first())
+        return encode_cursor(sort, order, "next", (launch.created_at, launch.pk)) if launch else ""
     columns = (*SORTS[sort], "id")
     last = tasks_queryset(data).order_by(*(prefix + c for c in columns))[(page - 1) * size - 1: (page - 1) * size].first()
     if last is None:

@@ -6,6 +6,7 @@ what Celery does not know: the user who started the task, so a member sees only 
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -20,7 +21,10 @@ class TaskLaunch(models.Model):
     launched_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="task_launches"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    #: The instant its TaskResult row was created (`date_created`, set to the same value by
+    #: dashboard.live.store), so that the task list, filtered by who or which queue, can walk this
+    #: table's (launched_by | queue, created_at) indexes in the list's "received" order.
+    created_at = models.DateTimeField(default=timezone.now)
     queue = models.CharField(max_length=200, blank=True, default="")
     args = models.JSONField(null=True, blank=True)
     kwargs = models.JSONField(null=True, blank=True)

@@ -389,6 +389,64 @@ def test_a_state_counted_beyond_the_exact_limit_is_said_to_be_an_estimate(client
     assert "estimate" in chips
 
 
+def test_queue_and_started_by_pages_walk_the_launches_in_the_order_received(db, alice):
+    """Filtered by queue or by who started them, pages walk TaskLaunch's indexes (its created_at is
+    the row's date_created): the same rows in the same order as the unfiltered list shows them,
+    none skipped or repeated at page boundaries (ties included), the other filters and the dates
+    applied, and the way back returns the same pages."""
+    from dashboard.live.store import record_queued
+
+    base = timezone.now() - timedelta(hours=2)
+    expected = []
+    for i in range(14):
+        task_id = str(uuid.uuid4())
+        record_queued(task_id=task_id, task_name="app.tasks.q", argsrepr="()", kwargsrepr="{}",
+                      periodic_task_name=None, launched_by=alice.pk if i % 2 else None,
+                      queue="emails" if i % 3 else "celery")
+        status = states.FAILURE if i % 4 else states.SUCCESS
+        when = base + timedelta(minutes=i if i < 10 else 10)  # the last four share one instant
+        TaskResult.objects.filter(task_id=task_id).update(status=status, date_created=when)
+        TaskLaunch.objects.filter(task_id=task_id).update(created_at=when)
+        expected.append((task_id, i))
+    unfiltered = _walk({}, size=50)
+    for data, keep in (({"queue": "emails"}, lambda i: i % 3),
+                       ({"launched_by": alice.username}, lambda i: i % 2),
+                       ({"queue": "emails", "launched_by": alice.username, "state": states.FAILURE},
+                        lambda i: i % 3 and i % 2 and i % 4),
+                       ({"queue": "emails", "date_to": base + timedelta(minutes=5, seconds=30)},
+                        lambda i: i % 3 and i <= 5)):
+        wanted = [task_id for task_id in unfiltered if keep(dict(expected)[task_id])]
+        assert wanted and _walk(data, size=2) == wanted, data
+        assert _walk_back(data, size=2) == wanted, data
+    assert _walk({"launched_by": "nobody-of-that-name"}, size=2) == []
+
+
+def test_a_launch_is_dated_with_its_task_rows_own_instant(db, alice):
+    from dashboard.live.store import record_queued
+
+    task_id = str(uuid.uuid4())
+    record_queued(task_id=task_id, task_name="app.tasks.q", argsrepr="()", kwargsrepr="{}",
+                  periodic_task_name=None, launched_by=alice.pk, queue="emails")
+    assert TaskLaunch.objects.get(task_id=task_id).created_at == TaskResult.objects.get(task_id=task_id).date_created
+
+
+def _walk_back(data: dict, size: int) -> list[str]:
+    """The pages from the last one back to the first, through each page's "previous" cursor."""
+    sort = data.get("sort") or "received"
+    order = data.get("order") or DEFAULT_ORDER[sort]
+    cursor, last = None, None
+    while True:  # to the last page
+        last = tasks_page({**data, "cursor": cursor}, size=size)
+        if not last.next_cursor:
+            break
+        cursor = decode_cursor(last.next_cursor, sort=sort, order=order)
+    seen = [r.task_id for r in last.rows]
+    while last.previous_cursor:
+        last = tasks_page({**data, "cursor": decode_cursor(last.previous_cursor, sort=sort, order=order)}, size=size)
+        seen = [r.task_id for r in last.rows] + seen
+    return seen
+
+
 def test_runtime_sort_pages_slowest_first_exactly_with_filters(db):
     runtimes = [5.0, 0.25, 3.5, 3.5, 3.5, 9.75, 0.5, 7.0, 1.0, 2.0, 3.5]
     by_id = {}

@@ -57,6 +57,7 @@ def record_queued(
             if created:
                 launch = TaskLaunch.objects.create(
                     task_id=task_id,
+                    created_at=row.date_created,
                     launched_by_id=launched_by or None,
                     queue=queue or "",
                     args=_jsonable(args),

@@ -6,8 +6,10 @@ as the form's fields. Pages are fetched by cursor (the boundary row's sort value
 opaque token), never OFFSET, forwards or back, so page 500 costs what page 1 costs: with the
 composite indexes from migration 0003, each single-column filter plus an order is one index range
 scan, walked in either direction. `task_filter_queryset` is the whole filtered, ordered query for
-the export service. The queue and "started by" filters (kept in TaskLaunch) fetch the few
-matching ids when there are few, or probe rows while walking that order when there are many
+the export service. The queue and "started by" filters are kept in TaskLaunch: in the order
+received, the page walks TaskLaunch's (queue | launched_by, created_at) index, whose created_at is
+the row's date_created (`_received_by_launch_rows`); in other orders, they fetch the few matching
+ids when there are few, or probe rows while walking that order when there are many
 (`_launch_filter`), so they too stop after one page of matches.
 
 Sorting by runtime walks an index on TaskLaunch.runtime (TaskResult, which belongs to
@@ -252,8 +254,24 @@ def known_task_names() -> list[str]:
     return sorted(name for name in current_app.tasks if not name.startswith("celery."))
 
 
-def filtered_tasks(data: dict, *, include_state: bool = True):
-    """TaskResult rows matching the cleaned filters (not ordered, not paged)."""
+def launch_lookup(data: dict) -> dict | None:
+    """The TaskLaunch columns the cleaned filters ask for (the queue, who started it), or None when
+    they ask for neither. An unknown person matches nothing ({"pk__in": []})."""
+    lookup = {}
+    if data.get("queue"):
+        lookup["queue"] = data["queue"]
+    if data.get("launched_by"):
+        user_id = get_user_model().objects.filter(username=data["launched_by"]).values_list("pk", flat=True).first()
+        if user_id is None:
+            return {"pk__in": []}
+        lookup["launched_by_id"] = user_id
+    return lookup or None
+
+
+def filtered_tasks(data: dict, *, include_state: bool = True, include_launch: bool = True):
+    """TaskResult rows matching the cleaned filters (not ordered, not paged). With
+    include_launch=False, the filters kept in TaskLaunch (queue, who started it) are left to the
+    caller."""
     qs = TaskResult.objects.all()
     if include_state and data.get("state"):
         qs = qs.filter(status=data["state"])
@@ -267,11 +285,9 @@ def filtered_tasks(data: dict, *, include_state: bool = True):
         qs = qs.filter(date_created__gte=data["date_from"])
     if data.get("date_to"):
         qs = qs.filter(date_created__lte=data["date_to"])
-    if data.get("queue"):
-        qs = _launch_filter(qs, queue=data["queue"])
-    if data.get("launched_by"):
-        user_id = get_user_model().objects.filter(username=data["launched_by"]).values_list("pk", flat=True).first()
-        qs = _launch_filter(qs, launched_by_id=user_id) if user_id else qs.none()
+    lookup = launch_lookup(data) if include_launch else None
+    if lookup is not None:
+        qs = _launch_filter(qs, **lookup)
     term = data.get("text", "")
     if term and UUID_LIKE.match(term):
         qs = qs.filter(task_id__startswith=term.lower())
@@ -334,8 +350,11 @@ def tasks_page(data: dict, size: int = PAGE_SIZE) -> Page:
     cursor: Cursor | None = data.get("cursor")
     backwards = cursor is not None and cursor.direction == "previous"
     descending = (order == "desc") != backwards
+    lookup = launch_lookup(data) if sort == "received" else None
     if sort == "runtime":
         rows, keys, more = _runtime_rows(data, cursor, descending, size)
+    elif lookup is not None:
+        rows, keys, more = _received_by_launch_rows(data, lookup, cursor, descending, size)
     else:
         qs = tasks_queryset(data)
         if cursor:
@@ -387,6 +406,30 @@ def _runtime_rows(data: dict, cursor, descending: bool, size: int):
     page = page[:size]
     by_id = {row.task_id: row for row in TaskResult.objects.filter(task_id__in=[task_id for task_id, *_ in page])}
     kept = [(by_id[task_id], (runtime, pk)) for task_id, runtime, pk in page if task_id in by_id]
+    return [row for row, _key in kept], [key for _row, key in kept], more
+
+
+def _received_by_launch_rows(data: dict, lookup: dict, cursor, descending: bool, size: int):
+    """Filtered by queue or by who started them, in the order received: walk TaskLaunch's
+    (queue | launched_by, created_at) index, whose created_at is its task row's date_created, and
+    keep the launches whose TaskResult matches the other filters (one indexed probe each). However
+    rare the queue or the person, a page costs one index range, at any depth. The key is
+    (created_at, TaskLaunch id)."""
+    launches = TaskLaunch.objects.filter(**lookup).filter(
+        Exists(filtered_tasks(data, include_launch=False).filter(task_id=OuterRef("task_id"))))
+    if data.get("date_from"):  # the same instants as the rows' date_created: the walk starts and stops there
+        launches = launches.filter(created_at__gte=data["date_from"])
+    if data.get("date_to"):
+        launches = launches.filter(created_at__lte=data["date_to"])
+    if cursor:
+        launches = _after(launches, TaskLaunch, ("created_at", "id"), cursor.key, descending)
+    direction = "-" if descending else ""
+    page = list(launches.order_by(f"{direction}created_at", f"{direction}id")
+                .values_list("task_id", "created_at", "id")[: size + 1])
+    more = len(page) > size
+    page = page[:size]
+    by_id = {row.task_id: row for row in TaskResult.objects.filter(task_id__in=[task_id for task_id, *_ in page])}
+    kept = [(by_id[task_id], (created, pk)) for task_id, created, pk in page if task_id in by_id]
     return [row for row, _key in kept], [key for _row, key in kept], more
 
 
