@@ -6,6 +6,9 @@
     (a DATABASE_URL whose database already holds ROWS task rows is reused, not filled again)
     HTTP=1 ...                                                   # through daphne over HTTP, as Flower was measured
     BUILD_ONLY=1 ...                                             # fill the database, measure nothing
+    SCENARIOS="no filter,queue" ...                              # only these rows of the table
+On PostgreSQL it also prints each request's slowest query in EXPLAIN ANALYZE and which indexes
+each page and count used (the index audit of docs/benchmarks.md).
     ROWS=10000000 HTTP=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_tasks_10m ...
 
 On PostgreSQL the rows arrive by COPY with the secondary indexes dropped, then the indexes are built
@@ -21,6 +24,7 @@ and combined, each sort in either order, the field search, and the task detail p
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import sys
@@ -141,6 +145,8 @@ def measure(client, url: str, fetch=None) -> tuple[float, float, int, int]:
     if response.status_code != 200:
         raise SystemExit(f"{url} answered {response.status_code}; no figures")
     query_count = len(queries)
+    if connection.vendor == "postgresql":
+        audit(url, [query["sql"] for query in queries.captured_queries])
     timings = []
     for _ in range(REPEAT):
         cache.clear()
@@ -152,6 +158,51 @@ def measure(client, url: str, fetch=None) -> tuple[float, float, int, int]:
         timings.append((time.perf_counter() - start) * 1000)
     rows = response.content.decode().count('id="task-row-')
     return percentile(timings, 50), percentile(timings, 95), query_count, rows
+
+
+#: Which index each URL's queries use (PostgreSQL's plans), and each query's time in EXPLAIN ANALYZE.
+INDEXES_USED: dict[str, set[str]] = {}
+SLOWEST_QUERY: dict[str, tuple[float, str]] = {}
+
+
+def audit(url: str, statements: list[str]) -> None:
+    """EXPLAIN (ANALYZE) every SELECT a request ran: note the indexes its plan uses (for the index
+    audit: which page needs which index) and its slowest query's execution time."""
+    from django.db import connection
+
+    def walk(plan: dict):
+        if "Index Name" in plan:
+            yield plan["Index Name"]
+        for child in plan.get("Plans", ()):
+            yield from walk(child)
+
+    for sql in statements:
+        if not sql.lstrip().upper().startswith("SELECT") or "django_session" in sql or "auth_user" in sql:
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)
+            plan = cursor.fetchone()[0]
+        plan = plan if isinstance(plan, list) else json.loads(plan)
+        INDEXES_USED.setdefault(url, set()).update(walk(plan[0]["Plan"]))
+        took = plan[0]["Execution Time"]
+        if took > SLOWEST_QUERY.get(url, (0.0, ""))[0]:
+            SLOWEST_QUERY[url] = (took, sql[:160])
+
+
+def print_index_audit(scenario_of: dict[str, str]) -> None:
+    """Every index of the two task tables, and the scenarios whose queries used it."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexrelname, relname, pg_size_pretty(pg_relation_size(indexrelid)) FROM "
+                       "pg_stat_user_indexes WHERE relname IN ('django_celery_results_taskresult', "
+                       "'dashboard_tasklaunch') ORDER BY relname, indexrelname")
+        indexes = cursor.fetchall()
+    print("\n| index | table | size | used by (scenario: page, counts, detail) |\n|---|---|---|---|")
+    for name, table, size in indexes:
+        users = sorted({scenario_of.get(url, url) for url, used in INDEXES_USED.items() if name in used})
+        print(f"| {name} | {table.replace('django_celery_results_', '').replace('dashboard_', '')} | {size} | "
+              f"{'; '.join(users) or '(none of these pages)'} |")
 
 
 def _daphne_fetcher(staff):
@@ -282,10 +333,17 @@ def main() -> None:
     print("| filter | page 1 p50 | page 1 p95 | page 500 p50 | page 500 p95 | back to 499 p50 | p95 | queries/page "
           "| rows | state counts p50 | p95 |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    only = [name.strip() for name in os.environ.get("SCENARIOS", "").split(",") if name.strip()]
+    scenario_of: dict[str, str] = {}
     for label, data in scenarios.items():
+        if only and label not in only:
+            continue
+        for suffix, page in (("", "page"), ("counts/", "counts")):
+            scenario_of["/dashboard/tasks/" + suffix + "?" + urlencode(data)] = f"{label}: {page}"
         p50, p95, queries, rows = measure(client, "/dashboard/tasks/?" + urlencode(data), fetch)
         cursor = cursor_for_page(data, 500)
         if cursor:
+            scenario_of["/dashboard/tasks/?" + urlencode({**data, "cursor": cursor})] = f"{label}: page 500"
             q50, q95, queries500, _ = measure(client, "/dashboard/tasks/?" + urlencode({**data, "cursor": cursor}), fetch)
             page500 = f"{q50:.1f} | {q95:.1f}"
             queries = f"{queries} / {queries500}"
@@ -293,6 +351,7 @@ def main() -> None:
             page500 = "(fewer pages) | –"
         if cursor:  # the way back: page 499 through page 500's "Previous" link (a keyset walked backwards)
             back = previous_cursor_of(client, "/dashboard/tasks/?" + urlencode({**data, "cursor": cursor}))
+            scenario_of["/dashboard/tasks/?" + urlencode({**data, "cursor": back})] = f"{label}: back to 499"
             b50, b95, _, _ = measure(client, "/dashboard/tasks/?" + urlencode({**data, "cursor": back}), fetch)
             page500 += f" | {b50:.1f} | {b95:.1f}"
         else:
@@ -301,10 +360,17 @@ def main() -> None:
         print(f"| {label} | {p50:.1f} | {p95:.1f} | {page500} | {queries} | {rows} | {c50:.1f} | {c95:.1f} |",
               flush=True)
     task_id = TaskResult.objects.filter(status="FAILURE").values_list("task_id", flat=True)[1000]
-    p50, p95, queries, _ = measure(client, f"/dashboard/tasks/{task_id}/", fetch)
+    detail = f"/dashboard/tasks/{task_id}/"
+    p50, p95, queries, _ = measure(client, detail, fetch)
     print(f"| task detail page | {p50:.1f} | {p95:.1f} | | | | | {queries} | | | |")
     if stop is not None:
         stop()
+    if connection.vendor == "postgresql":
+        print("\nSlowest query of each request in EXPLAIN ANALYZE (ms):\n")
+        for url, (took, sql) in sorted(SLOWEST_QUERY.items(), key=lambda item: -item[1][0]):
+            print(f"- {took:.2f} ms  {scenario_of.get(url, url)}: {sql}")
+        scenario_of[detail] = "task detail page"
+        print_index_audit(scenario_of)
 
 
 if __name__ == "__main__":

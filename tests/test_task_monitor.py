@@ -389,11 +389,11 @@ def test_a_state_counted_beyond_the_exact_limit_is_said_to_be_an_estimate(client
     assert "estimate" in chips
 
 
-def test_queue_and_started_by_pages_walk_the_launches_in_the_order_received(db, alice):
+def test_queue_and_started_by_pages_walk_the_launches_in_the_order_received(db, alice, monkeypatch):
     """Filtered by queue or by who started them, pages walk TaskLaunch's indexes (its created_at is
     the row's date_created): the same rows in the same order as the unfiltered list shows them,
     none skipped or repeated at page boundaries (ties included), the other filters and the dates
-    applied, and the way back returns the same pages."""
+    applied, and the way back returns the same pages. Their state counts are exact."""
     from dashboard.live.store import record_queued
 
     base = timezone.now() - timedelta(hours=2)
@@ -419,6 +419,21 @@ def test_queue_and_started_by_pages_walk_the_launches_in_the_order_received(db, 
         assert wanted and _walk(data, size=2) == wanted, data
         assert _walk_back(data, size=2) == wanted, data
     assert _walk({"launched_by": "nobody-of-that-name"}, size=2) == []
+
+    # The state counts of the same filters: from the window's launches when they are few, else
+    # state by state; exact either way at this size.
+    from dashboard.monitor import filters
+
+    by_who = {"launched_by": alice.username}
+    wanted = {states.FAILURE: sum(1 for i in range(14) if i % 2 and i % 4),
+              states.SUCCESS: sum(1 for i in range(14) if i % 2 and not i % 4)}
+    for limit in (filters.LAUNCH_COUNT_LIMIT, 2):
+        monkeypatch.setattr(filters, "LAUNCH_COUNT_LIMIT", limit)
+        counts = {count.state: (count.count, count.kind) for count in filters.state_counts(by_who)}
+        assert counts[states.FAILURE] == (wanted[states.FAILURE], "exact"), limit
+        assert counts[states.SUCCESS] == (wanted[states.SUCCESS], "exact"), limit
+        assert counts[states.PENDING] == (0, "exact"), limit
+    assert {c.count for c in filters.state_counts({"launched_by": "nobody-of-that-name"})} == {0}
 
 
 def test_a_launch_is_dated_with_its_task_rows_own_instant(db, alice):
