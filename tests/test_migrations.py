@@ -3,6 +3,8 @@ through the online operations of site_config/machinery/migrations.py, in a non-a
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection, migrations
 from django.db.migrations.loader import MigrationLoader
@@ -69,3 +71,47 @@ def test_the_task_lists_text_search_is_answered_by_the_trigram_indexes(db):
             assert "dash_tr_task_args_trgm" in plan, plan
             assert "dash_tr_task_kwargs_trgm" in plan, plan
             assert ("dash_tr_result_trgm" in plan) == ("text" in data), plan
+
+
+@pytest.mark.postgresql_only  # covering indexes (INCLUDE) are PostgreSQL's
+def test_a_filtered_windows_state_counts_are_read_from_a_covering_index(transactional_db):
+    """Migration 0022 replaces the one-column indexes of the task list by the same keys carrying the
+    state, so counting a window by name, worker or schedule is an index-only scan, and the pages
+    keep walking the same keys."""
+    import uuid
+
+    from django.utils import timezone
+    from django_celery_results.models import TaskResult
+
+    from dashboard.monitor.filters import _window_counts, filtered_tasks
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'dash_tr_%%'")
+        definitions = dict(cursor.fetchall())
+    for name, keys in (("dash_tr_created_cover", "(date_created, id)"),
+                       ("dash_tr_name_cover", "(task_name, date_created, id)"),
+                       ("dash_tr_worker_cover", "(worker, date_created, id)"),
+                       ("dash_tr_periodic_cover", "(periodic_task_name, date_created, id)")):
+        assert definitions[name].endswith(f"{keys} INCLUDE (status)"), definitions[name]
+    assert not {"dash_tr_created_id", "dash_tr_name_created", "dash_tr_worker_created",
+                "dash_tr_periodic_created"} & set(definitions)
+
+    TaskResult.objects.bulk_create(
+        TaskResult(task_id=str(uuid.uuid4()), task_name=f"app.tasks.job_{i % 20}", worker=f"w{i % 4}@host",
+                   status="SUCCESS" if i % 7 else "FAILURE") for i in range(4000))
+    since = timezone.now() - timedelta(hours=1)
+    counted = _window_counts({"name": "app.tasks.job_3", "date_from": since})
+    assert counted == {"SUCCESS": 171, "FAILURE": 29}
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE) django_celery_results_taskresult")  # what autovacuum does
+        cursor.execute("SET enable_seqscan = off")
+        try:
+            for data, index in (({"name": "app.tasks.job_3"}, "dash_tr_name_cover"),
+                                ({"worker": "w1@host"}, "dash_tr_worker_cover"), ({}, "dash_tr_created_cover")):
+                sql, params = filtered_tasks({**data, "date_from": since}).order_by().values("status").query \
+                    .sql_with_params()
+                cursor.execute("EXPLAIN " + sql, params)
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+                assert f"Index Only Scan using {index}" in plan, plan
+        finally:
+            cursor.execute("RESET enable_seqscan")

@@ -363,13 +363,15 @@ def test_due_counts_are_recounted_by_one_request_while_the_others_get_the_previo
 
 
 def test_a_state_counted_beyond_the_exact_limit_is_said_to_be_an_estimate(client, db, alice, monkeypatch):
-    """Up to the limit a state's chip is an exact count; above it the count would read every matching
-    row, so PostgreSQL's planner estimates it ("about N", from its statistics) and SQLite, which has
-    none, says "more than N". A state below the limit stays exact beside it."""
+    """A window of few rows is counted exactly in one pass. A larger one would read every row, so
+    each state is estimated by PostgreSQL's planner ("about N", from its statistics) and counted
+    exactly only when the estimate is small; SQLite, which keeps no statistics, says "more than N"
+    above the limit. A small state stays exact beside a large one."""
     from django.db import connection
 
     from dashboard.monitor import filters
 
+    monkeypatch.setattr(filters, "WINDOW_COUNT_LIMIT", 20)  # a window of more rows is counted state by state
     monkeypatch.setattr(filters, "EXACT_COUNT_LIMIT", 10)
     TaskResult.objects.bulk_create(
         [TaskResult(task_id=str(uuid.uuid4()), task_name="app.tasks.many", status="SUCCESS") for _ in range(60)]
@@ -427,8 +429,8 @@ def test_queue_and_started_by_pages_walk_the_launches_in_the_order_received(db, 
     by_who = {"launched_by": alice.username}
     wanted = {states.FAILURE: sum(1 for i in range(14) if i % 2 and i % 4),
               states.SUCCESS: sum(1 for i in range(14) if i % 2 and not i % 4)}
-    for limit in (filters.LAUNCH_COUNT_LIMIT, 2):
-        monkeypatch.setattr(filters, "LAUNCH_COUNT_LIMIT", limit)
+    for limit in (filters.WINDOW_COUNT_LIMIT, 2):
+        monkeypatch.setattr(filters, "WINDOW_COUNT_LIMIT", limit)
         counts = {count.state: (count.count, count.kind) for count in filters.state_counts(by_who)}
         assert counts[states.FAILURE] == (wanted[states.FAILURE], "exact"), limit
         assert counts[states.SUCCESS] == (wanted[states.SUCCESS], "exact"), limit

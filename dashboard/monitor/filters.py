@@ -40,6 +40,7 @@ from celery import states
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.http import QueryDict
@@ -61,7 +62,8 @@ STATE_CHOICES = [
     (states.FAILURE, pgettext_lazy("celery state", "Failure")), (states.REVOKED, pgettext_lazy("celery state", "Revoked")),
 ]
 #: Each order's keyset: the columns it sorts by (then the id), each backed by a composite index from
-#: migration 0003 ((task_name, date_created, id), (status, date_created, id), ...), walked forwards or
+#: migration 0003 ((task_name, date_created, id), (status, date_created, id), ...; on PostgreSQL the
+#: one-column ones carry the state since migration 0022, for the counts), walked forwards or
 #: backwards. "runtime" walks TaskLaunch's runtime index instead.
 SORTS = {
     "received": ("date_created",),
@@ -481,11 +483,13 @@ def _parse_key_value(column: str, raw):
         raise forms.ValidationError(DAMAGED_CURSOR) from None
 
 
-#: Up to this many tasks of a state are counted exactly, by a COUNT over a LIMIT subquery that stops
-#: there. Beyond it, an exact count would read every matching index entry (a busy site starts
-#: hundreds of thousands of tasks a day), so the chip gives PostgreSQL's own estimate of the same
-#: query from its planner statistics, as "about N"; SQLite keeps no such statistics, so there the
-#: chip says "more than N".
+#: The counts read at most this many rows of the window, in one pass that tallies every state: a
+#: window with fewer is counted exactly. A larger one would cost a read of every row (a busy site
+#: starts hundreds of thousands of tasks a day), so each state is then estimated by PostgreSQL's
+#: planner from its statistics ("about N" on the chip), and counted exactly only when that
+#: estimate is at most EXACT_COUNT_LIMIT (a count that stops there). SQLite keeps no statistics:
+#: there a state above EXACT_COUNT_LIMIT reads "more than N".
+WINDOW_COUNT_LIMIT = 20_000
 EXACT_COUNT_LIMIT = 1000
 
 
@@ -496,33 +500,24 @@ class StateCount(NamedTuple):
     kind: str
 
 
-#: Filtered by queue or by who started them, the counts come from the launches of the window when
-#: there are at most this many (read through TaskLaunch's (queue | launched_by, created_at) index):
-#: exact for every state at once.
-LAUNCH_COUNT_LIMIT = 10_000
-
-
 def state_counts(data: dict) -> list[StateCount]:
     """Tasks per state for the current filter (ignoring the state filter itself), within the chosen
-    date range or the last 24 hours: exact up to EXACT_COUNT_LIMIT, estimated above it."""
+    date range or the last 24 hours: exact for a window of up to WINDOW_COUNT_LIMIT rows, else
+    estimated state by state."""
     lookup = launch_lookup(data)
-    if lookup is not None:
-        exact = _launch_counts(data, lookup)
-        if exact is not None:
-            return [StateCount(state, exact.get(state, 0), "exact") for state, _label in STATE_CHOICES[1:]]
+    exact = _launch_counts(data, lookup) if lookup is not None else _window_counts(data)
+    if exact is not None:
+        return [StateCount(state, exact.get(state, 0), "exact") for state, _label in STATE_CHOICES[1:]]
     base = _within_window(filtered_tasks(data, include_state=False), data).order_by()
     counts = []
     for state, _label in STATE_CHOICES[1:]:
         of_state = base.filter(status=state)
-        estimate = planner_estimate(of_state) if lookup is not None else None
+        estimate = planner_estimate(of_state)
         if estimate is None or estimate <= EXACT_COUNT_LIMIT:
-            # Counting probes a launch per row read when a queue or a person is chosen among many
-            # launches, so there the estimate comes first and only a small count is made exactly.
             exact = of_state[: EXACT_COUNT_LIMIT + 1].count()
             if exact <= EXACT_COUNT_LIMIT:
                 counts.append(StateCount(state, exact, "exact"))
                 continue
-            estimate = estimate if estimate is not None else planner_estimate(of_state)
         if estimate is None or estimate <= EXACT_COUNT_LIMIT:  # no statistics, or they lag behind
             counts.append(StateCount(state, EXACT_COUNT_LIMIT, "over"))
         else:
@@ -530,14 +525,29 @@ def state_counts(data: dict) -> list[StateCount]:
     return counts
 
 
+def _window_counts(data: dict) -> dict[str, int] | None:
+    """Exact counts per state of the filtered window, tallied from at most WINDOW_COUNT_LIMIT + 1
+    rows (on PostgreSQL an index-only scan of a covering index, migration 0022), or None when the
+    window holds more."""
+    rows = _within_window(filtered_tasks(data, include_state=False), data).order_by()
+    try:
+        sql, params = rows.values("status")[: WINDOW_COUNT_LIMIT + 1].query.sql_with_params()
+    except EmptyResultSet:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT status, COUNT(*) FROM ({sql}) AS window_rows GROUP BY status", params)
+        counts = dict(cursor.fetchall())
+    return counts if sum(counts.values()) <= WINDOW_COUNT_LIMIT else None
+
+
 def _launch_counts(data: dict, lookup: dict) -> dict[str, int] | None:
-    """Exact counts per state from the window's launches of this queue or person, or None when
-    there are more than LAUNCH_COUNT_LIMIT of them."""
+    """Exact counts per state from the window's launches of this queue or person (TaskLaunch's
+    (queue | launched_by, created_at) index), or None when there are more than WINDOW_COUNT_LIMIT."""
     start, end, _clipped = scan_window(data)
     launches = TaskLaunch.objects.filter(**lookup, created_at__gte=start)
     if end is not None:
         launches = launches.filter(created_at__lte=end)
-    if launches[: LAUNCH_COUNT_LIMIT + 1].count() > LAUNCH_COUNT_LIMIT:
+    if launches[: WINDOW_COUNT_LIMIT + 1].count() > WINDOW_COUNT_LIMIT:
         return None
     rows = _within_window(filtered_tasks(data, include_state=False, include_launch=False), data)
     return dict(rows.filter(task_id__in=launches.values("task_id")).order_by()

@@ -62,3 +62,17 @@ class CreateIndexOnline(migrations.RunSQL):
 
     def describe(self):
         return f"Create index {self.index_name} on {self.table} {self.columns} (concurrently on PostgreSQL)"
+
+
+class DropIndexOnline(CreateIndexOnline):
+    """The reverse of CreateIndexOnline: drops the index (concurrently on PostgreSQL), and builds it
+    again from `columns` when the migration is reversed."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        super().database_forwards(app_label, schema_editor, from_state, to_state)
+
+    def describe(self):
+        return f"Drop index {self.index_name} on {self.table} (concurrently on PostgreSQL)"
