@@ -8,10 +8,9 @@ is a trusted extension (PostgreSQL 13 and later): the database's owner may creat
 embedded default, keeps the bounded scan (docs/task-monitor.md, docs/benchmarks.md).
 """
 
-from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations
 
-from site_config.machinery.migrations import CreateIndexOnline
+from site_config.machinery.migrations import CreateIndexOnline, TrigramExtensionOnPostgreSQL
 
 TABLE = "django_celery_results_taskresult"
 
@@ -24,7 +23,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        TrigramExtension(),
+        TrigramExtensionOnPostgreSQL(),
         *(CreateIndexOnline(name=f"dash_tr_{column}_trgm", table=TABLE,
                             columns=f"USING gin (UPPER({column}) gin_trgm_ops)", postgresql_only=True)
           for column in ("task_args", "task_kwargs", "result")),

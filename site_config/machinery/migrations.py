@@ -9,7 +9,7 @@ they build the usual way. Every index our migrations add goes through them (test
 
 from __future__ import annotations
 
-from django.contrib.postgres.operations import AddIndexConcurrently
+from django.contrib.postgres.operations import AddIndexConcurrently, TrigramExtension
 from django.db import migrations
 
 
@@ -76,3 +76,12 @@ class DropIndexOnline(CreateIndexOnline):
 
     def describe(self):
         return f"Drop index {self.index_name} on {self.table} (concurrently on PostgreSQL)"
+
+
+class TrigramExtensionOnPostgreSQL(TrigramExtension):
+    """pg_trgm, on PostgreSQL only, both ways: Django's own operation skips other databases going
+    forwards but, reversed, asks them for PostgreSQL's catalogue."""
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
