@@ -422,19 +422,20 @@ def test_queue_and_started_by_pages_walk_the_launches_in_the_order_received(db, 
         assert _walk_back(data, size=2) == wanted, data
     assert _walk({"launched_by": "nobody-of-that-name"}, size=2) == []
 
-    # The state counts of the same filters: from the window's launches when they are few, else
-    # state by state; exact either way at this size.
+    # The state counts of the same filters, from the window's launches: exact when they are few,
+    # else each state's share of the newest launches times their number, said as "about".
     from dashboard.monitor import filters
 
-    by_who = {"launched_by": alice.username}
-    wanted = {states.FAILURE: sum(1 for i in range(14) if i % 2 and i % 4),
-              states.SUCCESS: sum(1 for i in range(14) if i % 2 and not i % 4)}
-    for limit in (filters.WINDOW_COUNT_LIMIT, 2):
-        monkeypatch.setattr(filters, "WINDOW_COUNT_LIMIT", limit)
-        counts = {count.state: (count.count, count.kind) for count in filters.state_counts(by_who)}
-        assert counts[states.FAILURE] == (wanted[states.FAILURE], "exact"), limit
-        assert counts[states.SUCCESS] == (wanted[states.SUCCESS], "exact"), limit
-        assert counts[states.PENDING] == (0, "exact"), limit
+    by_who = {"launched_by": alice.username}  # 7 tasks, all failed
+    counts = {count.state: (count.count, count.kind) for count in filters.state_counts(by_who)}
+    assert counts[states.FAILURE] == (7, "exact") and counts[states.SUCCESS] == (0, "exact")
+    by_queue = {"queue": "emails", "state": states.SUCCESS}  # the state filter is not counted by
+    counts = {count.state: (count.count, count.kind) for count in filters.state_counts(by_queue)}
+    assert counts[states.FAILURE] == (7, "exact") and counts[states.SUCCESS] == (2, "exact")
+    monkeypatch.setattr(filters, "LAUNCH_EXACT_LIMIT", 4)
+    monkeypatch.setattr(filters, "LAUNCH_SAMPLE", 5)  # the newest five: i = 13, 11, 10, 8 (success), 7
+    counts = {count.state: (count.count, count.kind) for count in filters.state_counts(by_queue)}
+    assert counts[states.FAILURE] == (7, "about") and counts[states.SUCCESS] == (2, "about")  # 9 x 4/5, 9 x 1/5
     assert {c.count for c in filters.state_counts({"launched_by": "nobody-of-that-name"})} == {0}
 
 
