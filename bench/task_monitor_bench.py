@@ -169,6 +169,7 @@ def measure(client, url: str, fetch=None) -> tuple[float, float, int, int]:
 #: Which index each URL's queries use (PostgreSQL's plans), and each query's time in EXPLAIN ANALYZE.
 INDEXES_USED: dict[str, set[str]] = {}
 SLOWEST_QUERY: dict[str, tuple[float, str]] = {}
+QUERY_TIMES: dict[str, list[float]] = {}
 
 
 def audit(url: str, statements: list[str]) -> None:
@@ -191,6 +192,7 @@ def audit(url: str, statements: list[str]) -> None:
         plan = plan if isinstance(plan, list) else json.loads(plan)
         INDEXES_USED.setdefault(url, set()).update(walk(plan[0]["Plan"]))
         took = plan[0]["Execution Time"]
+        QUERY_TIMES.setdefault(url, []).append(took)
         if took > SLOWEST_QUERY.get(url, (0.0, ""))[0]:
             SLOWEST_QUERY[url] = (took, sql[:160])
 
@@ -369,6 +371,9 @@ def main() -> None:
     detail = f"/dashboard/tasks/{task_id}/"
     p50, p95, queries, _ = measure(client, detail, fetch)
     print(f"| task detail page | {p50:.1f} | {p95:.1f} | | | | | {queries} | | | |")
+    if connection.vendor == "postgresql":
+        print("task detail page, each query in EXPLAIN ANALYZE (ms): "
+              + ", ".join(f"{took:.3f}" for took in QUERY_TIMES.get(detail, [])))
     if stop is not None:
         stop()
     if connection.vendor == "postgresql":
