@@ -6,6 +6,13 @@ window. pg_trgm's GIN indexes on the same `UPPER(column)` expressions find the r
 term's three-letter pieces first, so the search reads only those. pg_trgm ships with PostgreSQL and
 is a trusted extension (PostgreSQL 13 and later): the database's owner may create it. SQLite, the
 embedded default, keeps the bounded scan (docs/task-monitor.md, docs/benchmarks.md).
+
+Not `result`: a running task's progress reports are stored in it, up to five times a second, and
+PostgreSQL can update a row in place (a HOT update, tests/test_progress_write.py) only when no
+indexed column changes. An index on `result` made every report write a new row version and an
+entry in every index of the table: 3,600 bytes of write-ahead log per report instead of 234
+(bench/progress_live_bench.py, docs/benchmarks.md). The free-text search, which also looks in the
+result, therefore still reads its window; `args:` is answered by the indexes.
 """
 
 from django.db import migrations
@@ -26,5 +33,5 @@ class Migration(migrations.Migration):
         TrigramExtensionOnPostgreSQL(),
         *(CreateIndexOnline(name=f"dash_tr_{column}_trgm", table=TABLE,
                             columns=f"USING gin (UPPER({column}) gin_trgm_ops)", postgresql_only=True)
-          for column in ("task_args", "task_kwargs", "result")),
+          for column in ("task_args", "task_kwargs")),
     ]

@@ -17,9 +17,10 @@ django-celery-results, has no runtime column), written when each task finishes. 
 use an index on a table of millions (counting is proportional to what is counted; a substring
 search reads every row): the state counts and the text search (free text and `args:`) therefore cover a bounded window,
 whatever dates are given: the last 24 hours when none is chosen, else the chosen dates, of which at
-most the latest TASK_SCAN_MAX_DAYS; the page says which. Within it, a state is counted exactly up to
-EXACT_COUNT_LIMIT and estimated above (PostgreSQL's planner; "about N" on the chip). On PostgreSQL
-the text search uses trigram indexes (migration 0020), so it stays fast over the window. A search for a task id (or its first
+most the latest TASK_SCAN_MAX_DAYS; the page says which. Within it, the counts are exact when they read
+few rows and estimated otherwise ("about N" on the chip; `state_counts`). On PostgreSQL an `args:` search
+uses trigram indexes (migration 0020); the free text also looks in the result, which is not indexed
+(progress reports change it, and must stay HOT updates), so it reads its window. A search for a task id (or its first
 characters) uses the index and covers all time. The counts are cached per filter and recounted by
 one request at a time while the others are served the previous counts.
 Figures: docs/benchmarks.md.
