@@ -199,14 +199,19 @@ class ClientAddressMiddleware:
 
     @staticmethod
     def _websocket_logging_send(send, client: str, target: str):
-        """Logs the handshake's outcome (accepted or refused), then passes messages straight on."""
-        state = {"logged": False}
+        """Logs the handshake's outcome (accepted or refused), then passes messages straight on.
 
-        async def logging_send(message):
-            if not state["logged"] and message["type"] in ("websocket.accept", "websocket.close"):
-                state["logged"] = True
+        A plain function that returns daphne's own awaitable, not a coroutine of its own: every frame
+        a live page is pushed goes through here, and a coroutine per frame is a frame object, its
+        start and its return on the hottest path of the fan-out (bench/live_instructions.py)."""
+        logged = False
+
+        def logging_send(message):
+            nonlocal logged
+            if not logged and message["type"] in ("websocket.accept", "websocket.close"):
+                logged = True
                 verb = "WSCONNECT" if message["type"] == "websocket.accept" else "WSREJECT"
                 access_logger.info('%s "%s %s"', client, verb, target)
-            await send(message)
+            return send(message)
 
         return logging_send
