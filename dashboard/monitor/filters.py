@@ -400,16 +400,7 @@ def _runtime_rows(data: dict, cursor, descending: bool, size: int):
     costs the same at any depth. The key is (runtime, TaskLaunch id)."""
     launches = TaskLaunch.objects.filter(runtime__isnull=False).filter(
         Exists(filtered_tasks(data).filter(task_id=OuterRef("task_id"))))
-    if cursor:
-        launches = _after(launches, TaskLaunch, ("runtime", "id"), cursor.key, descending)
-    direction = "-" if descending else ""
-    page = list(launches.order_by(f"{direction}runtime", f"{direction}id")
-                .values_list("task_id", "runtime", "id")[: size + 1])
-    more = len(page) > size
-    page = page[:size]
-    by_id = {row.task_id: row for row in TaskResult.objects.filter(task_id__in=[task_id for task_id, *_ in page])}
-    kept = [(by_id[task_id], (runtime, pk)) for task_id, runtime, pk in page if task_id in by_id]
-    return [row for row, _key in kept], [key for _row, key in kept], more
+    return _launch_walk(launches, "runtime", cursor, descending, size)
 
 
 def _received_by_launch_rows(data: dict, lookup: dict, cursor, descending: bool, size: int):
@@ -424,15 +415,21 @@ def _received_by_launch_rows(data: dict, lookup: dict, cursor, descending: bool,
         launches = launches.filter(created_at__gte=data["date_from"])
     if data.get("date_to"):
         launches = launches.filter(created_at__lte=data["date_to"])
+    return _launch_walk(launches, "created_at", cursor, descending, size)
+
+
+def _launch_walk(launches, column: str, cursor, descending: bool, size: int):
+    """One page of `launches` in (column, id) order after the cursor, and their TaskResult rows:
+    (rows, keys, whether more follow)."""
     if cursor:
-        launches = _after(launches, TaskLaunch, ("created_at", "id"), cursor.key, descending)
+        launches = _after(launches, TaskLaunch, (column, "id"), cursor.key, descending)
     direction = "-" if descending else ""
-    page = list(launches.order_by(f"{direction}created_at", f"{direction}id")
-                .values_list("task_id", "created_at", "id")[: size + 1])
+    page = list(launches.order_by(f"{direction}{column}", f"{direction}id")
+                .values_list("task_id", column, "id")[: size + 1])
     more = len(page) > size
     page = page[:size]
     by_id = {row.task_id: row for row in TaskResult.objects.filter(task_id__in=[task_id for task_id, *_ in page])}
-    kept = [(by_id[task_id], (created, pk)) for task_id, created, pk in page if task_id in by_id]
+    kept = [(by_id[task_id], (value, pk)) for task_id, value, pk in page if task_id in by_id]
     return [row for row, _key in kept], [key for _row, key in kept], more
 
 
