@@ -121,6 +121,21 @@ def test_args_search_is_bounded_by_the_search_window(client, db, alice):
     assert "text found in the last 24 hours" in page
 
 
+def test_args_search_looks_in_keyword_arguments_and_skips_empty_ones(client, db, alice):
+    """`args:` finds a term in the keyword arguments too; tasks without any ("{}", as Celery writes
+    them) are skipped, as the trigram index on them leaves them out (migration 0020)."""
+    start = timezone.now() - timedelta(hours=1)
+    in_kwargs = _rows(1, start=start)
+    TaskResult.objects.filter(task_id__in=in_kwargs).update(task_kwargs=json.dumps("{'invoice': 'INV-42'}"))
+    empty = _rows(2, start=start)
+    TaskResult.objects.filter(task_id=empty[0]).update(task_kwargs=json.dumps("{}"))
+    TaskResult.objects.filter(task_id=empty[1]).update(task_kwargs="{}")
+    client.force_login(alice)
+    assert _shown(client.get("/dashboard/tasks/", {"q": "args:inv-42"}).content.decode()) == in_kwargs
+    assert _shown(client.get("/dashboard/tasks/", {"q": "args:{"}).content.decode()) == in_kwargs
+    assert _shown(client.get("/dashboard/tasks/", {"q": "invoice"}).content.decode()) == in_kwargs
+
+
 # --- sorting and pages both ways ---------------------------------------------------------------
 
 def test_pages_go_forward_and_back_with_keyset_cursors_in_both_orders(client, db, alice):

@@ -31,7 +31,14 @@ class Migration(migrations.Migration):
 
     operations = [
         TrigramExtensionOnPostgreSQL(),
-        *(CreateIndexOnline(name=f"dash_tr_{column}_trgm", table=TABLE,
-                            columns=f"USING gin (UPPER({column}) gin_trgm_ops)", postgresql_only=True)
-          for column in ("task_args", "task_kwargs")),
+        CreateIndexOnline(name="dash_tr_task_args_trgm", table=TABLE,
+                          columns="USING gin (UPPER(task_args) gin_trgm_ops)", postgresql_only=True),
+        # Over non-empty keyword arguments only, with the very condition the search adds
+        # (dashboard.monitor.filters.EMPTY_KWARGS): most tasks have none, and over a column of
+        # nearly all "{}" the planner so overestimates the cost of a full index that it reads the
+        # whole search window instead (245 ms against 11 ms at ten million rows).
+        CreateIndexOnline(name="dash_tr_task_kwargs_trgm", table=TABLE,
+                          columns="USING gin (UPPER(task_kwargs) gin_trgm_ops) "
+                                  """WHERE NOT (task_kwargs IN ('"{}"', '{}') AND task_kwargs IS NOT NULL)""",
+                          postgresql_only=True),
     ]
