@@ -122,7 +122,7 @@ test: setup system-deps
 # (tests/conftest.py marks them by the fixtures they use), in parallel. The drills and the quiet tests
 # (time limits for an unloaded machine) are left to `make test`. Each process's private Redis still
 # starts; nothing else does.
-test-fast: setup
+test-fast: setup system-deps
 	$(PY) -m pytest --durations=10 $(PARALLEL_NO_BROWSER) -m "not live and not browser and not serial and not formation and not quiet"
 
 # The parts of `make test`, each on its own.
