@@ -528,15 +528,14 @@ def state_counts(data: dict) -> list[StateCount]:
     for state, _label in STATE_CHOICES[1:]:
         of_state = base.filter(status=state)
         estimate = planner_estimate(of_state)
-        if estimate is None or estimate <= EXACT_COUNT_LIMIT:
-            exact = of_state[: EXACT_COUNT_LIMIT + 1].count()
-            if exact <= EXACT_COUNT_LIMIT:
-                counts.append(StateCount(state, exact, "exact"))
-                continue
-        if estimate is None or estimate <= EXACT_COUNT_LIMIT:  # no statistics, or they lag behind
-            counts.append(StateCount(state, EXACT_COUNT_LIMIT, "over"))
-        else:
+        if estimate is not None and estimate > EXACT_COUNT_LIMIT:
             counts.append(StateCount(state, _two_figures(estimate), "about"))
+            continue
+        exact = of_state[: EXACT_COUNT_LIMIT + 1].count()  # no statistics, or a small estimate
+        if exact <= EXACT_COUNT_LIMIT:
+            counts.append(StateCount(state, exact, "exact"))
+        else:  # SQLite, or statistics that lag behind
+            counts.append(StateCount(state, EXACT_COUNT_LIMIT, "over"))
     return counts
 
 
