@@ -42,7 +42,7 @@ def test_the_task_tables_indexes_exist_after_migrating(db):
 
 @pytest.mark.postgresql_only  # trigram indexes are PostgreSQL's (pg_trgm)
 def test_the_task_lists_text_search_is_answered_by_the_trigram_indexes(db):
-    """The indexes of migration 0020 are on the very expressions Django's `icontains` writes, so with
+    """The indexes of migrations 0020 and 0023 are on the very expressions Django's `icontains` writes, so with
     thousands of tasks in the search window the planner finds the few rows whose arguments hold the
     term through them instead of reading the whole window. A table this small fits in a few pages, which the
     planner would rather read whole or walk by date; on a real one it would not, so the test tells it
@@ -51,24 +51,31 @@ def test_the_task_lists_text_search_is_answered_by_the_trigram_indexes(db):
 
     from django_celery_results.models import TaskResult
 
+    from dashboard.models import TaskLaunch
     from dashboard.monitor.filters import filtered_tasks
 
     TaskResult.objects.bulk_create(
         TaskResult(task_id=str(uuid.uuid4()), task_name="app.tasks.report", status="SUCCESS",
                    task_args=f"('invoice-{i}',)", task_kwargs="{}", result=f'{{"rows": {i}}}')
         for i in range(3000))
+    TaskLaunch.objects.bulk_create(TaskLaunch(task_id=task_id, finished_result=result) for task_id, result
+                                   in TaskResult.objects.values_list("task_id", "result"))
     with connection.cursor() as cursor:
         # What autovacuum does on a live site: statistics, and the GIN indexes' pending entries merged
         cursor.execute("ANALYZE django_celery_results_taskresult")
-        for column in ("task_args", "task_kwargs"):
-            cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [f"dash_tr_{column}_trgm"])
+        cursor.execute("ANALYZE dashboard_tasklaunch")
+        for index in ("dash_tr_task_args_trgm", "dash_tr_task_kwargs_trgm", "launch_finished_result_trgm"):
+            cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [index])
         cursor.execute("SET enable_seqscan = off")  # both undone with the test's transaction
         cursor.execute("SET enable_indexscan = off")
-        sql, params = filtered_tasks({"args": "invoice-4242"}).order_by().values("pk").query.sql_with_params()
-        cursor.execute("EXPLAIN " + sql, params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-        assert "dash_tr_task_args_trgm" in plan, plan
-        assert "dash_tr_task_kwargs_trgm" in plan, plan
+        for search, indexes in (({"args": "invoice-4242"}, ["dash_tr_task_args_trgm", "dash_tr_task_kwargs_trgm"]),
+                                ({"text": "invoice-4242"}, ["dash_tr_task_args_trgm", "dash_tr_task_kwargs_trgm",
+                                                            "launch_finished_result_trgm"])):
+            sql, params = filtered_tasks(search).order_by().values("pk").query.sql_with_params()
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            for index in indexes:
+                assert index in plan, plan
         cursor.execute("SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%%upper(result)%%'")
         assert cursor.fetchall() == []  # progress reports change `result`: they must stay HOT updates
 
@@ -115,3 +122,31 @@ def test_a_filtered_windows_state_counts_are_read_from_a_covering_index(transact
                 assert f"Index Only Scan using {index}" in plan, plan
         finally:
             cursor.execute("RESET enable_seqscan")
+
+
+def test_the_copy_of_successful_results_is_made_for_the_rows_already_there(db, monkeypatch):
+    """Migration 0023 gives each launch of a task that had already succeeded the copy of its result
+    that the free-text search reads, batch by batch; no copy for other states."""
+    import importlib
+    import uuid
+
+    from django.apps import apps
+    from django_celery_results.models import TaskResult
+
+    from dashboard.models import TaskLaunch
+
+    migration = importlib.import_module("dashboard.migrations.0023_launch_finished_result")
+    monkeypatch.setattr(migration, "BATCH", 2)  # several batches out of a few rows
+    rows = {}
+    for i, status in enumerate(["SUCCESS", "FAILURE", "SUCCESS", "SUCCESS", "STARTED"]):
+        task_id = str(uuid.uuid4())
+        TaskResult.objects.create(task_id=task_id, status=status, result=f'{{"row": {i}}}')
+        TaskLaunch.objects.create(task_id=task_id)
+        rows[task_id] = f'{{"row": {i}}}' if status == "SUCCESS" else None
+    TaskLaunch.objects.update(finished_result=None)  # as the rows were before the migration
+
+    class SchemaEditor:
+        connection = connection
+
+    migration.copy_successful_results(apps, SchemaEditor())
+    assert dict(TaskLaunch.objects.values_list("task_id", "finished_result")) == rows

@@ -27,7 +27,7 @@ from dashboard.monitor.filters import (
 from dashboard.tasks import demo_job_task
 from tests.conftest import browser_login
 from tests.livetools import wait_for
-from tests.worker_tasks import gated_demo_job_task
+from tests.worker_tasks import gated_demo_job_task, reversed_text_task, said_and_waiting_task
 
 WORKER = 20_000  # ms: room for a busy machine's worker to pick a job up; nothing is timed against it
 
@@ -134,6 +134,26 @@ def test_args_search_looks_in_keyword_arguments_and_skips_empty_ones(client, db,
     assert _shown(client.get("/dashboard/tasks/", {"q": "args:inv-42"}).content.decode()) == in_kwargs
     assert _shown(client.get("/dashboard/tasks/", {"q": "args:{"}).content.decode()) == in_kwargs
     assert _shown(client.get("/dashboard/tasks/", {"q": "invoice"}).content.decode()) == in_kwargs
+
+
+def test_free_text_finds_a_result_whatever_state_its_task_is_in(client, live_worker, alice, gate):
+    """A real worker's tasks: the free text finds a success's result (read from the copy its launch
+    keeps, migration 0023), a failure's error and a running task's progress (both in the row)."""
+    succeeded = reversed_text_task.delay("esirnus-yrrehc").id  # its result is "cherry-sunrise"
+    failed = demo_job_task.delay(2, 0, 1).id
+    running = said_and_waiting_task.delay("krow-ni-llits", gate.key).id  # its progress says "still-in-work"
+    client.force_login(alice)
+
+    def found(text):
+        return _shown(client.get("/dashboard/tasks/", {"q": text}).content.decode())
+
+    assert wait_for(lambda: found("CHERRY-sun") == [succeeded], timeout=WORKER / 1000)
+    assert wait_for(lambda: found("failed at step 1 as requested") == [failed], timeout=WORKER / 1000)
+    assert wait_for(lambda: found("still-in-work") == [running], timeout=WORKER / 1000)
+    assert found("esirnus-yrrehc") == [succeeded]  # and in its arguments, as before
+    gate.open()
+    assert wait_for(lambda: found("done") == [running], timeout=WORKER / 1000)  # its result once it succeeded
+    assert found("still-in-work") == []  # the progress it reported is gone with it
 
 
 # --- sorting and pages both ways ---------------------------------------------------------------

@@ -89,3 +89,17 @@ def progress_loop_task(self, iterations: int, gate_key: str | None = None, gate_
         if self.report_progress(i, iterations, "looping"):
             sent += 1
     return {"iterations": iterations, "reports_sent": sent, "checksum": total}
+
+
+@shared_task
+def reversed_text_task(text: str) -> str:
+    """The text backwards: a result that holds words its arguments do not (the free-text search's test)."""
+    return text[::-1]
+
+
+@shared_task(bind=True)
+def said_and_waiting_task(self, backwards: str, gate_key: str, gate_timeout: float = 60.0) -> dict:
+    """Reports progress with `backwards` the right way round, then waits until the gate admits step 2."""
+    self.report_progress(1, 2, backwards[::-1])
+    wait_at_gate(gate_key, 2, timeout=gate_timeout)
+    return {"done": True}

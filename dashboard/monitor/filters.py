@@ -19,8 +19,9 @@ search reads every row): the state counts and the text search (free text and `ar
 whatever dates are given: the last 24 hours when none is chosen, else the chosen dates, of which at
 most the latest TASK_SCAN_MAX_DAYS; the page says which. Within it, the counts are exact when they read
 few rows and estimated otherwise ("about N" on the chip; `state_counts`). On PostgreSQL an `args:` search
-uses trigram indexes (migration 0020); the free text also looks in the result, which is not indexed
-(progress reports change it, and must stay HOT updates), so it reads its window. A search for a task id (or its first
+uses trigram indexes (migration 0020); the free text also looks in the result: a successful task's
+in the copy its launch keeps, indexed (migration 0023), others' in the row, by state (`text_search_q`).
+A search for a task id (or its first
 characters) uses the index and covers all time. The counts are cached per filter and recounted by
 one request at a time while the others are served the previous counts.
 Figures: docs/benchmarks.md.
@@ -297,7 +298,7 @@ def filtered_tasks(data: dict, *, include_state: bool = True, include_launch: bo
     elif term or data.get("args"):  # a substring scan: bounded like the counts
         qs = _within_window(qs, data)
         if term:
-            qs = qs.filter(Q(task_args__icontains=term) | _in_kwargs(term) | Q(result__icontains=term))
+            qs = qs.filter(text_search_q(term, *scan_window(data)[:2]))
         if data.get("args"):
             qs = qs.filter(Q(task_args__icontains=data["args"]) | _in_kwargs(data["args"]))
     return qs
@@ -310,6 +311,30 @@ EMPTY_KWARGS = ('"{}"', "{}")
 
 def _in_kwargs(term: str) -> Q:
     return Q(task_kwargs__icontains=term) & ~Q(task_kwargs__in=EMPTY_KWARGS)
+
+
+def text_search_q(term: str, start: datetime, end: datetime | None) -> Q:
+    """Rows of the window holding `term` in their arguments or result, as the ids each of three
+    searches finds; each has its index on PostgreSQL, so a rare term costs what its matches cost:
+    the arguments (trigram indexes, migration 0020); a successful task's result, in the copy its
+    launch keeps (a trigram index, migration 0023); and any other task's result in the row itself,
+    read by state (a running task's progress is written there, a column that must stay unindexed so
+    that its updates are HOT, docs/benchmarks.md). The list then walks its order as usual, testing
+    each row's id against the three sets (on PostgreSQL, hashed once per query), not its text."""
+    window = Q(date_created__gte=start) if end is None else Q(date_created__gte=start, date_created__lte=end)
+    rows = TaskResult.objects.filter(window)
+    launches = TaskLaunch.objects.filter(created_at__gte=start, finished_result__icontains=term)
+    if end is not None:
+        launches = launches.filter(created_at__lte=end)
+    return (Q(pk__in=rows.filter(Q(task_args__icontains=term) | _in_kwargs(term)).values("pk"))
+            | Q(pk__in=rows.filter(task_id__in=launches.values("task_id")).values("pk"))
+            | Q(pk__in=rows.filter(status__in=RESULT_IN_ROW_STATES, result__icontains=term).values("pk")))
+
+
+#: The states whose result the free text reads in the task row: Celery's and this site's (PROGRESS)
+#: but SUCCESS, each an index range of (status, date_created). A task in a state of its own making
+#: is found by its arguments until it succeeds, as the state filter does not list such states either.
+RESULT_IN_ROW_STATES = sorted((set(states.ALL_STATES) | {"PROGRESS"}) - {states.SUCCESS})
 
 
 def is_text_search(data: dict) -> bool:
