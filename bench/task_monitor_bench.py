@@ -45,6 +45,10 @@ WORKERS = [f"worker{i}@host" for i in range(4)]
 #: order, so the last day holds the last 1/30 of them): the search has matches in its window.
 SEARCHED = "(" + str(ROWS - ROWS // 60)[:4]
 QUEUES = ["celery", "emails", "reports"]
+#: Tasks still queued, running or waiting to retry are among the newest only, as on a live site
+#: (older ones have ended, or been marked failed by the lost-task sweep).
+IN_FLIGHT = ("PENDING", "STARTED", "RETRY")
+IN_FLIGHT_FOR = timedelta(minutes=15)
 
 
 def _rows(rows: int, users: list[int], now):
@@ -56,6 +60,8 @@ def _rows(rows: int, users: list[int], now):
     for i in range(rows):
         created = now - timedelta(seconds=span - (i + rng.random()) * span / rows)
         status = rng.choice(STATES)
+        if status in IN_FLIGHT and created < now - IN_FLIGHT_FOR:
+            status = "FAILURE"  # long over: the lost-task sweep has marked it failed
         began = created + timedelta(seconds=rng.uniform(0.001, 5)) if status != "PENDING" else None
         done = (began or created) + timedelta(seconds=rng.expovariate(1 / 2.0))
         task_id = str(uuid.UUID(int=rng.getrandbits(128)))
@@ -66,12 +72,13 @@ def _rows(rows: int, users: list[int], now):
         yield ((task_id, periodic, rng.choice(NAMES), '"(%d,)"' % i, '"{}"', status,
                 rng.choice(WORKERS) if began else None, "application/json", "utf-8", result, created, began, done),
                (task_id, users[i % 50] if i % 5 == 0 else None, created, rng.choice(QUEUES), "[%d]" % i, "{}",
-                (done - began).total_seconds() if finished else None))
+                (done - began).total_seconds() if finished else None,
+                result if status in ("SUCCESS", "FAILURE", "REVOKED") else None))  # the trigger's copy (migration 0023)
 
 
 RESULT_COLUMNS = ("task_id, periodic_task_name, task_name, task_args, task_kwargs, status, worker, content_type,"
                   " content_encoding, result, date_created, date_started, date_done")
-LAUNCH_COLUMNS = "task_id, launched_by_id, created_at, queue, args, kwargs, runtime"
+LAUNCH_COLUMNS = "task_id, launched_by_id, created_at, queue, args, kwargs, runtime, finished_result"
 
 
 def populate(rows: int) -> None:
@@ -94,7 +101,7 @@ def populate(rows: int) -> None:
                     cursor.executemany(f"INSERT INTO django_celery_results_taskresult ({RESULT_COLUMNS}) VALUES "
                                        f"({', '.join(['%s'] * 13)})", [r for r, _ in batch])
                     cursor.executemany(f"INSERT INTO dashboard_tasklaunch ({LAUNCH_COLUMNS}, parent_id, root_id,"
-                                       f" group_id, retry_of) VALUES ({', '.join(['%s'] * 7)}, NULL, NULL, NULL, NULL)",
+                                       f" group_id, retry_of) VALUES ({', '.join(['%s'] * 8)}, NULL, NULL, NULL, NULL)",
                                        [launch for _, launch in batch])
     with connection.cursor() as cursor:
         # what autovacuum does on a live site: without it the visibility map is empty and every
@@ -116,6 +123,9 @@ def _populate_postgresql(rows: int, users: list[int], now) -> None:
         indexes = cursor.fetchall()
         for name, _definition in indexes:
             cursor.execute(f'DROP INDEX "{name}"')
+        # The launches are written with their copy of an ended task's result: the trigger that
+        # keeps it (migration 0023) would look for launches not copied yet, row by row.
+        cursor.execute("ALTER TABLE django_celery_results_taskresult DISABLE TRIGGER USER")
         print(f"dropped {len(indexes)} secondary indexes; copying {rows:,} rows", flush=True)
         raw = connection.connection  # psycopg 3: COPY ... FROM STDIN with rows written one by one
         with raw.cursor() as copy_cursor:
@@ -131,6 +141,7 @@ def _populate_postgresql(rows: int, users: list[int], now) -> None:
                         copy.write_row(launch)
                 raw.commit()
                 print(f"  {offset + len(batch):,} rows", flush=True)
+        cursor.execute("ALTER TABLE django_celery_results_taskresult ENABLE TRIGGER USER")
         cursor.execute("SET maintenance_work_mem = '512MB'")
         for name, definition in indexes:
             began = time.perf_counter()
@@ -327,6 +338,11 @@ def main() -> None:
         "schedule": {"periodic": "schedule-0"},
         "last 7 days": {"date_from": week_ago},
         "search args": {"q": SEARCHED},
+        # Free text found only in results: a success's ({"rows": 9833...}, through its launch's copy),
+        # a failure's ("bad row 9833...", in the row), and a word in nearly every result (dense).
+        "search a success's result": {"q": ": " + SEARCHED[1:]},
+        "search a failure's error": {"q": "bad row " + SEARCHED[1:]},
+        "search a common word": {"q": "rows"},
         "state+name+7 days": {"state": "FAILURE", "name": NAMES[3], "date_from": week_ago},
         "sort started": {"sort": "started"},
         "sort finished": {"sort": "finished"},

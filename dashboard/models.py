@@ -38,10 +38,11 @@ class TaskLaunch(models.Model):
     #: Seconds from start to finish, set when the task finishes (TaskResult has no such column to
     #: sort by; the task list's runtime sort walks this index).
     runtime = models.FloatField(null=True, blank=True)
-    #: A successful task's result, copied once when it finishes (dashboard.live.store.record_finished),
-    #: for the free-text search: on PostgreSQL a trigram index finds it (migration 0023). The task
-    #: row's own result column has no such index: progress reports are written there, and an index on
-    #: it makes every report rewrite the row and all its indexes (docs/benchmarks.md).
+    #: The result of the task once it has ended (SUCCESS, FAILURE or REVOKED), copied by a database
+    #: trigger on the task table (migration 0023), whichever path stored it, for the free-text
+    #: search: on PostgreSQL a trigram index finds it. The task row's own result column has no such
+    #: index: progress reports are written there, and an index on it makes every report rewrite the
+    #: row and all its indexes (docs/benchmarks.md).
     finished_result = models.TextField(null=True, blank=True)
     #: When the task was asked to run no earlier than / discarded after (the message's headers), and
     #: how many times Celery has retried it (its own retry re-publishes the same id): the task list's

@@ -124,9 +124,9 @@ def test_a_filtered_windows_state_counts_are_read_from_a_covering_index(transact
             cursor.execute("RESET enable_seqscan")
 
 
-def test_the_copy_of_successful_results_is_made_for_the_rows_already_there(db, monkeypatch):
-    """Migration 0023 gives each launch of a task that had already succeeded the copy of its result
-    that the free-text search reads, batch by batch; no copy for other states."""
+def test_the_copy_of_ended_tasks_results_is_made_for_the_rows_already_there(db, monkeypatch):
+    """Migration 0023 gives each launch of a task that had already ended the copy of its result that
+    the free-text search reads, batch by batch; no copy for a task still running."""
     import importlib
     import uuid
 
@@ -138,15 +138,50 @@ def test_the_copy_of_successful_results_is_made_for_the_rows_already_there(db, m
     migration = importlib.import_module("dashboard.migrations.0023_launch_finished_result")
     monkeypatch.setattr(migration, "BATCH", 2)  # several batches out of a few rows
     rows = {}
-    for i, status in enumerate(["SUCCESS", "FAILURE", "SUCCESS", "SUCCESS", "STARTED"]):
+    for i, status in enumerate(["SUCCESS", "FAILURE", "PROGRESS", "REVOKED", "STARTED"]):
         task_id = str(uuid.uuid4())
         TaskResult.objects.create(task_id=task_id, status=status, result=f'{{"row": {i}}}')
         TaskLaunch.objects.create(task_id=task_id)
-        rows[task_id] = f'{{"row": {i}}}' if status == "SUCCESS" else None
+        rows[task_id] = f'{{"row": {i}}}' if status in ("SUCCESS", "FAILURE", "REVOKED") else None
     TaskLaunch.objects.update(finished_result=None)  # as the rows were before the migration
 
     class SchemaEditor:
         connection = connection
 
-    migration.copy_successful_results(apps, SchemaEditor())
+    migration.copy_finished_results(apps, SchemaEditor())
     assert dict(TaskLaunch.objects.values_list("task_id", "finished_result")) == rows
+
+
+def test_a_task_that_ends_by_any_path_leaves_its_result_on_its_launch(db):
+    """The trigger of migration 0023 copies the result when a row is stored ended (inserted so, or
+    updated to it) and when an ended row's result changes; a running task's progress is not copied."""
+    import uuid
+
+    from django_celery_results.models import TaskResult
+
+    from dashboard.models import TaskLaunch
+
+    def launched(status=None, result=None):
+        task_id = str(uuid.uuid4())
+        TaskLaunch.objects.create(task_id=task_id)
+        if status:
+            TaskResult.objects.create(task_id=task_id, status=status, result=result)
+        return task_id
+
+    def copy(task_id):
+        return TaskLaunch.objects.get(task_id=task_id).finished_result
+
+    revoked = launched("REVOKED", '{"exc_message": ["revoked before it ran"]}')  # inserted ended
+    assert copy(revoked) == '{"exc_message": ["revoked before it ran"]}'
+    running = launched("STARTED", '{"pid": 1}')
+    TaskResult.objects.filter(task_id=running).update(status="PROGRESS", result='{"current": 1, "total": 2}')
+    assert copy(running) is None  # progress: no copy
+    TaskResult.objects.filter(task_id=running).update(status="SUCCESS", result='{"rows": 2}')
+    assert copy(running) == '{"rows": 2}'
+    row = TaskResult.objects.get(task_id=running)  # saved whole, as django-celery-results stores it
+    row.result = '{"rows": 3}'
+    row.save()
+    assert copy(running) == '{"rows": 3}'
+    failed = launched("STARTED")
+    TaskResult.objects.filter(task_id=failed).update(status="FAILURE", result='{"exc_type": "WorkerLostError"}')
+    assert copy(failed) == '{"exc_type": "WorkerLostError"}'

@@ -17,6 +17,7 @@ from django_celery_results.models import TaskResult
 from playwright.sync_api import expect
 
 from dashboard.models import TaskLaunch, TaskListPreference
+from dashboard.monitor import filters
 from dashboard.monitor.filters import (
     SearchSyntaxError,
     TaskFiltersInvalid,
@@ -136,9 +137,37 @@ def test_args_search_looks_in_keyword_arguments_and_skips_empty_ones(client, db,
     assert _shown(client.get("/dashboard/tasks/", {"q": "invoice"}).content.decode()) == in_kwargs
 
 
+@pytest.mark.parametrize("expected", ["few matches", "many matches"])
+def test_free_text_finds_the_same_rows_through_its_indexes_or_by_walking(client, db, alice, monkeypatch, expected):
+    """Whichever way the planner's estimate sends the free text (text_search_q; SQLite always walks),
+    it finds a term in the arguments, in an ended task's result (its launch's copy), and in a running
+    or retrying task's result (the row), within the window only."""
+    monkeypatch.setattr(filters, "DENSE_TEXT_MATCHES", 10**9 if expected == "few matches" else -1)
+    start = timezone.now() - timedelta(hours=1)
+    stored = {states.SUCCESS: '{"file": "Sunrise-7.csv"}', states.FAILURE: '{"exc_message": ["sunrise-7 broke"]}',
+              "PROGRESS": '{"current": 1, "total": 2, "message": "sunrise-7 half done"}',
+              states.RETRY: '{"exc_message": ["SUNRISE-7 down"]}'}
+    wanted = []
+    for status, result in stored.items():
+        task_id = _rows(1, start=start, status=status)[0]
+        TaskLaunch.objects.create(task_id=task_id, created_at=start)
+        TaskResult.objects.filter(task_id=task_id).update(result=result)  # as the backend stores it
+        wanted.append(task_id)
+    revoked = str(uuid.uuid4())  # a row that first appears ended: a task revoked before it ran
+    TaskLaunch.objects.create(task_id=revoked, created_at=start)
+    TaskResult.objects.create(task_id=revoked, status=states.REVOKED, result='{"exc_message": ["sunrise-7 off"]}')
+    wanted += [revoked, *_rows(1, start=start, args="('sunrise-7',)")]
+    _rows(1, start=start, args="('sunset',)")  # no match
+    old = _rows(1, start=timezone.now() - timedelta(days=3), status=states.FAILURE)  # outside the window
+    TaskResult.objects.filter(task_id__in=old).update(result='{"exc_message": ["sunrise-7"]}')
+    client.force_login(alice)
+    found = _shown(client.get("/dashboard/tasks/", {"q": "sunrise-7"}).content.decode())
+    assert sorted(found) == sorted(wanted)
+
+
 def test_free_text_finds_a_result_whatever_state_its_task_is_in(client, live_worker, alice, gate):
-    """A real worker's tasks: the free text finds a success's result (read from the copy its launch
-    keeps, migration 0023), a failure's error and a running task's progress (both in the row)."""
+    """A real worker's tasks: the free text finds a success's result and a failure's error (in the
+    copy their launches keep, migration 0023) and a running task's progress (in the row)."""
     succeeded = reversed_text_task.delay("esirnus-yrrehc").id  # its result is "cherry-sunrise"
     failed = demo_job_task.delay(2, 0, 1).id
     running = said_and_waiting_task.delay("krow-ni-llits", gate.key).id  # its progress says "still-in-work"

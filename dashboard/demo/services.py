@@ -31,7 +31,7 @@ from blog.models import Comment, ModerationDecision, Post, Profile
 from blog.services import images
 from dashboard.demo import content
 from dashboard.demo.pictures import demo_picture
-from dashboard.live.store import load_view, record_event, record_finished, record_queued
+from dashboard.live.store import load_view, record_event, record_queued, record_runtime
 from dashboard.models import DailyReport
 from dashboard.reports.services import daily_report_build
 
@@ -194,8 +194,8 @@ def _demo_task_record(*, task_id: str, args: list, launched_by, summary: DemoSum
         backend.store_result(task_id, outcome, states.SUCCESS, request=request)
         record_event(task_id, "succeeded")
     view = load_view(task_id)
-    if view is not None:
-        record_finished(task_id, view.runtime)
+    if view is not None and view.runtime is not None:
+        record_runtime(task_id, view.runtime)
     summary.tasks += 1
 
 

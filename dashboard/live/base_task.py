@@ -34,7 +34,7 @@ from dashboard.live.store import (
     load_view,
     mark_unqueued,
     record_event,
-    record_finished,
+    record_runtime,
     terminate_reason,
     was_revoked_from_dashboard,
 )
@@ -202,12 +202,13 @@ class LiveTask(DjangoTask):
 
 
 def _publish_final(task_id: str) -> None:
-    """A finished task's state to every watcher (its runtime and result to the list's indexes), sent before
+    """A finished task's state to every watcher (and its runtime to the runtime sort), sent before
     the worker moves on: the flush waits for the publisher's queue to drain."""
     view = load_view(task_id)
     if view is None:
         return
-    record_finished(task_id, view.runtime)
+    if view.runtime is not None:
+        record_runtime(task_id, view.runtime)
     publish_view(view)
     publisher.flush(timeout=5.0)
 

@@ -8,7 +8,6 @@ from datetime import timezone as dt_timezone
 
 from celery import states
 from django.db import IntegrityError, transaction
-from django.db.models import Subquery
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
@@ -85,18 +84,8 @@ def record_event(task_id: str, kind: str, detail: str = "") -> None:
     TaskEvent.objects.create(task_id=task_id, kind=kind, at=timezone.now(), detail=detail[:2000])
 
 
-def record_finished(task_id: str, runtime: float | None) -> None:
-    """What the task list reads of a finished task from its launch: the runtime (the runtime sort's
-    index) and, when it succeeded, a copy of its result (the free-text search's trigram index; the
-    task row's own result column must stay unindexed, progress is written there). One UPDATE, the
-    copy taken inside the database. A failure's result is searched in the task row itself
-    (dashboard.monitor.filters.text_search_q), so a failure stored by another path (a lost or
-    terminated task) is found all the same."""
-    copied = TaskResult.objects.filter(task_id=task_id, status=states.SUCCESS).values("result")[:1]
-    changes = {"finished_result": Subquery(copied)}
-    if runtime is not None:
-        changes["runtime"] = runtime
-    TaskLaunch.objects.filter(task_id=task_id).update(**changes)
+def record_runtime(task_id: str, seconds: float) -> None:
+    TaskLaunch.objects.filter(task_id=task_id).update(runtime=seconds)
 
 
 def was_revoked_from_dashboard(task_id: str) -> bool:

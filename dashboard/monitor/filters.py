@@ -19,8 +19,8 @@ search reads every row): the state counts and the text search (free text and `ar
 whatever dates are given: the last 24 hours when none is chosen, else the chosen dates, of which at
 most the latest TASK_SCAN_MAX_DAYS; the page says which. Within it, the counts are exact when they read
 few rows and estimated otherwise ("about N" on the chip; `state_counts`). On PostgreSQL an `args:` search
-uses trigram indexes (migration 0020); the free text also looks in the result: a successful task's
-in the copy its launch keeps, indexed (migration 0023), others' in the row, by state (`text_search_q`).
+uses trigram indexes (migration 0020); the free text also looks in the result: an ended task's in
+the copy its launch keeps, indexed (migration 0023), a running one's in the row (`text_search_q`).
 A search for a task id (or its first
 characters) uses the index and covers all time. The counts are cached per filter and recounted by
 one request at a time while the others are served the previous counts.
@@ -314,27 +314,37 @@ def _in_kwargs(term: str) -> Q:
 
 
 def text_search_q(term: str, start: datetime, end: datetime | None) -> Q:
-    """Rows of the window holding `term` in their arguments or result, as the ids each of three
-    searches finds; each has its index on PostgreSQL, so a rare term costs what its matches cost:
-    the arguments (trigram indexes, migration 0020); a successful task's result, in the copy its
-    launch keeps (a trigram index, migration 0023); and any other task's result in the row itself,
-    read by state (a running task's progress is written there, a column that must stay unindexed so
-    that its updates are HOT, docs/benchmarks.md). The list then walks its order as usual, testing
-    each row's id against the three sets (on PostgreSQL, hashed once per query), not its text."""
+    """Rows of the window holding `term` in their arguments or result, found one of two ways, by how
+    many rows PostgreSQL's planner expects to match (`EXPLAIN`, nothing read; the expressions have
+    statistics of their own, migration 0023).
+
+    Few (DENSE_TEXT_MATCHES at most): a walk of the list's order would read most of the window to
+    find them, so the matching ids come from three searches, each with its index, and the page
+    fetches just those rows: the arguments (trigram indexes, migration 0020); an ended task's
+    result, in the copy its launch keeps (a trigram index, migration 0023); a running or waiting
+    task's result in the row itself, by state (its progress is written there, a column that must
+    stay unindexed so that those updates are HOT, docs/benchmarks.md; few rows are in those
+    states). Many, or no estimate (SQLite): the walk tests each row's text; matches are dense, so a
+    page of them is found after a few thousand rows. Either way the same rows match."""
     window = Q(date_created__gte=start) if end is None else Q(date_created__gte=start, date_created__lte=end)
-    rows = TaskResult.objects.filter(window)
+    rows = TaskResult.objects.filter(window).order_by()
     launches = TaskLaunch.objects.filter(created_at__gte=start, finished_result__icontains=term)
     if end is not None:
         launches = launches.filter(created_at__lte=end)
-    return (Q(pk__in=rows.filter(Q(task_args__icontains=term) | _in_kwargs(term)).values("pk"))
-            | Q(pk__in=rows.filter(task_id__in=launches.values("task_id")).values("pk"))
-            | Q(pk__in=rows.filter(status__in=RESULT_IN_ROW_STATES, result__icontains=term).values("pk")))
+    in_arguments = rows.filter(Q(task_args__icontains=term) | _in_kwargs(term))
+    in_ended_result = rows.filter(task_id__in=launches.values("task_id"))
+    in_running_result = rows.filter(status__in=UNENDED_STATES, result__icontains=term)
+    estimates = [planner_estimate(qs) for qs in (in_arguments, launches, in_running_result)]
+    if None in estimates or sum(estimates) > DENSE_TEXT_MATCHES:
+        return Q(task_args__icontains=term) | _in_kwargs(term) | Q(result__icontains=term)
+    return Q(pk__in=in_arguments.values("pk").union(in_ended_result.values("pk"), in_running_result.values("pk")))
 
 
-#: The states whose result the free text reads in the task row: Celery's and this site's (PROGRESS)
-#: but SUCCESS, each an index range of (status, date_created). A task in a state of its own making
-#: is found by its arguments until it succeeds, as the state filter does not list such states either.
-RESULT_IN_ROW_STATES = sorted((set(states.ALL_STATES) | {"PROGRESS"}) - {states.SUCCESS})
+#: Above this many expected matches in the window the free text walks the rows (text_search_q).
+DENSE_TEXT_MATCHES = 5000
+#: The states of a task that has not ended (Celery's and this site's PROGRESS): its result is read
+#: from the row, where progress is written; an ended task's from its launch's copy.
+UNENDED_STATES = sorted((set(states.ALL_STATES) | {"PROGRESS"}) - set(states.READY_STATES))
 
 
 def is_text_search(data: dict) -> bool:
