@@ -25,6 +25,7 @@ from dashboard.monitor.filters import (
     parse_search,
     task_filter_queryset,
 )
+from dashboard.monitor.listing import list_queryset
 from dashboard.tasks import demo_job_task
 from tests.conftest import browser_login
 from tests.livetools import wait_for
@@ -163,6 +164,10 @@ def test_free_text_finds_the_same_rows_through_its_indexes_or_by_walking(client,
     client.force_login(alice)
     found = _shown(client.get("/dashboard/tasks/", {"q": "sunrise-7"}).content.decode())
     assert sorted(found) == sorted(wanted)
+    # A socket of that list asks about one pushed row at a time: the same rows belong to it.
+    belongs = list_queryset("q=sunrise-7")
+    assert sorted(row.task_id for row in TaskResult.objects.all() if belongs.filter(task_id=row.task_id).exists()) \
+        == sorted(wanted)
 
 
 def test_free_text_finds_a_result_whatever_state_its_task_is_in(client, live_worker, alice, gate):

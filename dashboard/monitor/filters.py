@@ -272,10 +272,12 @@ def launch_lookup(data: dict) -> dict | None:
     return lookup or None
 
 
-def filtered_tasks(data: dict, *, include_state: bool = True, include_launch: bool = True):
+def filtered_tasks(data: dict, *, include_state: bool = True, include_launch: bool = True, one_by_one: bool = False):
     """TaskResult rows matching the cleaned filters (not ordered, not paged). With
     include_launch=False, the filters kept in TaskLaunch (queue, who started it) are left to the
-    caller."""
+    caller. one_by_one=True: the caller asks about one row at a time (a socket deciding whether a
+    pushed row belongs to its list), so a text search tests that row's text, never the indexes'
+    sets of ids, which cost the same however few rows are asked about."""
     qs = TaskResult.objects.all()
     if include_state and data.get("state"):
         qs = qs.filter(status=data["state"])
@@ -298,7 +300,7 @@ def filtered_tasks(data: dict, *, include_state: bool = True, include_launch: bo
     elif term or data.get("args"):  # a substring scan: bounded like the counts
         qs = _within_window(qs, data)
         if term:
-            qs = qs.filter(text_search_q(term, *scan_window(data)[:2]))
+            qs = qs.filter(_in_row_text(term) if one_by_one else text_search_q(term, *scan_window(data)[:2]))
         if data.get("args"):
             qs = qs.filter(Q(task_args__icontains=data["args"]) | _in_kwargs(data["args"]))
     return qs
@@ -336,8 +338,12 @@ def text_search_q(term: str, start: datetime, end: datetime | None) -> Q:
     in_running_result = rows.filter(status__in=UNENDED_STATES, result__icontains=term)
     estimates = [planner_estimate(qs) for qs in (in_arguments, launches, in_running_result)]
     if None in estimates or sum(estimates) > DENSE_TEXT_MATCHES:
-        return Q(task_args__icontains=term) | _in_kwargs(term) | Q(result__icontains=term)
+        return _in_row_text(term)
     return Q(pk__in=in_arguments.values("pk").union(in_ended_result.values("pk"), in_running_result.values("pk")))
+
+
+def _in_row_text(term: str) -> Q:
+    return Q(task_args__icontains=term) | _in_kwargs(term) | Q(result__icontains=term)
 
 
 #: Above this many expected matches in the window the free text walks the rows (text_search_q).

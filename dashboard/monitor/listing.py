@@ -52,7 +52,8 @@ def list_filters(query_string: str) -> dict:
 
 
 def list_queryset(query_string: str):
-    """The rows a list URL filters to (None when its filters are invalid): built once per socket."""
+    """The rows a list URL filters to (None when its filters are invalid): built once per socket,
+    which asks it about one pushed row at a time."""
     form = TaskFilterForm(QueryDict(query_string))
-    return filtered_tasks(form.cleaned_data) if form.is_valid() else None
+    return filtered_tasks(form.cleaned_data, one_by_one=True) if form.is_valid() else None
 
