@@ -190,6 +190,29 @@ def test_free_text_finds_a_result_whatever_state_its_task_is_in(client, live_wor
     assert found("still-in-work") == []  # the progress it reported is gone with it
 
 
+def test_an_ended_tasks_row_is_kept_rendered_per_language_and_a_running_ones_is_not(client, db, alice, bob):
+    """Rows of ended tasks come from a cache of rendered rows ({% cache %}, CACHES["rows"]): each
+    language gets its own, and a task that is still running shows its latest progress every time."""
+    start = timezone.now() - timedelta(minutes=5)
+    ended = _rows(1, start=start, status=states.SUCCESS)[0]
+    running = _rows(1, start=start, status="PROGRESS")[0]
+    client.force_login(alice)
+
+    def row(task_id, **headers):
+        html = client.get("/dashboard/tasks/", **headers).content.decode()
+        return re.search(rf'<tr id="task-row-{task_id}".*?</tr>', html, re.DOTALL).group(0)
+
+    for _ in range(2):  # rendered, then served from the cache
+        assert "Succeeded" in row(ended)
+        assert "成功" in row(ended, HTTP_ACCEPT_LANGUAGE="zh-hant")
+    TaskLaunch.objects.create(task_id=ended, launched_by=bob)  # another reader of the cache: the launcher's name
+    assert ">bob<" in row(ended)
+    for current in (1, 2):
+        TaskResult.objects.filter(task_id=running).update(
+            result=json.dumps({"current": current, "total": 4, "message": "copying"}))
+        assert f'aria-valuenow="{current * 25}"' in row(running)
+
+
 # --- sorting and pages both ways ---------------------------------------------------------------
 
 def test_pages_go_forward_and_back_with_keyset_cursors_in_both_orders(client, db, alice):
