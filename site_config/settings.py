@@ -366,9 +366,10 @@ CACHES = {
     },
     # Rendered task-list rows of ended tasks ({% cache %} in dashboard/monitor/list.html), in each
     # process's memory: a row is 2 kB and rendering it costs 0.4 ms, fetching it from Redis about as
-    # much. Nothing to share or invalidate: an ended task's row does not change.
+    # much. Nothing to share or invalidate: an ended task's row does not change (kept 10 minutes, so
+    # that a renamed account shows within that; the time is the template's).
     "rows": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "task-rows",
-             "TIMEOUT": 600, "OPTIONS": {"MAX_ENTRIES": 5000}},
+             "OPTIONS": {"MAX_ENTRIES": 5000}},
 }
 
 # RedisPubSubChannelLayer, chosen by measurement (docs/benchmarks.md): one PUBLISH per group_send,

@@ -20,7 +20,6 @@ from django.utils.translation import pgettext_lazy
 from site_config.machinery.stored_texts import shown, stored_text
 
 FINAL_STATES = frozenset(states.READY_STATES)  # SUCCESS, FAILURE, REVOKED
-ROW_CACHE_SECONDS = 600
 
 STATE_LABELS = {
     states.PENDING: pgettext_lazy("task state", "Queued"),
@@ -78,12 +77,6 @@ class TaskView:
     @property
     def is_final(self) -> bool:
         return self.state in FINAL_STATES
-
-    @property
-    def row_cache_seconds(self) -> int:
-        """How long the task list keeps this task's rendered row: an ended task's no longer changes
-        (10 minutes, so a renamed account shows within that); a running one's is rendered each time."""
-        return ROW_CACHE_SECONDS if self.is_final else 0
 
     @property
     def percent(self) -> int | None:

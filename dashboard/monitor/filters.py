@@ -300,9 +300,9 @@ def filtered_tasks(data: dict, *, include_state: bool = True, include_launch: bo
     elif term or data.get("args"):  # a substring scan: bounded like the counts
         qs = _within_window(qs, data)
         if term:
-            qs = qs.filter(_in_row_text(term) if one_by_one else text_search_q(term, *scan_window(data)[:2]))
+            qs = qs.filter(_in_row_text(term) if one_by_one else text_search_q(term, data))
         if data.get("args"):
-            qs = qs.filter(Q(task_args__icontains=data["args"]) | _in_kwargs(data["args"]))
+            qs = qs.filter(_in_arguments(data["args"]))
     return qs
 
 
@@ -311,11 +311,15 @@ def filtered_tasks(data: dict, *, include_state: bool = True, include_launch: bo
 EMPTY_KWARGS = ('"{}"', "{}")
 
 
-def _in_kwargs(term: str) -> Q:
-    return Q(task_kwargs__icontains=term) & ~Q(task_kwargs__in=EMPTY_KWARGS)
+def _in_arguments(term: str) -> Q:
+    return Q(task_args__icontains=term) | (Q(task_kwargs__icontains=term) & ~Q(task_kwargs__in=EMPTY_KWARGS))
 
 
-def text_search_q(term: str, start: datetime, end: datetime | None) -> Q:
+def _in_row_text(term: str) -> Q:
+    return _in_arguments(term) | Q(result__icontains=term)
+
+
+def text_search_q(term: str, data: dict) -> Q:
     """Rows of the window holding `term` in their arguments or result, found one of two ways, by how
     many rows PostgreSQL's planner expects to match (`EXPLAIN`, nothing read; the expressions have
     statistics of their own, migration 0023).
@@ -328,22 +332,18 @@ def text_search_q(term: str, start: datetime, end: datetime | None) -> Q:
     stay unindexed so that those updates are HOT, docs/benchmarks.md; few rows are in those
     states). Many, or no estimate (SQLite): the walk tests each row's text; matches are dense, so a
     page of them is found after a few thousand rows. Either way the same rows match."""
-    window = Q(date_created__gte=start) if end is None else Q(date_created__gte=start, date_created__lte=end)
-    rows = TaskResult.objects.filter(window).order_by()
+    rows = _within_window(TaskResult.objects.order_by(), data)
+    start, end, _clipped = scan_window(data)
     launches = TaskLaunch.objects.filter(created_at__gte=start, finished_result__icontains=term)
     if end is not None:
         launches = launches.filter(created_at__lte=end)
-    in_arguments = rows.filter(Q(task_args__icontains=term) | _in_kwargs(term))
+    in_arguments = rows.filter(_in_arguments(term))
     in_ended_result = rows.filter(task_id__in=launches.values("task_id"))
     in_running_result = rows.filter(status__in=UNENDED_STATES, result__icontains=term)
     estimates = [planner_estimate(qs) for qs in (in_arguments, launches, in_running_result)]
     if None in estimates or sum(estimates) > DENSE_TEXT_MATCHES:
         return _in_row_text(term)
     return Q(pk__in=in_arguments.values("pk").union(in_ended_result.values("pk"), in_running_result.values("pk")))
-
-
-def _in_row_text(term: str) -> Q:
-    return Q(task_args__icontains=term) | _in_kwargs(term) | Q(result__icontains=term)
 
 
 #: Above this many expected matches in the window the free text walks the rows (text_search_q).
