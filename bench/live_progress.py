@@ -54,6 +54,7 @@ ZH_ACCEPT = "zh-TW,zh;q=0.9"
 
 async def _client(url: str, headers: dict, results: dict, finals_needed: int, deadline: float, ready) -> None:
     import websockets
+    from _ws import frames_until
 
     chinese = "Accept-Language" in headers
 
@@ -61,12 +62,7 @@ async def _client(url: str, headers: dict, results: dict, finals_needed: int, de
     async with websockets.connect(url, additional_headers=headers, open_timeout=60, max_queue=None) as ws:
         await ws.recv()  # snapshot
         ready()
-        while finals < finals_needed and time.time() < deadline:
-            try:
-                message = await asyncio.wait_for(ws.recv(), timeout=max(0.1, deadline - time.time()))
-            except TimeoutError:
-                break
-            now = time.time()
+        async for now, message in frames_until(ws, deadline if finals_needed else 0):
             received["messages"] += 1
             for label in BADGE.findall(message):
                 if label.isascii() == chinese:  # a Chinese watcher given English words, or the reverse
@@ -75,6 +71,8 @@ async def _client(url: str, headers: dict, results: dict, finals_needed: int, de
                 latencies.append((round(now, 3), (now - float(match.group(1))) * 1000))
             if "SUCCESS" in (STATE.findall(message) or []):
                 finals += 1
+                if finals >= finals_needed:
+                    break
         received["finals"] += finals
 
 

@@ -130,18 +130,14 @@ def _prepare(filler: int) -> None:
 
 async def _watch(url: str, headers: dict, deadline: float, settled, out: dict) -> None:
     import websockets
+    from _ws import frames_until
 
     received = out["received"]
     try:
         async with websockets.connect(url, additional_headers=headers, open_timeout=60, max_queue=None) as ws:
             await asyncio.wait_for(ws.recv(), timeout=60)  # snapshot
             settled()
-            while time.time() < deadline:
-                try:
-                    message = await asyncio.wait_for(ws.recv(), timeout=max(0.1, deadline - time.time()))
-                except TimeoutError:
-                    break
-                now = time.time()
+            async for now, message in frames_until(ws, deadline):
                 for _stamp, seq in STAMP.findall(message):
                     received.setdefault(int(seq), now)
                 if FINAL.search(message):

@@ -37,6 +37,7 @@ for window in ("MINUTE", "HOUR", "DAY"):  # the fake upstream has no quota: keep
 os.environ["LIVE_PROBE_INTERVAL"] = "2"
 import _setup  # noqa: E402,F401  (private Redis, temporary database)
 from _setup import BASE_DIR, BIN, REDIS, WORKDIR, free_port, migrate, percentile, wait_for_port  # noqa: E402
+from _ws import frames_until  # noqa: E402
 
 STAMP = re.compile(r"t=(\d+\.\d+)")
 STATE = re.compile(r'data-state="(\w+)"')
@@ -87,12 +88,7 @@ async def page_watcher(web: str, cookie: str, newest: dict, stats: Stats, stop: 
                     "Cookie": cookie, "Origin": web.replace("ws://", "http://")}, open_timeout=20) as ws:
                 await asyncio.wait_for(ws.recv(), timeout=20)
                 stats.add("snapshot", (time.time() - opened) * 1000)
-                while time.time() < leave:
-                    try:
-                        message = await asyncio.wait_for(ws.recv(), timeout=max(0.1, leave - time.time()))
-                    except TimeoutError:
-                        break
-                    now = time.time()
+                async for now, message in frames_until(ws, leave):
                     for match in STAMP.finditer(message):
                         stats.add("push", (now - float(match.group(1))) * 1000)
         except Exception as error:  # noqa: BLE001  (counted, not hidden)
